@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * ckpt image format, version 1: the contract between the checkpointers
+ * (libckpt's userspace backend, the kernel module) and the restarters.
+ * Documented in docs/image-format.md; keep the two in step.
+ *
+ * Layout (all integers little-endian, x86-64 only):
+ *
+ *   struct ckpt_img_header                     (fixed size, own crc)
+ *   section*                                   (in the order below)
+ *     struct ckpt_img_section                  (type, payload size, padding)
+ *     pad[hdr.pad] zero bytes                  (PAGES: payload starts page-aligned)
+ *     payload[hdr.size]
+ *     struct ckpt_img_section_tail             (crc32c of payload, magic)
+ *
+ * Per process, in this order:
+ *   PROC, THREAD (one per thread, leader first), VMAS, FILES, PAGES
+ * then after all processes a single END section.
+ *
+ * A reader refuses: wrong magic, a version it does not know, a header or
+ * section whose checksum does not match, an unknown section type whose
+ * CKPT_SEC_F_OPTIONAL flag is clear, a file that ends before END.
+ *
+ * Only fixed-width fields; every struct is padded explicitly to 8 bytes and
+ * its size is checked with static_assert in image.c.
+ */
+#ifndef CKPT_IMAGE_H
+#define CKPT_IMAGE_H
+
+#include <stdint.h>
+
+#define CKPT_IMG_MAGIC "CKPTIMG" /* 8 bytes with the NUL */
+#define CKPT_IMG_VERSION 1
+#define CKPT_IMG_TAIL_MAGIC 0x4c494154u /* "TAIL" */
+#define CKPT_IMG_PAGE_SIZE 4096u
+
+/* ckpt_img_header.flags */
+#define CKPT_IMG_F_KERNEL (1u << 0) /* written by the kernel module */
+
+struct ckpt_img_header {
+	char magic[8]; /* CKPT_IMG_MAGIC */
+	uint32_t version; /* CKPT_IMG_VERSION */
+	uint32_t header_size; /* sizeof(struct ckpt_img_header) */
+	uint32_t flags; /* CKPT_IMG_F_* */
+	uint32_t nr_processes;
+	uint64_t created_ns; /* CLOCK_REALTIME */
+	char kernel_release[65]; /* uname -r */
+	char machine[15]; /* uname -m, truncated */
+	char hostname[64]; /* uname -n, truncated */
+	uint64_t xcr0; /* XCR0 of the checkpointing CPU */
+	uint32_t xstate_size; /* NT_X86_XSTATE regset size in bytes */
+	uint32_t cpuid_1_ecx; /* CPU features the restored code may rely on */
+	uint32_t cpuid_1_edx;
+	uint32_t cpuid_7_ebx;
+	uint32_t cpuid_7_ecx;
+	uint32_t cpuid_7_edx;
+	int32_t root_pid; /* the pid the checkpoint was asked for */
+	uint32_t scope; /* enum ckpt_scope */
+	uint64_t reserved[4];
+	uint32_t pad;
+	uint32_t crc32c; /* of this struct with this field zero */
+};
+
+enum ckpt_img_section_type {
+	CKPT_SEC_PROC = 1,
+	CKPT_SEC_THREAD = 2,
+	CKPT_SEC_VMAS = 3,
+	CKPT_SEC_FILES = 4,
+	CKPT_SEC_PAGES = 5,
+	CKPT_SEC_END = 0x7fffffff,
+};
+
+#define CKPT_SEC_F_OPTIONAL (1u << 0) /* readers may skip it if unknown */
+
+struct ckpt_img_section {
+	uint32_t type; /* enum ckpt_img_section_type */
+	uint32_t flags; /* CKPT_SEC_F_* */
+	uint64_t size; /* payload bytes */
+	uint32_t pad; /* zero bytes between this struct and the payload */
+	uint32_t hdr_crc32c; /* of this struct with this field zero */
+};
+
+struct ckpt_img_section_tail {
+	uint32_t crc32c; /* of the payload */
+	uint32_t magic; /* CKPT_IMG_TAIL_MAGIC */
+};
+
+/* ---- PROC: one per process ---------------------------------------------- */
+
+#define CKPT_RLIM_NLIMITS 16
+#define CKPT_NSIG 64
+#define CKPT_AUXV_MAX 64 /* uint64 words; PR_SET_MM_MAP takes at most 448 bytes */
+#define CKPT_NGROUPS_MAX 64
+#define CKPT_PATH_MAX 4096
+
+struct ckpt_img_sigaction { /* kernel struct sigaction layout (x86-64) */
+	uint64_t handler;
+	uint64_t flags;
+	uint64_t restorer;
+	uint64_t mask;
+};
+
+struct ckpt_img_rlimit {
+	uint64_t cur;
+	uint64_t max;
+};
+
+/* The fields of struct prctl_mm_map (PR_SET_MM_MAP) and brk. */
+struct ckpt_img_mm {
+	uint64_t start_code, end_code;
+	uint64_t start_data, end_data;
+	uint64_t start_brk, brk;
+	uint64_t start_stack;
+	uint64_t arg_start, arg_end;
+	uint64_t env_start, env_end;
+	uint32_t auxv_words; /* used entries of auxv[] */
+	uint32_t pad;
+	uint64_t auxv[CKPT_AUXV_MAX];
+};
+
+struct ckpt_img_itimer {
+	uint64_t interval_sec, interval_usec;
+	uint64_t value_sec, value_usec;
+};
+
+struct ckpt_img_proc {
+	int32_t pid;
+	int32_t ppid;
+	int32_t pgid;
+	int32_t sid;
+	uint32_t nr_threads;
+	uint32_t umask;
+	uint32_t personality;
+	uint32_t flags; /* CKPT_PROC_F_* */
+	char comm[16];
+	int32_t exit_signal; /* usually SIGCHLD */
+	uint32_t ngroups;
+	uint32_t uid, euid, suid, fsuid;
+	uint32_t gid, egid, sgid, fsgid;
+	uint32_t groups[CKPT_NGROUPS_MAX];
+	uint64_t cap_inheritable, cap_permitted, cap_effective, cap_bset, cap_ambient;
+	uint32_t no_new_privs;
+	uint32_t dumpable;
+	uint64_t thp_disable;
+	struct ckpt_img_rlimit rlimits[CKPT_RLIM_NLIMITS];
+	struct ckpt_img_sigaction sigactions[CKPT_NSIG]; /* index = signal - 1 */
+	struct ckpt_img_itimer itimers[3]; /* ITIMER_REAL, VIRTUAL, PROF */
+	uint64_t pending_shared_count; /* siginfo records of shared pending signals
+					  that follow this struct in the payload */
+	struct ckpt_img_mm mm;
+	char exe[CKPT_PATH_MAX]; /* /proc/PID/exe target */
+	char cwd[CKPT_PATH_MAX];
+	char root[CKPT_PATH_MAX];
+	/* followed by: pending_shared_count * struct ckpt_img_siginfo */
+};
+
+#define CKPT_PROC_F_STOPPED (1u << 0) /* was in group-stop at checkpoint */
+
+struct ckpt_img_siginfo {
+	uint8_t raw[128]; /* siginfo_t as from PTRACE_PEEKSIGINFO */
+};
+
+/* ---- THREAD: one per thread, the thread-group leader first --------------- */
+
+/* struct user_regs_struct (x86-64), in kernel order */
+struct ckpt_img_regs {
+	uint64_t r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8;
+	uint64_t rax, rcx, rdx, rsi, rdi, orig_rax, rip, cs, eflags, rsp, ss;
+	uint64_t fs_base, gs_base, ds, es, fs, gs;
+};
+
+struct ckpt_img_thread {
+	int32_t tid;
+	uint32_t flags; /* CKPT_THR_F_* */
+	struct ckpt_img_regs regs; /* syscall restart already applied (see docs) */
+	uint64_t sigmask; /* blocked signals */
+	uint64_t clear_tid_address; /* set_tid_address / CLONE_CHILD_CLEARTID */
+	uint64_t robust_list_head;
+	uint64_t robust_list_len;
+	uint64_t rseq_abi_pointer; /* 0: no rseq registered */
+	uint32_t rseq_abi_size;
+	uint32_t rseq_flags;
+	uint32_t rseq_signature;
+	uint32_t altstack_flags;
+	uint64_t altstack_sp;
+	uint64_t altstack_size;
+	uint32_t xstate_size; /* bytes of NT_X86_XSTATE that follow */
+	uint32_t pending_count; /* per-thread pending siginfo records after it */
+	/* followed by: xstate[xstate_size], padded to 8, then
+	   pending_count * struct ckpt_img_siginfo */
+};
+
+#define CKPT_THR_F_LEADER (1u << 0)
+#define CKPT_THR_F_IN_SYSCALL (1u << 1) /* was inside a syscall (informative) */
+
+/* ---- VMAS: the address space, in address order --------------------------- */
+
+enum ckpt_vma_kind {
+	CKPT_VMA_ANON = 1, /* private or shared anonymous, incl. heap and stack */
+	CKPT_VMA_FILE = 2, /* file-backed (private or shared) */
+	CKPT_VMA_VDSO = 3, /* [vdso] */
+	CKPT_VMA_VVAR = 4, /* [vvar] and [vvar_vclock]: placed, never dumped */
+	CKPT_VMA_VSYSCALL = 5, /* [vsyscall]: left alone */
+};
+
+/* ckpt_img_vma.flags */
+#define CKPT_VMA_F_SHARED (1u << 0) /* MAP_SHARED */
+#define CKPT_VMA_F_HEAP (1u << 1) /* [heap] */
+#define CKPT_VMA_F_STACK (1u << 2) /* [stack] */
+#define CKPT_VMA_F_GROWSDOWN (1u << 3)
+#define CKPT_VMA_F_SEALED (1u << 4) /* mseal()ed: re-seal after restore */
+#define CKPT_VMA_F_DELETED (1u << 5) /* backing file was unlinked */
+#define CKPT_VMA_F_DONTDUMP (1u << 6)
+#define CKPT_VMA_F_DUMPED (1u << 7) /* some pages are in PAGES */
+#define CKPT_VMA_F_VVAR_VCLOCK (1u << 8) /* the [vvar_vclock] part */
+
+struct ckpt_img_vma {
+	uint64_t start;
+	uint64_t end;
+	uint64_t pgoff; /* file offset in bytes */
+	uint64_t dev; /* makedev(major, minor) of the backing file */
+	uint64_t ino;
+	uint32_t prot; /* PROT_* */
+	uint32_t kind; /* enum ckpt_vma_kind */
+	uint32_t flags; /* CKPT_VMA_F_* */
+	uint32_t madv; /* reserved for madvise state */
+	uint32_t rec_size; /* bytes of this record incl. name and padding (8-aligned) */
+	uint32_t name_len; /* bytes of name that follow, incl. NUL; 0: none */
+	/* followed by: name (path, or "[heap]" etc.), NUL, padding to 8 */
+};
+
+/* ---- FILES: open descriptors --------------------------------------------- */
+
+enum ckpt_file_kind {
+	CKPT_FILE_REG = 1,
+	CKPT_FILE_DIR = 2,
+	CKPT_FILE_CHR = 3, /* character device, incl. terminals */
+	CKPT_FILE_FIFO = 4, /* pipe or FIFO */
+	CKPT_FILE_SOCK = 5,
+	CKPT_FILE_OTHER = 6, /* anon inodes (eventfd, epoll, ...) */
+};
+
+/* ckpt_img_file.flags */
+#define CKPT_FILE_F_CLOEXEC (1u << 0)
+#define CKPT_FILE_F_DELETED (1u << 1)
+#define CKPT_FILE_F_TTY (1u << 2)
+#define CKPT_FILE_F_STDIO (1u << 3) /* cannot be reopened: take from restarter */
+
+struct ckpt_img_file {
+	int32_t fd;
+	int32_t shared_with; /* lower fd sharing this open file description, or -1 */
+	uint32_t kind; /* enum ckpt_file_kind */
+	uint32_t flags; /* CKPT_FILE_F_* */
+	uint32_t open_flags; /* O_* from /proc/PID/fdinfo */
+	uint32_t mode; /* st_mode */
+	uint64_t pos;
+	uint64_t dev;
+	uint64_t ino;
+	uint64_t size; /* st_size at checkpoint */
+	uint32_t rec_size; /* bytes incl. path and padding (8-aligned) */
+	uint32_t path_len; /* bytes of path that follow, incl. NUL */
+	/* followed by: path (readlink of /proc/PID/fd/N), NUL, padding to 8 */
+};
+
+/* ---- PAGES: memory contents ---------------------------------------------- */
+
+/*
+ * Payload: nr_runs * struct ckpt_img_pagerun, zero padding up to the next
+ * CKPT_IMG_PAGE_SIZE boundary of the *file*, then the data of every run in
+ * table order (run i: nr_pages * 4096 bytes). The section's pad field makes
+ * the payload itself start page-aligned, so the data does too.
+ */
+struct ckpt_img_pages_head {
+	uint64_t nr_runs;
+	uint64_t nr_pages;
+	uint64_t data_offset; /* from the start of the payload, page-aligned */
+};
+
+struct ckpt_img_pagerun {
+	uint64_t addr;
+	uint64_t nr_pages;
+};
+
+/* ---- END ------------------------------------------------------------------ */
+
+struct ckpt_img_end {
+	uint64_t nr_sections; /* not counting END */
+	uint64_t image_bytes; /* file size up to the start of END */
+};
+
+#endif /* CKPT_IMAGE_H */
