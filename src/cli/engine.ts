@@ -1,0 +1,97 @@
+/**
+ * The CLI's view of libckpt (src/engine/libckpt.ts, the koffi binding): the few
+ * calls the commands make, with options in the CLI's terms. The binding is
+ * loaded on first use, so `ckpt --help` and the bus verbs never load koffi or
+ * libckpt.so; if it cannot be loaded the command says so in one line.
+ */
+import { CliError, EXIT } from './errors.js';
+import type { ProgressSnapshot } from './progress.js';
+
+export type AfterKind = 'cont' | 'stop' | 'term' | 'kill' | 'signal' | 'abort';
+export type ScopeKind = 'pid' | 'tree' | 'pgid' | 'sid';
+
+export interface LocalCheckpointOptions {
+  after: AfterKind;
+  signal?: number;
+  scope: ScopeKind;
+  fd?: number;
+  timeoutMs?: number;
+  backup?: boolean; // keep the old image as FILE.~N~
+  noclobber?: boolean;
+  noatomic?: boolean;
+  nosync?: boolean;
+  onProgress?: (read: () => ProgressSnapshot) => () => void;
+}
+
+export interface CheckpointSummary {
+  pid: number;
+  bytes: number;
+  pages?: number;
+  durationMs: number;
+  frozenMs: number;
+  threads?: number;
+  processes?: number;
+  vmas?: number;
+  crc32c?: number;
+}
+
+export interface LocalRestartOptions {
+  restorePid: boolean;
+  restorePgid: boolean;
+  restoreSid: boolean;
+  after: AfterKind;
+  signal?: number;
+  fd?: number;
+  relocate: string[];
+  onProgress?: (read: () => ProgressSnapshot) => () => void;
+}
+
+export interface RestartSummary {
+  pid: number;
+  waiterPid: number;
+  threads?: number;
+  bytes?: number;
+  durationMs?: number;
+}
+
+export interface LocalEngine {
+  checkpoint(pid: number, path: string, opts: LocalCheckpointOptions): Promise<CheckpointSummary>;
+  restart(path: string, opts: LocalRestartOptions): Promise<RestartSummary>;
+  /** Exit code of a child (0..255, 128+N if killed by signal N). */
+  wait(pid: number): Promise<number>;
+  inspect(path: string, verify: boolean): Promise<Record<string, unknown>>;
+  probe(): Promise<Record<string, unknown>>;
+}
+
+/** An engine failure, with the errno name when the library gave one (EPERM, EEXIST...). */
+export class EngineError extends CliError {
+  override name = 'EngineError';
+  readonly errno?: string;
+  constructor(message: string, errno: string | undefined, options?: { cause?: unknown }) {
+    super(message, EXIT.failure, options);
+    if (errno) this.errno = errno;
+  }
+}
+
+let loaded: Promise<LocalEngine> | undefined;
+
+/** The binding adapted to LocalEngine (engine-binding.ts), loaded once. */
+export function loadEngine(): Promise<LocalEngine> {
+  loaded ??= (async () => {
+    try {
+      const specifier = './engine-binding.js';
+      const mod = (await import(specifier)) as { createLocalEngine(): Promise<LocalEngine> };
+      return await mod.createLocalEngine();
+    } catch (err) {
+      loaded = undefined;
+      if (err instanceof CliError) throw err;
+      const code = (err as { code?: string }).code;
+      const why =
+        code === 'ERR_MODULE_NOT_FOUND'
+          ? 'the libckpt binding (src/engine/libckpt.ts) is not in this build'
+          : (err as Error).message;
+      throw new CliError(`libckpt is not available: ${why}`, EXIT.unavailable, { cause: err });
+    }
+  })();
+  return loaded;
+}
