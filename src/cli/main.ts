@@ -50,9 +50,13 @@ async function topHelp(): Promise<string> {
 /** Run `ckpt` with these arguments; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const [first, ...rest] = argv;
-  if (first === undefined || first === '-h' || first === '--help') {
+  if (first === undefined) {
+    process.stderr.write(`${await topHelp()}\n`);
+    return EXIT.usage;
+  }
+  if (first === '-h' || first === '--help') {
     process.stdout.write(`${await topHelp()}\n`);
-    return first === undefined ? EXIT.usage : EXIT.ok;
+    return EXIT.ok;
   }
   if (first === '-V' || first === '--version') {
     process.stdout.write(`ckpt ${version()}\n`);
@@ -82,7 +86,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       return EXIT.ok;
     }
   }
-  return verb.run([...rest]);
+  try {
+    return await verb.run([...rest]);
+  } catch (err) {
+    if (err instanceof UsageError && !err.message.includes('--help')) {
+      throw new UsageError(`${err.message} (see 'ckpt ${verb.name} --help')`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
  * The monitor loop: sample the sources every interval, evaluate (decide.ts, pure),
  * publish one health event per finding. Publishing goes through a callback so
- * this layer knows nothing of NATS. A failed read or publish is reported through
- * onError and the loop goes on: a flaky sensor must not stop the monitor.
+ * this layer knows nothing of NATS. In runMonitor a failed read or publish is
+ * reported through onError and the loop goes on: a flaky sensor must not stop it.
  */
 import type { HealthEvent } from '../shared/types.js';
 import type { Finding, MonitorState, Thresholds } from './decide.js';
@@ -19,7 +19,6 @@ export interface MonitorOptions {
   intervalMs: number;
   thresholds: Thresholds;
   publish(event: HealthEvent): Promise<void>;
-  onError?(err: unknown): void;
   onSample?(sample: Sample, findings: Finding[]): void;
 }
 
@@ -55,18 +54,25 @@ export function createMonitor(opts: MonitorOptions): Monitor {
   };
 }
 
-/** Tick every interval until the signal aborts; resolves when stopped. */
-export async function runMonitor(opts: MonitorOptions, signal: AbortSignal): Promise<void> {
-  const monitor = createMonitor(opts);
+/**
+ * Tick every interval until the signal aborts (the caller usually ticks once
+ * itself first, to fail fast and to know the baseline is taken). Errors of a
+ * tick go to onError and the loop goes on.
+ */
+export async function runMonitor(
+  monitor: Monitor,
+  intervalMs: number,
+  signal: AbortSignal,
+  onError: (err: unknown) => void,
+): Promise<void> {
   while (!signal.aborted) {
-    const started = Date.now();
+    await sleep(intervalMs, signal);
+    if (signal.aborted) break;
     try {
       await monitor.tick();
     } catch (err) {
-      opts.onError?.(err);
+      onError(err);
     }
-    const wait = Math.max(0, opts.intervalMs - (Date.now() - started));
-    await sleep(wait, signal);
   }
 }
 

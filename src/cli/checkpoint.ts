@@ -1,0 +1,143 @@
+/**
+ * `ckpt checkpoint`: checkpoint a process locally through libckpt, or ask a
+ * node's daemon to checkpoint one of its jobs over the bus (--bus/--node).
+ */
+import {
+  AFTER_OPTION_SPECS,
+  type AfterAction,
+  afterFromOptions,
+  describeAfter,
+} from './blcr/after.js';
+import type { CheckpointPlan, Scope } from './blcr/checkpoint-options.js';
+import { BUS_OPTION_SPECS, BUS_OPTIONS_HELP, busSettings, withBus } from './bus-client.js';
+import { UsageError } from './errors.js';
+import { checkpointLocally } from './local-checkpoint.js';
+import type { OptionSpec } from './options.js';
+import { has, last, parseInteger, parseNumber, parseOptions } from './options.js';
+import { formatBytes } from './progress.js';
+import { printResult, requireNode } from './remote.js';
+import type { Verb } from './verb.js';
+
+const SPECS: readonly OptionSpec[] = [
+  { long: 'file', short: 'f', arg: 'required', argName: 'FILE' },
+  { long: 'scope', arg: 'required', argName: 'SCOPE' },
+  ...AFTER_OPTION_SPECS,
+  { long: 'backup' },
+  { long: 'noclobber' },
+  { long: 'nosync' },
+  { long: 'timeout', short: 't', arg: 'required', argName: 'SEC' },
+  { long: 'json' },
+  { long: 'node', arg: 'required', argName: 'NODE' },
+  { long: 'job', arg: 'required', argName: 'JOB' },
+  ...BUS_OPTION_SPECS,
+];
+
+const HELP = `Usage: ckpt checkpoint [options] PID
+       ckpt checkpoint --node NODE [--bus URL] [options] (--job JOB | PID)
+
+Save a running process to a context file. Without --node it runs here, straight
+through libckpt; with --node the daemon on NODE does it and records the image.
+
+Options:
+  -f, --file FILE        where to write (default: context.PID in the current directory;
+                         remote: the daemon's image directory)
+      --scope SCOPE      pid (one process), tree (it and its descendants, default),
+                         pgid (PID is a process group) or sid (a session)
+      --cont, --run      leave the process running (default)
+      --stop             leave it stopped (SIGSTOP) once saved
+      --term             send SIGTERM once saved
+      --kill             send SIGKILL once saved (checkpoint and kill)
+      --abort            send SIGABRT once saved
+  -S, --signal NUM       send signal NUM once saved
+      --backup           keep the previous FILE as FILE.~N~
+      --noclobber        fail if FILE exists
+      --nosync           do not fsync (faster, not durable)
+  -t, --timeout SEC      give up after SEC seconds, leaving the process untouched
+      --json             print the result as JSON
+      --node NODE        ask the daemon on NODE (over the bus) instead of working here
+      --job JOB          the daemon's job id (with --node; instead of PID)
+${BUS_OPTIONS_HELP}
+
+A progress bar appears on a terminal when a checkpoint takes more than half a second.
+Examples:
+  ckpt checkpoint --kill -f /scratch/job.ckpt 4242
+  ckpt checkpoint --node n17 --job mpi-42 --stop`;
+
+const SCOPES: readonly Scope[] = ['pid', 'tree', 'pgid', 'sid'];
+
+function afterName(a: AfterAction): string {
+  return a.kind === 'run' ? 'continue' : a.kind;
+}
+
+export const verb: Verb = {
+  name: 'checkpoint',
+  summary: 'checkpoint a process to a context file (here, or through a node daemon)',
+  help: HELP,
+  async run(argv) {
+    const parsed = parseOptions(argv, SPECS);
+    const after = afterFromOptions(parsed);
+    const json = has(parsed, 'json');
+    const node = last(parsed, 'node');
+    const job = last(parsed, 'job');
+    const scopeText = last(parsed, 'scope') ?? 'tree';
+    if (!SCOPES.includes(scopeText as Scope)) {
+      throw new UsageError(`--scope must be one of ${SCOPES.join(', ')}, got '${scopeText}'`);
+    }
+    if (parsed.positionals.length > 1) {
+      throw new UsageError(`expected one PID, got ${parsed.positionals.join(' ')}`);
+    }
+    const pidText = parsed.positionals[0];
+    const timeout = last(parsed, 'timeout');
+    const timeoutSec = timeout === undefined ? undefined : parseNumber(timeout, '--timeout', 0);
+
+    if (node !== undefined || job !== undefined || has(parsed, 'bus')) {
+      requireNode(node, 'checkpoint');
+      if (job === undefined && pidText === undefined)
+        throw new UsageError('give --job JOB or a PID');
+      const body: Record<string, unknown> = { after: afterName(after) };
+      if (job !== undefined) body.job = job;
+      if (pidText !== undefined) body.pid = parseInteger(pidText, 'PID', 1, 4194304);
+      if (after.kind === 'signal') body.signal = after.signal;
+      const file = last(parsed, 'file');
+      if (file !== undefined) body.path = file;
+      if (timeoutSec !== undefined) body.timeoutMs = Math.round(timeoutSec * 1000);
+      const settings = busSettings(parsed);
+      const reply = await withBus(settings, (bus) =>
+        bus.request(node as string, 'checkpoint', body, settings.timeoutMs),
+      );
+      return printResult(reply, json, 'checkpoint');
+    }
+
+    if (pidText === undefined) throw new UsageError('missing the PID to checkpoint');
+    const id = parseInteger(pidText, 'PID', 1, 4194304);
+    const file = last(parsed, 'file');
+    const plan: CheckpointPlan = {
+      id,
+      scope: scopeText as Scope,
+      scopeExplicit: has(parsed, 'scope'),
+      destination: file === undefined ? { kind: 'default' } : { kind: 'file', path: file },
+      replace: has(parsed, 'noclobber') ? 'noclobber' : has(parsed, 'backup') ? 'backup' : 'atomic',
+      after,
+      sync: !has(parsed, 'nosync'),
+      save: [],
+      ptraced: 'error',
+      ptracer: 'error',
+      quiet: false,
+      verbose: false,
+    };
+    if (timeoutSec) plan.timeoutSec = timeoutSec;
+    const done = await checkpointLocally(plan);
+    const s = done.summary;
+    if (json) {
+      process.stdout.write(
+        `${JSON.stringify({ ...s, pid: id, image: done.path, scope: done.scope, after: afterName(after) })}\n`,
+      );
+    } else {
+      process.stdout.write(
+        `checkpointed ${id} to ${done.path}: ${formatBytes(s.bytes)} in ${s.durationMs.toFixed(1)} ms ` +
+          `(frozen ${s.frozenMs.toFixed(1)} ms); process ${describeAfter(after)}\n`,
+      );
+    }
+    return 0;
+  },
+};
