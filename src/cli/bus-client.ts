@@ -1,11 +1,11 @@
 /**
- * The CLI's view of the bus (src/bus): send a command to a node's daemon, publish
- * a health event. Loaded on first use like the engine, so the local verbs never
+ * The CLI's view of the bus: send a command to a node's daemon, publish a health
+ * event. Loaded on first use like the engine, so the local verbs never
  * load NATS. `--bus URL` (or CKPT_BUS_URL) names the server, `--prefix` (or
  * CKPT_BUS_PREFIX) the subject prefix when a site changed it.
  */
 import type { HealthEvent } from '../shared/types.js';
-import { CliError, EXIT, UsageError } from './errors.js';
+import { UsageError } from './errors.js';
 import type { OptionSpec, ParsedArgs } from './options.js';
 import { last, parseNumber } from './options.js';
 
@@ -49,21 +49,10 @@ export function busSettings(parsed: ParsedArgs): BusSettings {
   return settings;
 }
 
-/** Connect through src/bus; the adapter lives in bus-binding.ts. */
+/** Connect (bus-binding.ts, loaded only by the verbs that talk to the bus). */
 export async function connectBus(settings: BusSettings): Promise<CliBus> {
-  let mod: { createCliBus(settings: BusSettings): Promise<CliBus> };
-  try {
-    const specifier = './bus-binding.js';
-    mod = await import(specifier);
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    const why =
-      code === 'ERR_MODULE_NOT_FOUND'
-        ? 'the bus client (src/bus) is not in this build'
-        : (err as Error).message;
-    throw new CliError(`the bus is not available: ${why}`, EXIT.unavailable, { cause: err });
-  }
-  return mod.createCliBus(settings);
+  const { createCliBus } = await import('./bus-binding.js');
+  return createCliBus(settings);
 }
 
 /** Connect, run `fn`, always close. */
