@@ -79,9 +79,8 @@ let loaded: Promise<LocalEngine> | undefined;
 export function loadEngine(): Promise<LocalEngine> {
   loaded ??= (async () => {
     try {
-      const specifier = './engine-binding.js';
-      const mod = (await import(specifier)) as { createLocalEngine(): Promise<LocalEngine> };
-      return await mod.createLocalEngine();
+      const { createLocalEngine } = await import('./engine-binding.js');
+      return await createLocalEngine();
     } catch (err) {
       loaded = undefined;
       if (err instanceof CliError) throw err;
