@@ -29,6 +29,7 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'json' },
   { long: 'node', arg: 'required', argName: 'NODE' },
   { long: 'job', arg: 'required', argName: 'JOB' },
+  { long: 'preempt' },
   ...BUS_OPTION_SPECS,
 ];
 
@@ -56,12 +57,16 @@ Options:
       --json             print the result as JSON
       --node NODE        ask the daemon on NODE (over the bus) instead of working here
       --job JOB          the daemon's job id (with --node; instead of PID)
+      --preempt          with --node: send the daemon's preempt command instead (a
+                         preemptive checkpoint: highest priority after failures,
+                         the job is resumed later; default after-action: kill)
 ${BUS_OPTIONS_HELP}
 
 A progress bar appears on a terminal when a checkpoint takes more than half a second.
 Examples:
   ckpt checkpoint --kill -f /scratch/job.ckpt 4242
-  ckpt checkpoint --node n17 --job mpi-42 --stop`;
+  ckpt checkpoint --node n17 --job mpi-42 --stop
+  ckpt checkpoint --node n17 --job slurm-1234 --preempt`;
 
 const SCOPES: readonly Scope[] = ['pid', 'tree', 'pgid', 'sid'];
 
@@ -90,11 +95,17 @@ export const verb: Verb = {
     const timeout = last(parsed, 'timeout');
     const timeoutSec = timeout === undefined ? undefined : parseNumber(timeout, '--timeout', 0);
 
-    if (node !== undefined || job !== undefined || has(parsed, 'bus')) {
-      requireNode(node, 'checkpoint');
+    const preempt = has(parsed, 'preempt');
+    if (node !== undefined || job !== undefined || has(parsed, 'bus') || preempt) {
+      requireNode(node, preempt ? 'preempt' : 'checkpoint');
       if (job === undefined && pidText === undefined)
         throw new UsageError('give --job JOB or a PID');
-      const body: Record<string, unknown> = { after: afterName(after) };
+      const explicitAfter = parsed.options.some((o) =>
+        AFTER_OPTION_SPECS.some((a) => a.long === o.name),
+      );
+      const body: Record<string, unknown> = {
+        after: preempt && !explicitAfter ? 'kill' : afterName(after),
+      };
       if (job !== undefined) body.job = job;
       if (pidText !== undefined) body.pid = parseInteger(pidText, 'PID', 1, 4194304);
       if (after.kind === 'signal') body.signal = after.signal;
@@ -103,9 +114,9 @@ export const verb: Verb = {
       if (timeoutSec !== undefined) body.timeoutMs = Math.round(timeoutSec * 1000);
       const settings = busSettings(parsed);
       const reply = await withBus(settings, (bus) =>
-        bus.request(node as string, 'checkpoint', body, settings.timeoutMs),
+        bus.request(node as string, preempt ? 'preempt' : 'checkpoint', body, settings.timeoutMs),
       );
-      return printResult(reply, json, 'checkpoint');
+      return printResult(reply, json, preempt ? 'preempt' : 'checkpoint');
     }
 
     if (pidText === undefined) throw new UsageError('missing the PID to checkpoint');

@@ -3,6 +3,7 @@
  * exiting with its status, like BLCR's cr_restart), or ask a node's daemon to
  * restart one of its jobs over the bus.
  */
+import { renameSync, writeFileSync } from 'node:fs';
 import { AFTER_OPTION_SPECS, afterFromOptions } from './blcr/after.js';
 import { checkRelocation, MAX_RELOCATIONS, type RestartPlan } from './blcr/restart-options.js';
 import { BUS_OPTION_SPECS, BUS_OPTIONS_HELP, busSettings, withBus } from './bus-client.js';
@@ -20,6 +21,7 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'relocate', arg: 'required', argName: 'OLD=NEW' },
   ...AFTER_OPTION_SPECS,
   { long: 'quiet', short: 'q' },
+  { long: 'pid-file', arg: 'required', argName: 'FILE' },
   { long: 'json' },
   { long: 'node', arg: 'required', argName: 'NODE' },
   { long: 'job', arg: 'required', argName: 'JOB' },
@@ -46,6 +48,8 @@ Options:
       --term, --kill, --abort, -S NUM
                           send that signal once restored
   -q, --quiet             do not print the restored PID
+      --pid-file FILE     write the restored PID to FILE (for scripts: this
+                          command's own PID is not the job's)
       --json              with --node: print the daemon's answer as JSON
       --node NODE         ask the daemon on NODE (over the bus)
       --job JOB           the daemon's job id (with --node)
@@ -55,6 +59,20 @@ Examples:
   ckpt restart /scratch/job.ckpt; echo "job exited with $?"
   ckpt restart --no-restore-pid --stop context.4242
   ckpt restart --node n17 --job mpi-42`;
+
+/** Atomically (temp + rename), so a script polling for it never reads half a number. */
+function writePidFile(path: string, pid: number): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, `${pid}\n`);
+    renameSync(tmp, path);
+  } catch (err) {
+    // the process is restored and running: say so, but do not abandon it
+    process.stderr.write(
+      `ckpt: cannot write --pid-file ${path}: ${(err as NodeJS.ErrnoException).code}\n`,
+    );
+  }
+}
 
 export const verb: Verb = {
   name: 'restart',
@@ -101,8 +119,10 @@ export const verb: Verb = {
       quiet: has(parsed, 'quiet'),
       verbose: false,
     };
+    const pidFile = last(parsed, 'pid-file');
     return restartLocally(plan, {
       onRestored: (s) => {
+        if (pidFile !== undefined) writePidFile(pidFile, s.pid);
         if (!plan.quiet) process.stderr.write(`ckpt: restored process ${s.pid}\n`);
       },
     });

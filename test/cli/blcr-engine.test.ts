@@ -55,7 +55,7 @@ test('cr_run runs the program under its own PID with its stdio and exits with it
     err += d;
   });
   child.stdin.end('hello\n');
-  const code = await new Promise((resolve) => child.on('exit', resolve));
+  const code = await new Promise((resolve) => child.on('close', resolve));
   t.is(code, 5);
   t.is(out, `pid ${child.pid}\n`, "the program has cr_run's PID (exec, not a child)");
   t.is(err, 'got hello\n');

@@ -40,6 +40,7 @@ test.before(async () => {
       else if (verb === 'checkpoint')
         m.respond(JSON.stringify({ ok: true, image: '/var/lib/ckpt/mpi-42/1.ckpt', bytes: 123 }));
       else if (verb === 'restart') m.respond('this is not json');
+      else if (verb === 'preempt') m.respond(JSON.stringify({ ok: true, queued: true }));
       // anything else: no answer (a hung daemon)
     }
   })();
@@ -97,6 +98,38 @@ test.serial(
     t.like(JSON.parse(sig.stdout), { ok: true, bytes: 123 });
   },
 );
+
+test.serial('--preempt sends the preempt command, killing by default', async (t) => {
+  const r = await runCli('ckpt', [
+    'checkpoint',
+    '--preempt',
+    '--node',
+    'n1',
+    '--bus',
+    nats.url,
+    '--job',
+    'slurm-7',
+  ]);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(last('preempt'), { after: 'kill', job: 'slurm-7' });
+  t.regex(r.stdout, /^queued: true$/m);
+  const stop = await runCli('ckpt', [
+    'checkpoint',
+    '--preempt',
+    '--stop',
+    '--node',
+    'n1',
+    '--bus',
+    nats.url,
+    '--job',
+    'slurm-7',
+  ]);
+  t.is(stop.code, 0, stop.stderr);
+  t.deepEqual(last('preempt'), { after: 'stop', job: 'slurm-7' });
+  const noNode = await runCli('ckpt', ['checkpoint', '--preempt', '--job', 'slurm-7']);
+  t.is(noNode.code, 2);
+  t.regex(noNode.stderr, /preempt through the bus needs --node NODE/);
+});
 
 test.serial('a refusal from the daemon is one line and exit 1', async (t) => {
   const r = await runCli('ckpt', [

@@ -195,7 +195,7 @@ test('--dry-run prints events without a bus; --once exits after one sample', asy
     child.stdout.on('data', (d) => {
       stdout += d;
     });
-    child.on('exit', (code) => resolve({ code, stdout }));
+    child.on('close', (code) => resolve({ code, stdout }));
   });
   t.is(out.code, 0);
   const lines = out.stdout
@@ -222,7 +222,7 @@ test('an unreachable bus is one line and exit 3', async (t) => {
     child.stderr.on('data', (d) => {
       stderr += d;
     });
-    child.on('exit', (code) => resolve({ code, stderr }));
+    child.on('close', (code) => resolve({ code, stderr }));
   });
   t.is(r.code, 3);
   t.is(r.stderr, 'ckpt: cannot reach the bus at nats://127.0.0.1:1: ECONNREFUSED\n');
