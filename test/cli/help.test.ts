@@ -3,11 +3,13 @@
  * with a usage line naming the command, fit in 100 columns, contain no
  * placeholders, and mention every option the command accepts.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import test from 'ava';
 import { CHECKPOINT_OPTION_SPECS } from '../../src/cli/blcr/checkpoint-options.js';
 import { RESTART_OPTION_SPECS } from '../../src/cli/blcr/restart-options.js';
 import { VERBS } from '../../src/cli/registry.js';
-import { isOneLineError, runCli } from './run-cli.js';
+import { isOneLineError, REPO, runCli } from './run-cli.js';
 
 function readsSensibly(t: import('ava').ExecutionContext, text: string, command: string) {
   t.regex(text, new RegExp(`^Usage: ${command}\\b`), `${command}: starts with a usage line`);
@@ -72,3 +74,19 @@ for (const [program, specs] of BLCR) {
     );
   });
 }
+
+test('docs/blcr-compatibility.md has a row for every BLCR option the commands accept', (t) => {
+  const doc = readFileSync(join(REPO, 'docs', 'blcr-compatibility.md'), 'utf8');
+  for (const [program, specs] of BLCR) {
+    const start = doc.indexOf(`## ${program}\n`);
+    t.true(start >= 0, `no section for ${program}`);
+    const end = doc.indexOf('\n## ', start + 3);
+    const section = doc.slice(start, end < 0 ? undefined : end);
+    for (const spec of specs) {
+      t.true(
+        section.includes(`--${spec.long}`),
+        `${program}: --${spec.long} missing from the table`,
+      );
+    }
+  }
+});
