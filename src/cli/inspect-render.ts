@@ -58,6 +58,11 @@ export function countChecksums(value: unknown): { ok: number; bad: number; unver
   return tally;
 }
 
+/** processes -> process, threads -> thread (labels of nested sections). */
+function singular(word: string): string {
+  return word.endsWith('sses') ? word.slice(0, -2) : word.replace(/s$/, '');
+}
+
 function table(rows: Record<string, Json>[], indent: string): string[] {
   const columns: string[] = [];
   for (const r of rows) {
@@ -93,7 +98,7 @@ function block(key: string, value: Json, indent: string, out: string[]): void {
         for (const [k, v] of Object.entries(row)) {
           if (v !== null && typeof v === 'object') {
             const label = row.pid ?? row.tid ?? row.name ?? i;
-            block(`${key.replace(/s$/, '')} ${String(label)} ${k}`, v, indent, out);
+            block(`${singular(key)} ${String(label)} ${k}`, v, indent, out);
           }
         }
       });
