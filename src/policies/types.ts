@@ -84,6 +84,8 @@ interface PolicyBase {
   cooldownMs: number;
   /** Where it came from, for messages: "file.yaml policies[2]" or "default". */
   origin: string;
+  /** Free text from the policy file. */
+  description?: string;
 }
 
 export interface PeriodicPolicy extends PolicyBase {
