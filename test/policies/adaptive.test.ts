@@ -160,7 +160,7 @@ test('anchor: MTBF estimated at 6 h (prior 18 h, two failures) -> 57 min', (t) =
 });
 
 test('error: an error of jobs$ or health$ ends the policy with that error', (t) => {
-  marbles(t, ({ cold, hot, expectObservable }, s) => {
+  marbles(t, ({ cold, expectObservable }, s) => {
     const jobs$ = cold('a 34ms #', { a: jobs('j1') }, new Error('jobs broke'));
     expectObservable(adaptivePolicy(adaptive(), ctxOf(s, { jobs$ }))).toBe(
       '30ms x 4ms #',
