@@ -57,7 +57,7 @@ const MTBF_KEYS = ['prior', 'window', 'severity', 'types'] as const;
 /** The policies of one parsed file. */
 export function validatePolicyDocument(doc: unknown, check: Checker): Policy[] {
   if (doc === undefined || doc === null)
-    check.fail([], 'the file holds no policies (it is empty)', DOCUMENT_FORM);
+    check.fail([], 'the file holds no document (only comments or blank lines)', DOCUMENT_FORM);
   const top = check.mapping(doc, [], DOCUMENT_FORM);
   check.onlyKeys(top, [], ['version', 'policies']);
   if ('version' in top && top.version !== 1)
