@@ -386,7 +386,7 @@ test('unreadable and unknown files', (t) => {
   const missing = join(dir, 'missing.yaml');
   const e1 = t.throws(() => loadPolicyFiles([missing]), { instanceOf: PolicyFileError });
   t.is(e1?.message, `${missing}: cannot read the file (ENOENT); expected a readable policy file`);
-  t.is((e1?.cause as NodeJS.ErrnoException).code, 'ENOENT');
+  t.is((e1?.cause as NodeJS.ErrnoException | undefined)?.code, 'ENOENT');
   const txt = file('policies.txt', 'policies: []');
   const e2 = t.throws(() => loadPolicyFiles([txt]), { instanceOf: PolicyFileError });
   t.is(e2?.message, `${txt}: unknown file type '.txt'; expected a .yaml, .yml or .json file`);
