@@ -1,8 +1,11 @@
 /**
- * A real nats-server per test file (random port, JetStream in a temp store), stopped and
- * its store removed at teardown. Usage:
- *   const server = await natsServer(test);          // in test.before, shared by the file
- *   const server = await natsServer(t);             // inside one test, stopped by t.teardown
+ * A real nats-server for tests (random port, JetStream in a temp store), stopped and its
+ * store removed at teardown. Two ways:
+ *
+ *   const nats = useNatsServer(test);        // top level of a test file: one server per file
+ *   test('x', (t) => { nats.url ... });      // started in test.before, stopped in after.always
+ *
+ *   const server = await natsServer(t);      // inside one test: stopped by t.teardown
  */
 import { rmSync } from 'node:fs';
 import type { TestFn } from 'ava';
@@ -14,25 +17,61 @@ import {
 
 export type { NatsServerHandle } from '../../src/bus/server.js';
 
-interface TeardownTarget {
-  teardown(fn: () => unknown): void;
-}
-
-/**
- * Start a server and register its teardown: with an ava `test` function, via
- * test.after.always (file-wide); with an execution context `t`, via t.teardown.
- */
-export async function natsServer(
-  owner: TestFn<unknown> | TeardownTarget,
-  opts: NatsServerOptions = {},
-): Promise<NatsServerHandle> {
+async function start(opts: NatsServerOptions): Promise<{
+  server: NatsServerHandle;
+  cleanup: () => Promise<void>;
+}> {
   const ownStore = opts.storeDir === undefined;
   const server = await startNatsServer({ jetstream: true, ...opts });
   const cleanup = async (): Promise<void> => {
     await server.stop();
     if (ownStore && server.storeDir) rmSync(server.storeDir, { recursive: true, force: true });
   };
-  if ('after' in owner && typeof owner.after === 'function') owner.after.always(cleanup);
-  else (owner as TeardownTarget).teardown(cleanup);
+  return { server, cleanup };
+}
+
+/** A server for one test, stopped (and its temp store removed) by t.teardown. */
+export async function natsServer(
+  t: { teardown(fn: () => unknown): void },
+  opts: NatsServerOptions = {},
+): Promise<NatsServerHandle> {
+  const { server, cleanup } = await start(opts);
+  t.teardown(cleanup);
   return server;
+}
+
+/**
+ * A server for the whole file: call at the top level. `await nats.ready()` in hooks or tests
+ * (ava runs before-hooks concurrently); `.server` / `.url` once it is ready.
+ */
+export function useNatsServer(
+  test: TestFn<unknown>,
+  opts: NatsServerOptions = {},
+): { ready(): Promise<NatsServerHandle>; readonly server: NatsServerHandle; readonly url: string } {
+  let starting: ReturnType<typeof start> | undefined;
+  let started: Awaited<ReturnType<typeof start>> | undefined;
+  const ready = async (): Promise<NatsServerHandle> => {
+    starting ??= start(opts);
+    started = await starting;
+    return started.server;
+  };
+  test.before(async () => {
+    await ready();
+  });
+  test.after.always(async () => {
+    if (starting) await (await starting).cleanup();
+  });
+  const get = (): NatsServerHandle => {
+    if (!started) throw new Error('useNatsServer: not ready yet (await nats.ready() first)');
+    return started.server;
+  };
+  return {
+    ready,
+    get server() {
+      return get();
+    },
+    get url() {
+      return get().url;
+    },
+  };
 }

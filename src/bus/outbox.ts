@@ -1,0 +1,267 @@
+/**
+ * The outbox: messages that must not be lost (results, command audits, catalog updates)
+ * are queued here and published one at a time, in order, each retried until JetStream acks
+ * it. Every message carries a message id (Nats-Msg-Id) so a retry of a message whose ack was
+ * lost is dropped by the stream's duplicate window instead of stored twice.
+ *
+ * With `dir`, pending messages are also written to disk (one file each, fsynced, removed on
+ * ack) and picked up again by the next Outbox on that directory: a daemon restart loses
+ * nothing either.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { BusClosedError } from './errors.js';
+
+export interface OutboxMessage {
+  /** Message id for JetStream de-duplication. */
+  id: string;
+  subject: string;
+  data: string;
+  /** Extra headers (e.g. KV-Operation: DEL). */
+  headers?: Record<string, string>;
+}
+
+export interface OutboxOptions {
+  /** Publish one message; resolve when JetStream acked it, throw otherwise. */
+  publish(msg: OutboxMessage): Promise<void>;
+  /** Called after a failed attempt (e.g. to re-create a stream that vanished). */
+  onFailure?(err: unknown, msg: OutboxMessage, attempt: number): Promise<void> | void;
+  logger: Logger;
+  /** Persist pending messages here (created if missing). */
+  dir?: string;
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
+interface Pending extends OutboxMessage {
+  seq: number;
+  file?: string;
+  resolve?: () => void;
+  reject?: (err: Error) => void;
+}
+
+export interface OutboxStats {
+  pending: number;
+  published: number;
+  failedAttempts: number;
+  /** Messages recovered from `dir` at start. */
+  recovered: number;
+}
+
+export class Outbox {
+  private readonly queue: Pending[] = [];
+  private seq = 0;
+  private running = false;
+  private closed = false;
+  private wake: (() => void) | undefined;
+  private idleWaiters: Array<() => void> = [];
+  private readonly stats = { published: 0, failedAttempts: 0, recovered: 0 };
+
+  constructor(private readonly opts: OutboxOptions) {
+    if (opts.dir) this.recover(opts.dir);
+  }
+
+  /** Queue a message; the promise resolves once it is acked (it never rejects unhandled). */
+  enqueue(
+    subject: string,
+    data: string,
+    id: string = randomUUID(),
+    headers?: Record<string, string>,
+  ): Promise<void> {
+    if (this.closed) {
+      const p = Promise.reject(new BusClosedError('the outbox is closed; nothing more is sent'));
+      p.catch(() => {});
+      return p;
+    }
+    const entry: Pending = { id, subject, data, seq: ++this.seq };
+    if (headers) entry.headers = headers;
+    if (this.opts.dir) entry.file = this.persist(this.opts.dir, entry);
+    const acked = new Promise<void>((resolve, reject) => {
+      entry.resolve = resolve;
+      entry.reject = reject;
+    });
+    acked.catch(() => {}); // callers may ignore it; close() rejects what is still pending
+    this.queue.push(entry);
+    void this.run();
+    return acked;
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  getStats(): OutboxStats {
+    return { pending: this.queue.length, ...this.stats };
+  }
+
+  /** Resolves true when the queue is empty, false if `timeoutMs` passed first. */
+  idle(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    if (this.queue.length === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = Number.isFinite(timeoutMs)
+        ? setTimeout(() => {
+            this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+            resolve(false);
+          }, timeoutMs)
+        : undefined;
+      this.idleWaiters.push(done);
+    });
+  }
+
+  /** Stop sending. In-memory waiters are rejected; persisted messages stay on disk. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.wake?.();
+    for (const e of this.queue) e.reject?.(new BusClosedError('the bus closed before the ack'));
+  }
+
+  /** Restart a sleeping retry at once (e.g. on reconnect). */
+  nudge(): void {
+    this.wake?.();
+  }
+
+  private async run(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    let attempt = 0;
+    try {
+      while (!this.closed && this.queue.length > 0) {
+        const head = this.queue[0] as Pending;
+        try {
+          await this.opts.publish(head);
+        } catch (err) {
+          attempt++;
+          this.stats.failedAttempts++;
+          if (attempt === 1 || attempt % 20 === 0) {
+            this.opts.logger.warn(
+              { err, subject: head.subject, attempt, pending: this.queue.length },
+              'outbox: publish not acked, will retry',
+            );
+          }
+          try {
+            await this.opts.onFailure?.(err, head, attempt);
+          } catch (hookErr) {
+            this.opts.logger.warn({ err: hookErr }, 'outbox: recovery hook failed');
+          }
+          await this.sleep(this.backoff(attempt));
+          continue;
+        }
+        if (attempt > 0) {
+          this.opts.logger.info({ subject: head.subject, attempts: attempt + 1 }, 'outbox: acked');
+        }
+        attempt = 0;
+        this.queue.shift();
+        this.stats.published++;
+        if (head.file) unlinkQuietly(head.file);
+        head.resolve?.();
+      }
+    } finally {
+      this.running = false;
+    }
+    if (this.queue.length === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private backoff(attempt: number): number {
+    const min = this.opts.retryMinMs ?? 100;
+    const max = this.opts.retryMaxMs ?? 2_000;
+    return Math.min(max, min * 2 ** Math.min(attempt - 1, 16));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wake = undefined;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private persist(dir: string, e: Pending): string {
+    const file = join(dir, `${String(e.seq).padStart(12, '0')}.json`);
+    const tmp = `${file}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(
+        fd,
+        JSON.stringify({ id: e.id, subject: e.subject, data: e.data, headers: e.headers }),
+      );
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+    return file;
+  }
+
+  private recover(dir: string): void {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const files = readdirSync(dir)
+      .filter((f) => /^\d{12}\.json$/.test(f))
+      .sort();
+    for (const name of files) {
+      const file = join(dir, name);
+      const seq = Number(name.slice(0, 12));
+      try {
+        const m = JSON.parse(readFileSync(file, 'utf8')) as OutboxMessage;
+        if (
+          typeof m.id !== 'string' ||
+          typeof m.subject !== 'string' ||
+          typeof m.data !== 'string'
+        ) {
+          throw new Error('not an outbox message {id, subject, data}');
+        }
+        const entry: Pending = { id: m.id, subject: m.subject, data: m.data, seq, file };
+        if (m.headers && typeof m.headers === 'object') entry.headers = m.headers;
+        this.queue.push(entry);
+        this.stats.recovered++;
+      } catch (err) {
+        this.opts.logger.error({ err, file }, 'outbox: unreadable pending message kept aside');
+        renameSync(file, `${file}.bad`);
+      }
+      this.seq = Math.max(this.seq, seq);
+    }
+    for (const f of readdirSync(dir).filter((f) => f.endsWith('.json.tmp'))) {
+      unlinkQuietly(join(dir, f)); // written but never renamed: never acknowledged to anyone
+    }
+    if (this.queue.length > 0) {
+      this.opts.logger.info(
+        { pending: this.queue.length, dir },
+        'outbox: resending pending messages',
+      );
+      void this.run();
+    }
+  }
+}
+
+function unlinkQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone
+  }
+}
