@@ -146,7 +146,11 @@ export async function createBusClient(opts: BusClientOptions): Promise<BusClient
       await nc.flush();
     },
     async close() {
-      await nc.drain().catch(() => nc.close());
+      if (nc.isClosed()) return;
+      // drain() waits for the server; do not hang when it is gone
+      const timer = new Promise<void>((r) => setTimeout(r, 2_000).unref());
+      await Promise.race([nc.drain().catch(() => {}), timer]);
+      await nc.close().catch(() => {});
     },
   };
 }
