@@ -47,10 +47,17 @@ function recordingHandlers(
   };
 }
 
-async function rawRequest(
-  subject: string,
-  body: string | Uint8Array,
-): Promise<Record<string, any>> {
+/** A reply or audit record as it travels (checked field by field in the tests). */
+interface Wire {
+  ok?: boolean;
+  id?: string;
+  stream?: string;
+  error: { code: string; message: string };
+  request?: unknown;
+  reply: Wire;
+}
+
+async function rawRequest(subject: string, body: string | Uint8Array): Promise<Wire> {
   const m = await raw.request(subject, body, { timeout: 5_000 });
   return JSON.parse(m.string());
 }
@@ -327,7 +334,7 @@ test.serial(
     await bus.flush(5_000);
     const entries = await collect(bus.history({ kinds: ['audit'], node: 'aud' }));
     t.is(entries.length, 3);
-    const [a, b, c] = entries.map((e) => e.data as Record<string, any>);
+    const [a, b, c] = entries.map((e) => e.data as Wire);
     t.is(a?.id, ok.id);
     t.deepEqual(a?.request, { job: 'j9', after: 'continue' });
     t.deepEqual(a?.reply, ok);
