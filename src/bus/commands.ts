@@ -10,6 +10,7 @@ import {
   COMMAND_ERROR_CODES,
   type CommandErrorCode,
   isCommandErrorCode,
+  showValue,
 } from './errors.js';
 import { tokensAfterPrefix } from './subjects.js';
 import { check, commandSchema, isVerb, VERBS, type Verb } from './validate.js';
@@ -165,7 +166,10 @@ function fromValidation(err: BusValidationError): CommandErrorBody {
     path: err.path,
     expected: err.expected,
   };
-  if (err.value !== undefined) body.value = err.value;
+  if (err.value !== undefined) {
+    // echo the bad value, but never a whole large body back to the requester
+    body.value = JSON.stringify(err.value).length > 200 ? showValue(err.value) : err.value;
+  }
   return body;
 }
 

@@ -270,15 +270,19 @@ test.serial(
       t.regex(reply.error.message, bad.says, bad.name);
       t.is(typeof reply.id, 'string', bad.name);
     }
+    // a large bad body is not echoed back whole
+    const big = await rawRequest('ft.cmd.bad.checkpoint', `{"job": "${'x'.repeat(5000)}`);
+    t.is(big.error.code, 'BAD_JSON');
+    t.true(JSON.stringify(big).length < 1000, 'reply stays small');
     // binary garbage
     const bin = await rawRequest('ft.cmd.bad.status', new Uint8Array([0xff, 0xfe, 0x00]));
     t.is(bin.error.code, 'BAD_JSON');
     t.deepEqual(calls, [], 'no handler ran');
     const failed = bus.status().counters.commands.failed;
-    t.is(failed.BAD_JSON, 2);
+    t.is(failed.BAD_JSON, 3);
     t.is(failed.UNKNOWN_VERB, 2);
     t.is(bus.status().counters.commands.ok, 0);
-    t.is(lines.filter((l) => l.msg === 'command refused').length, BAD.length + 1);
+    t.is(lines.filter((l) => l.msg === 'command refused').length, BAD.length + 2);
     // still serving
     t.true((await client.request('bad', 'status', {})).ok);
   },
