@@ -292,6 +292,10 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
     },
   });
 
+  // The server must know the health subscription before createBus resolves: an event
+  // published right after (by a monitor, a test) would otherwise be missed.
+  await nc.flush();
+
   // --- commands -----------------------------------------------------------------------
   let commandSub: Subscription | undefined;
   const inflight = new Set<Promise<void>>();
