@@ -15,7 +15,7 @@ import { checkpointLocally } from './local-checkpoint.js';
 import type { OptionSpec } from './options.js';
 import { has, last, parseInteger, parseNumber, parseOptions } from './options.js';
 import { formatBytes } from './progress.js';
-import { printResult, requireNode } from './remote.js';
+import { busAfter, printResult, requireNode } from './remote.js';
 import type { Verb } from './verb.js';
 
 const SPECS: readonly OptionSpec[] = [
@@ -97,21 +97,41 @@ export const verb: Verb = {
 
     const preempt = has(parsed, 'preempt');
     if (node !== undefined || job !== undefined || has(parsed, 'bus') || preempt) {
-      requireNode(node, preempt ? 'preempt' : 'checkpoint');
-      if (job === undefined && pidText === undefined)
-        throw new UsageError('give --job JOB or a PID');
+      const verbName = preempt ? 'preempt' : 'checkpoint';
+      requireNode(node, verbName);
+      // The daemon checkpoints the jobs it manages, into its own image directory
+      // (docs/bus.md): a remote requester names a job, never a PID or a path.
+      if (job === undefined) {
+        throw new UsageError(
+          `${verbName} through a daemon needs --job JOB` +
+            (pidText !== undefined
+              ? ` (register PID ${pidText} first: ckpt attach --job JOB ${pidText})`
+              : ''),
+        );
+      }
+      if (pidText !== undefined) {
+        throw new UsageError(`give --job JOB or a PID, not both (got PID ${pidText})`);
+      }
+      if (last(parsed, 'file') !== undefined) {
+        throw new UsageError(
+          '-f/--file is for local checkpoints; the daemon writes into its image directory',
+        );
+      }
       const explicitAfter = parsed.options.some((o) =>
         AFTER_OPTION_SPECS.some((a) => a.long === o.name),
       );
       const body: Record<string, unknown> = {
-        after: preempt && !explicitAfter ? 'kill' : afterName(after),
+        job,
+        after:
+          preempt && !explicitAfter
+            ? 'kill'
+            : busAfter(
+                after,
+                verbName,
+                preempt ? ['stop', 'terminate', 'kill'] : ['continue', 'stop', 'terminate', 'kill'],
+              ),
       };
-      if (job !== undefined) body.job = job;
-      if (pidText !== undefined) body.pid = parseInteger(pidText, 'PID', 1, 4194304);
-      if (after.kind === 'signal') body.signal = after.signal;
-      const file = last(parsed, 'file');
-      if (file !== undefined) body.path = file;
-      if (timeoutSec !== undefined) body.timeoutMs = Math.round(timeoutSec * 1000);
+      if (timeoutSec !== undefined && !preempt) body.timeoutMs = Math.round(timeoutSec * 1000);
       const settings = busSettings(parsed);
       const reply = await withBus(settings, (bus) =>
         bus.request(node as string, preempt ? 'preempt' : 'checkpoint', body, settings.timeoutMs),

@@ -1,6 +1,34 @@
 /** Helpers for verbs that talk to a node daemon over the bus. */
+import type { AfterCheckpoint } from '../shared/types.js';
 import { isToken } from '../shared/types.js';
+import type { AfterAction } from './blcr/after.js';
 import { CliError, UsageError } from './errors.js';
+
+/**
+ * The after-action as the bus spells it (docs/bus.md), or a usage error naming
+ * what the daemon accepts: --abort and -S are local-only.
+ */
+export function busAfter(
+  after: AfterAction,
+  verb: string,
+  allowed: readonly AfterCheckpoint[],
+): AfterCheckpoint {
+  const name: string =
+    after.kind === 'run' || after.kind === 'cont'
+      ? 'continue'
+      : after.kind === 'term'
+        ? 'terminate'
+        : after.kind;
+  if (!(allowed as readonly string[]).includes(name)) {
+    const flags = allowed.map(
+      (a) => `--${a === 'continue' ? 'cont' : a === 'terminate' ? 'term' : a}`,
+    );
+    throw new UsageError(
+      `${verb} through a daemon takes ${flags.join(', ')} as the after-action, not --${after.kind === 'signal' ? 'signal' : after.kind}`,
+    );
+  }
+  return name as AfterCheckpoint;
+}
 
 export function requireNode(node: string | undefined, verb: string): asserts node is string {
   if (node === undefined) throw new UsageError(`${verb} through the bus needs --node NODE`);

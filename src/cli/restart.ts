@@ -11,7 +11,7 @@ import { UsageError } from './errors.js';
 import { restartLocally } from './local-restart.js';
 import type { OptionSpec } from './options.js';
 import { all, has, last, parseOptions } from './options.js';
-import { printResult, requireNode } from './remote.js';
+import { busAfter, printResult, requireNode } from './remote.js';
 import type { Verb } from './verb.js';
 
 const SPECS: readonly OptionSpec[] = [
@@ -98,8 +98,10 @@ export const verb: Verb = {
       const body: Record<string, unknown> = { job };
       if (file !== undefined) body.image = file;
       if (has(parsed, 'no-restore-pid')) body.restorePid = false;
-      if (after.kind !== 'run') body.after = after.kind;
-      if (relocate.length) body.relocate = relocate;
+      if (after.kind !== 'run') body.after = busAfter(after, 'restart', ['continue', 'stop']);
+      if (relocate.length) {
+        throw new UsageError('--relocate is for local restarts; the daemon restarts in place');
+      }
       const settings = busSettings(parsed);
       const reply = await withBus(settings, (bus) =>
         bus.request(node as string, 'restart', body, settings.timeoutMs),

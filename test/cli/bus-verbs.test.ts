@@ -6,10 +6,11 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import test from 'ava';
 import type { HealthEvent, JobInfo } from '../../src/shared/types.js';
-import { type NatsServer, startNatsServer } from './nats-server.js';
+import { useNatsServer } from '../helpers/nats.js';
 import { isOneLineError, runCli } from './run-cli.js';
 
-let nats: NatsServer;
+const server = useNatsServer(test);
+let nats: { url: string };
 let nc: NatsConnection;
 const received: { subject: string; body: unknown }[] = [];
 
@@ -24,7 +25,7 @@ const JOB: JobInfo = {
 };
 
 test.before(async () => {
-  nats = await startNatsServer();
+  nats = await server.ready();
   nc = await connect({ servers: nats.url });
   const sub = nc.subscribe('ft.cmd.n1.*');
   (async () => {
@@ -33,14 +34,22 @@ test.before(async () => {
       received.push({ subject: m.subject, body });
       const verb = m.subject.split('.').at(-1);
       const b = body as Record<string, unknown>;
-      if (verb === 'jobs') m.respond(JSON.stringify({ jobs: [JOB] }));
-      else if (verb === 'status') m.respond(JSON.stringify({ node: 'n1', jobs: 1, queue: 0 }));
+      if (verb === 'jobs') m.respond(JSON.stringify({ ok: true, id: 'c1', jobs: [JOB] }));
+      else if (verb === 'status')
+        m.respond(JSON.stringify({ ok: true, id: 'c1', node: 'n1', jobs: 1, queue: 0 }));
       else if (verb === 'checkpoint' && b.job === 'nope')
-        m.respond(JSON.stringify({ ok: false, error: { message: 'unknown job nope' } }));
+        m.respond(
+          JSON.stringify({
+            ok: false,
+            error: { code: 'UNKNOWN_JOB', message: 'unknown job nope' },
+          }),
+        );
       else if (verb === 'checkpoint')
-        m.respond(JSON.stringify({ ok: true, image: '/var/lib/ckpt/mpi-42/1.ckpt', bytes: 123 }));
+        m.respond(
+          JSON.stringify({ ok: true, id: 'c1', image: '/var/lib/ckpt/mpi-42/1.ckpt', bytes: 123 }),
+        );
       else if (verb === 'restart') m.respond('this is not json');
-      else if (verb === 'preempt') m.respond(JSON.stringify({ ok: true, queued: true }));
+      else if (verb === 'preempt') m.respond(JSON.stringify({ ok: true, id: 'c1', queued: true }));
       // anything else: no answer (a hung daemon)
     }
   })();
@@ -49,7 +58,6 @@ test.before(async () => {
 
 test.after.always(async () => {
   await nc?.close();
-  await nats?.stop();
 });
 
 const last = (verb: string) =>
@@ -64,40 +72,36 @@ test.serial('jobs: table and JSON', async (t) => {
   t.deepEqual(JSON.parse(j.stdout), [JOB]);
 });
 
-test.serial(
-  'checkpoint through the daemon sends the job, the after-action and the path',
-  async (t) => {
-    const r = await runCli('ckpt', [
-      'checkpoint',
-      '--node',
-      'n1',
-      '--bus',
-      nats.url,
-      '--job',
-      'mpi-42',
-      '--kill',
-      '-f',
-      '/scratch/x.ckpt',
-    ]);
-    t.is(r.code, 0, r.stderr);
-    t.deepEqual(last('checkpoint'), { after: 'kill', job: 'mpi-42', path: '/scratch/x.ckpt' });
-    t.regex(r.stdout, /image: \/var\/lib\/ckpt\/mpi-42\/1\.ckpt/);
-    const sig = await runCli('ckpt', [
-      'checkpoint',
-      '--node',
-      'n1',
-      '--bus',
-      nats.url,
-      '-S',
-      'USR1',
-      '4242',
-      '--json',
-    ]);
-    t.is(sig.code, 0, sig.stderr);
-    t.deepEqual(last('checkpoint'), { after: 'signal', pid: 4242, signal: 10 });
-    t.like(JSON.parse(sig.stdout), { ok: true, bytes: 123 });
-  },
-);
+test.serial('checkpoint through the daemon sends the job and the after-action', async (t) => {
+  const bus = ['--node', 'n1', '--bus', nats.url];
+  const r = await runCli('ckpt', ['checkpoint', ...bus, '--job', 'mpi-42', '--kill', '-t', '90']);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(last('checkpoint'), { after: 'kill', job: 'mpi-42', timeoutMs: 90_000 });
+  t.regex(r.stdout, /image: \/var\/lib\/ckpt\/mpi-42\/1\.ckpt/);
+  const term = await runCli('ckpt', ['checkpoint', ...bus, '--job', 'mpi-42', '--term', '--json']);
+  t.is(term.code, 0, term.stderr);
+  t.deepEqual(last('checkpoint'), { after: 'terminate', job: 'mpi-42' });
+  t.like(JSON.parse(term.stdout), { ok: true, bytes: 123 });
+});
+
+test.serial('checkpoint through the daemon: what only a local checkpoint takes', async (t) => {
+  const bus = ['--node', 'n1', '--bus', nats.url];
+  const cases: [string[], RegExp][] = [
+    [['4242'], /needs --job JOB \(register PID 4242 first: ckpt attach --job JOB 4242\)/],
+    [['--job', 'a', '4242'], /give --job JOB or a PID, not both/],
+    [['--job', 'a', '-f', '/x.ckpt'], /-f\/--file is for local checkpoints/],
+    [['--job', 'a', '-S', 'USR1'], /takes --cont, --stop, --term, --kill .*not --signal/],
+    [['--job', 'a', '--abort'], /not --abort/],
+  ];
+  const before = received.length;
+  for (const [args, says] of cases) {
+    const r = await runCli('ckpt', ['checkpoint', ...bus, ...args]);
+    t.is(r.code, 2, args.join(' '));
+    t.true(isOneLineError(r, 'ckpt'), r.stderr);
+    t.regex(r.stderr, says);
+  }
+  t.is(received.length, before, 'nothing was sent');
+});
 
 test.serial('--preempt sends the preempt command, killing by default', async (t) => {
   const r = await runCli('ckpt', [
@@ -147,12 +151,10 @@ test.serial('a refusal from the daemon is one line and exit 1', async (t) => {
 });
 
 test.serial('restart through the daemon; a reply that is not JSON is an error', async (t) => {
+  const bus = ['--node', 'n1', '--bus', nats.url];
   const r = await runCli('ckpt', [
     'restart',
-    '--node',
-    'n1',
-    '--bus',
-    nats.url,
+    ...bus,
     '--job',
     'mpi-42',
     '--no-restore-pid',
@@ -161,7 +163,10 @@ test.serial('restart through the daemon; a reply that is not JSON is an error', 
   t.deepEqual(last('restart'), { job: 'mpi-42', image: '/img', restorePid: false });
   t.is(r.code, 1);
   t.true(isOneLineError(r, 'ckpt'), r.stderr);
-  t.regex(r.stderr, /sent a reply that is not JSON: this is not json/);
+  t.regex(r.stderr, /not a valid reply: .*this is not json|not a valid reply/);
+  const reloc = await runCli('ckpt', ['restart', ...bus, '--job', 'a', '--relocate', '/a=/b']);
+  t.is(reloc.code, 2);
+  t.regex(reloc.stderr, /--relocate is for local restarts/);
 });
 
 test.serial('status of a daemon', async (t) => {
@@ -177,7 +182,7 @@ test.serial(
     const none = await runCli('ckpt', ['jobs', '--node', 'n2', '--bus', nats.url]);
     t.is(none.code, 3);
     t.true(isOneLineError(none, 'ckpt'), none.stderr);
-    t.regex(none.stderr, /no daemon is listening for node 'n2' \(ft\.cmd\.n2\.jobs\)/);
+    t.regex(none.stderr, /no daemon is serving node 'n2' \(ft\.cmd\.n2\.jobs\)/);
     // n1 answers nothing for 'attach'-like unknown verbs: simulate with status on a hung subject
     const sub = nc.subscribe('ft.cmd.n3.jobs'); // subscribed, never answers
     await nc.flush();
@@ -193,7 +198,7 @@ test.serial(
     sub.unsubscribe();
     t.is(hung.code, 4);
     t.true(isOneLineError(hung, 'ckpt'), hung.stderr);
-    t.regex(hung.stderr, /did not answer 'jobs' within 0\.5 s/);
+    t.regex(hung.stderr, /did not answer 'jobs' within 500 ms/);
   },
 );
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import test from 'ava';
-import { startNatsServer } from './nats-server.js';
+import { natsServer } from '../helpers/nats.js';
 import { REPO } from './run-cli.js';
 
 function run(cmd: string, args: string[], env: Record<string, string> = {}) {
@@ -104,14 +104,13 @@ test('slurm prolog and epilog never fail', async (t) => {
 });
 
 test('ckpt-preempt sends the preempt command for slurm-<jobid> to this node', async (t) => {
-  const nats = await startNatsServer();
-  t.teardown(() => nats.stop());
+  const nats = await natsServer(t);
   const nc = await connect({ servers: nats.url });
   t.teardown(() => nc.close());
   const sub = nc.subscribe('ft.cmd.nodeA.preempt', { max: 1 });
   const got = (async () => {
     for await (const m of sub) {
-      m.respond(JSON.stringify({ ok: true, image: '/ckpt/slurm-77/3.ckpt' }));
+      m.respond(JSON.stringify({ ok: true, id: 'c1', image: '/ckpt/slurm-77/3.ckpt' }));
       return m.json();
     }
     return undefined;

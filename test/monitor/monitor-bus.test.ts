@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import test from 'ava';
 import type { HealthEvent } from '../../src/shared/types.js';
-import { startNatsServer } from '../cli/nats-server.js';
 import { BIN } from '../cli/run-cli.js';
+import { natsServer } from '../helpers/nats.js';
 import { createFakeTree } from './sysfs-tree.js';
 
 /** Collects events from a subscription and waits for the next one matching. */
@@ -53,8 +53,7 @@ function collector(nc: NatsConnection, subject: string) {
 }
 
 test('the monitor publishes EDAC, thermal and PSI events as the tree changes', async (t) => {
-  const nats = await startNatsServer();
-  t.teardown(() => nats.stop());
+  const nats = await natsServer(t);
   const nc = await connect({ servers: nats.url });
   t.teardown(() => nc.close());
   const events = collector(nc, 'ft.health.>');
@@ -149,8 +148,7 @@ test('the monitor publishes EDAC, thermal and PSI events as the tree changes', a
 });
 
 test('the monitor reports a malformed sensor and keeps going', async (t) => {
-  const nats = await startNatsServer();
-  t.teardown(() => nats.stop());
+  const nats = await natsServer(t);
   const nc = await connect({ servers: nats.url });
   t.teardown(() => nc.close());
   const events = collector(nc, 'ft.health.>');
@@ -225,5 +223,5 @@ test('an unreachable bus is one line and exit 3', async (t) => {
     child.on('close', (code) => resolve({ code, stderr }));
   });
   t.is(r.code, 3);
-  t.is(r.stderr, 'ckpt: cannot reach the bus at nats://127.0.0.1:1: ECONNREFUSED\n');
+  t.is(r.stderr, 'ckpt: cannot reach NATS at nats://127.0.0.1:1: connection refused\n');
 });
