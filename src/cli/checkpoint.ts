@@ -34,14 +34,14 @@ const SPECS: readonly OptionSpec[] = [
 ];
 
 const HELP = `Usage: ckpt checkpoint [options] PID
-       ckpt checkpoint --node NODE [--bus URL] [options] (--job JOB | PID)
+       ckpt checkpoint --node NODE [--bus URL] [options] --job JOB
 
 Save a running process to a context file. Without --node it runs here, straight
 through libckpt; with --node the daemon on NODE does it and records the image.
 
 Options:
   -f, --file FILE        where to write (default: context.PID in the current directory;
-                         remote: the daemon's image directory)
+                         local only: a daemon writes into its image directory)
       --scope SCOPE      pid (one process), tree (it and its descendants, default),
                          pgid (PID is a process group) or sid (a session)
       --cont, --run      leave the process running (default)
@@ -56,7 +56,7 @@ Options:
   -t, --timeout SEC      give up after SEC seconds, leaving the process untouched
       --json             print the result as JSON
       --node NODE        ask the daemon on NODE (over the bus) instead of working here
-      --job JOB          the daemon's job id (with --node; instead of PID)
+      --job JOB          the daemon's job id (with --node)
       --preempt          with --node: send the daemon's preempt command instead (a
                          preemptive checkpoint: highest priority after failures,
                          the job is resumed later; default after-action: kill)
