@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The restore helper (build/ckpt-restore) inside libckpt: verification of an
+ * image, creation of the process with clone3(set_tid), and the ptrace-driven
+ * rebuild of its address space, threads, files and signal state.
+ *
+ * Split: restore_main.c (arguments, report pipe, order of work, waiting),
+ * restore_verify.c (everything checked before anything changes),
+ * restore_child.c (clone3, the child's own fd/cwd/session setup, seize),
+ * restore_mm.c (address space, vdso, pages, PR_SET_MM_MAP),
+ * restore_task.c (threads, per-thread state, signals, creds, detach).
+ */
+#ifndef CKPT_RESTORE_H
+#define CKPT_RESTORE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ckpt_image.h"
+#include "err.h"
+
+#define RS_MAX_RELOCATE 16
+#define RS_LINE_MAX 600 /* one report line: "ERR code message\n" */
+#define RS_SCRATCH_SIZE (64 * 1024) /* scratch mapping inside the target */
+
+struct rs_thread {
+	const struct ckpt_img_thread *t;
+	const void *xstate; /* t->xstate_size bytes */
+	const struct ckpt_img_siginfo *pending; /* t->pending_count records */
+	pid_t tid; /* live tid once created */
+};
+
+struct rs_vma {
+	const struct ckpt_img_vma *v;
+	const char *name; /* "" if none */
+	char path[CKPT_PATH_MAX]; /* file path after --relocate */
+};
+
+struct rs_file {
+	const struct ckpt_img_file *f;
+	const char *path;
+	char relocated[CKPT_PATH_MAX];
+};
+
+struct rs_ctx {
+	/* options */
+	const char *label; /* image path as given */
+	int image_fd;
+	uint32_t flags; /* CKPT_RS_* */
+	uint32_t after;
+	int signal;
+	int report_fd; /* -1: print to stderr */
+	int nr_reloc;
+	const char *reloc_old[RS_MAX_RELOCATE];
+	const char *reloc_new[RS_MAX_RELOCATE];
+
+	/* image, as read and verified */
+	void *reader; /* image.c's reader state */
+	const struct ckpt_img_header *hdr;
+	const struct ckpt_img_proc *proc;
+	const struct ckpt_img_siginfo *shared_pending;
+	struct rs_thread *threads;
+	uint32_t nr_threads;
+	struct rs_vma *vmas;
+	uint32_t nr_vmas;
+	struct rs_file *files;
+	uint32_t nr_files;
+	const struct ckpt_img_pagerun *runs;
+	uint64_t nr_runs;
+	uint64_t pages_data_off; /* file offset of the first run's data */
+	uint64_t image_size;
+	char exe[CKPT_PATH_MAX]; /* after --relocate */
+	char cwd[CKPT_PATH_MAX];
+
+	/* live process */
+	pid_t pid;
+	int child_alive;
+	uint64_t syscall_ip; /* `syscall` in the target's [vdso] */
+	uint64_t scratch; /* RS_SCRATCH_SIZE bytes in the target */
+	uint64_t bytes_written; /* page bytes */
+	struct ckpt_err *e;
+};
+
+/* restore_main.c */
+extern int rs_warn_fd; /* where warnings go (the restarter's stderr) */
+void rs_warn(struct rs_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void rs_progress(struct rs_ctx *c, uint64_t done, uint64_t total, uint32_t phase);
+/* Apply --relocate to path into out (CKPT_PATH_MAX). Returns 1 if rewritten. */
+int rs_relocate(const struct rs_ctx *c, const char *path, char *out);
+
+/* restore_image.c: read the image through image.c, fill the views above. */
+int rs_load_image(struct rs_ctx *c);
+void rs_close_image(struct rs_ctx *c);
+
+/* restore_verify.c */
+int rs_verify_machine(struct rs_ctx *c);
+int rs_verify_files(struct rs_ctx *c);
+int rs_verify_pid(struct rs_ctx *c);
+
+/* restore_child.c */
+int rs_create_child(struct rs_ctx *c);
+void rs_kill_child(struct rs_ctx *c);
+/* Inject into tid; fails (with message) if ptrace fails or, when check is set,
+   if the syscall returns an error. */
+int rs_sys(struct rs_ctx *c, pid_t tid, const char *what, int check, long *ret, long nr, long a0,
+	   long a1, long a2, long a3, long a4, long a5);
+int rs_write_mem(struct rs_ctx *c, uint64_t addr, const void *buf, size_t len);
+
+/* restore_mm.c */
+int rs_restore_mm(struct rs_ctx *c);
+int rs_restore_mm_late(struct rs_ctx *c); /* mprotect, mseal, PR_SET_MM_MAP */
+
+/* restore_task.c */
+int rs_restore_process_state(struct rs_ctx *c); /* sigactions, itimers, comm, rlimits */
+int rs_restore_threads(struct rs_ctx *c);
+int rs_finish(struct rs_ctx *c); /* creds, regs, masks, detach, after-action */
+
+#endif

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * Creating the process to restore into: clone3(set_tid = {pid}) of the
+ * helper itself. The child, still running helper code, sets up what is
+ * easiest from the inside (descriptors exactly as recorded, cwd, umask,
+ * personality, session/group) and stops; from then on the helper drives it
+ * with ptrace and injected syscalls (rs_sys) and never lets it run helper
+ * code again.
+ */
+#include "ckpt.h"
+#include "ptrace.h"
+#include "restore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* In the child: report a failure over the error pipe and exit. */
+static void __attribute__((noreturn, format(printf, 2, 3))) child_die(int errfd, const char *fmt,
+								     ...)
+{
+	char buf[RS_LINE_MAX];
+	int err = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf) - 80, fmt, ap);
+	va_end(ap);
+	if (err && n > 0)
+		snprintf(buf + n, sizeof(buf) - n, ": %s (%s)", ckpt_errno_name(err),
+			 strerror(err));
+	int32_t code = err ? err : EIO;
+	if (write(errfd, &code, sizeof(code)) > 0) {
+		ssize_t w = write(errfd, buf, strlen(buf));
+		(void)w;
+	}
+	_exit(127);
+}
+
+static int highest_open_fd(void)
+{
+	int hi = 2;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return 1024;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (atoi(de->d_name) > hi)
+			hi = atoi(de->d_name);
+	closedir(d);
+	return hi;
+}
+
+static int open_devnull(int flags)
+{
+	return open("/dev/null", (flags & O_ACCMODE) | O_CLOEXEC);
+}
+
+/* In the child: make the fd table exactly the image's. Returns the new
+   number of the error pipe; rs_warn goes to a parked copy of stderr. */
+static int child_setup_fds(struct rs_ctx *c, int errfd)
+{
+	int maxfd = highest_open_fd();
+	for (uint32_t i = 0; i < c->nr_files; i++)
+		if (c->files[i].f->fd > maxfd)
+			maxfd = c->files[i].f->fd;
+	int base = maxfd + 1;
+	/* stdio sources and the error pipe parked above every number in use */
+	int src[3];
+	for (int i = 0; i < 3; i++) {
+		src[i] = -1;
+		if (fcntl(i, F_GETFD) >= 0 && dup3(i, base + i, O_CLOEXEC) >= 0)
+			src[i] = base + i;
+	}
+	if (dup3(errfd, base + 3, O_CLOEXEC) < 0)
+		child_die(errfd, "dup error pipe");
+	errfd = base + 3;
+	syscall(SYS_close_range, 0, (unsigned)base - 1, 0);
+	syscall(SYS_close_range, (unsigned)base + 4, ~0u, 0);
+	for (uint32_t i = 0; i < c->nr_files; i++) {
+		const struct ckpt_img_file *f = c->files[i].f;
+		const char *path = c->files[i].relocated;
+		int cloexec = (f->flags & CKPT_FILE_F_CLOEXEC) ? O_CLOEXEC : 0;
+		int fd = -1;
+		if (f->shared_with >= 0) {
+			if (dup3(f->shared_with, f->fd, cloexec) < 0)
+				child_die(errfd, "fd %d: dup of fd %d", f->fd, f->shared_with);
+			continue;
+		}
+		int stdio = (f->flags & (CKPT_FILE_F_STDIO | CKPT_FILE_F_TTY)) ||
+			    f->kind == CKPT_FILE_FIFO || f->kind == CKPT_FILE_SOCK;
+		if (stdio && f->fd <= 2 && src[f->fd] >= 0) {
+			if (dup3(src[f->fd], f->fd, cloexec) < 0)
+				child_die(errfd, "fd %d: dup of the restarter's stdio", f->fd);
+			continue;
+		}
+		if (f->kind == CKPT_FILE_REG || f->kind == CKPT_FILE_DIR ||
+		    (f->kind == CKPT_FILE_CHR && !stdio)) {
+			int fl = (int)f->open_flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_CLOEXEC);
+			if (f->kind == CKPT_FILE_DIR)
+				fl |= O_DIRECTORY;
+			fd = open(path, fl | O_NOCTTY | O_CLOEXEC);
+			if (fd < 0)
+				child_die(errfd, "fd %d: reopen %s", f->fd, path);
+			if (f->kind == CKPT_FILE_REG && f->pos &&
+			    lseek(fd, (off_t)f->pos, SEEK_SET) < 0)
+				child_die(errfd, "fd %d: seek %s to %llu", f->fd, path,
+					  (unsigned long long)f->pos);
+		} else {
+			rs_warn(c, "fd %d (%s) cannot be reopened; it is /dev/null now", f->fd,
+				c->files[i].path);
+			fd = open_devnull((int)f->open_flags);
+			if (fd < 0)
+				child_die(errfd, "fd %d: open /dev/null", f->fd);
+		}
+		if (dup3(fd, f->fd, cloexec) < 0)
+			child_die(errfd, "fd %d: dup3", f->fd);
+		close(fd);
+	}
+	for (int i = 0; i < 2; i++)
+		if (src[i] >= 0)
+			close(src[i]);
+	rs_warn_fd = src[2];
+	/* errfd and the stderr copy stay open until the child stops */
+	return errfd;
+}
+
+static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, int syncfd)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	char b;
+	if (read(syncfd, &b, 1) != 1) /* the parent has seized us */
+		_exit(127);
+	close(syncfd);
+	const struct ckpt_img_proc *p = c->proc;
+	struct rlimit nofile = {p->rlimits[RLIMIT_NOFILE].cur, p->rlimits[RLIMIT_NOFILE].max};
+	struct rlimit cur;
+	getrlimit(RLIMIT_NOFILE, &cur);
+	if (nofile.rlim_cur > cur.rlim_max)
+		nofile.rlim_cur = cur.rlim_max;
+	nofile.rlim_max = cur.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &nofile);
+	errfd = child_setup_fds(c, errfd);
+	if (chdir(c->cwd) < 0)
+		child_die(errfd, "chdir %s", c->cwd);
+	umask(p->umask);
+	personality(p->personality);
+	if (c->flags & CKPT_RS_RESTORE_SID) {
+		if (p->sid == getpid()) {
+			if (setsid() < 0)
+				child_die(errfd, "setsid (--restore-sid)");
+		} else if (getsid(0) != p->sid) {
+			rs_warn(c, "--restore-sid: session %d cannot be rejoined; using %d", p->sid,
+				getsid(0));
+		}
+	}
+	if ((c->flags & CKPT_RS_RESTORE_PGID) && getpgid(0) != p->pgid) {
+		pid_t target = p->pgid == p->pid ? 0 : p->pgid;
+		if (setpgid(0, target) < 0)
+			rs_warn(c, "--restore-pgid: cannot join process group %d: %s", p->pgid,
+				strerror(errno));
+	}
+	close(errfd);
+	if (rs_warn_fd >= 0)
+		close(rs_warn_fd);
+	raise(SIGSTOP);
+	_exit(127); /* never reached: the tracer takes over at the stop */
+}
+
+int rs_create_child(struct rs_ctx *c)
+{
+	int errp[2], syncp[2];
+	if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(syncp, O_CLOEXEC) < 0)
+		return ckpt_fail_errno(c->e, errno, "pipe");
+	pid_t want = c->proc->pid;
+	struct clone_args ca;
+	memset(&ca, 0, sizeof(ca));
+	ca.exit_signal = c->proc->exit_signal > 0 ? (uint64_t)c->proc->exit_signal : SIGCHLD;
+	if (!(c->flags & CKPT_RS_NO_RESTORE_PID)) {
+		ca.set_tid = (uint64_t)(uintptr_t)&want;
+		ca.set_tid_size = 1;
+	}
+	fflush(NULL);
+	long r = syscall(SYS_clone3, &ca, CLONE_ARGS_SIZE_VER2);
+	if (r == 0) {
+		close(errp[0]);
+		close(syncp[1]);
+		child_main(c, errp[1], syncp[0]);
+	}
+	int err = errno;
+	close(errp[1]);
+	close(syncp[0]);
+	if (r < 0) {
+		close(errp[0]);
+		close(syncp[1]);
+		if (err == EEXIST)
+			return ckpt_fail(c->e, EBUSY,
+					 "pid %d is in use; restart with --no-restore-pid "
+					 "(cr_restart --no-restore-pid) to take a new one",
+					 want);
+		return ckpt_fail_errno(c->e, err, "clone3 with pid %d", want);
+	}
+	c->pid = (pid_t)r;
+	c->child_alive = 1;
+	int rc = 0;
+	if (ptrace(PTRACE_SEIZE, c->pid, 0,
+		   PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL) < 0)
+		rc = ckpt_fail_errno(c->e, errno, "ptrace seize %d", c->pid);
+	char go = 1;
+	if (!rc && write(syncp[1], &go, 1) != 1)
+		rc = ckpt_fail_errno(c->e, errno, "start child %d", c->pid);
+	close(syncp[1]);
+	int st = 0;
+	if (!rc) {
+		while (waitpid(c->pid, &st, __WALL) < 0 && errno == EINTR)
+			;
+		if (!WIFSTOPPED(st)) {
+			c->child_alive = 0;
+			int32_t code = EIO;
+			char m[RS_LINE_MAX] = "";
+			ssize_t n = read(errp[0], &code, sizeof(code));
+			ssize_t k = n == sizeof(code) ? read(errp[0], m, sizeof(m) - 1) : 0;
+			if (k > 0)
+				m[k] = '\0';
+			rc = ckpt_fail(c->e, code, "restored process %d: %s", c->pid,
+				       m[0] ? m : "setup failed");
+		} else if (WSTOPSIG(st) != SIGSTOP) {
+			rc = ckpt_fail(c->e, EIO, "restored process %d stopped by signal %d, not SIGSTOP",
+				       c->pid, WSTOPSIG(st));
+		}
+	}
+	close(errp[0]);
+	if (!rc)
+		rc = ckpt_find_syscall_insn(c->pid, &c->syscall_ip, c->e);
+	return rc;
+}
+
+void rs_kill_child(struct rs_ctx *c)
+{
+	if (!c->child_alive)
+		return;
+	kill(c->pid, SIGKILL);
+	int st;
+	while (waitpid(c->pid, &st, __WALL) >= 0 || errno == EINTR)
+		if (WIFEXITED(st) || WIFSIGNALED(st))
+			break;
+	/* threads created by clone3 are reaped with the leader */
+	c->child_alive = 0;
+}
+
+int rs_sys(struct rs_ctx *c, pid_t tid, const char *what, int check, long *ret, long nr, long a0,
+	   long a1, long a2, long a3, long a4, long a5)
+{
+	long args[6] = {a0, a1, a2, a3, a4, a5};
+	long r = 0;
+	uint64_t deferred = 0;
+	int rc = ckpt_inject_syscall(tid, c->syscall_ip, nr, args, &r, &deferred, c->e);
+	if (rc) {
+		ckpt_err_prefix(c->e, "%s", what);
+		return rc;
+	}
+	if (ret)
+		*ret = r;
+	if (check && r < 0 && r > -4096)
+		return ckpt_fail_errno(c->e, (int)-r, "%s in restored process %d", what, tid);
+	return 0;
+}
+
+int rs_write_mem(struct rs_ctx *c, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec l = {(void *)buf, len}, r = {(void *)(uintptr_t)addr, len};
+	ssize_t n = process_vm_writev(c->pid, &l, 1, &r, 1, 0);
+	if (n == (ssize_t)len)
+		return 0;
+	char p[32];
+	snprintf(p, sizeof(p), "/proc/%d/mem", c->pid);
+	int fd = open(p, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ckpt_fail_errno(c->e, errno, "open %s", p);
+	n = pwrite(fd, buf, len, (off_t)addr);
+	int err = errno;
+	close(fd);
+	if (n != (ssize_t)len)
+		return ckpt_fail_errno(c->e, n < 0 ? err : EIO, "write %zu bytes at 0x%llx in %d",
+				       len, (unsigned long long)addr, c->pid);
+	return 0;
+}

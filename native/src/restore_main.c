@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * ckpt-restore's main: arguments, the report pipe, the order of work, and
+ * afterwards waiting for the restored process (its exit status becomes ours:
+ * N, or 128+SIG if it was killed by SIG).
+ *
+ * Report protocol on --report-fd (see restart.c): "P done total phase",
+ * then exactly one of "OK pid threads bytes" or "ERR errno message".
+ * Without --report-fd the pid goes to stdout and errors to stderr.
+ */
+#include "ckpt.h"
+#include "restore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define EXIT_RESTORE_FAILED 125 /* nothing was restored */
+
+int rs_warn_fd = 2;
+
+void rs_warn(struct rs_ctx *c, const char *fmt, ...)
+{
+	(void)c;
+	char buf[RS_LINE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (rs_warn_fd >= 0)
+		dprintf(rs_warn_fd, "ckpt-restore: warning: %s\n", buf);
+}
+
+void rs_progress(struct rs_ctx *c, uint64_t done, uint64_t total, uint32_t phase)
+{
+	if (c->report_fd >= 0)
+		dprintf(c->report_fd, "P %llu %llu %u\n", (unsigned long long)done,
+			(unsigned long long)total, phase);
+}
+
+int rs_relocate(const struct rs_ctx *c, const char *path, char *out)
+{
+	/* The longest matching OLD wins; OLD matches whole path components. */
+	int best = -1;
+	size_t best_len = 0;
+	for (int i = 0; i < c->nr_reloc; i++) {
+		size_t n = strlen(c->reloc_old[i]);
+		if (strncmp(path, c->reloc_old[i], n) != 0)
+			continue;
+		if (path[n] != '\0' && path[n] != '/' && c->reloc_old[i][n - 1] != '/')
+			continue;
+		if (n > best_len) {
+			best = i;
+			best_len = n;
+		}
+	}
+	if (best < 0) {
+		snprintf(out, CKPT_PATH_MAX, "%s", path);
+		return 0;
+	}
+	snprintf(out, CKPT_PATH_MAX, "%s%s", c->reloc_new[best], path + best_len);
+	return 1;
+}
+
+static int usage(void)
+{
+	dprintf(2, "usage: ckpt-restore [--no-restore-pid] [--restore-pgid] [--restore-sid]\n"
+		   "                    [--stop|--term|--kill|--signal N] [--relocate OLD=NEW]...\n"
+		   "                    [--no-verify] FILE\n");
+	return 2;
+}
+
+static int parse_args(struct rs_ctx *c, int argc, char **argv)
+{
+	int i;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		} else if (!strncmp(a, "--report-fd=", 12)) {
+			c->report_fd = atoi(a + 12);
+		} else if (!strncmp(a, "--image-fd=", 11)) {
+			c->image_fd = atoi(a + 11);
+		} else if (!strcmp(a, "--flags") && next) {
+			c->flags = (uint32_t)strtoul(next, NULL, 0);
+			i++;
+		} else if (!strcmp(a, "--after") && next) {
+			c->after = (uint32_t)strtoul(next, NULL, 0);
+			i++;
+		} else if (!strcmp(a, "--signal") && next) {
+			c->signal = atoi(next);
+			if (c->signal)
+				c->after = CKPT_AFTER_SIGNAL;
+			i++;
+		} else if (!strcmp(a, "--relocate") && next) {
+			const char *eq = strchr(next, '=');
+			if (!eq || eq == next || c->nr_reloc >= RS_MAX_RELOCATE) {
+				dprintf(2, "ckpt-restore: bad --relocate '%s' (OLD=NEW, at most %d)\n",
+					next, RS_MAX_RELOCATE);
+				return -1;
+			}
+			c->reloc_old[c->nr_reloc] = strndup(next, (size_t)(eq - next));
+			c->reloc_new[c->nr_reloc++] = eq + 1;
+			i++;
+		} else if (!strcmp(a, "--no-restore-pid")) {
+			c->flags |= CKPT_RS_NO_RESTORE_PID;
+		} else if (!strcmp(a, "--restore-pgid")) {
+			c->flags |= CKPT_RS_RESTORE_PGID;
+		} else if (!strcmp(a, "--restore-sid")) {
+			c->flags |= CKPT_RS_RESTORE_SID;
+		} else if (!strcmp(a, "--no-verify")) {
+			c->flags |= CKPT_RS_NO_VERIFY;
+		} else if (!strcmp(a, "--stop")) {
+			c->after = CKPT_AFTER_STOP;
+		} else if (!strcmp(a, "--term")) {
+			c->after = CKPT_AFTER_TERM;
+		} else if (!strcmp(a, "--kill")) {
+			c->after = CKPT_AFTER_KILL;
+		} else if (a[0] == '-') {
+			dprintf(2, "ckpt-restore: unknown option '%s'\n", a);
+			return -1;
+		} else {
+			break;
+		}
+	}
+	if (i != argc - 1)
+		return -1;
+	c->label = argv[i];
+	return 0;
+}
+
+static void report_error(struct rs_ctx *c)
+{
+	char *m = c->e->msg;
+	for (char *p = m; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	if (c->report_fd >= 0)
+		dprintf(c->report_fd, "ERR %d %s\n", -c->e->code, m);
+	else
+		dprintf(2, "ckpt-restore: %s\n", m);
+}
+
+static int restore(struct rs_ctx *c)
+{
+	int rc = rs_load_image(c);
+	if (!rc)
+		rc = rs_verify_machine(c);
+	if (!rc)
+		rc = rs_verify_files(c);
+	if (!rc)
+		rc = rs_verify_pid(c);
+	if (rc)
+		return rc;
+	rs_progress(c, 0, c->image_size, CKPT_PHASE_RESTORE);
+	rc = rs_create_child(c);
+	if (!rc)
+		rc = rs_restore_mm(c);
+	if (!rc)
+		rc = rs_restore_process_state(c);
+	if (!rc)
+		rc = rs_restore_threads(c);
+	if (!rc)
+		rc = rs_restore_mm_late(c);
+	if (!rc)
+		rc = rs_finish(c);
+	if (rc)
+		rs_kill_child(c);
+	return rc;
+}
+
+CKPT_EXPORT int ckpt__restore_main(int argc, char **argv)
+{
+	static char msg[CKPT_MSG_MAX];
+	struct ckpt_err e;
+	ckpt_err_init(&e, msg, sizeof(msg));
+	static struct rs_ctx ctx;
+	struct rs_ctx *c = &ctx;
+	c->image_fd = -1;
+	c->report_fd = -1;
+	c->e = &e;
+	if (parse_args(c, argc, argv))
+		return usage();
+	signal(SIGPIPE, SIG_IGN);
+	if (c->report_fd >= 0)
+		fcntl(c->report_fd, F_SETFD, FD_CLOEXEC);
+	if (c->image_fd >= 0)
+		fcntl(c->image_fd, F_SETFD, FD_CLOEXEC);
+	if (restore(c)) {
+		report_error(c);
+		return EXIT_RESTORE_FAILED;
+	}
+	if (c->report_fd >= 0) {
+		dprintf(c->report_fd, "OK %d %u %llu\n", c->pid, c->nr_threads,
+			(unsigned long long)c->image_size);
+		close(c->report_fd);
+	}
+	rs_close_image(c);
+	int st;
+	for (;;) {
+		if (waitpid(c->pid, &st, 0) >= 0) {
+			if (WIFEXITED(st))
+				return WEXITSTATUS(st);
+			if (WIFSIGNALED(st))
+				return 128 + WTERMSIG(st);
+			continue;
+		}
+		if (errno != EINTR)
+			return EXIT_RESTORE_FAILED;
+	}
+}

@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * The address space of the restored process, built by syscalls injected into
+ * its (helper-copy) leader: drop the helper's mappings, put the vdso block
+ * back where the image had it (glibc caches vdso pointers), map every VMA
+ * read-write, copy the dumped pages straight from an mmap of the image with
+ * process_vm_writev, then (late, after threads exist) apply the recorded
+ * protections and seals and PR_SET_MM_MAP.
+ */
+#include "ckpt.h"
+#include "restore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/prctl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define TASK_SIZE_47 0x7ffffffff000ull
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+#ifndef SYS_mseal
+#define SYS_mseal 462
+#endif
+#define RSEQ_FLAG_UNREGISTER 1
+#define BATCH_IOV 512
+
+struct rseq_conf {
+	uint64_t ptr;
+	uint32_t size, sig, flags, pad;
+};
+
+struct special {
+	uint64_t vvar, vclock, vdso, end; /* the block: vvar .. end */
+	uint64_t vvar_len, vclock_len, vdso_len;
+};
+
+static int live_special(struct rs_ctx *c, struct special *s)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/maps", c->pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return ckpt_fail_errno(c->e, errno, "open %s", path);
+	memset(s, 0, sizeof(*s));
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+			continue;
+		if (strstr(line, "[vvar]")) {
+			s->vvar = lo;
+			s->vvar_len = hi - lo;
+		} else if (strstr(line, "[vvar_vclock]")) {
+			s->vclock = lo;
+			s->vclock_len = hi - lo;
+		} else if (strstr(line, "[vdso]")) {
+			s->vdso = lo;
+			s->vdso_len = hi - lo;
+			s->end = hi;
+		}
+	}
+	fclose(f);
+	if (!s->vdso || !s->vvar)
+		return ckpt_fail(c->e, ENOENT, "restored process %d has no [vvar]/[vdso]", c->pid);
+	return 0;
+}
+
+static void image_special(const struct rs_ctx *c, struct special *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (uint32_t i = 0; i < c->nr_vmas; i++) {
+		const struct ckpt_img_vma *v = c->vmas[i].v;
+		if (v->kind == CKPT_VMA_VDSO) {
+			s->vdso = v->start;
+			s->vdso_len = v->end - v->start;
+			s->end = v->end;
+		} else if (v->kind == CKPT_VMA_VVAR && (v->flags & CKPT_VMA_F_VVAR_VCLOCK)) {
+			s->vclock = v->start;
+			s->vclock_len = v->end - v->start;
+		} else if (v->kind == CKPT_VMA_VVAR) {
+			s->vvar = v->start;
+			s->vvar_len = v->end - v->start;
+		}
+	}
+}
+
+/* mremap the three parts of the block by delta, in an order that never
+   moves a part onto one not yet moved. */
+static int shift_block(struct rs_ctx *c, const struct special *cur, int64_t delta)
+{
+	uint64_t part[3][2] = {{cur->vvar, cur->vvar_len},
+			       {cur->vclock, cur->vclock_len},
+			       {cur->vdso, cur->vdso_len}};
+	for (int k = 0; k < 3; k++) {
+		int i = delta > 0 ? 2 - k : k;
+		if (!part[i][1])
+			continue;
+		long r;
+		int rc = rs_sys(c, c->pid, "mremap vdso", 1, &r, SYS_mremap, (long)part[i][0],
+				(long)part[i][1], (long)part[i][1], MREMAP_MAYMOVE | MREMAP_FIXED,
+				(long)(part[i][0] + delta), 0);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int move_vdso(struct rs_ctx *c, const struct special *cur, const struct special *img)
+{
+	if (!img->vdso || img->vdso == cur->vdso)
+		return 0;
+	if (img->vdso - img->vvar != cur->vdso - cur->vvar || img->vdso_len != cur->vdso_len ||
+	    (img->vclock && img->vclock - img->vvar != cur->vclock - cur->vvar))
+		return ckpt_fail(c->e, EINVAL,
+				 "vdso layout of image %s differs from this kernel's", c->label);
+	uint64_t span = cur->end - cur->vvar;
+	int64_t delta = (int64_t)(img->vvar - cur->vvar);
+	int rc;
+	if ((uint64_t)(delta < 0 ? -delta : delta) < span) {
+		/* overlapping move: go through a free spot far from both */
+		uint64_t tmp = (img->vvar > 0x100000000ull ? 0x10000000ull : 0x200000000ull);
+		rc = shift_block(c, cur, (int64_t)(tmp - cur->vvar));
+		struct special mid = *cur;
+		int64_t d1 = (int64_t)(tmp - cur->vvar);
+		mid.vvar += d1;
+		mid.vclock += mid.vclock ? d1 : 0;
+		mid.vdso += d1;
+		if (!rc)
+			rc = shift_block(c, &mid, (int64_t)(img->vvar - tmp));
+	} else {
+		rc = shift_block(c, cur, delta);
+	}
+	if (rc) {
+		/* fall back: unmap all three and ask the kernel to map them there */
+		c->e->code = 0;
+		struct special now;
+		rc = live_special(c, &now);
+		if (rc)
+			return rc;
+		rs_sys(c, c->pid, "munmap vdso", 0, NULL, SYS_munmap, (long)now.vvar,
+		       (long)(now.end - now.vvar), 0, 0, 0, 0);
+		rc = rs_sys(c, c->pid, "arch_prctl(ARCH_MAP_VDSO_64)", 1, NULL, SYS_arch_prctl,
+			    0x2003, (long)img->vvar, 0, 0, 0, 0);
+		if (rc)
+			return rc;
+	}
+	struct special now;
+	rc = live_special(c, &now);
+	if (rc)
+		return rc;
+	if (now.vdso != img->vdso || now.vvar != img->vvar)
+		return ckpt_fail(c->e, EADDRINUSE,
+				 "could not place [vdso] at 0x%llx (it is at 0x%llx)",
+				 (unsigned long long)img->vdso, (unsigned long long)now.vdso);
+	c->syscall_ip = c->syscall_ip - cur->vdso + now.vdso;
+	return 0;
+}
+
+/* A hole of RS_SCRATCH_SIZE in the image's layout, above mmap_min_addr. */
+static uint64_t find_scratch(const struct rs_ctx *c)
+{
+	uint64_t prev = 0x100000;
+	for (uint32_t i = 0; i < c->nr_vmas; i++) {
+		const struct ckpt_img_vma *v = c->vmas[i].v;
+		if (v->start >= TASK_SIZE_47)
+			break;
+		if (v->start >= prev + RS_SCRATCH_SIZE + 0x1000)
+			return prev + 0x1000;
+		if (v->end > prev)
+			prev = v->end;
+	}
+	return prev + RS_SCRATCH_SIZE + 0x1000 < TASK_SIZE_47 ? prev + 0x1000 : 0;
+}
+
+static int map_vmas(struct rs_ctx *c)
+{
+	long fd = -1;
+	const char *open_path = NULL;
+	int open_rw = 0, rc = 0;
+	for (uint32_t i = 0; i < c->nr_vmas && !rc; i++) {
+		const struct rs_vma *rv = &c->vmas[i];
+		const struct ckpt_img_vma *v = rv->v;
+		if (v->kind != CKPT_VMA_ANON && v->kind != CKPT_VMA_FILE)
+			continue;
+		int shared = v->flags & CKPT_VMA_F_SHARED;
+		int file = v->kind == CKPT_VMA_FILE && !(v->flags & CKPT_VMA_F_DELETED);
+		long prot = PROT_READ | PROT_WRITE;
+		long flags = MAP_FIXED | (shared ? MAP_SHARED : MAP_PRIVATE);
+		int need_rw = shared && (v->prot & PROT_WRITE);
+		if (file && shared && !need_rw)
+			prot = PROT_READ;
+		if (file && (!open_path || strcmp(open_path, rv->path) || open_rw != need_rw)) {
+			if (fd >= 0)
+				rs_sys(c, c->pid, "close", 0, NULL, SYS_close, fd, 0, 0, 0, 0, 0);
+			fd = -1;
+			rc = rs_write_mem(c, c->scratch, rv->path, strlen(rv->path) + 1);
+			if (!rc)
+				rc = rs_sys(c, c->pid, "open mapped file", 0, &fd, SYS_openat,
+					    AT_FDCWD, (long)c->scratch,
+					    (need_rw ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0, 0, 0);
+			if (!rc && fd < 0) {
+				rc = ckpt_fail_errno(c->e, (int)-fd, "open %s for its mapping",
+						     rv->path);
+				fd = -1;
+			}
+			open_path = rv->path;
+			open_rw = need_rw;
+		}
+		if (!file) {
+			flags |= MAP_ANONYMOUS;
+			if (v->kind == CKPT_VMA_FILE && !(v->flags & CKPT_VMA_F_DUMPED))
+				rs_warn(c, "mapping of deleted file %s has no saved pages", rv->name);
+		}
+		long r = 0;
+		if (!rc)
+			rc = rs_sys(c, c->pid, "mmap", 0, &r, SYS_mmap, (long)v->start,
+				    (long)(v->end - v->start), prot, flags, file ? fd : -1,
+				    file ? (long)v->pgoff : 0);
+		if (!rc && (uint64_t)r != v->start)
+			rc = ckpt_fail_errno(c->e, r < 0 && r > -4096 ? (int)-r : EADDRINUSE,
+					     "mmap 0x%llx-0x%llx %s",
+					     (unsigned long long)v->start,
+					     (unsigned long long)v->end, rv->name);
+	}
+	if (fd >= 0)
+		rs_sys(c, c->pid, "close", 0, NULL, SYS_close, fd, 0, 0, 0, 0, 0);
+	return rc;
+}
+
+/* Copy every page run from an mmap of the image: one copy, large batches. */
+static int fill_pages(struct rs_ctx *c)
+{
+	if (!c->nr_runs)
+		return 0;
+	uint64_t total = 0;
+	for (uint64_t i = 0; i < c->nr_runs; i++)
+		total += c->runs[i].nr_pages * CKPT_IMG_PAGE_SIZE;
+	uint64_t map_off = c->pages_data_off & ~(uint64_t)(CKPT_IMG_PAGE_SIZE - 1);
+	size_t map_len = (size_t)(c->pages_data_off - map_off + total);
+	unsigned char *m = mmap(NULL, map_len, PROT_READ, MAP_SHARED, c->image_fd, (off_t)map_off);
+	if (m == MAP_FAILED)
+		return ckpt_fail_errno(c->e, errno, "mmap image %s pages", c->label);
+	madvise(m, map_len, MADV_SEQUENTIAL);
+	madvise(m, map_len, MADV_WILLNEED);
+	unsigned char *data = m + (c->pages_data_off - map_off);
+	struct iovec lv[BATCH_IOV], rv[BATCH_IOV];
+	uint64_t off = 0, done = 0, last_report = 0;
+	int rc = 0;
+	uint64_t i = 0;
+	while (i < c->nr_runs && !rc) {
+		int n = 0;
+		size_t bytes = 0;
+		while (i < c->nr_runs && n < BATCH_IOV && bytes < (64u << 20)) {
+			size_t len = c->runs[i].nr_pages * CKPT_IMG_PAGE_SIZE;
+			lv[n].iov_base = data + off;
+			lv[n].iov_len = len;
+			rv[n].iov_base = (void *)(uintptr_t)c->runs[i].addr;
+			rv[n].iov_len = len;
+			off += len;
+			bytes += len;
+			n++;
+			i++;
+		}
+		ssize_t w = process_vm_writev(c->pid, lv, (unsigned long)n, rv, (unsigned long)n, 0);
+		if (w != (ssize_t)bytes) {
+			/* partial or refused: finish this batch run by run, with fallback */
+			for (int k = 0; k < n && !rc; k++)
+				rc = rs_write_mem(c, (uint64_t)(uintptr_t)rv[k].iov_base,
+						  lv[k].iov_base, lv[k].iov_len);
+		}
+		done += bytes;
+		if (done - last_report >= (32u << 20)) {
+			rs_progress(c, done, total, CKPT_PHASE_RESTORE);
+			last_report = done;
+		}
+	}
+	munmap(m, map_len);
+	c->bytes_written = done;
+	return rc;
+}
+
+int rs_restore_mm(struct rs_ctx *c)
+{
+	struct rseq_conf rq = {0};
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, c->pid, sizeof(rq), &rq) > 0 && rq.ptr) {
+		int rc = rs_sys(c, c->pid, "rseq unregister", 1, NULL, SYS_rseq, (long)rq.ptr,
+				rq.size, RSEQ_FLAG_UNREGISTER, rq.sig, 0, 0);
+		if (rc)
+			return rc;
+	}
+	struct special cur, img;
+	int rc = live_special(c, &cur);
+	if (rc)
+		return rc;
+	image_special(c, &img);
+	/* Everything of the helper goes except the vdso block (and [vsyscall]). */
+	rc = rs_sys(c, c->pid, "munmap below vdso", 1, NULL, SYS_munmap, 0, (long)cur.vvar, 0, 0,
+		    0, 0);
+	if (!rc)
+		rc = rs_sys(c, c->pid, "munmap above vdso", 1, NULL, SYS_munmap, (long)cur.end,
+			    (long)(TASK_SIZE_47 - cur.end), 0, 0, 0, 0);
+	if (!rc)
+		rc = move_vdso(c, &cur, &img);
+	if (rc)
+		return rc;
+	uint64_t at = find_scratch(c);
+	if (!at)
+		return ckpt_fail(c->e, ENOMEM, "no room for a scratch page in the image's layout");
+	long r;
+	rc = rs_sys(c, c->pid, "mmap scratch", 1, &r, SYS_mmap, (long)at, RS_SCRATCH_SIZE,
+		    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (rc)
+		return rc;
+	if ((uint64_t)r != at)
+		return ckpt_fail(c->e, EADDRINUSE, "scratch page landed at 0x%lx, not 0x%llx", r,
+				 (unsigned long long)at);
+	c->scratch = at;
+	rc = map_vmas(c);
+	if (!rc)
+		rc = fill_pages(c);
+	return rc;
+}
+
+int rs_restore_mm_late(struct rs_ctx *c)
+{
+	int rc = 0;
+	for (uint32_t i = 0; i < c->nr_vmas && !rc; i++) {
+		const struct ckpt_img_vma *v = c->vmas[i].v;
+		if (v->kind != CKPT_VMA_ANON && v->kind != CKPT_VMA_FILE)
+			continue;
+		if (v->prot != (PROT_READ | PROT_WRITE))
+			rc = rs_sys(c, c->pid, "mprotect", 1, NULL, SYS_mprotect, (long)v->start,
+				    (long)(v->end - v->start), v->prot, 0, 0, 0);
+		if (!rc && (v->flags & CKPT_VMA_F_SEALED))
+			rc = rs_sys(c, c->pid, "mseal", 1, NULL, SYS_mseal, (long)v->start,
+				    (long)(v->end - v->start), 0, 0, 0, 0);
+	}
+	if (rc)
+		return rc;
+	const struct ckpt_img_mm *mm = &c->proc->mm;
+	struct prctl_mm_map map;
+	memset(&map, 0, sizeof(map));
+	map.start_code = mm->start_code;
+	map.end_code = mm->end_code;
+	map.start_data = mm->start_data;
+	map.end_data = mm->end_data;
+	map.start_brk = mm->start_brk;
+	map.brk = mm->brk;
+	map.start_stack = mm->start_stack;
+	map.arg_start = mm->arg_start;
+	map.arg_end = mm->arg_end;
+	map.env_start = mm->env_start;
+	map.env_end = mm->env_end;
+	uint32_t words = mm->auxv_words < CKPT_AUXV_MAX ? mm->auxv_words : CKPT_AUXV_MAX;
+	if (words * 8 > 448)
+		words = 448 / 8;
+	map.auxv = (__u64 *)(uintptr_t)(c->scratch + 1024);
+	map.auxv_size = words * 8;
+	long exe_fd = -1;
+	rc = rs_write_mem(c, c->scratch, c->exe, strlen(c->exe) + 1);
+	if (!rc)
+		rc = rs_sys(c, c->pid, "open exe", 0, &exe_fd, SYS_openat, AT_FDCWD,
+			    (long)c->scratch, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	if (rc)
+		return rc;
+	map.exe_fd = exe_fd >= 0 ? (uint32_t)exe_fd : (uint32_t)-1;
+	rc = rs_write_mem(c, c->scratch + 1024, mm->auxv, map.auxv_size);
+	if (!rc)
+		rc = rs_write_mem(c, c->scratch + 512, &map, sizeof(map));
+	long r = 0;
+	if (!rc)
+		rc = rs_sys(c, c->pid, "prctl(PR_SET_MM_MAP)", 0, &r, SYS_prctl, PR_SET_MM,
+			    PR_SET_MM_MAP, (long)(c->scratch + 512), sizeof(map), 0, 0);
+	if (!rc && (r == -EBUSY || r == -EPERM) && exe_fd >= 0) {
+		rs_warn(c, "PR_SET_MM_MAP refused the exe link (%s); /proc/%d/exe stays stale",
+			ckpt_errno_name((int)r), c->pid);
+		map.exe_fd = (uint32_t)-1;
+		rc = rs_write_mem(c, c->scratch + 512, &map, sizeof(map));
+		if (!rc)
+			rc = rs_sys(c, c->pid, "prctl(PR_SET_MM_MAP)", 0, &r, SYS_prctl, PR_SET_MM,
+				    PR_SET_MM_MAP, (long)(c->scratch + 512), sizeof(map), 0, 0);
+	}
+	if (exe_fd >= 0)
+		rs_sys(c, c->pid, "close exe", 0, NULL, SYS_close, exe_fd, 0, 0, 0, 0, 0);
+	if (!rc && r < 0)
+		rc = ckpt_fail_errno(c->e, (int)-r,
+				     "prctl(PR_SET_MM_MAP) code 0x%llx-0x%llx brk 0x%llx-0x%llx",
+				     (unsigned long long)map.start_code,
+				     (unsigned long long)map.end_code,
+				     (unsigned long long)map.start_brk, (unsigned long long)map.brk);
+	return rc;
+}

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * Process and thread state of the restored process, by injected syscalls
+ * (all run inside the target, so they act on the right task): name, signal
+ * handlers, interval timers, rlimits, extra threads with their TIDs
+ * (clone3 with set_tid in the leader), per-thread clear-tid/robust list/
+ * rseq/altstack, pending signals, credentials; then masks, registers and
+ * xstate through ptrace, and detach.
+ *
+ * Signals stay fully blocked in every thread until its recorded mask is set
+ * right before detach, so re-queued pending signals are not delivered to a
+ * half-built process.
+ */
+#include "ckpt.h"
+#include "ptrace.h"
+#include "restore.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef PTRACE_EVENT_STOP
+#define PTRACE_EVENT_STOP 128
+#endif
+
+static int block_all(struct rs_ctx *c, pid_t tid)
+{
+	uint64_t all = ~0ull;
+	if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(all), &all) < 0)
+		return ckpt_fail_errno(c->e, errno, "ptrace setsigmask %d", tid);
+	return 0;
+}
+
+int rs_restore_process_state(struct rs_ctx *c)
+{
+	const struct ckpt_img_proc *p = c->proc;
+	int rc = block_all(c, c->pid);
+	if (rc)
+		return rc;
+	char comm[17];
+	memcpy(comm, p->comm, 16);
+	comm[16] = '\0';
+	rc = rs_write_mem(c, c->scratch, comm, sizeof(comm));
+	if (!rc)
+		rc = rs_sys(c, c->pid, "prctl(PR_SET_NAME)", 1, NULL, SYS_prctl, PR_SET_NAME,
+			    (long)c->scratch, 0, 0, 0, 0);
+	/* all handlers at once into scratch, one rt_sigaction each */
+	if (!rc)
+		rc = rs_write_mem(c, c->scratch, p->sigactions, sizeof(p->sigactions));
+	for (int sig = 1; sig <= CKPT_NSIG && !rc; sig++) {
+		const struct ckpt_img_sigaction *a = &p->sigactions[sig - 1];
+		if (sig == SIGKILL || sig == SIGSTOP || (!a->handler && !a->flags && !a->mask))
+			continue;
+		char what[40];
+		snprintf(what, sizeof(what), "rt_sigaction(%d)", sig);
+		rc = rs_sys(c, c->pid, what, 1, NULL, SYS_rt_sigaction, sig,
+			    (long)(c->scratch + (sig - 1) * sizeof(*a)), 0, 8, 0, 0);
+	}
+	for (int which = 0; which < 3 && !rc; which++) {
+		const struct ckpt_img_itimer *t = &p->itimers[which];
+		if (!t->value_sec && !t->value_usec)
+			continue;
+		struct itimerval v = {{(time_t)t->interval_sec, (suseconds_t)t->interval_usec},
+				      {(time_t)t->value_sec, (suseconds_t)t->value_usec}};
+		rc = rs_write_mem(c, c->scratch, &v, sizeof(v));
+		if (!rc)
+			rc = rs_sys(c, c->pid, "setitimer", 1, NULL, SYS_setitimer, which,
+				    (long)c->scratch, 0, 0, 0, 0);
+	}
+	if (rc)
+		return rc;
+	/* rlimits from outside; a hard limit above ours needs CAP_SYS_RESOURCE */
+	for (int r = 0; r < CKPT_RLIM_NLIMITS && r < RLIM_NLIMITS; r++) {
+		struct rlimit want = {p->rlimits[r].cur, p->rlimits[r].max}, have;
+		if (prlimit(c->pid, r, NULL, &have) < 0 ||
+		    (have.rlim_cur == want.rlim_cur && have.rlim_max == want.rlim_max))
+			continue;
+		if (prlimit(c->pid, r, &want, NULL) == 0)
+			continue;
+		if (want.rlim_max > have.rlim_max) {
+			want.rlim_max = have.rlim_max;
+			if (want.rlim_cur > want.rlim_max)
+				want.rlim_cur = want.rlim_max;
+			rs_warn(c, "rlimit %d: hard limit %llu kept at %llu (no CAP_SYS_RESOURCE)",
+				r, (unsigned long long)p->rlimits[r].max,
+				(unsigned long long)have.rlim_max);
+			prlimit(c->pid, r, &want, NULL);
+		}
+	}
+	return 0;
+}
+
+static int create_thread(struct rs_ctx *c, struct rs_thread *t)
+{
+	struct clone_args ca;
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+		   CLONE_SYSVSEM;
+	pid_t want = t->t->tid;
+	if (!(c->flags & CKPT_RS_NO_RESTORE_PID)) {
+		ca.set_tid = c->scratch + 256;
+		ca.set_tid_size = 1;
+	}
+	int rc = rs_write_mem(c, c->scratch + 256, &want, sizeof(want));
+	if (!rc)
+		rc = rs_write_mem(c, c->scratch, &ca, sizeof(ca));
+	long tid = 0;
+	if (!rc)
+		rc = rs_sys(c, c->pid, "clone3 thread", 0, &tid, SYS_clone3, (long)c->scratch,
+			    CLONE_ARGS_SIZE_VER2, 0, 0, 0, 0);
+	if (rc)
+		return rc;
+	if (tid == -EEXIST)
+		return ckpt_fail(c->e, EBUSY,
+				 "thread id %d is in use; restart with --no-restore-pid "
+				 "(cr_restart --no-restore-pid) to take new ids",
+				 want);
+	if (tid < 0)
+		return ckpt_fail_errno(c->e, (int)-tid, "clone3 of thread %d", want);
+	t->tid = (pid_t)tid;
+	int st;
+	rc = ckpt_wait_stopped(t->tid, &st, c->e);
+	if (rc)
+		return rc;
+	if ((st >> 16) != PTRACE_EVENT_STOP && WSTOPSIG(st) != SIGSTOP)
+		return ckpt_fail(c->e, EIO, "new thread %d: unexpected first stop 0x%x", t->tid,
+				 st);
+	return block_all(c, t->tid);
+}
+
+static int queue_signals(struct rs_ctx *c, pid_t tid, const struct ckpt_img_siginfo *si,
+			 uint64_t n, int shared)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		int sig;
+		memcpy(&sig, si[i].raw, sizeof(sig));
+		if (sig < 1 || sig > CKPT_NSIG)
+			continue;
+		int rc = rs_write_mem(c, c->scratch, si[i].raw, sizeof(si[i].raw));
+		if (!rc && shared)
+			rc = rs_sys(c, tid, "rt_sigqueueinfo", 1, NULL, SYS_rt_sigqueueinfo, c->pid,
+				    sig, (long)c->scratch, 0, 0, 0);
+		else if (!rc)
+			rc = rs_sys(c, tid, "rt_tgsigqueueinfo", 1, NULL, SYS_rt_tgsigqueueinfo,
+				    c->pid, tid, sig, (long)c->scratch, 0, 0);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int thread_state(struct rs_ctx *c, struct rs_thread *t)
+{
+	const struct ckpt_img_thread *it = t->t;
+	int rc = rs_sys(c, t->tid, "set_tid_address", 0, NULL, SYS_set_tid_address,
+			(long)it->clear_tid_address, 0, 0, 0, 0, 0);
+	if (!rc)
+		rc = rs_sys(c, t->tid, "set_robust_list", 1, NULL, SYS_set_robust_list,
+			    (long)it->robust_list_head,
+			    it->robust_list_len ? (long)it->robust_list_len : 24, 0, 0, 0, 0);
+	if (!rc && it->rseq_abi_pointer)
+		rc = rs_sys(c, t->tid, "rseq", 1, NULL, SYS_rseq, (long)it->rseq_abi_pointer,
+			    it->rseq_abi_size, 0, it->rseq_signature, 0, 0);
+	if (!rc && !(it->altstack_flags & SS_DISABLE) && it->altstack_size) {
+		stack_t ss = {(void *)(uintptr_t)it->altstack_sp,
+			      (int)(it->altstack_flags & ~(unsigned)SS_ONSTACK),
+			      (size_t)it->altstack_size};
+		rc = rs_write_mem(c, c->scratch, &ss, sizeof(ss));
+		if (!rc)
+			rc = rs_sys(c, t->tid, "sigaltstack", 1, NULL, SYS_sigaltstack,
+				    (long)c->scratch, 0, 0, 0, 0, 0);
+	}
+	if (!rc)
+		rc = queue_signals(c, t->tid, t->pending, it->pending_count, 0);
+	return rc;
+}
+
+int rs_restore_threads(struct rs_ctx *c)
+{
+	c->threads[0].tid = c->pid;
+	int rc = 0;
+	for (uint32_t i = 1; i < c->nr_threads && !rc; i++)
+		rc = create_thread(c, &c->threads[i]);
+	for (uint32_t i = 0; i < c->nr_threads && !rc; i++)
+		rc = thread_state(c, &c->threads[i]);
+	if (!rc)
+		rc = queue_signals(c, c->pid, c->shared_pending, c->proc->pending_shared_count, 1);
+	return rc;
+}
+
+/* Raw set*id syscalls change only the calling thread: run them in each. */
+static int thread_creds(struct rs_ctx *c, pid_t tid)
+{
+	const struct ckpt_img_proc *p = c->proc;
+	uint32_t ng = p->ngroups < CKPT_NGROUPS_MAX ? p->ngroups : CKPT_NGROUPS_MAX;
+	int rc = rs_write_mem(c, c->scratch, p->groups, ng * sizeof(uint32_t) + 4);
+	if (!rc)
+		rc = rs_sys(c, tid, "setgroups", 1, NULL, SYS_setgroups, ng, (long)c->scratch, 0,
+			    0, 0, 0);
+	if (!rc)
+		rc = rs_sys(c, tid, "setresgid", 1, NULL, SYS_setresgid, p->gid, p->egid, p->sgid,
+			    0, 0, 0);
+	if (!rc && p->fsgid != p->egid)
+		rc = rs_sys(c, tid, "setfsgid", 0, NULL, SYS_setfsgid, p->fsgid, 0, 0, 0, 0, 0);
+	if (!rc)
+		rc = rs_sys(c, tid, "setresuid", 1, NULL, SYS_setresuid, p->uid, p->euid, p->suid,
+			    0, 0, 0);
+	if (!rc && p->fsuid != p->euid)
+		rc = rs_sys(c, tid, "setfsuid", 0, NULL, SYS_setfsuid, p->fsuid, 0, 0, 0, 0, 0);
+	return rc;
+}
+
+static int thread_regs(struct rs_ctx *c, const struct rs_thread *t)
+{
+	const struct ckpt_img_thread *it = t->t;
+	uint64_t mask = it->sigmask & ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
+	if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(mask), &mask) < 0)
+		return ckpt_fail_errno(c->e, errno, "ptrace setsigmask %d", t->tid);
+	if (it->xstate_size) {
+		struct iovec iov = {(void *)t->xstate, it->xstate_size};
+		if (ptrace(PTRACE_SETREGSET, t->tid, NT_X86_XSTATE, &iov) < 0)
+			return ckpt_fail_errno(c->e, errno,
+					       "ptrace setregset xstate (%u bytes) thread %d",
+					       it->xstate_size, t->tid);
+	}
+	struct user_regs_struct r;
+	_Static_assert(sizeof(r) == sizeof(it->regs), "regs layout");
+	memcpy(&r, &it->regs, sizeof(r));
+	r.orig_rax = (unsigned long long)-1; /* the restart fix-up is already in rip/rax */
+	return ckpt_setregs(t->tid, &r, c->e);
+}
+
+int rs_finish(struct rs_ctx *c)
+{
+	int rc = 0;
+	const struct ckpt_img_proc *p = c->proc;
+	int need_creds = p->uid || p->euid || p->suid || p->gid || p->egid || p->sgid ||
+			 p->ngroups || getuid() != 0;
+	for (uint32_t i = 0; i < c->nr_threads && !rc && need_creds; i++)
+		rc = thread_creds(c, c->threads[i].tid);
+	if (!rc)
+		rc = rs_sys(c, c->pid, "munmap scratch", 1, NULL, SYS_munmap, (long)c->scratch,
+			    RS_SCRATCH_SIZE, 0, 0, 0, 0);
+	for (uint32_t i = 0; i < c->nr_threads && !rc; i++)
+		rc = thread_regs(c, &c->threads[i]);
+	if (rc)
+		return rc;
+	int sig = 0;
+	switch (c->after) {
+	case CKPT_AFTER_STOP: sig = SIGSTOP; break;
+	case CKPT_AFTER_TERM: sig = SIGTERM; break;
+	case CKPT_AFTER_KILL: sig = SIGKILL; break;
+	case CKPT_AFTER_ABORT: sig = SIGABRT; break;
+	case CKPT_AFTER_SIGNAL: sig = c->signal; break;
+	}
+	if (!sig && (p->flags & CKPT_PROC_F_STOPPED))
+		sig = SIGSTOP;
+	/* Queued while every thread is still traced: each thread checks its
+	   signals on detach before running any of its own code. */
+	if (sig && kill(c->pid, sig) < 0)
+		return ckpt_fail_errno(c->e, errno, "kill %d with signal %d", c->pid, sig);
+	for (uint32_t i = c->nr_threads; i-- > 0;)
+		if (ptrace(PTRACE_DETACH, c->threads[i].tid, 0, 0) < 0)
+			return ckpt_fail_errno(c->e, errno, "ptrace detach %d", c->threads[i].tid);
+	c->child_alive = 0; /* it is the restored process now, not ours to kill */
+	return 0;
+}

@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * The restore machinery on a hand-made image (no checkpointer involved):
+ * a code page, a data page holding a pattern, a stack, a second thread, and
+ * the vdso block recorded at an address different from ours. The restored
+ * process must run under the requested PID, find [vdso] (ELF magic) at the
+ * recorded address, its data page filled from the "image" file, its code
+ * page read+exec only, its second thread alive with the requested TID, and
+ * exit 42. Any step that goes wrong makes it exit 1 or die by a signal.
+ */
+#include "ckpt.h"
+#include "restore.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int fails;
+#define EXPECT(c, ...) \
+	do { \
+		if (!(c)) { \
+			fails++; \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+			fprintf(stderr, __VA_ARGS__); \
+			fputc('\n', stderr); \
+		} \
+	} while (0)
+
+#define CODE 0x400000ull
+#define DATA 0x401000ull
+#define STACK 0x7ff000000000ull
+#define VVAR 0x500000000000ull
+
+static pid_t free_pid(void)
+{
+	pid_t p = fork();
+	if (p == 0)
+		_exit(0);
+	waitpid(p, NULL, 0);
+	return p;
+}
+
+/* Leader: getpid == want, *(u32*)VDSO == ELF magic, *(u64*)DATA == pattern,
+   then wait (futex-free: loop on sched_yield) until the thread has written
+   DATA+8, then exit_group(42). Thread: write 1 to DATA+8, then pause forever. */
+static size_t gen_code(unsigned char *p, pid_t want, uint64_t vdso)
+{
+	unsigned char *s = p;
+#define B(...) do { unsigned char t[] = {__VA_ARGS__}; memcpy(p, t, sizeof(t)); p += sizeof(t); } while (0)
+#define I32(v) do { uint32_t x = (uint32_t)(v); memcpy(p, &x, 4); p += 4; } while (0)
+#define I64(v) do { uint64_t x = (uint64_t)(v); memcpy(p, &x, 8); p += 8; } while (0)
+	B(0xb8); I32(39);              /* mov eax, getpid */
+	B(0x0f, 0x05);                 /* syscall */
+	B(0x3d); I32(want);            /* cmp eax, want */
+	B(0x75, 0x45);                 /* jne fail (+69) */
+	B(0x48, 0xbb); I64(vdso);      /* mov rbx, vdso */
+	B(0x8b, 0x1b);                 /* mov ebx, [rbx] */
+	B(0x81, 0xfb); I32(0x464c457f);/* cmp ebx, "\x7fELF" */
+	B(0x75, 0x31);                 /* jne fail (+49) */
+	B(0x48, 0xbb); I64(DATA);      /* mov rbx, DATA */
+	B(0x48, 0x8b, 0x03);           /* mov rax, [rbx] */
+	B(0x48, 0xb9); I64(0x1122334455667788ull); /* mov rcx, pattern */
+	B(0x48, 0x39, 0xc8);           /* cmp rax, rcx */
+	B(0x75, 0x15);                 /* jne fail (+21) */
+	/* wait: */
+	B(0xb8); I32(24);              /* mov eax, sched_yield */
+	B(0x0f, 0x05);                 /* syscall */
+	B(0x48, 0x83, 0x7b, 0x08, 0x00); /* cmp qword [rbx+8], 0 */
+	B(0x74, 0xf2);                 /* je wait (-14) */
+	B(0xbf); I32(42);              /* mov edi, 42 */
+	B(0xeb, 0x05);                 /* jmp exit */
+	/* fail: */
+	B(0xbf); I32(1);               /* mov edi, 1 */
+	/* exit: */
+	B(0xb8); I32(231);             /* mov eax, exit_group */
+	B(0x0f, 0x05);                 /* syscall */
+	return (size_t)(p - s);
+}
+
+static size_t gen_thread(unsigned char *p)
+{
+	unsigned char *s = p;
+	B(0x48, 0xbb); I64(DATA);      /* mov rbx, DATA */
+	B(0x48, 0xc7, 0x43, 0x08, 0x01, 0x00, 0x00, 0x00); /* mov qword [rbx+8], 1 */
+	/* loop: */
+	B(0xb8); I32(34);              /* mov eax, pause */
+	B(0x0f, 0x05);                 /* syscall */
+	B(0xeb, 0xf7);                 /* jmp loop */
+	return (size_t)(p - s);
+}
+
+struct vma_rec {
+	struct ckpt_img_vma v;
+	char name[16];
+};
+
+int main(void)
+{
+	char msg[CKPT_MSG_MAX];
+	struct ckpt_err e;
+	ckpt_err_init(&e, msg, sizeof(msg));
+	static struct rs_ctx c;
+	static struct ckpt_img_proc proc;
+	struct ckpt_img_thread th[2];
+	struct rs_thread rth[2];
+	memset(th, 0, sizeof(th));
+	memset(rth, 0, sizeof(rth));
+	c.e = &e;
+	c.label = "machinery";
+	c.report_fd = -1;
+
+	pid_t want = free_pid(), want_tid = free_pid();
+	proc.pid = want;
+	proc.nr_threads = 2;
+	proc.umask = 022;
+	proc.exit_signal = SIGCHLD;
+	memcpy(proc.comm, "machinery", 10);
+	for (int r = 0; r < CKPT_RLIM_NLIMITS && r < RLIM_NLIMITS; r++) {
+		struct rlimit l;
+		getrlimit(r, &l);
+		proc.rlimits[r].cur = l.rlim_cur;
+		proc.rlimits[r].max = l.rlim_max;
+	}
+	proc.rlimits[RLIMIT_NOFILE].cur = 1024;
+	proc.rlimits[RLIMIT_NOFILE].max = 4096;
+	proc.mm = (struct ckpt_img_mm){.start_code = CODE, .end_code = CODE + 4096,
+				       .start_data = DATA, .end_data = DATA + 4096,
+				       .start_brk = DATA + 4096, .brk = DATA + 4096,
+				       .start_stack = STACK + 0x8000, .arg_start = STACK + 0x8000,
+				       .arg_end = STACK + 0x8000, .env_start = STACK + 0x8000,
+				       .env_end = STACK + 0x8000};
+	strcpy(proc.cwd, "/");
+	if (readlink("/proc/self/exe", proc.exe, sizeof(proc.exe) - 1) < 0)
+		strcpy(proc.exe, "/bin/true");
+	strcpy(c.cwd, proc.cwd);
+	strcpy(c.exe, proc.exe);
+	c.proc = &proc;
+
+	for (int i = 0; i < 2; i++) {
+		struct ckpt_img_regs *r = &th[i].regs;
+		r->cs = 0x33;
+		r->ss = 0x2b;
+		r->eflags = 0x246;
+		r->rsp = STACK + 0x8000 - 0x1000 * (i + 1);
+		th[i].robust_list_len = 24;
+		th[i].altstack_flags = SS_DISABLE;
+		rth[i].t = &th[i];
+	}
+	th[0].tid = want;
+	th[0].flags = CKPT_THR_F_LEADER;
+	th[0].regs.rip = CODE;
+	th[1].tid = want_tid;
+	th[1].regs.rip = CODE + 2048;
+	c.threads = rth;
+	c.nr_threads = 2;
+
+	struct vma_rec vr[6];
+	memset(vr, 0, sizeof(vr));
+	uint64_t spec[6][4] = {
+		/* start, end, kind, prot */
+		{CODE, CODE + 4096, CKPT_VMA_ANON, PROT_READ | PROT_EXEC},
+		{DATA, DATA + 4096, CKPT_VMA_ANON, PROT_READ | PROT_WRITE},
+		{VVAR, VVAR + 0x4000, CKPT_VMA_VVAR, PROT_READ},
+		{VVAR + 0x4000, VVAR + 0x6000, CKPT_VMA_VVAR, PROT_READ},
+		{VVAR + 0x6000, VVAR + 0x8000, CKPT_VMA_VDSO, PROT_READ | PROT_EXEC},
+		{STACK, STACK + 0x8000, CKPT_VMA_ANON, PROT_READ | PROT_WRITE},
+	};
+	struct rs_vma rv[6];
+	memset(rv, 0, sizeof(rv));
+	for (int i = 0; i < 6; i++) {
+		vr[i].v.start = spec[i][0];
+		vr[i].v.end = spec[i][1];
+		vr[i].v.kind = (uint32_t)spec[i][2];
+		vr[i].v.prot = (uint32_t)spec[i][3];
+		rv[i].v = &vr[i].v;
+		rv[i].name = "";
+	}
+	vr[3].v.flags = CKPT_VMA_F_VVAR_VCLOCK;
+	c.vmas = rv;
+	c.nr_vmas = 6;
+
+	/* the "image": two pages (code, data) in a temp file */
+	char path[] = "/tmp/ckpt-machinery-XXXXXX";
+	int fd = mkstemp(path);
+	unlink(path);
+	static unsigned char pages[8192];
+	gen_code(pages, want, VVAR + 0x6000);
+	gen_thread(pages + 2048);
+	uint64_t pat = 0x1122334455667788ull;
+	memcpy(pages + 4096, &pat, 8);
+	EXPECT(write(fd, pages, sizeof(pages)) == (ssize_t)sizeof(pages), "write image");
+	struct ckpt_img_pagerun runs[1] = {{CODE, 2}};
+	c.runs = runs;
+	c.nr_runs = 1;
+	c.pages_data_off = 0;
+	c.image_fd = fd;
+
+	int rc = rs_create_child(&c);
+	EXPECT(rc == 0 && c.pid == want, "create child: %s (pid %d, want %d)", msg, c.pid, want);
+	if (!rc)
+		rc = rs_restore_mm(&c);
+	EXPECT(rc == 0, "restore mm: %s", msg);
+	if (!rc)
+		rc = rs_restore_process_state(&c);
+	EXPECT(rc == 0, "process state: %s", msg);
+	if (!rc)
+		rc = rs_restore_threads(&c);
+	EXPECT(rc == 0 && rth[1].tid == want_tid, "threads: %s (tid %d want %d)", msg,
+	       rth[1].tid, want_tid);
+	if (!rc)
+		rc = rs_restore_mm_late(&c);
+	EXPECT(rc == 0, "mm late: %s", msg);
+	if (!rc) {
+		char maps[64], line[256];
+		snprintf(maps, sizeof(maps), "/proc/%d/maps", c.pid);
+		FILE *f = fopen(maps, "r");
+		int code_ok = 0, vdso_ok = 0;
+		while (f && fgets(line, sizeof(line), f)) {
+			if (!strncmp(line, "00400000-00401000 r-xp", 22))
+				code_ok = 1;
+			if (strstr(line, "[vdso]") && !strncmp(line, "500000006000-500000008000", 25))
+				vdso_ok = 1;
+		}
+		if (f)
+			fclose(f);
+		EXPECT(code_ok, "code page 0x400000 is r-xp");
+		EXPECT(vdso_ok, "[vdso] moved to 0x500000006000");
+	}
+	if (!rc)
+		rc = rs_finish(&c);
+	EXPECT(rc == 0, "finish: %s", msg);
+	if (rc) {
+		rs_kill_child(&c);
+	} else {
+		int st = 0;
+		waitpid(c.pid, &st, 0);
+		EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 42,
+		       "restored process exits 42 (status 0x%x: %s %d)", st,
+		       WIFSIGNALED(st) ? "signal" : "exit",
+		       WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	}
+	printf("restore_machinery: %s\n", fails ? "FAIL" : "PASS");
+	return fails != 0;
+}
