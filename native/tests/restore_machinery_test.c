@@ -12,6 +12,8 @@
 #include "restore.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +95,48 @@ static size_t gen_thread(unsigned char *p)
 	B(0x0f, 0x05);                 /* syscall */
 	B(0xeb, 0xf7);                 /* jmp loop */
 	return (size_t)(p - s);
+}
+
+static long fdinfo(pid_t pid, int fd, const char *key)
+{
+	char p[64], line[256];
+	snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", pid, fd);
+	FILE *f = fopen(p, "r");
+	long v = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			v = strtol(line + strlen(key), NULL, 8 * (key[0] == 'f') + 10 * (key[0] != 'f'));
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static void check_files(pid_t pid, const char *inp)
+{
+	EXPECT(fdinfo(pid, 1, "pos:") == 5, "fd 1 at offset 5 (got %ld)", fdinfo(pid, 1, "pos:"));
+	EXPECT((fdinfo(pid, 1, "flags:") & O_APPEND) != 0, "fd 1 O_APPEND");
+	EXPECT(syscall(SYS_kcmp, pid, pid, 0 /* KCMP_FILE */, 1, 2) == 0,
+	       "fd 2 shares fd 1's open file description");
+	EXPECT(fdinfo(pid, 7, "pos:") == 3, "fd 7 at offset 3");
+	EXPECT((fdinfo(pid, 7, "flags:") & O_CLOEXEC) != 0, "fd 7 close-on-exec");
+	EXPECT(fdinfo(pid, 0, "pos:") == -1 && fdinfo(pid, 3, "pos:") == -1,
+	       "fds 0 and 3 closed");
+	char p[64], l[256] = "";
+	snprintf(p, sizeof(p), "/proc/%d/fd/7", pid);
+	ssize_t n = readlink(p, l, sizeof(l) - 1);
+	EXPECT(n > 0 && !strncmp(l, inp, (size_t)n), "fd 7 is %s", inp);
+	snprintf(p, sizeof(p), "/proc/%d/cwd", pid);
+	n = readlink(p, l, sizeof(l) - 1);
+	EXPECT(n == 4 && !strncmp(l, "/tmp", 4), "cwd /tmp");
+	snprintf(p, sizeof(p), "/proc/%d/status", pid);
+	FILE *f = fopen(p, "r");
+	int umask_ok = 0;
+	while (f && fgets(l, sizeof(l), f))
+		if (!strncmp(l, "Umask:\t0027", 11))
+			umask_ok = 1;
+	if (f)
+		fclose(f);
+	EXPECT(umask_ok, "umask 027");
 }
 
 struct vma_rec {
@@ -201,7 +245,40 @@ int main(void)
 	c.pages_data_off = 0;
 	c.image_fd = fd;
 
+	/* files: fd 1 a log opened for append at 5, fd 2 = 2>&1, fd 7 a
+	   read-only file at offset 3 (close-on-exec), fd 9 a directory */
+	char logp[] = "/tmp/ckpt-machinery-log-XXXXXX", inp[] = "/tmp/ckpt-machinery-in-XXXXXX";
+	int lf = mkstemp(logp), inf = mkstemp(inp);
+	EXPECT(write(lf, "hello", 5) == 5 && write(inf, "abcdef", 6) == 6, "write files");
+	close(lf);
+	close(inf);
+	struct ckpt_img_file fr[4];
+	memset(fr, 0, sizeof(fr));
+	fr[0] = (struct ckpt_img_file){.fd = 1, .shared_with = -1, .kind = CKPT_FILE_REG,
+				       .open_flags = O_WRONLY | O_APPEND, .pos = 5};
+	fr[1] = (struct ckpt_img_file){.fd = 2, .shared_with = 1, .kind = CKPT_FILE_REG,
+				       .open_flags = O_WRONLY | O_APPEND, .pos = 5};
+	fr[2] = (struct ckpt_img_file){.fd = 7, .shared_with = -1, .kind = CKPT_FILE_REG,
+				       .flags = CKPT_FILE_F_CLOEXEC, .open_flags = O_RDONLY,
+				       .pos = 3};
+	fr[3] = (struct ckpt_img_file){.fd = 9, .shared_with = -1, .kind = CKPT_FILE_DIR,
+				       .open_flags = O_RDONLY | O_DIRECTORY};
+	struct rs_file rf[4];
+	memset(rf, 0, sizeof(rf));
+	const char *fpaths[4] = {logp, logp, inp, "/tmp"};
+	for (int i = 0; i < 4; i++) {
+		rf[i].f = &fr[i];
+		rf[i].path = fpaths[i];
+		strcpy(rf[i].relocated, fpaths[i]);
+	}
+	c.files = rf;
+	c.nr_files = 4;
+	strcpy(c.cwd, "/tmp");
+	proc.umask = 027;
+
 	int rc = rs_create_child(&c);
+	if (!rc)
+		check_files(c.pid, inp);
 	EXPECT(rc == 0 && c.pid == want, "create child: %s (pid %d, want %d)", msg, c.pid, want);
 	if (!rc)
 		rc = rs_restore_mm(&c);
@@ -245,6 +322,8 @@ int main(void)
 		       WIFSIGNALED(st) ? "signal" : "exit",
 		       WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 	}
+	unlink(logp);
+	unlink(inp);
 	printf("restore_machinery: %s\n", fails ? "FAIL" : "PASS");
 	return fails != 0;
 }
