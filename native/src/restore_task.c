@@ -56,6 +56,17 @@ int rs_restore_process_state(struct rs_ctx *c)
 	if (!rc)
 		rc = rs_sys(c, c->pid, "prctl(PR_SET_NAME)", 1, NULL, SYS_prctl, PR_SET_NAME,
 			    (long)c->scratch, 0, 0, 0, 0);
+	/* the child set PR_SET_PDEATHSIG for its setup; the restored process
+	   must outlive its waiter like any process outlives its parent */
+	if (!rc)
+		rc = rs_sys(c, c->pid, "prctl(PR_SET_PDEATHSIG)", 1, NULL, SYS_prctl,
+			    PR_SET_PDEATHSIG, 0, 0, 0, 0, 0);
+	if (!rc && p->dumpable != 1)
+		rs_sys(c, c->pid, "prctl(PR_SET_DUMPABLE)", 0, NULL, SYS_prctl, PR_SET_DUMPABLE,
+		       p->dumpable, 0, 0, 0, 0);
+	if (!rc && p->thp_disable)
+		rs_sys(c, c->pid, "prctl(PR_SET_THP_DISABLE)", 0, NULL, SYS_prctl,
+		       PR_SET_THP_DISABLE, 1, 0, 0, 0, 0);
 	/* all handlers at once into scratch, one rt_sigaction each */
 	if (!rc)
 		rc = rs_write_mem(c, c->scratch, p->sigactions, sizeof(p->sigactions));
@@ -250,6 +261,9 @@ int rs_finish(struct rs_ctx *c)
 			 p->ngroups || getuid() != 0;
 	for (uint32_t i = 0; i < c->nr_threads && !rc && need_creds; i++)
 		rc = thread_creds(c, c->threads[i].tid);
+	for (uint32_t i = 0; i < c->nr_threads && !rc && p->no_new_privs; i++)
+		rc = rs_sys(c, c->threads[i].tid, "prctl(PR_SET_NO_NEW_PRIVS)", 1, NULL, SYS_prctl,
+			    PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
 	if (!rc)
 		rc = rs_sys(c, c->pid, "munmap scratch", 1, NULL, SYS_munmap, (long)c->scratch,
 			    RS_SCRATCH_SIZE, 0, 0, 0, 0);

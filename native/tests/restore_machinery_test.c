@@ -6,12 +6,16 @@
  * process must run under the requested PID, find [vdso] (ELF magic) at the
  * recorded address, its data page filled from the "image" file, its code
  * page read+exec only, its second thread alive with the requested TID, and
- * exit 42. Any step that goes wrong makes it exit 1 or die by a signal.
+ * exit 42, with the upper half of ymm0 as recorded. Any step that goes wrong makes it exit 1 or die by a signal.
  */
 #include "ckpt.h"
 #include "restore.h"
 
+#include <cpuid.h>
+#include <elf.h>
 #include <errno.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <signal.h>
@@ -38,6 +42,35 @@ static int fails;
 #define DATA 0x401000ull
 #define STACK 0x7ff000000000ull
 #define VVAR 0x500000000000ull
+#define YMM_PATTERN 0xa5a55a5a12345678ull
+
+/* A valid NT_X86_XSTATE image (from a traced child) with the upper half of
+   ymm0 set to YMM_PATTERN: AVX state must survive the restore. */
+static size_t make_xstate(unsigned char *buf, size_t len)
+{
+	pid_t p = fork();
+	if (p == 0) {
+		pause();
+		_exit(0);
+	}
+	ptrace(PTRACE_SEIZE, p, 0, 0);
+	ptrace(PTRACE_INTERRUPT, p, 0, 0);
+	waitpid(p, NULL, __WALL);
+	struct iovec iov = {buf, len};
+	long r = ptrace(PTRACE_GETREGSET, p, NT_X86_XSTATE, &iov);
+	kill(p, SIGKILL);
+	waitpid(p, NULL, __WALL);
+	if (r < 0)
+		return 0;
+	unsigned a, b, cx, d;
+	__cpuid_count(0xd, 2, a, b, cx, d); /* b: offset of YMM_Hi128 */
+	uint64_t pat = YMM_PATTERN, bv;
+	memcpy(buf + b, &pat, 8);
+	memcpy(&bv, buf + 512, 8);
+	bv |= 6; /* SSE and AVX state present */
+	memcpy(buf + 512, &bv, 8);
+	return iov.iov_len;
+}
 
 static pid_t free_pid(void)
 {
@@ -57,6 +90,11 @@ static size_t gen_code(unsigned char *p, pid_t want, uint64_t vdso)
 #define B(...) do { unsigned char t[] = {__VA_ARGS__}; memcpy(p, t, sizeof(t)); p += sizeof(t); } while (0)
 #define I32(v) do { uint32_t x = (uint32_t)(v); memcpy(p, &x, 4); p += 4; } while (0)
 #define I64(v) do { uint64_t x = (uint64_t)(v); memcpy(p, &x, 8); p += 8; } while (0)
+	B(0xc4, 0xe3, 0x7d, 0x39, 0xc1, 0x01); /* vextracti128 xmm1, ymm0, 1 */
+	B(0x66, 0x48, 0x0f, 0x7e, 0xc8); /* movq rax, xmm1 */
+	B(0x48, 0xb9); I64(YMM_PATTERN); /* mov rcx, pattern */
+	B(0x48, 0x39, 0xc8);           /* cmp rax, rcx */
+	B(0x75, 0x53);                 /* jne fail (+83) */
 	B(0xb8); I32(39);              /* mov eax, getpid */
 	B(0x0f, 0x05);                 /* syscall */
 	B(0x3d); I32(want);            /* cmp eax, want */
@@ -163,6 +201,7 @@ int main(void)
 	proc.pid = want;
 	proc.nr_threads = 2;
 	proc.umask = 022;
+	proc.dumpable = 1;
 	proc.exit_signal = SIGCHLD;
 	memcpy(proc.comm, "machinery", 10);
 	for (int r = 0; r < CKPT_RLIM_NLIMITS && r < RLIM_NLIMITS; r++) {
@@ -196,6 +235,10 @@ int main(void)
 		th[i].altstack_flags = SS_DISABLE;
 		rth[i].t = &th[i];
 	}
+	static unsigned char xs[8192];
+	th[0].xstate_size = (uint32_t)make_xstate(xs, sizeof(xs));
+	EXPECT(th[0].xstate_size >= 832, "xstate template: %u bytes", th[0].xstate_size);
+	rth[0].xstate = xs;
 	th[0].tid = want;
 	th[0].flags = CKPT_THR_F_LEADER;
 	th[0].regs.rip = CODE;
