@@ -246,11 +246,22 @@ CKPT_EXPORT int ckpt_restart(const char *path, const struct ckpt_restart_opts *o
 	argv[ac++] = "--";
 	argv[ac++] = path && *path ? path : "(fd)";
 	argv[ac] = NULL;
+	/* The helper starts clean: no inherited signal mask or ignored signals
+	   (a caller's SIG_IGN would otherwise reach the restored process). */
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	char **env = helper_env();
 	pid_t helper_pid = -1;
-	int sp = env ? posix_spawn(&helper_pid, helper, &fa, NULL, (char *const *)argv, env)
+	int sp = env ? posix_spawn(&helper_pid, helper, &fa, &at, (char *const *)argv, env)
 		     : ENOMEM;
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
 	if (env) {
 		for (char **p = env; *p; p++)
 			if (!strncmp(*p, "GLIBC_TUNABLES=", 15))

@@ -174,6 +174,13 @@ static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, in
 			rs_warn(c, "--restore-pgid: cannot join process group %d: %s", p->pgid,
 				strerror(errno));
 	}
+	/* default dispositions: only the image's own handlers are installed later */
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL);
 	close(errfd);
 	if (rs_warn_fd >= 0)
 		close(rs_warn_fd);
