@@ -127,6 +127,10 @@ static int child_setup_fds(struct rs_ctx *c, int errfd)
 			if (fd < 0)
 				child_die(errfd, "fd %d: open /dev/null", f->fd);
 		}
+		if (fd == f->fd) {
+			fcntl(fd, F_SETFD, cloexec ? FD_CLOEXEC : 0);
+			continue;
+		}
 		if (dup3(fd, f->fd, cloexec) < 0)
 			child_die(errfd, "fd %d: dup3", f->fd);
 		close(fd);

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * The restore machinery on a real glibc process, independent of the image
+ * format: a child of this (dynamic) test counts in memory, writes one line
+ * per tick to a file and sleeps in nanosleep; a minimal test-side snapshot
+ * (maps, every readable page via /proc/PID/mem, registers with the restart
+ * fix-up, xstate, rseq, robust list, mask, handlers, fds) is taken, the child
+ * is killed and reaped, and the rs_* steps rebuild it under the same PID.
+ * Pass: the lines continue with no gap and no repeat (so the vdso-cached
+ * clock_gettime, TLS, rseq, an interrupted nanosleep and the file offset all
+ * survived), then SIGTERM runs the child's handler, which exits 42.
+ */
+#include "ckpt.h"
+#include "ptrace.h"
+#include "restore.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int fails;
+#define EXPECT(c, ...) \
+	do { \
+		if (!(c)) { \
+			fails++; \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+			fprintf(stderr, __VA_ARGS__); \
+			fputc('\n', stderr); \
+		} \
+	} while (0)
+
+#define MAXV 256
+static struct ckpt_img_vma vmas[MAXV];
+static struct rs_vma rvmas[MAXV];
+static char names[MAXV][256];
+static struct ckpt_img_pagerun runs[MAXV];
+static struct ckpt_img_file files[16];
+static struct rs_file rfiles[16];
+static char fpaths[16][256];
+static struct ckpt_img_proc proc;
+static struct ckpt_img_thread thr;
+static struct rs_thread rthr;
+static unsigned char xstate[8192];
+
+static volatile sig_atomic_t term;
+static void on_term(int s)
+{
+	(void)s;
+	term = 1;
+}
+
+static void __attribute__((noreturn)) child(const char *out)
+{
+	signal(SIGTERM, on_term);
+	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	for (long i = 0; !term; i++) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now); /* through the vdso */
+		dprintf(fd, "%ld\n", i);
+		struct timespec ts = {0, 5000000};
+		nanosleep(&ts, NULL);
+	}
+	_exit(42);
+}
+
+static long count_lines(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long want = 0, v;
+	while (f && fscanf(f, "%ld", &v) == 1) {
+		if (v != want) {
+			fprintf(stderr, "  line %ld is %ld\n", want, v);
+			fclose(f);
+			return -1;
+		}
+		want++;
+	}
+	if (f)
+		fclose(f);
+	return want;
+}
+
+static void snap_maps(pid_t pid, struct rs_ctx *c, int img, int memfd)
+{
+	char p[64], line[512];
+	snprintf(p, sizeof(p), "/proc/%d/maps", pid);
+	FILE *f = fopen(p, "r");
+	uint64_t off = 0;
+	static unsigned char buf[1 << 20];
+	while (fgets(line, sizeof(line), f) && c->nr_vmas < MAXV) {
+		unsigned long lo, hi, pg, ino;
+		char perms[8], dev[16];
+		int n = 0;
+		sscanf(line, "%lx-%lx %7s %lx %15s %lu %n", &lo, &hi, perms, &pg, dev, &ino, &n);
+		char *name = line + n;
+		name[strcspn(name, "\n")] = '\0';
+		struct ckpt_img_vma *v = &vmas[c->nr_vmas];
+		v->start = lo;
+		v->end = hi;
+		v->pgoff = pg;
+		v->ino = ino;
+		v->prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+			  (perms[2] == 'x' ? PROT_EXEC : 0);
+		v->flags = perms[3] == 's' ? CKPT_VMA_F_SHARED : 0;
+		if (!strcmp(name, "[vdso]"))
+			v->kind = CKPT_VMA_VDSO;
+		else if (!strcmp(name, "[vvar]"))
+			v->kind = CKPT_VMA_VVAR;
+		else if (!strcmp(name, "[vvar_vclock]")) {
+			v->kind = CKPT_VMA_VVAR;
+			v->flags |= CKPT_VMA_F_VVAR_VCLOCK;
+		} else if (!strcmp(name, "[vsyscall]"))
+			v->kind = CKPT_VMA_VSYSCALL;
+		else if (name[0] == '/')
+			v->kind = CKPT_VMA_FILE;
+		else
+			v->kind = CKPT_VMA_ANON;
+		snprintf(names[c->nr_vmas], sizeof(names[0]), "%s", name);
+		rvmas[c->nr_vmas].v = v;
+		rvmas[c->nr_vmas].name = names[c->nr_vmas];
+		snprintf(rvmas[c->nr_vmas].path, CKPT_PATH_MAX, "%s", name);
+		c->nr_vmas++;
+		if (v->kind != CKPT_VMA_ANON && v->kind != CKPT_VMA_FILE)
+			continue;
+		if ((v->flags & CKPT_VMA_F_SHARED) && v->kind == CKPT_VMA_FILE)
+			continue;
+		/* every page, also PROT_NONE ones /proc/PID/mem can read */
+		uint64_t len = hi - lo, done = 0;
+		int ok = 1;
+		while (done < len && ok) {
+			size_t chunk = len - done < sizeof(buf) ? len - done : sizeof(buf);
+			ok = pread(memfd, buf, chunk, (off_t)(lo + done)) == (ssize_t)chunk &&
+			     pwrite(img, buf, chunk, (off_t)(off + done)) == (ssize_t)chunk;
+			done += chunk;
+		}
+		if (!ok)
+			continue;
+		runs[c->nr_runs].addr = lo;
+		runs[c->nr_runs].nr_pages = len / 4096;
+		c->nr_runs++;
+		v->flags |= CKPT_VMA_F_DUMPED;
+		off += len;
+	}
+	fclose(f);
+}
+
+static void snap_files(pid_t pid, struct rs_ctx *c)
+{
+	for (int fd = 0; fd < 16; fd++) {
+		char p[64], info[64], line[128];
+		snprintf(p, sizeof(p), "/proc/%d/fd/%d", pid, fd);
+		struct stat st;
+		if (stat(p, &st) < 0)
+			continue;
+		struct ckpt_img_file *f = &files[c->nr_files];
+		f->fd = fd;
+		f->shared_with = -1;
+		ssize_t n = readlink(p, fpaths[c->nr_files], sizeof(fpaths[0]) - 1);
+		fpaths[c->nr_files][n > 0 ? n : 0] = '\0';
+		f->kind = S_ISREG(st.st_mode) ? CKPT_FILE_REG : CKPT_FILE_CHR;
+		if (!S_ISREG(st.st_mode))
+			f->flags |= CKPT_FILE_F_STDIO;
+		snprintf(info, sizeof(info), "/proc/%d/fdinfo/%d", pid, fd);
+		FILE *fi = fopen(info, "r");
+		while (fi && fgets(line, sizeof(line), fi)) {
+			if (!strncmp(line, "pos:", 4))
+				f->pos = strtoull(line + 4, NULL, 10);
+			if (!strncmp(line, "flags:", 6))
+				f->open_flags = (uint32_t)strtoul(line + 6, NULL, 8);
+		}
+		if (fi)
+			fclose(fi);
+		if (f->open_flags & O_CLOEXEC)
+			f->flags |= CKPT_FILE_F_CLOEXEC;
+		rfiles[c->nr_files].f = f;
+		rfiles[c->nr_files].path = fpaths[c->nr_files];
+		snprintf(rfiles[c->nr_files].relocated, CKPT_PATH_MAX, "%s", fpaths[c->nr_files]);
+		c->nr_files++;
+	}
+}
+
+/* Process state that needs injection: handlers, brk; read back through mem. */
+static void snap_injected(pid_t pid, int memfd)
+{
+	uint64_t ip;
+	char m[256];
+	struct ckpt_err e;
+	ckpt_err_init(&e, m, sizeof(m));
+	ckpt_find_syscall_insn(pid, &ip, &e);
+	struct user_regs_struct r;
+	ckpt_getregs(pid, &r, &e);
+	uint64_t buf = (r.rsp - 4096) & ~63ull; /* below the red zone, in the stack */
+	for (int sig = 1; sig <= 64; sig++) {
+		long a[6] = {sig, 0, (long)buf, 8, 0, 0}, ret;
+		ckpt_inject_syscall(pid, ip, SYS_rt_sigaction, a, &ret, NULL, &e);
+		if (ret == 0)
+			pread(memfd, &proc.sigactions[sig - 1], 32, (off_t)buf);
+	}
+	long a[6] = {0}, brk;
+	ckpt_inject_syscall(pid, ip, SYS_brk, a, &brk, NULL, &e);
+	proc.mm.brk = (uint64_t)brk;
+	long t[6] = {PR_GET_TID_ADDRESS, (long)buf, 0, 0, 0, 0}, ret;
+	ckpt_inject_syscall(pid, ip, SYS_prctl, t, &ret, NULL, &e);
+	pread(memfd, &thr.clear_tid_address, 8, (off_t)buf);
+}
+
+static void snap_proc(pid_t pid)
+{
+	char p[64], buf[4096];
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	int fd = open(p, O_RDONLY);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	char *s = strrchr(buf, ')') + 2;
+	unsigned long long v[60] = {0};
+	int i = 3; /* field 3 is state */
+	for (char *tok = strtok(s, " "); tok && i < 60; tok = strtok(NULL, " "), i++)
+		v[i] = strtoull(tok, NULL, 10);
+	proc.mm.start_code = v[26];
+	proc.mm.end_code = v[27];
+	proc.mm.start_stack = v[28];
+	proc.mm.start_data = v[45];
+	proc.mm.end_data = v[46];
+	proc.mm.start_brk = v[47];
+	proc.mm.arg_start = v[48];
+	proc.mm.arg_end = v[49];
+	proc.mm.env_start = v[50];
+	proc.mm.env_end = v[51];
+	snprintf(p, sizeof(p), "/proc/%d/auxv", pid);
+	fd = open(p, O_RDONLY);
+	n = read(fd, proc.mm.auxv, sizeof(proc.mm.auxv));
+	close(fd);
+	proc.mm.auxv_words = n > 0 ? (uint32_t)(n / 8) : 0;
+	snprintf(p, sizeof(p), "/proc/%d/exe", pid);
+	n = readlink(p, proc.exe, sizeof(proc.exe) - 1);
+	snprintf(p, sizeof(p), "/proc/%d/cwd", pid);
+	n = readlink(p, proc.cwd, sizeof(proc.cwd) - 1);
+	for (int r = 0; r < CKPT_RLIM_NLIMITS && r < RLIM_NLIMITS; r++) {
+		struct rlimit l;
+		prlimit(pid, r, NULL, &l);
+		proc.rlimits[r].cur = l.rlim_cur;
+		proc.rlimits[r].max = l.rlim_max;
+	}
+	proc.umask = 022;
+	proc.dumpable = 1;
+	proc.exit_signal = SIGCHLD;
+	proc.nr_threads = 1;
+	memcpy(proc.comm, "restore_live", 13);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/ckpt-live-XXXXXX", out[128], imgp[128];
+	mkdtemp(dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	snprintf(imgp, sizeof(imgp), "%s/pages", dir);
+	pid_t pid = fork();
+	if (pid == 0)
+		child(out);
+	struct timespec ts = {0, 100000000};
+	nanosleep(&ts, NULL);
+
+	EXPECT(ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACESYSGOOD) == 0, "seize");
+	ptrace(PTRACE_INTERRUPT, pid, 0, 0);
+	int st;
+	waitpid(pid, &st, __WALL);
+	static struct rs_ctx c;
+	char msg[CKPT_MSG_MAX];
+	struct ckpt_err e;
+	ckpt_err_init(&e, msg, sizeof(msg));
+	c.e = &e;
+	c.label = "live";
+	c.report_fd = -1;
+	struct user_regs_struct r;
+	ckpt_getregs(pid, &r, &e);
+	ckpt_regs_fixup_restart(&r, 1);
+	memcpy(&thr.regs, &r, sizeof(r));
+	struct iovec iov = {xstate, sizeof(xstate)};
+	ptrace(PTRACE_GETREGSET, pid, NT_X86_XSTATE, &iov);
+	thr.xstate_size = (uint32_t)iov.iov_len;
+	ptrace(PTRACE_GETSIGMASK, pid, 8, &thr.sigmask);
+	struct { uint64_t ptr; uint32_t size, sig, flags, pad; } rq = {0};
+	ptrace(0x420f, pid, sizeof(rq), &rq);
+	thr.rseq_abi_pointer = rq.ptr;
+	thr.rseq_abi_size = rq.size;
+	thr.rseq_signature = rq.sig;
+	size_t rlen;
+	syscall(SYS_get_robust_list, pid, &thr.robust_list_head, &rlen);
+	thr.robust_list_len = rlen;
+	thr.altstack_flags = SS_DISABLE;
+	thr.tid = pid;
+	thr.flags = CKPT_THR_F_LEADER;
+	char memp[64];
+	snprintf(memp, sizeof(memp), "/proc/%d/mem", pid);
+	int memfd = open(memp, O_RDWR);
+	snap_injected(pid, memfd);
+	snap_proc(pid);
+	proc.pid = pid;
+	int img = open(imgp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	snap_maps(pid, &c, img, memfd);
+	snap_files(pid, &c);
+	close(memfd);
+	long lines_at_kill = count_lines(out);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, __WALL);
+
+	rthr.t = &thr;
+	rthr.xstate = xstate;
+	c.proc = &proc;
+	c.threads = &rthr;
+	c.nr_threads = 1;
+	c.vmas = rvmas;
+	c.files = rfiles;
+	c.runs = runs;
+	c.image_fd = img;
+	strcpy(c.cwd, proc.cwd);
+	strcpy(c.exe, proc.exe);
+	int rc = rs_create_child(&c);
+	EXPECT(rc == 0 && c.pid == pid, "create: %s", msg);
+	if (!rc)
+		rc = rs_restore_mm(&c);
+	if (!rc)
+		rc = rs_restore_process_state(&c);
+	if (!rc)
+		rc = rs_restore_threads(&c);
+	if (!rc)
+		rc = rs_restore_mm_late(&c);
+	if (!rc)
+		rc = rs_finish(&c);
+	EXPECT(rc == 0, "restore: %s", msg);
+	if (rc) {
+		rs_kill_child(&c);
+	} else {
+		long now = 0;
+		for (int i = 0; i < 100 && (now = count_lines(out)) >= 0 && now < lines_at_kill + 20;
+		     i++)
+			nanosleep(&ts, NULL);
+		EXPECT(now >= lines_at_kill + 20,
+		       "lines continue with no gap or repeat (%ld at kill, %ld now)", lines_at_kill,
+		       now);
+		kill(pid, SIGTERM);
+		waitpid(pid, &st, 0);
+		EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 42,
+		       "SIGTERM handler ran and exited 42 (status 0x%x)", st);
+	}
+	close(img);
+	unlink(out);
+	unlink(imgp);
+	rmdir(dir);
+	printf("restore_live: %s\n", fails ? "FAIL" : "PASS");
+	return fails != 0;
+}
