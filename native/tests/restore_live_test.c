@@ -15,7 +15,9 @@
 #include "restore.h"
 
 #include <elf.h>
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,9 +54,45 @@ static struct ckpt_img_file files[16];
 static struct rs_file rfiles[16];
 static char fpaths[16][256];
 static struct ckpt_img_proc proc;
-static struct ckpt_img_thread thr;
-static struct rs_thread rthr;
-static unsigned char xstate[8192];
+#define MAXT 8
+static struct ckpt_img_thread thrs[MAXT];
+static struct rs_thread rthrs[MAXT];
+static unsigned char xstates[MAXT][4096];
+static pid_t tids[MAXT];
+static int nthreads;
+
+/* the child's threads: 3 counters and one waiter on a condition variable */
+static volatile long counters[5];
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static volatile sig_atomic_t usr1;
+static void on_usr1(int s)
+{
+	(void)s;
+	usr1 = 1;
+}
+
+static void *counter_thread(void *arg)
+{
+	long i = (long)arg;
+	for (;;) {
+		counters[i]++;
+		struct timespec ts = {0, 2000000};
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static void *waiter_thread(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&mu);
+	while (!counters[4])
+		pthread_cond_wait(&cv, &mu); /* futex wait at checkpoint time */
+	pthread_mutex_unlock(&mu);
+	counters[3] = 1;
+	return NULL;
+}
 
 static volatile sig_atomic_t term;
 static void on_term(int s)
@@ -66,8 +104,19 @@ static void on_term(int s)
 static void __attribute__((noreturn)) child(const char *out)
 {
 	signal(SIGTERM, on_term);
+	signal(SIGUSR1, on_usr1);
+	pthread_t t;
+	for (long i = 0; i < 3; i++)
+		pthread_create(&t, NULL, counter_thread, (void *)i);
+	pthread_create(&t, NULL, waiter_thread, NULL);
 	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	for (long i = 0; !term; i++) {
+		if (usr1 && !counters[4]) {
+			pthread_mutex_lock(&mu);
+			counters[4] = 1;
+			pthread_cond_signal(&cv);
+			pthread_mutex_unlock(&mu);
+		}
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now); /* through the vdso */
 		dprintf(fd, "%ld\n", i);
@@ -194,7 +243,7 @@ static void snap_files(pid_t pid, struct rs_ctx *c)
 }
 
 /* Process state that needs injection: handlers, brk; read back through mem. */
-static void snap_injected(pid_t pid, int memfd)
+static void snap_injected(pid_t pid, pid_t tid, struct ckpt_img_thread *thr, int memfd)
 {
 	uint64_t ip;
 	char m[256];
@@ -202,20 +251,23 @@ static void snap_injected(pid_t pid, int memfd)
 	ckpt_err_init(&e, m, sizeof(m));
 	ckpt_find_syscall_insn(pid, &ip, &e);
 	struct user_regs_struct r;
-	ckpt_getregs(pid, &r, &e);
+	ckpt_getregs(tid, &r, &e);
 	uint64_t buf = (r.rsp - 4096) & ~63ull; /* below the red zone, in the stack */
-	for (int sig = 1; sig <= 64; sig++) {
+	for (int sig = 1; sig <= 64 && tid == pid; sig++) {
 		long a[6] = {sig, 0, (long)buf, 8, 0, 0}, ret;
 		ckpt_inject_syscall(pid, ip, SYS_rt_sigaction, a, &ret, NULL, &e);
-		if (ret == 0)
-			pread(memfd, &proc.sigactions[sig - 1], 32, (off_t)buf);
+		if (ret == 0 && pread(memfd, &proc.sigactions[sig - 1], 32, (off_t)buf) != 32)
+			fails++;
 	}
 	long a[6] = {0}, brk;
-	ckpt_inject_syscall(pid, ip, SYS_brk, a, &brk, NULL, &e);
-	proc.mm.brk = (uint64_t)brk;
+	if (tid == pid) {
+		ckpt_inject_syscall(pid, ip, SYS_brk, a, &brk, NULL, &e);
+		proc.mm.brk = (uint64_t)brk;
+	}
 	long t[6] = {PR_GET_TID_ADDRESS, (long)buf, 0, 0, 0, 0}, ret;
-	ckpt_inject_syscall(pid, ip, SYS_prctl, t, &ret, NULL, &e);
-	pread(memfd, &thr.clear_tid_address, 8, (off_t)buf);
+	ckpt_inject_syscall(tid, ip, SYS_prctl, t, &ret, NULL, &e);
+	if (pread(memfd, &thr->clear_tid_address, 8, (off_t)buf) != 8)
+		fails++;
 }
 
 static void snap_proc(pid_t pid)
@@ -259,7 +311,6 @@ static void snap_proc(pid_t pid)
 	proc.umask = 022;
 	proc.dumpable = 1;
 	proc.exit_signal = SIGCHLD;
-	proc.nr_threads = 1;
 	memcpy(proc.comm, "restore_live", 13);
 }
 
@@ -275,10 +326,29 @@ int main(void)
 	struct timespec ts = {0, 100000000};
 	nanosleep(&ts, NULL);
 
-	EXPECT(ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACESYSGOOD) == 0, "seize");
-	ptrace(PTRACE_INTERRUPT, pid, 0, 0);
+	char tp[64];
+	snprintf(tp, sizeof(tp), "/proc/%d/task", pid);
+	DIR *d = opendir(tp);
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && nthreads < MAXT) {
+			pid_t t = atoi(de->d_name);
+			if (t == pid) { /* leader first */
+				tids[nthreads] = tids[0];
+				tids[0] = t;
+			} else {
+				tids[nthreads] = t;
+			}
+			nthreads++;
+		}
+	closedir(d);
+	EXPECT(nthreads == 5, "5 threads (%d)", nthreads);
 	int st;
-	waitpid(pid, &st, __WALL);
+	for (int i = 0; i < nthreads; i++) {
+		EXPECT(ptrace(PTRACE_SEIZE, tids[i], 0, PTRACE_O_TRACESYSGOOD) == 0, "seize");
+		ptrace(PTRACE_INTERRUPT, tids[i], 0, 0);
+		waitpid(tids[i], &st, __WALL);
+	}
 	static struct rs_ctx c;
 	char msg[CKPT_MSG_MAX];
 	struct ckpt_err e;
@@ -286,29 +356,35 @@ int main(void)
 	c.e = &e;
 	c.label = "live";
 	c.report_fd = -1;
-	struct user_regs_struct r;
-	ckpt_getregs(pid, &r, &e);
-	ckpt_regs_fixup_restart(&r, 1);
-	memcpy(&thr.regs, &r, sizeof(r));
-	struct iovec iov = {xstate, sizeof(xstate)};
-	ptrace(PTRACE_GETREGSET, pid, NT_X86_XSTATE, &iov);
-	thr.xstate_size = (uint32_t)iov.iov_len;
-	ptrace(PTRACE_GETSIGMASK, pid, 8, &thr.sigmask);
-	struct { uint64_t ptr; uint32_t size, sig, flags, pad; } rq = {0};
-	ptrace(0x420f, pid, sizeof(rq), &rq);
-	thr.rseq_abi_pointer = rq.ptr;
-	thr.rseq_abi_size = rq.size;
-	thr.rseq_signature = rq.sig;
-	size_t rlen;
-	syscall(SYS_get_robust_list, pid, &thr.robust_list_head, &rlen);
-	thr.robust_list_len = rlen;
-	thr.altstack_flags = SS_DISABLE;
-	thr.tid = pid;
-	thr.flags = CKPT_THR_F_LEADER;
 	char memp[64];
 	snprintf(memp, sizeof(memp), "/proc/%d/mem", pid);
 	int memfd = open(memp, O_RDWR);
-	snap_injected(pid, memfd);
+	for (int i = 0; i < nthreads; i++) {
+		struct ckpt_img_thread *thr = &thrs[i];
+		pid_t tid = tids[i];
+		struct user_regs_struct r;
+		ckpt_getregs(tid, &r, &e);
+		ckpt_regs_fixup_restart(&r, 1);
+		memcpy(&thr->regs, &r, sizeof(r));
+		struct iovec iov = {xstates[i], sizeof(xstates[i])};
+		ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov);
+		thr->xstate_size = (uint32_t)iov.iov_len;
+		ptrace(PTRACE_GETSIGMASK, tid, 8, &thr->sigmask);
+		struct { uint64_t ptr; uint32_t size, sig, flags, pad; } rq = {0};
+		ptrace(0x420f, tid, sizeof(rq), &rq);
+		thr->rseq_abi_pointer = rq.ptr;
+		thr->rseq_abi_size = rq.size;
+		thr->rseq_signature = rq.sig;
+		size_t rlen;
+		syscall(SYS_get_robust_list, tid, &thr->robust_list_head, &rlen);
+		thr->robust_list_len = rlen;
+		thr->altstack_flags = SS_DISABLE;
+		thr->tid = tid;
+		thr->flags = i == 0 ? CKPT_THR_F_LEADER : 0;
+		snap_injected(pid, tid, thr, memfd);
+		rthrs[i].t = thr;
+		rthrs[i].xstate = xstates[i];
+	}
 	snap_proc(pid);
 	proc.pid = pid;
 	int img = open(imgp, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -317,13 +393,13 @@ int main(void)
 	close(memfd);
 	long lines_at_kill = count_lines(out);
 	kill(pid, SIGKILL);
-	waitpid(pid, &st, __WALL);
+	for (int i = nthreads - 1; i >= 0; i--) /* we trace every thread: reap each */
+		waitpid(tids[i], &st, __WALL);
 
-	rthr.t = &thr;
-	rthr.xstate = xstate;
 	c.proc = &proc;
-	c.threads = &rthr;
-	c.nr_threads = 1;
+	c.threads = rthrs;
+	c.nr_threads = (uint32_t)nthreads;
+	proc.nr_threads = (uint32_t)nthreads;
 	c.vmas = rvmas;
 	c.files = rfiles;
 	c.runs = runs;
@@ -353,6 +429,21 @@ int main(void)
 		EXPECT(now >= lines_at_kill + 20,
 		       "lines continue with no gap or repeat (%ld at kill, %ld now)", lines_at_kill,
 		       now);
+		for (int i = 1; i < nthreads; i++) {
+			snprintf(tp, sizeof(tp), "/proc/%d/task/%d", pid, tids[i]);
+			EXPECT(access(tp, F_OK) == 0, "thread %d back with its TID", tids[i]);
+		}
+		long a[5], b[5];
+		memfd = open(memp, O_RDONLY);
+		EXPECT(pread(memfd, a, sizeof(a), (off_t)(uintptr_t)counters) == sizeof(a), "read");
+		kill(pid, SIGUSR1); /* main wakes the futex waiter */
+		nanosleep(&ts, NULL);
+		EXPECT(pread(memfd, b, sizeof(b), (off_t)(uintptr_t)counters) == sizeof(b), "read");
+		close(memfd);
+		for (int i = 0; i < 3; i++)
+			EXPECT(b[i] > a[i], "thread %d advances (%ld -> %ld)", i, a[i], b[i]);
+		EXPECT(a[3] == 0 && b[3] == 1, "futex waiter resumed and woke (%ld -> %ld)", a[3],
+		       b[3]);
 		kill(pid, SIGTERM);
 		waitpid(pid, &st, 0);
 		EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 42,
