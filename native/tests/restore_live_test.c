@@ -63,6 +63,8 @@ static int nthreads;
 
 /* the child's threads: 3 counters and one waiter on a condition variable */
 static volatile long counters[5];
+static volatile long sigcheck[2]; /* queued SIGRTMIN value; SIGUSR2 still pending */
+static struct ckpt_img_siginfo shared_si[8], thread_si[8];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static volatile sig_atomic_t usr1;
@@ -105,6 +107,11 @@ static void __attribute__((noreturn)) child(const char *out)
 {
 	signal(SIGTERM, on_term);
 	signal(SIGUSR1, on_usr1);
+	sigset_t blk;
+	sigemptyset(&blk);
+	sigaddset(&blk, SIGUSR2);
+	sigaddset(&blk, SIGRTMIN);
+	pthread_sigmask(SIG_BLOCK, &blk, NULL); /* threads inherit it */
 	pthread_t t;
 	for (long i = 0; i < 3; i++)
 		pthread_create(&t, NULL, counter_thread, (void *)i);
@@ -112,6 +119,15 @@ static void __attribute__((noreturn)) child(const char *out)
 	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	for (long i = 0; !term; i++) {
 		if (usr1 && !counters[4]) {
+			siginfo_t si;
+			struct timespec zero = {0, 0};
+			sigset_t rt, pend;
+			sigemptyset(&rt);
+			sigaddset(&rt, SIGRTMIN);
+			if (sigtimedwait(&rt, &si, &zero) == SIGRTMIN)
+				sigcheck[0] = si.si_value.sival_int;
+			sigpending(&pend);
+			sigcheck[1] = sigismember(&pend, SIGUSR2);
 			pthread_mutex_lock(&mu);
 			counters[4] = 1;
 			pthread_cond_signal(&cv);
@@ -326,6 +342,9 @@ int main(void)
 	struct timespec ts = {0, 100000000};
 	nanosleep(&ts, NULL);
 
+	union sigval val = {.sival_int = 7};
+	sigqueue(pid, SIGRTMIN, val); /* shared pending, blocked */
+	syscall(SYS_tgkill, pid, pid, SIGUSR2); /* leader's own pending, blocked */
 	char tp[64];
 	snprintf(tp, sizeof(tp), "/proc/%d/task", pid);
 	DIR *d = opendir(tp);
@@ -349,6 +368,13 @@ int main(void)
 		ptrace(PTRACE_INTERRUPT, tids[i], 0, 0);
 		waitpid(tids[i], &st, __WALL);
 	}
+	int npend_shared = 0, npend_thread = 0;
+	struct { uint64_t off; uint32_t flags; int32_t nr; } pa = {0, 1 /* SHARED */, 8};
+	npend_shared = (int)ptrace(0x4209 /* PEEKSIGINFO */, pid, &pa, shared_si);
+	pa.flags = 0;
+	npend_thread = (int)ptrace(0x4209, pid, &pa, thread_si);
+	EXPECT(npend_shared == 1 && npend_thread == 1, "pending before: %d shared, %d thread",
+	       npend_shared, npend_thread);
 	static struct rs_ctx c;
 	char msg[CKPT_MSG_MAX];
 	struct ckpt_err e;
@@ -396,6 +422,10 @@ int main(void)
 	for (int i = nthreads - 1; i >= 0; i--) /* we trace every thread: reap each */
 		waitpid(tids[i], &st, __WALL);
 
+	proc.pending_shared_count = npend_shared > 0 ? (uint64_t)npend_shared : 0;
+	c.shared_pending = shared_si;
+	thrs[0].pending_count = npend_thread > 0 ? (uint32_t)npend_thread : 0;
+	rthrs[0].pending = thread_si;
 	c.proc = &proc;
 	c.threads = rthrs;
 	c.nr_threads = (uint32_t)nthreads;
@@ -444,6 +474,12 @@ int main(void)
 			EXPECT(b[i] > a[i], "thread %d advances (%ld -> %ld)", i, a[i], b[i]);
 		EXPECT(a[3] == 0 && b[3] == 1, "futex waiter resumed and woke (%ld -> %ld)", a[3],
 		       b[3]);
+		long sc[2] = {0, 0};
+		memfd = open(memp, O_RDONLY);
+		EXPECT(pread(memfd, sc, sizeof(sc), (off_t)(uintptr_t)sigcheck) == sizeof(sc), "rd");
+		close(memfd);
+		EXPECT(sc[0] == 7, "queued SIGRTMIN kept with its value (got %ld)", sc[0]);
+		EXPECT(sc[1] == 1, "blocked SIGUSR2 still pending on the leader");
 		kill(pid, SIGTERM);
 		waitpid(pid, &st, 0);
 		EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 42,
