@@ -8,7 +8,8 @@
  * is killed and reaped, and the rs_* steps rebuild it under the same PID.
  * Pass: the lines continue with no gap and no repeat (so the vdso-cached
  * clock_gettime, TLS, rseq, an interrupted nanosleep and the file offset all
- * survived), then SIGTERM runs the child's handler, which exits 42.
+ * survived, the vdso block being moved back from where our copy had it),
+ * then SIGTERM runs the child's handler, which exits 42.
  */
 #include "ckpt.h"
 #include "ptrace.h"
@@ -140,6 +141,30 @@ static void __attribute__((noreturn)) child(const char *out)
 		nanosleep(&ts, NULL);
 	}
 	_exit(42);
+}
+
+/* Move our own [vvar]/[vvar_vclock]/[vdso] by delta so the restore (whose
+   child is a copy of us) must put the block back where the image had it.
+   After this we make no vDSO calls (glibc cached the old addresses). */
+static int move_own_vdso(long delta)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[256];
+	unsigned long part[3][2];
+	int n = 0;
+	while (f && fgets(line, sizeof(line), f) && n < 3)
+		if (strstr(line, "[vvar]") || strstr(line, "[vvar_vclock]") || strstr(line, "[vdso]")) {
+			sscanf(line, "%lx-%lx", &part[n][0], &part[n][1]);
+			n++;
+		}
+	if (f)
+		fclose(f);
+	for (int i = n - 1; i >= 0; i--) /* upwards: top part first */
+		if (syscall(SYS_mremap, part[i][0], part[i][1] - part[i][0],
+			    part[i][1] - part[i][0], MREMAP_MAYMOVE | MREMAP_FIXED,
+			    part[i][0] + delta) < 0)
+			return -1;
+	return n == 3 ? 0 : -1;
 }
 
 static long count_lines(const char *path)
@@ -436,6 +461,7 @@ int main(void)
 	c.image_fd = img;
 	strcpy(c.cwd, proc.cwd);
 	strcpy(c.exe, proc.exe);
+	EXPECT(move_own_vdso(1l << 32) == 0, "move our own vdso block up by 4 GiB");
 	int rc = rs_create_child(&c);
 	EXPECT(rc == 0 && c.pid == pid, "create: %s", msg);
 	if (!rc)
