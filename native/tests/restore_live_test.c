@@ -461,6 +461,7 @@ int main(void)
 	c.image_fd = img;
 	strcpy(c.cwd, proc.cwd);
 	strcpy(c.exe, proc.exe);
+	c.after = CKPT_AFTER_STOP; /* --stop: left stopped for a debugger */
 	EXPECT(move_own_vdso(1l << 32) == 0, "move our own vdso block up by 4 GiB");
 	int rc = rs_create_child(&c);
 	EXPECT(rc == 0 && c.pid == pid, "create: %s", msg);
@@ -478,6 +479,19 @@ int main(void)
 	if (rc) {
 		rs_kill_child(&c);
 	} else {
+		nanosleep(&ts, NULL);
+		long stopped_lines = count_lines(out);
+		char stp[64], sbuf[256] = "";
+		snprintf(stp, sizeof(stp), "/proc/%d/stat", pid);
+		int sfd = open(stp, O_RDONLY);
+		EXPECT(read(sfd, sbuf, sizeof(sbuf) - 1) > 0, "read stat");
+		close(sfd);
+		char *state = strrchr(sbuf, ')');
+		EXPECT(state && state[2] == 'T', "--stop leaves it stopped (state %c)",
+		       state ? state[2] : '?');
+		EXPECT(stopped_lines == lines_at_kill, "no lines while stopped (%ld, %ld)",
+		       stopped_lines, lines_at_kill);
+		kill(pid, SIGCONT);
 		long now = 0;
 		for (int i = 0; i < 100 && (now = count_lines(out)) >= 0 && now < lines_at_kill + 20;
 		     i++)

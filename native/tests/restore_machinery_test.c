@@ -97,7 +97,11 @@ static size_t gen_code(unsigned char *p, pid_t want, uint64_t vdso)
 	B(0x75, 0x53);                 /* jne fail (+83) */
 	B(0xb8); I32(39);              /* mov eax, getpid */
 	B(0x0f, 0x05);                 /* syscall */
-	B(0x3d); I32(want);            /* cmp eax, want */
+	if (want) {
+		B(0x3d); I32(want);    /* cmp eax, want */
+	} else {
+		B(0x39, 0xc0, 0x90, 0x90, 0x90); /* cmp eax, eax (any pid) */
+	}
 	B(0x75, 0x45);                 /* jne fail (+69) */
 	B(0x48, 0xbb); I64(vdso);      /* mov rbx, vdso */
 	B(0x8b, 0x1b);                 /* mov ebx, [rbx] */
@@ -182,13 +186,17 @@ struct vma_rec {
 	char name[16];
 };
 
-int main(void)
+static void run_case(uint32_t flags)
 {
 	char msg[CKPT_MSG_MAX];
 	struct ckpt_err e;
 	ckpt_err_init(&e, msg, sizeof(msg));
 	static struct rs_ctx c;
 	static struct ckpt_img_proc proc;
+	memset(&c, 0, sizeof(c));
+	memset(&proc, 0, sizeof(proc));
+	c.flags = flags;
+	int fresh = (flags & CKPT_RS_NO_RESTORE_PID) != 0;
 	struct ckpt_img_thread th[2];
 	struct rs_thread rth[2];
 	memset(th, 0, sizeof(th));
@@ -197,7 +205,8 @@ int main(void)
 	c.label = "machinery";
 	c.report_fd = -1;
 
-	pid_t want = free_pid(), want_tid = free_pid();
+	/* --no-restore-pid: ask for our own pid, which is certainly taken */
+	pid_t want = fresh ? getpid() : free_pid(), want_tid = fresh ? getpid() : free_pid();
 	proc.pid = want;
 	proc.nr_threads = 2;
 	proc.umask = 022;
@@ -277,7 +286,7 @@ int main(void)
 	int fd = mkstemp(path);
 	unlink(path);
 	static unsigned char pages[8192];
-	gen_code(pages, want, VVAR + 0x6000);
+	gen_code(pages, fresh ? 0 : want, VVAR + 0x6000);
 	gen_thread(pages + 2048);
 	uint64_t pat = 0x1122334455667788ull;
 	memcpy(pages + 4096, &pat, 8);
@@ -322,7 +331,8 @@ int main(void)
 	int rc = rs_create_child(&c);
 	if (!rc)
 		check_files(c.pid, inp);
-	EXPECT(rc == 0 && c.pid == want, "create child: %s (pid %d, want %d)", msg, c.pid, want);
+	EXPECT(rc == 0 && (fresh ? c.pid != want : c.pid == want),
+	       "create child: %s (pid %d, want %s%d)", msg, c.pid, fresh ? "not " : "", want);
 	if (!rc)
 		rc = rs_restore_mm(&c);
 	EXPECT(rc == 0, "restore mm: %s", msg);
@@ -331,8 +341,8 @@ int main(void)
 	EXPECT(rc == 0, "process state: %s", msg);
 	if (!rc)
 		rc = rs_restore_threads(&c);
-	EXPECT(rc == 0 && rth[1].tid == want_tid, "threads: %s (tid %d want %d)", msg,
-	       rth[1].tid, want_tid);
+	EXPECT(rc == 0 && (fresh ? rth[1].tid != want_tid : rth[1].tid == want_tid),
+	       "threads: %s (tid %d want %s%d)", msg, rth[1].tid, fresh ? "not " : "", want_tid);
 	if (!rc)
 		rc = rs_restore_mm_late(&c);
 	EXPECT(rc == 0, "mm late: %s", msg);
@@ -367,6 +377,13 @@ int main(void)
 	}
 	unlink(logp);
 	unlink(inp);
+	close(fd);
+}
+
+int main(void)
+{
+	run_case(0);
+	run_case(CKPT_RS_NO_RESTORE_PID);
 	printf("restore_machinery: %s\n", fails ? "FAIL" : "PASS");
 	return fails != 0;
 }
