@@ -69,6 +69,11 @@ static int live_special(struct rs_ctx *c, struct special *s)
 	fclose(f);
 	if (!s->vdso || !s->vvar)
 		return ckpt_fail(c->e, ENOENT, "restored process %d has no [vvar]/[vdso]", c->pid);
+	if (s->vvar > s->vdso || (s->vclock && (s->vclock < s->vvar || s->vclock > s->vdso)))
+		return ckpt_fail(c->e, EINVAL,
+				 "unexpected special mapping order (vvar 0x%llx, vdso 0x%llx): "
+				 "this kernel's layout is not supported",
+				 (unsigned long long)s->vvar, (unsigned long long)s->vdso);
 	return 0;
 }
 
