@@ -7,7 +7,7 @@
  * Split: restore_main.c (arguments, report pipe, order of work, waiting),
  * restore_verify.c (everything checked before anything changes),
  * restore_child.c (clone3, the child's own fd/cwd/session setup, seize),
- * restore_mm.c (address space, vdso, pages, PR_SET_MM_MAP),
+ * restore_mm.c (address space, pages, PR_SET_MM_MAP), restore_vdso.c,
  * restore_task.c (threads, per-thread state, signals, creds, detach).
  */
 #ifndef CKPT_RESTORE_H
@@ -109,6 +109,15 @@ int rs_write_mem(struct rs_ctx *c, uint64_t addr, const void *buf, size_t len);
 /* restore_mm.c */
 int rs_restore_mm(struct rs_ctx *c);
 int rs_restore_mm_late(struct rs_ctx *c); /* mprotect, mseal, PR_SET_MM_MAP */
+
+/* restore_vdso.c: the [vvar]/[vvar_vclock]/[vdso] block */
+struct rs_special {
+	uint64_t vvar, vclock, vdso, end; /* the block: vvar .. end */
+	uint64_t vvar_len, vclock_len, vdso_len;
+};
+int rs_live_special(struct rs_ctx *c, struct rs_special *s);
+void rs_image_special(const struct rs_ctx *c, struct rs_special *s);
+int rs_move_vdso(struct rs_ctx *c, const struct rs_special *cur, const struct rs_special *img);
 
 /* restore_task.c */
 int rs_restore_process_state(struct rs_ctx *c); /* sigactions, itimers, comm, rlimits */

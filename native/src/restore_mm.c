@@ -37,137 +37,6 @@ struct rseq_conf {
 	uint32_t size, sig, flags, pad;
 };
 
-struct special {
-	uint64_t vvar, vclock, vdso, end; /* the block: vvar .. end */
-	uint64_t vvar_len, vclock_len, vdso_len;
-};
-
-static int live_special(struct rs_ctx *c, struct special *s)
-{
-	char path[64], line[512];
-	snprintf(path, sizeof(path), "/proc/%d/maps", c->pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return ckpt_fail_errno(c->e, errno, "open %s", path);
-	memset(s, 0, sizeof(*s));
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-		if (sscanf(line, "%lx-%lx", &lo, &hi) != 2)
-			continue;
-		if (strstr(line, "[vvar]")) {
-			s->vvar = lo;
-			s->vvar_len = hi - lo;
-		} else if (strstr(line, "[vvar_vclock]")) {
-			s->vclock = lo;
-			s->vclock_len = hi - lo;
-		} else if (strstr(line, "[vdso]")) {
-			s->vdso = lo;
-			s->vdso_len = hi - lo;
-			s->end = hi;
-		}
-	}
-	fclose(f);
-	if (!s->vdso || !s->vvar)
-		return ckpt_fail(c->e, ENOENT, "restored process %d has no [vvar]/[vdso]", c->pid);
-	if (s->vvar > s->vdso || (s->vclock && (s->vclock < s->vvar || s->vclock > s->vdso)))
-		return ckpt_fail(c->e, EINVAL,
-				 "unexpected special mapping order (vvar 0x%llx, vdso 0x%llx): "
-				 "this kernel's layout is not supported",
-				 (unsigned long long)s->vvar, (unsigned long long)s->vdso);
-	return 0;
-}
-
-static void image_special(const struct rs_ctx *c, struct special *s)
-{
-	memset(s, 0, sizeof(*s));
-	for (uint32_t i = 0; i < c->nr_vmas; i++) {
-		const struct ckpt_img_vma *v = c->vmas[i].v;
-		if (v->kind == CKPT_VMA_VDSO) {
-			s->vdso = v->start;
-			s->vdso_len = v->end - v->start;
-			s->end = v->end;
-		} else if (v->kind == CKPT_VMA_VVAR && (v->flags & CKPT_VMA_F_VVAR_VCLOCK)) {
-			s->vclock = v->start;
-			s->vclock_len = v->end - v->start;
-		} else if (v->kind == CKPT_VMA_VVAR) {
-			s->vvar = v->start;
-			s->vvar_len = v->end - v->start;
-		}
-	}
-}
-
-/* mremap the three parts of the block by delta, in an order that never
-   moves a part onto one not yet moved. */
-static int shift_block(struct rs_ctx *c, const struct special *cur, int64_t delta)
-{
-	uint64_t part[3][2] = {{cur->vvar, cur->vvar_len},
-			       {cur->vclock, cur->vclock_len},
-			       {cur->vdso, cur->vdso_len}};
-	for (int k = 0; k < 3; k++) {
-		int i = delta > 0 ? 2 - k : k;
-		if (!part[i][1])
-			continue;
-		long r;
-		int rc = rs_sys(c, c->pid, "mremap vdso", 1, &r, SYS_mremap, (long)part[i][0],
-				(long)part[i][1], (long)part[i][1], MREMAP_MAYMOVE | MREMAP_FIXED,
-				(long)(part[i][0] + delta), 0);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-static int move_vdso(struct rs_ctx *c, const struct special *cur, const struct special *img)
-{
-	if (!img->vdso || img->vdso == cur->vdso)
-		return 0;
-	if (img->vdso - img->vvar != cur->vdso - cur->vvar || img->vdso_len != cur->vdso_len ||
-	    (img->vclock && img->vclock - img->vvar != cur->vclock - cur->vvar))
-		return ckpt_fail(c->e, EINVAL,
-				 "vdso layout of image %s differs from this kernel's", c->label);
-	uint64_t span = cur->end - cur->vvar;
-	int64_t delta = (int64_t)(img->vvar - cur->vvar);
-	int rc;
-	if ((uint64_t)(delta < 0 ? -delta : delta) < span) {
-		/* overlapping move: go through a free spot far from both */
-		uint64_t tmp = (img->vvar > 0x100000000ull ? 0x10000000ull : 0x200000000ull);
-		rc = shift_block(c, cur, (int64_t)(tmp - cur->vvar));
-		struct special mid = *cur;
-		int64_t d1 = (int64_t)(tmp - cur->vvar);
-		mid.vvar += d1;
-		mid.vclock += mid.vclock ? d1 : 0;
-		mid.vdso += d1;
-		if (!rc)
-			rc = shift_block(c, &mid, (int64_t)(img->vvar - tmp));
-	} else {
-		rc = shift_block(c, cur, delta);
-	}
-	if (rc) {
-		/* fall back: unmap all three and ask the kernel to map them there */
-		c->e->code = 0;
-		struct special now;
-		rc = live_special(c, &now);
-		if (rc)
-			return rc;
-		rs_sys(c, c->pid, "munmap vdso", 0, NULL, SYS_munmap, (long)now.vvar,
-		       (long)(now.end - now.vvar), 0, 0, 0, 0);
-		rc = rs_sys(c, c->pid, "arch_prctl(ARCH_MAP_VDSO_64)", 1, NULL, SYS_arch_prctl,
-			    0x2003, (long)img->vvar, 0, 0, 0, 0);
-		if (rc)
-			return rc;
-	}
-	struct special now;
-	rc = live_special(c, &now);
-	if (rc)
-		return rc;
-	if (now.vdso != img->vdso || now.vvar != img->vvar)
-		return ckpt_fail(c->e, EADDRINUSE,
-				 "could not place [vdso] at 0x%llx (it is at 0x%llx)",
-				 (unsigned long long)img->vdso, (unsigned long long)now.vdso);
-	c->syscall_ip = c->syscall_ip - cur->vdso + now.vdso;
-	return 0;
-}
-
 /* A hole of RS_SCRATCH_SIZE in the image's layout, above mmap_min_addr. */
 static uint64_t find_scratch(const struct rs_ctx *c)
 {
@@ -239,6 +108,19 @@ static int map_vmas(struct rs_ctx *c)
 	return rc;
 }
 
+/* Is [addr, addr+len) inside a MAP_SHARED file mapping? Runs come in address
+   order, so *vi only moves forward. */
+static int in_shared_file(const struct rs_ctx *c, uint32_t *vi, uint64_t addr, size_t len)
+{
+	while (*vi < c->nr_vmas && c->vmas[*vi].v->end <= addr)
+		(*vi)++;
+	if (*vi >= c->nr_vmas)
+		return 0;
+	const struct ckpt_img_vma *v = c->vmas[*vi].v;
+	return v->start <= addr && addr + len <= v->end && v->kind == CKPT_VMA_FILE &&
+	       (v->flags & CKPT_VMA_F_SHARED) && !(v->flags & CKPT_VMA_F_DELETED);
+}
+
 /* Copy every page run from an mmap of the image: one copy, large batches. */
 static int fill_pages(struct rs_ctx *c)
 {
@@ -259,11 +141,17 @@ static int fill_pages(struct rs_ctx *c)
 	uint64_t off = 0, done = 0, last_report = 0;
 	int rc = 0;
 	uint64_t i = 0;
+	uint32_t vi = 0;
 	while (i < c->nr_runs && !rc) {
 		int n = 0;
 		size_t bytes = 0;
 		while (i < c->nr_runs && n < BATCH_IOV && bytes < (64u << 20)) {
 			size_t len = c->runs[i].nr_pages * CKPT_IMG_PAGE_SIZE;
+			if (in_shared_file(c, &vi, c->runs[i].addr, len)) {
+				off += len; /* the file holds these pages: never write it */
+				i++;
+				continue;
+			}
 			lv[n].iov_base = data + off;
 			lv[n].iov_len = len;
 			rv[n].iov_base = (void *)(uintptr_t)c->runs[i].addr;
@@ -273,6 +161,8 @@ static int fill_pages(struct rs_ctx *c)
 			n++;
 			i++;
 		}
+		if (!n)
+			continue;
 		ssize_t w = process_vm_writev(c->pid, lv, (unsigned long)n, rv, (unsigned long)n, 0);
 		if (w != (ssize_t)bytes) {
 			/* partial or refused: finish this batch run by run, with fallback */
@@ -300,11 +190,11 @@ int rs_restore_mm(struct rs_ctx *c)
 		if (rc)
 			return rc;
 	}
-	struct special cur, img;
-	int rc = live_special(c, &cur);
+	struct rs_special cur, img;
+	int rc = rs_live_special(c, &cur);
 	if (rc)
 		return rc;
-	image_special(c, &img);
+	rs_image_special(c, &img);
 	/* Everything of the helper goes except the vdso block (and [vsyscall]). */
 	rc = rs_sys(c, c->pid, "munmap below vdso", 1, NULL, SYS_munmap, 0, (long)cur.vvar, 0, 0,
 		    0, 0);
@@ -312,7 +202,7 @@ int rs_restore_mm(struct rs_ctx *c)
 		rc = rs_sys(c, c->pid, "munmap above vdso", 1, NULL, SYS_munmap, (long)cur.end,
 			    (long)(TASK_SIZE_47 - cur.end), 0, 0, 0, 0);
 	if (!rc)
-		rc = move_vdso(c, &cur, &img);
+		rc = rs_move_vdso(c, &cur, &img);
 	if (rc)
 		return rc;
 	uint64_t at = find_scratch(c);
