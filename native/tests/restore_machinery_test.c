@@ -161,8 +161,13 @@ static void check_files(pid_t pid, const char *inp)
 	       "fd 2 shares fd 1's open file description");
 	EXPECT(fdinfo(pid, 7, "pos:") == 3, "fd 7 at offset 3");
 	EXPECT((fdinfo(pid, 7, "flags:") & O_CLOEXEC) != 0, "fd 7 close-on-exec");
-	EXPECT(fdinfo(pid, 0, "pos:") == -1 && fdinfo(pid, 3, "pos:") == -1,
-	       "fds 0 and 3 closed");
+	EXPECT(fdinfo(pid, 3, "pos:") == -1, "fd 3 closed");
+	char mine[256] = "", theirs[256] = "", p0[64];
+	snprintf(p0, sizeof(p0), "/proc/%d/fd/0", pid);
+	ssize_t a = readlink("/proc/self/fd/0", mine, sizeof(mine) - 1);
+	ssize_t b = readlink(p0, theirs, sizeof(theirs) - 1);
+	EXPECT(a > 0 && a == b && !strcmp(mine, theirs),
+	       "fd 0 (a pipe at checkpoint) is the restarter's stdin: %s vs %s", theirs, mine);
 	char p[64], l[256] = "";
 	snprintf(p, sizeof(p), "/proc/%d/fd/7", pid);
 	ssize_t n = readlink(p, l, sizeof(l) - 1);
@@ -297,15 +302,17 @@ static void run_case(uint32_t flags)
 	c.pages_data_off = 0;
 	c.image_fd = fd;
 
-	/* files: fd 1 a log opened for append at 5, fd 2 = 2>&1, fd 7 a
+	/* files: fd 0 a pipe (taken from our stdin), fd 1 a log opened for append at 5, fd 2 = 2>&1, fd 7 a
 	   read-only file at offset 3 (close-on-exec), fd 9 a directory */
 	char logp[] = "/tmp/ckpt-machinery-log-XXXXXX", inp[] = "/tmp/ckpt-machinery-in-XXXXXX";
 	int lf = mkstemp(logp), inf = mkstemp(inp);
 	EXPECT(write(lf, "hello", 5) == 5 && write(inf, "abcdef", 6) == 6, "write files");
 	close(lf);
 	close(inf);
-	struct ckpt_img_file fr[4];
+	struct ckpt_img_file fr[5];
 	memset(fr, 0, sizeof(fr));
+	fr[4] = (struct ckpt_img_file){.fd = 0, .shared_with = -1, .kind = CKPT_FILE_FIFO,
+				       .flags = CKPT_FILE_F_STDIO, .open_flags = O_RDONLY};
 	fr[0] = (struct ckpt_img_file){.fd = 1, .shared_with = -1, .kind = CKPT_FILE_REG,
 				       .open_flags = O_WRONLY | O_APPEND, .pos = 5};
 	fr[1] = (struct ckpt_img_file){.fd = 2, .shared_with = 1, .kind = CKPT_FILE_REG,
@@ -315,16 +322,18 @@ static void run_case(uint32_t flags)
 				       .pos = 3};
 	fr[3] = (struct ckpt_img_file){.fd = 9, .shared_with = -1, .kind = CKPT_FILE_DIR,
 				       .open_flags = O_RDONLY | O_DIRECTORY};
-	struct rs_file rf[4];
+	struct rs_file rf[5];
 	memset(rf, 0, sizeof(rf));
-	const char *fpaths[4] = {logp, logp, inp, "/tmp"};
-	for (int i = 0; i < 4; i++) {
+	const char *fpaths[5] = {"pipe:[1]", logp, logp, inp, "/tmp"};
+	struct ckpt_img_file order[5] = {fr[4], fr[0], fr[1], fr[2], fr[3]};
+	memcpy(fr, order, sizeof(fr));
+	for (int i = 0; i < 5; i++) {
 		rf[i].f = &fr[i];
 		rf[i].path = fpaths[i];
 		strcpy(rf[i].relocated, fpaths[i]);
 	}
 	c.files = rf;
-	c.nr_files = 4;
+	c.nr_files = 5;
 	strcpy(c.cwd, "/tmp");
 	proc.umask = 027;
 
