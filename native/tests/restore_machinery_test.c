@@ -302,8 +302,9 @@ static void run_case(uint32_t flags)
 	c.pages_data_off = 0;
 	c.image_fd = fd;
 
-	/* files: fd 0 a pipe (taken from our stdin), fd 1 a log opened for append at 5, fd 2 = 2>&1, fd 7 a
-	   read-only file at offset 3 (close-on-exec), fd 9 a directory */
+	/* files: fd 0 a pipe (taken from our stdin), fd 1 a log opened for append
+	   at 5, fd 2 = 2>&1, fd 7 a read-only file at offset 3 (close-on-exec),
+	   fd 9 a directory */
 	char logp[] = "/tmp/ckpt-machinery-log-XXXXXX", inp[] = "/tmp/ckpt-machinery-in-XXXXXX";
 	int lf = mkstemp(logp), inf = mkstemp(inp);
 	EXPECT(write(lf, "hello", 5) == 5 && write(inf, "abcdef", 6) == 6, "write files");
