@@ -6,7 +6,8 @@
  * process must run under the requested PID, find [vdso] (ELF magic) at the
  * recorded address, its data page filled from the "image" file, its code
  * page read+exec only, its second thread alive with the requested TID, and
- * exit 42, with the upper half of ymm0 as recorded. Any step that goes wrong makes it exit 1 or die by a signal.
+ * exit 42, with the upper half of ymm0 as recorded. Any step that goes wrong
+ * makes it exit 1 or die by a signal.
  */
 #include "ckpt.h"
 #include "restore.h"
@@ -87,7 +88,12 @@ static pid_t free_pid(void)
 static size_t gen_code(unsigned char *p, pid_t want, uint64_t vdso)
 {
 	unsigned char *s = p;
-#define B(...) do { unsigned char t[] = {__VA_ARGS__}; memcpy(p, t, sizeof(t)); p += sizeof(t); } while (0)
+#define B(...) \
+	do { \
+		unsigned char t[] = {__VA_ARGS__}; \
+		memcpy(p, t, sizeof(t)); \
+		p += sizeof(t); \
+	} while (0)
 #define I32(v) do { uint32_t x = (uint32_t)(v); memcpy(p, &x, 4); p += 4; } while (0)
 #define I64(v) do { uint64_t x = (uint64_t)(v); memcpy(p, &x, 8); p += 8; } while (0)
 	B(0xc4, 0xe3, 0x7d, 0x39, 0xc1, 0x01); /* vextracti128 xmm1, ymm0, 1 */
