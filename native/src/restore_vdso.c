@@ -86,8 +86,38 @@ static int shift_block(struct rs_ctx *c, const struct rs_special *cur, int64_t d
 				(long)(part[i][0] + delta), 0);
 		if (rc)
 			return rc;
+		if (i == 2) /* we inject through the vdso's own syscall insn */
+			c->syscall_ip += (uint64_t)delta;
 	}
 	return 0;
+}
+
+/* Unmap the block and let the kernel map a new one at img->vvar; the
+   injections run from a one-instruction trampoline page meanwhile. */
+static int remap_vdso(struct rs_ctx *c, const struct rs_special *img)
+{
+	struct rs_special now;
+	int rc = rs_live_special(c, &now);
+	if (rc)
+		return rc;
+	uint64_t at = img->vvar >= 0x20000000ull ? 0x10000000ull : 0x40000000ull;
+	long tr = 0;
+	rc = rs_sys(c, c->pid, "mmap trampoline", 1, &tr, SYS_mmap, (long)at, 4096,
+		    PROT_READ | PROT_WRITE | PROT_EXEC,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	static const unsigned char insn[2] = {0x0f, 0x05}; /* syscall */
+	if (!rc)
+		rc = rs_write_mem(c, (uint64_t)tr, insn, sizeof(insn));
+	if (rc)
+		return rc;
+	c->syscall_ip = (uint64_t)tr;
+	rc = rs_sys(c, c->pid, "munmap vdso", 1, NULL, SYS_munmap, (long)now.vvar,
+		    (long)(now.end - now.vvar), 0, 0, 0, 0);
+	if (!rc)
+		rc = rs_sys(c, c->pid, "arch_prctl(ARCH_MAP_VDSO_64)", 1, NULL, SYS_arch_prctl,
+			    0x2003, (long)img->vvar, 0, 0, 0, 0);
+	rs_sys(c, c->pid, "munmap trampoline", 0, NULL, SYS_munmap, tr, 4096, 0, 0, 0, 0);
+	return rc;
 }
 
 int rs_move_vdso(struct rs_ctx *c, const struct rs_special *cur, const struct rs_special *img)
@@ -98,6 +128,8 @@ int rs_move_vdso(struct rs_ctx *c, const struct rs_special *cur, const struct rs
 	    (img->vclock && img->vclock - img->vvar != cur->vclock - cur->vvar))
 		return ckpt_fail(c->e, EINVAL,
 				 "vdso layout of image %s differs from this kernel's", c->label);
+	uint64_t ip_off = c->syscall_ip - cur->vdso;
+	struct rs_special now;
 	uint64_t span = cur->end - cur->vvar;
 	int64_t delta = (int64_t)(img->vvar - cur->vvar);
 	int rc;
@@ -118,18 +150,15 @@ int rs_move_vdso(struct rs_ctx *c, const struct rs_special *cur, const struct rs
 	if (rc) {
 		/* fall back: unmap all three and ask the kernel to map them there */
 		c->e->code = 0;
-		struct rs_special now;
+		c->syscall_ip = cur->vdso + ip_off; /* wherever the mremaps stopped */
 		rc = rs_live_special(c, &now);
-		if (rc)
-			return rc;
-		rs_sys(c, c->pid, "munmap vdso", 0, NULL, SYS_munmap, (long)now.vvar,
-		       (long)(now.end - now.vvar), 0, 0, 0, 0);
-		rc = rs_sys(c, c->pid, "arch_prctl(ARCH_MAP_VDSO_64)", 1, NULL, SYS_arch_prctl,
-			    0x2003, (long)img->vvar, 0, 0, 0, 0);
+		if (!rc)
+			c->syscall_ip = now.vdso + ip_off;
+		if (!rc)
+			rc = remap_vdso(c, img);
 		if (rc)
 			return rc;
 	}
-	struct rs_special now;
 	rc = rs_live_special(c, &now);
 	if (rc)
 		return rc;
@@ -137,7 +166,7 @@ int rs_move_vdso(struct rs_ctx *c, const struct rs_special *cur, const struct rs
 		return ckpt_fail(c->e, EADDRINUSE,
 				 "could not place [vdso] at 0x%llx (it is at 0x%llx)",
 				 (unsigned long long)img->vdso, (unsigned long long)now.vdso);
-	c->syscall_ip = c->syscall_ip - cur->vdso + now.vdso;
+	c->syscall_ip = now.vdso + ip_off;
 	return 0;
 }
 

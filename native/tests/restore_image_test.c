@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * Restart from an image file through the public API and the real helper
+ * (ckpt_restart -> build/ckpt-restore -> ckpt_wait). The image (format v1,
+ * include/ckpt_image.h) is written here from the test-side snapshot of
+ * restore_snapshot.h, so this exercises the restart side on its own:
+ *  - refusals before anything starts: a flipped byte in the header, in
+ *    PROC, in page data and at the end; a truncated image; a file that is
+ *    not an image; another kernel release; a CPU feature this machine lacks;
+ *    a mapped file missing after --relocate; the PID in use;
+ *  - the restored process: same PID, 5 threads with their TIDs, lines
+ *    continue with no gap or repeat, handlers, a futex waiter and pending
+ *    signals kept; the helper exits with its exit status (42).
+ */
+#include "restore_snapshot.h"
+
+#include "crc32c.h"
+
+#include <cpuid.h>
+#include <limits.h>
+#include <sys/utsname.h>
+
+static char msg[CKPT_MSG_MAX];
+
+/* ---- writing a v1 image ---------------------------------------------------- */
+
+struct writer {
+	int fd;
+	uint64_t off;
+	uint32_t nsec;
+	uint32_t crc;
+};
+
+static void put(struct writer *w, const void *p, size_t n)
+{
+	if (pwrite(w->fd, p, n, (off_t)w->off) != (ssize_t)n)
+		fails++;
+	w->off += n;
+}
+
+static void payload(struct writer *w, const void *p, size_t n)
+{
+	w->crc = ckpt_crc32c(w->crc, p, n);
+	put(w, p, n);
+}
+
+static void begin(struct writer *w, uint32_t type, uint64_t size, int page_align)
+{
+	struct ckpt_img_section s = {.type = type, .size = size};
+	if (page_align)
+		s.pad = (uint32_t)((4096 - (w->off + sizeof(s)) % 4096) % 4096);
+	s.hdr_crc32c = ckpt_crc32c(0, &s, sizeof(s));
+	put(w, &s, sizeof(s));
+	static const char zero[4096];
+	put(w, zero, s.pad);
+	w->crc = 0;
+}
+
+static void end(struct writer *w)
+{
+	struct ckpt_img_section_tail t = {w->crc, CKPT_IMG_TAIL_MAGIC};
+	put(w, &t, sizeof(t));
+	w->nsec++;
+}
+
+static void record(struct writer *w, void *fixed, size_t fsize, uint32_t *rec, uint32_t *len,
+		   const char *name, int emit)
+{
+	*len = (uint32_t)strlen(name) + 1;
+	*rec = (uint32_t)((fsize + *len + 7) & ~7ul);
+	if (!emit)
+		return;
+	static const char zero[8];
+	payload(w, fixed, fsize);
+	payload(w, name, *len);
+	payload(w, zero, *rec - fsize - *len);
+}
+
+static uint64_t records_size(struct rs_ctx *c, int vmas, struct writer *w, int emit)
+{
+	uint64_t total = 0;
+	uint32_t n = vmas ? c->nr_vmas : c->nr_files;
+	for (uint32_t i = 0; i < n; i++) {
+		if (vmas) {
+			struct ckpt_img_vma v = *c->vmas[i].v;
+			record(w, &v, sizeof(v), &v.rec_size, &v.name_len, c->vmas[i].name, emit);
+			total += v.rec_size;
+		} else {
+			struct ckpt_img_file f = *c->files[i].f;
+			record(w, &f, sizeof(f), &f.rec_size, &f.path_len, c->files[i].path, emit);
+			total += f.rec_size;
+		}
+	}
+	return total;
+}
+
+static void write_image(const char *path, struct rs_ctx *c, int pagesfd)
+{
+	struct writer w = {.fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)};
+	struct ckpt_img_header h = {.magic = CKPT_IMG_MAGIC, .version = CKPT_IMG_VERSION,
+				    .header_size = sizeof(h), .nr_processes = 1};
+	struct utsname u;
+	uname(&u);
+	snprintf(h.kernel_release, sizeof(h.kernel_release), "%s", u.release);
+	memcpy(h.machine, u.machine, strnlen(u.machine, sizeof(h.machine) - 1));
+	unsigned a, b, cx, d;
+	__cpuid(1, a, b, cx, d);
+	h.cpuid_1_ecx = cx;
+	h.cpuid_1_edx = d;
+	__cpuid_count(7, 0, a, b, cx, d);
+	h.cpuid_7_ebx = b;
+	h.cpuid_7_ecx = cx;
+	h.cpuid_7_edx = d;
+	uint32_t lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	h.xcr0 = ((uint64_t)hi << 32) | lo;
+	h.xstate_size = c->threads[0].t->xstate_size;
+	h.root_pid = c->proc->pid;
+	h.crc32c = ckpt_crc32c(0, &h, sizeof(h));
+	put(&w, &h, sizeof(h));
+
+	uint64_t np = c->proc->pending_shared_count;
+	begin(&w, CKPT_SEC_PROC, sizeof(*c->proc) + np * 128, 0);
+	payload(&w, c->proc, sizeof(*c->proc));
+	payload(&w, c->shared_pending, np * 128);
+	end(&w);
+	for (uint32_t i = 0; i < c->nr_threads; i++) {
+		const struct ckpt_img_thread *t = c->threads[i].t;
+		uint64_t xs = (t->xstate_size + 7ul) & ~7ul;
+		begin(&w, CKPT_SEC_THREAD, sizeof(*t) + xs + t->pending_count * 128ul, 0);
+		payload(&w, t, sizeof(*t));
+		payload(&w, c->threads[i].xstate, t->xstate_size);
+		static const char zero[8];
+		payload(&w, zero, xs - t->xstate_size);
+		payload(&w, c->threads[i].pending, t->pending_count * 128ul);
+		end(&w);
+	}
+	begin(&w, CKPT_SEC_VMAS, records_size(c, 1, &w, 0), 0);
+	records_size(c, 1, &w, 1);
+	end(&w);
+	begin(&w, CKPT_SEC_FILES, records_size(c, 0, &w, 0), 0);
+	records_size(c, 0, &w, 1);
+	end(&w);
+	struct ckpt_img_pages_head ph = {.nr_runs = c->nr_runs};
+	for (uint64_t i = 0; i < c->nr_runs; i++)
+		ph.nr_pages += c->runs[i].nr_pages;
+	ph.data_offset = (sizeof(ph) + c->nr_runs * 16 + 4095) & ~4095ul;
+	begin(&w, CKPT_SEC_PAGES, ph.data_offset + ph.nr_pages * 4096, 1);
+	payload(&w, &ph, sizeof(ph));
+	payload(&w, c->runs, c->nr_runs * 16);
+	static char buf[1 << 20];
+	memset(buf, 0, 4096);
+	payload(&w, buf, ph.data_offset - sizeof(ph) - c->nr_runs * 16);
+	for (uint64_t done = 0; done < ph.nr_pages * 4096;) {
+		uint64_t n = ph.nr_pages * 4096 - done;
+		n = n < sizeof(buf) ? n : sizeof(buf);
+		if (pread(pagesfd, buf, n, (off_t)done) != (ssize_t)n)
+			fails++;
+		payload(&w, buf, n);
+		done += n;
+	}
+	end(&w);
+	struct ckpt_img_end e = {.nr_sections = w.nsec, .image_bytes = w.off};
+	begin(&w, CKPT_SEC_END, sizeof(e), 0);
+	payload(&w, &e, sizeof(e));
+	end(&w);
+	close(w.fd);
+}
+
+/* ---- refusals -------------------------------------------------------------- */
+
+static off_t copy_image(const char *from, const char *to, off_t flip, off_t cut,
+		       void (*edit)(struct ckpt_img_header *))
+{
+	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	struct stat st;
+	fstat(in, &st);
+	char *b = malloc((size_t)st.st_size);
+	ssize_t n = read(in, b, (size_t)st.st_size);
+	if (flip >= 0 && flip < n)
+		b[flip] ^= 0x10;
+	if (cut >= 0 && cut < n)
+		n = cut;
+	if (edit) {
+		struct ckpt_img_header *h = (void *)b;
+		edit(h);
+		h->crc32c = 0;
+		h->crc32c = ckpt_crc32c(0, h, sizeof(*h));
+	}
+	if (write(out, b, (size_t)n) != n)
+		fails++;
+	free(b);
+	close(in);
+	close(out);
+	return st.st_size;
+}
+
+static void other_kernel(struct ckpt_img_header *h)
+{
+	strcpy(h->kernel_release, "5.10.0-ancient");
+}
+
+static void needs_avx512(struct ckpt_img_header *h)
+{
+	h->cpuid_7_ebx |= 1u << 16;
+}
+
+static void expect_refused(const char *img, const char *what, const char *needle,
+			   const char *reloc)
+{
+	struct ckpt_restart_opts o = {.size = sizeof(o), .fd = -1, .stdin_fd = -1,
+				      .stdout_fd = -1, .stderr_fd = -1};
+	const char *r[1] = {reloc};
+	if (reloc) {
+		o.relocate = r;
+		o.nr_relocate = 1;
+	}
+	struct ckpt_restart_result res = {.size = sizeof(res)};
+	int rc = ckpt_restart(img, &o, &res, msg, sizeof(msg));
+	EXPECT(rc < 0, "%s: refused (rc %d)", what, rc);
+	EXPECT(strstr(msg, needle), "%s: message has '%s': %s", what, needle, msg);
+	EXPECT(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "%s: nothing started", what);
+}
+
+static void refusals(const char *img, const char *bad)
+{
+	off_t size = copy_image(img, bad, -1, -1, NULL);
+	struct { off_t at; const char *what, *needle; } flips[] = {
+		{0, "magic", "not a ckpt image"},
+		{100, "header", "header at offset 0: checksum mismatch"},
+		{sizeof(struct ckpt_img_header) + 40, "PROC", "section PROC at offset"},
+		{size / 2, "page data", "section PAGES at offset"},
+		{size - 1, "last byte", "checksum mismatch"},
+	};
+	for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+		copy_image(img, bad, flips[i].at, -1, NULL);
+		char what[64];
+		snprintf(what, sizeof(what), "flipped byte %lld (%s)", (long long)flips[i].at,
+			 flips[i].what);
+		expect_refused(bad, what, flips[i].needle, NULL);
+	}
+	copy_image(img, bad, -1, size - 5000, NULL);
+	expect_refused(bad, "truncated", "truncated", NULL);
+	copy_image(img, bad, -1, -1, other_kernel);
+	expect_refused(bad, "other kernel", "5.10.0-ancient", NULL);
+	unsigned a, b, cx, d;
+	__cpuid_count(7, 0, a, b, cx, d);
+	if (!(b & (1u << 16))) {
+		copy_image(img, bad, -1, -1, needs_avx512);
+		expect_refused(bad, "AVX-512 image", "avx512f", NULL);
+	} else {
+		printf("skipped: AVX-512 refusal (this CPU has AVX-512)\n");
+	}
+	char reloc[PATH_MAX + 32], exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(reloc, sizeof(reloc), "%s=/nonexistent-dir", exe);
+	expect_refused(img, "relocated away", "relocated from", reloc);
+	int fd = open(bad, O_WRONLY | O_TRUNC);
+	EXPECT(write(fd, "just text\n", 10) == 10, "write");
+	close(fd);
+	expect_refused(bad, "not an image", "not a ckpt image", NULL);
+}
+
+int main(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 32);
+	exe[n > 0 ? n : 0] = '\0';
+	*strrchr(exe, '/') = '\0';
+	strcat(exe, "/../ckpt-restore");
+	setenv("CKPT_RESTORE_HELPER", exe, 1);
+
+	char dir[] = "/tmp/ckpt-imgtest-XXXXXX", out[128], pages[128], img[128], bad[128];
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(out, sizeof(out), "%s/out", dir);
+	snprintf(pages, sizeof(pages), "%s/pages", dir);
+	snprintf(img, sizeof(img), "%s/ctx.img", dir);
+	snprintf(bad, sizeof(bad), "%s/bad.img", dir);
+	pid_t pid = fork();
+	if (pid == 0)
+		child(out);
+	struct timespec ts = {0, 100000000};
+	nanosleep(&ts, NULL);
+	union sigval val = {.sival_int = 7};
+	sigqueue(pid, SIGRTMIN, val);
+	syscall(SYS_tgkill, pid, pid, SIGUSR2);
+	static struct rs_ctx c;
+	struct ckpt_err e;
+	ckpt_err_init(&e, msg, sizeof(msg));
+	c.e = &e;
+	int pfd = open(pages, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	snapshot(pid, &c, pfd);
+	write_image(img, &c, pfd);
+	close(pfd);
+	unlink(pages);
+	long at_kill = count_lines(out);
+	snap_kill(pid);
+
+	refusals(img, bad);
+
+	struct ckpt_restart_opts o = {.size = sizeof(o), .fd = -1, .stdin_fd = -1,
+				      .stdout_fd = -1, .stderr_fd = -1};
+	struct ckpt_restart_result r = {.size = sizeof(r)};
+	int rc = ckpt_restart(img, &o, &r, msg, sizeof(msg));
+	EXPECT(rc == 0 && r.pid == pid && r.threads == 5 && r.waiter_pid > 0,
+	       "restart: rc %d pid %d (want %d) threads %u: %s", rc, r.pid, pid, r.threads, msg);
+	if (rc) {
+		printf("restore_image: FAIL\n");
+		return 1;
+	}
+	long now = 0;
+	for (int i = 0; i < 100 && (now = count_lines(out)) >= 0 && now < at_kill + 20; i++)
+		nanosleep(&ts, NULL);
+	EXPECT(now >= at_kill + 20, "lines continue with no gap or repeat (%ld at kill, %ld now)",
+	       at_kill, now);
+	for (int i = 1; i < nthreads; i++) {
+		char tp[64];
+		snprintf(tp, sizeof(tp), "/proc/%d/task/%d", pid, tids[i]);
+		EXPECT(access(tp, F_OK) == 0, "thread %d back with its TID", tids[i]);
+	}
+	char needle[64];
+	snprintf(needle, sizeof(needle), "pid %d is in use", pid);
+	struct ckpt_restart_result r2 = {.size = sizeof(r2)};
+	rc = ckpt_restart(img, &o, &r2, msg, sizeof(msg));
+	EXPECT(rc == -EBUSY && strstr(msg, needle) && strstr(msg, "--no-restore-pid"),
+	       "pid in use: %d %s", rc, msg);
+	kill(pid, SIGUSR1);
+	nanosleep(&ts, NULL);
+	long sc[2] = {0, 0}, cnt[5] = {0};
+	char memp[64];
+	snprintf(memp, sizeof(memp), "/proc/%d/mem", pid);
+	int memfd = open(memp, O_RDONLY);
+	EXPECT(pread(memfd, sc, sizeof(sc), (off_t)(uintptr_t)sigcheck) == sizeof(sc), "read");
+	EXPECT(pread(memfd, cnt, sizeof(cnt), (off_t)(uintptr_t)counters) == sizeof(cnt), "read");
+	close(memfd);
+	EXPECT(sc[0] == 7 && sc[1] == 1, "pending signals kept (%ld, %ld)", sc[0], sc[1]);
+	EXPECT(cnt[3] == 1, "futex waiter resumed");
+	kill(pid, SIGTERM);
+	int code = ckpt_wait(r.waiter_pid, msg, sizeof(msg));
+	EXPECT(code == 42, "helper exits with the restored process's status 42 (got %d)", code);
+	if (!fails) {
+		unlink(out);
+		unlink(img);
+		unlink(bad);
+		rmdir(dir);
+	}
+	printf("restore_image: %s\n", fails ? "FAIL" : "PASS");
+	return fails != 0;
+}
