@@ -261,6 +261,14 @@ static void refusals(const char *img, const char *bad)
 	EXPECT(write(fd, "just text\n", 10) == 10, "write");
 	close(fd);
 	expect_refused(bad, "not an image", "not a ckpt image", NULL);
+	/* the same through opts.fd: path is only a label then */
+	struct ckpt_restart_opts o = {.size = sizeof(o), .fd = open(bad, O_RDONLY),
+				      .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+	struct ckpt_restart_result r = {.size = sizeof(r)};
+	int rc = ckpt_restart("label-for-fd", &o, &r, msg, sizeof(msg));
+	close(o.fd);
+	EXPECT(rc < 0 && strstr(msg, "label-for-fd is not a ckpt image"), "image fd: %d %s", rc,
+	       msg);
 }
 
 int main(void)
