@@ -8,9 +8,10 @@
  *    PROC, in page data and at the end; a truncated image; a file that is
  *    not an image; another kernel release; a CPU feature this machine lacks;
  *    a mapped file missing after --relocate; the PID in use;
- *  - the restored process: same PID, 5 threads with their TIDs, lines
+ *  - the restored process: same PID, 6 threads with their TIDs, lines
  *    continue with no gap or repeat, handlers, a futex waiter and pending
- *    signals kept; the helper exits with its exit status (42).
+ *    signals kept, a thread asleep in read() of a stdin pipe resumes reading
+ *    the restarter's stdin; the helper exits with its exit status (42).
  */
 #include "restore_snapshot.h"
 
@@ -287,9 +288,19 @@ int main(void)
 	snprintf(pages, sizeof(pages), "%s/pages", dir);
 	snprintf(img, sizeof(img), "%s/ctx.img", dir);
 	snprintf(bad, sizeof(bad), "%s/bad.img", dir);
+	int in1[2], in2[2];
+	if (pipe(in1) || pipe(in2))
+		return 1;
 	pid_t pid = fork();
-	if (pid == 0)
+	if (pid == 0) {
+		dup2(in1[0], 0); /* a pipe on stdin, read by a thread */
+		close(in1[0]);
+		close(in1[1]);
+		close(in2[0]);
+		close(in2[1]);
 		child(out);
+	}
+	close(in1[0]);
 	struct timespec ts = {0, 100000000};
 	nanosleep(&ts, NULL);
 	union sigval val = {.sival_int = 7};
@@ -309,11 +320,14 @@ int main(void)
 
 	refusals(img, bad);
 
-	struct ckpt_restart_opts o = {.size = sizeof(o), .fd = -1, .stdin_fd = -1,
+	/* the restored process's stdin: a new pipe (the old one cannot be reopened) */
+	struct ckpt_restart_opts o = {.size = sizeof(o), .fd = -1, .stdin_fd = in2[0],
 				      .stdout_fd = -1, .stderr_fd = -1};
 	struct ckpt_restart_result r = {.size = sizeof(r)};
 	int rc = ckpt_restart(img, &o, &r, msg, sizeof(msg));
-	EXPECT(rc == 0 && r.pid == pid && r.threads == 5 && r.waiter_pid > 0,
+	close(in2[0]);
+	o.stdin_fd = -1;
+	EXPECT(rc == 0 && r.pid == pid && r.threads == 6 && r.waiter_pid > 0,
 	       "restart: rc %d pid %d (want %d) threads %u: %s", rc, r.pid, pid, r.threads, msg);
 	if (rc) {
 		printf("restore_image: FAIL\n");
@@ -336,14 +350,18 @@ int main(void)
 	EXPECT(rc == -EBUSY && strstr(msg, needle) && strstr(msg, "--no-restore-pid"),
 	       "pid in use: %d %s", rc, msg);
 	kill(pid, SIGUSR1);
+	EXPECT(write(in2[1], "z", 1) == 1, "write to the new stdin");
 	nanosleep(&ts, NULL);
-	long sc[2] = {0, 0}, cnt[5] = {0};
+	long sc[2] = {0, 0}, cnt[5] = {0}, rd = 0;
 	char memp[64];
 	snprintf(memp, sizeof(memp), "/proc/%d/mem", pid);
 	int memfd = open(memp, O_RDONLY);
 	EXPECT(pread(memfd, sc, sizeof(sc), (off_t)(uintptr_t)sigcheck) == sizeof(sc), "read");
 	EXPECT(pread(memfd, cnt, sizeof(cnt), (off_t)(uintptr_t)counters) == sizeof(cnt), "read");
+	EXPECT(pread(memfd, &rd, sizeof(rd), (off_t)(uintptr_t)&readcheck) == sizeof(rd), "rd");
 	close(memfd);
+	EXPECT(rd == 'z', "the thread asleep in read(0) resumes on the restarter's stdin (%ld)",
+	       rd);
 	EXPECT(sc[0] == 7 && sc[1] == 1, "pending signals kept (%ld, %ld)", sc[0], sc[1]);
 	EXPECT(cnt[3] == 1, "futex waiter resumed");
 	kill(pid, SIGTERM);

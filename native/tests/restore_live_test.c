@@ -19,9 +19,16 @@ int main(void)
 	mkdtemp(dir);
 	snprintf(out, sizeof(out), "%s/out", dir);
 	snprintf(imgp, sizeof(imgp), "%s/pages", dir);
+	int in[2];
+	if (pipe(in))
+		return 1;
 	pid_t pid = fork();
-	if (pid == 0)
+	if (pid == 0) {
+		dup2(in[0], 0); /* a thread sleeps in read(0) */
+		close(in[0]);
+		close(in[1]);
 		child(out);
+	}
 	struct timespec ts = {0, 100000000};
 	nanosleep(&ts, NULL);
 
@@ -45,6 +52,9 @@ int main(void)
 	int st;
 	c.after = CKPT_AFTER_STOP; /* --stop: left stopped for a debugger */
 	EXPECT(move_own_vdso(1l << 32) == 0, "move our own vdso block up by 4 GiB");
+	int in2[2]; /* the restored stdin (ours): a pipe nobody writes to */
+	if (pipe(in2) || dup2(in2[0], 0) < 0)
+		fails++;
 	int rc = rs_create_child(&c);
 	EXPECT(rc == 0 && c.pid == pid, "create: %s", msg);
 	if (!rc)

@@ -53,7 +53,7 @@ static struct ckpt_img_file files[16];
 static struct rs_file rfiles[16];
 static char fpaths[16][256];
 static struct ckpt_img_proc proc;
-#define MAXT 8
+#define MAXT 8 /* main, 3 counters, a futex waiter, a pipe reader */
 static struct ckpt_img_thread thrs[MAXT];
 static struct rs_thread rthrs[MAXT];
 static unsigned char xstates[MAXT][4096];
@@ -63,6 +63,7 @@ static int nthreads;
 /* the child's threads: 3 counters and one waiter on a condition variable */
 static volatile long counters[5];
 static volatile long sigcheck[2]; /* queued SIGRTMIN value; SIGUSR2 still pending */
+static volatile long readcheck; /* the byte a thread asleep in read(0) got */
 static struct ckpt_img_siginfo shared_si[8], thread_si[8];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -95,6 +96,15 @@ static void *waiter_thread(void *arg)
 	return NULL;
 }
 
+static void *reader_thread(void *arg)
+{
+	(void)arg;
+	char ch;
+	if (read(0, &ch, 1) == 1) /* asleep in a pipe read at checkpoint time */
+		readcheck = ch;
+	return NULL;
+}
+
 static volatile sig_atomic_t term;
 static void on_term(int s)
 {
@@ -115,6 +125,7 @@ static void __attribute__((noreturn)) child(const char *out)
 	for (long i = 0; i < 3; i++)
 		pthread_create(&t, NULL, counter_thread, (void *)i);
 	pthread_create(&t, NULL, waiter_thread, NULL);
+	pthread_create(&t, NULL, reader_thread, NULL);
 	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	for (long i = 0; !term; i++) {
 		if (usr1 && !counters[4]) {
@@ -380,7 +391,7 @@ static void snapshot(pid_t pid, struct rs_ctx *c, int img)
 			nthreads++;
 		}
 	closedir(d);
-	EXPECT(nthreads == 5, "5 threads (%d)", nthreads);
+	EXPECT(nthreads == 6, "6 threads (%d)", nthreads);
 	int st;
 	for (int i = 0; i < nthreads; i++) {
 		EXPECT(ptrace(PTRACE_SEIZE, tids[i], 0, PTRACE_O_TRACESYSGOOD) == 0, "seize");
