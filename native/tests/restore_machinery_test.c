@@ -82,10 +82,10 @@ static pid_t free_pid(void)
 	return p;
 }
 
-/* Leader: getpid == want, *(u32*)VDSO == ELF magic, *(u64*)DATA == pattern,
+/* Leader: getuid == uid, upper ymm0 == YMM_PATTERN, getpid == want, *(u32*)VDSO == ELF magic, *(u64*)DATA == pattern,
    then wait (futex-free: loop on sched_yield) until the thread has written
    DATA+8, then exit_group(42). Thread: write 1 to DATA+8, then pause forever. */
-static size_t gen_code(unsigned char *p, pid_t want, uint64_t vdso)
+static size_t gen_code(unsigned char *p, pid_t want, uint64_t vdso, uint32_t uid)
 {
 	unsigned char *s = p;
 #define B(...) \
@@ -96,6 +96,10 @@ static size_t gen_code(unsigned char *p, pid_t want, uint64_t vdso)
 	} while (0)
 #define I32(v) do { uint32_t x = (uint32_t)(v); memcpy(p, &x, 4); p += 4; } while (0)
 #define I64(v) do { uint64_t x = (uint64_t)(v); memcpy(p, &x, 8); p += 8; } while (0)
+	B(0xb8); I32(102);             /* mov eax, getuid */
+	B(0x0f, 0x05);                 /* syscall */
+	B(0x3d); I32(uid);             /* cmp eax, uid */
+	B(0x75, 0x6d);                 /* jne fail (+109) */
 	B(0xc4, 0xe3, 0x7d, 0x39, 0xc1, 0x01); /* vextracti128 xmm1, ymm0, 1 */
 	B(0x66, 0x48, 0x0f, 0x7e, 0xc8); /* movq rax, xmm1 */
 	B(0x48, 0xb9); I64(YMM_PATTERN); /* mov rcx, pattern */
@@ -222,6 +226,12 @@ static void run_case(uint32_t flags)
 	proc.nr_threads = 2;
 	proc.umask = 022;
 	proc.dumpable = 1;
+	if (fresh) { /* credentials: restored as nobody, in every thread */
+		proc.uid = proc.euid = proc.suid = proc.fsuid = 65534;
+		proc.gid = proc.egid = proc.sgid = proc.fsgid = 65534;
+		proc.ngroups = 1;
+		proc.groups[0] = 65534;
+	}
 	proc.exit_signal = SIGCHLD;
 	memcpy(proc.comm, "machinery", 10);
 	for (int r = 0; r < CKPT_RLIM_NLIMITS && r < RLIM_NLIMITS; r++) {
@@ -297,7 +307,7 @@ static void run_case(uint32_t flags)
 	int fd = mkstemp(path);
 	unlink(path);
 	static unsigned char pages[8192];
-	gen_code(pages, fresh ? 0 : want, VVAR + 0x6000);
+	gen_code(pages, fresh ? 0 : want, VVAR + 0x6000, proc.uid);
 	gen_thread(pages + 2048);
 	uint64_t pat = 0x1122334455667788ull;
 	memcpy(pages + 4096, &pat, 8);
