@@ -135,9 +135,13 @@ static int check_file(struct rs_ctx *c, const char *what, const char *orig, cons
 	if (want_dir == 0 && !S_ISREG(st.st_mode))
 		return ckpt_fail(c->e, EINVAL, "%s %s needed by image %s is not a regular file",
 				 what, path, c->label);
-	if ((dev || ino) && (st.st_ino != ino || st.st_dev != dev) && !strcmp(orig, path))
+	static char last_warned[CKPT_PATH_MAX]; /* a library has several VMAs: warn once */
+	if ((dev || ino) && (st.st_ino != ino || st.st_dev != dev) && !strcmp(orig, path) &&
+	    strcmp(last_warned, path) != 0) {
 		rs_warn(c, "%s %s was replaced since the checkpoint (inode %llu, was %llu)", what,
 			path, (unsigned long long)st.st_ino, (unsigned long long)ino);
+		snprintf(last_warned, sizeof(last_warned), "%s", path);
+	}
 	return 0;
 }
 
