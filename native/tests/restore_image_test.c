@@ -8,7 +8,8 @@
  *    PROC, in page data and at the end; a truncated image; a file that is
  *    not an image; another kernel release; a CPU feature this machine lacks;
  *    a mapped file missing after --relocate; the PID in use;
- *  - the restored process: same PID, 6 threads with their TIDs, lines
+ *  - the restored process (its output file moved, found with --relocate):
+ *    same PID, 6 threads with their TIDs, lines
  *    continue with no gap or repeat, handlers, a futex waiter and pending
  *    signals kept, a thread asleep in read() of a stdin pipe resumes reading
  *    the restarter's stdin; the helper exits with its exit status (42).
@@ -175,6 +176,17 @@ int main(void)
 	/* the restored process's stdin: a new pipe (the old one cannot be reopened) */
 	struct ckpt_restart_opts o = {.size = sizeof(o), .fd = -1, .stdin_fd = in2[0],
 				      .stdout_fd = -1, .stderr_fd = -1};
+	/* --relocate: the output file moved to another directory meanwhile */
+	char moved[160], reloc[300];
+	snprintf(moved, sizeof(moved), "%s/moved", dir);
+	mkdir(moved, 0700);
+	strcat(moved, "/out");
+	EXPECT(rename(out, moved) == 0, "move %s", out);
+	snprintf(reloc, sizeof(reloc), "%s=%s", out, moved);
+	const char *relocs[1] = {reloc};
+	o.relocate = relocs;
+	o.nr_relocate = 1;
+	strcpy(out, moved);
 	struct ckpt_restart_result r = {.size = sizeof(r)};
 	int rc = ckpt_restart(img, &o, &r, msg, sizeof(msg));
 	close(in2[0]);
@@ -221,6 +233,8 @@ int main(void)
 	EXPECT(code == 42, "helper exits with the restored process's status 42 (got %d)", code);
 	if (!fails) {
 		unlink(out);
+		*strrchr(out, '/') = '\0';
+		rmdir(out);
 		unlink(img);
 		unlink(bad);
 		rmdir(dir);
