@@ -187,8 +187,16 @@ int main(void)
 	o.relocate = relocs;
 	o.nr_relocate = 1;
 	strcpy(out, moved);
+	struct ckpt_progress prog = {0};
+	o.progress = &prog;
 	struct ckpt_restart_result r = {.size = sizeof(r)};
 	int rc = ckpt_restart(img, &o, &r, msg, sizeof(msg));
+	o.progress = NULL;
+	EXPECT(prog.phase == CKPT_PHASE_DONE && prog.bytes_total > 0 && r.bytes > 0 &&
+	       r.wall_ns > 0,
+	       "progress: phase %u, %llu of %llu bytes; result %llu bytes in %llu ns", prog.phase,
+	       (unsigned long long)prog.bytes_done, (unsigned long long)prog.bytes_total,
+	       (unsigned long long)r.bytes, (unsigned long long)r.wall_ns);
 	close(in2[0]);
 	o.stdin_fd = -1;
 	EXPECT(rc == 0 && r.pid == pid && r.threads == 6 && r.waiter_pid > 0,
