@@ -151,13 +151,16 @@ static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, in
 		_exit(127);
 	close(syncfd);
 	const struct ckpt_img_proc *p = c->proc;
-	struct rlimit nofile = {p->rlimits[RLIMIT_NOFILE].cur, p->rlimits[RLIMIT_NOFILE].max};
+	/* Room for the image's fd numbers and our parked ones; the recorded
+	   limits themselves are applied later (prlimit from the helper). */
 	struct rlimit cur;
 	getrlimit(RLIMIT_NOFILE, &cur);
-	if (nofile.rlim_cur > cur.rlim_max)
-		nofile.rlim_cur = cur.rlim_max;
-	nofile.rlim_max = cur.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &nofile);
+	if (p->rlimits[RLIMIT_NOFILE].cur > cur.rlim_cur) {
+		cur.rlim_cur = p->rlimits[RLIMIT_NOFILE].cur < cur.rlim_max
+				       ? p->rlimits[RLIMIT_NOFILE].cur
+				       : cur.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &cur);
+	}
 	errfd = child_setup_fds(c, errfd);
 	if (chdir(c->cwd) < 0)
 		child_die(errfd, "chdir %s", c->cwd);

@@ -409,8 +409,46 @@ static void run_case(uint32_t flags)
 	close(fd);
 }
 
+/* A failure after clone3 (a mapped file gone between verification and
+   mapping): clear error, and the half-built process is killed and reaped. */
+static void failing_case(void)
+{
+	char msg[CKPT_MSG_MAX];
+	struct ckpt_err e;
+	ckpt_err_init(&e, msg, sizeof(msg));
+	static struct rs_ctx c;
+	static struct ckpt_img_proc proc;
+	memset(&c, 0, sizeof(c));
+	memset(&proc, 0, sizeof(proc));
+	c.e = &e;
+	c.label = "failing";
+	c.report_fd = -1;
+	c.image_fd = -1;
+	proc.pid = free_pid();
+	proc.exit_signal = SIGCHLD;
+	strcpy(c.cwd, "/");
+	c.proc = &proc;
+	struct ckpt_img_vma v = {.start = CODE, .end = CODE + 4096, .kind = CKPT_VMA_FILE,
+				 .prot = PROT_READ | PROT_EXEC};
+	struct rs_vma rv = {.v = &v, .name = "/nonexistent/libgone.so"};
+	strcpy(rv.path, rv.name);
+	c.vmas = &rv;
+	c.nr_vmas = 1;
+	int rc = rs_create_child(&c);
+	EXPECT(rc == 0, "create: %s", msg);
+	pid_t pid = c.pid;
+	if (!rc)
+		rc = rs_restore_mm(&c);
+	EXPECT(rc == -ENOENT && strstr(msg, "/nonexistent/libgone.so"),
+	       "missing mapped file named: %d %s", rc, msg);
+	rs_kill_child(&c);
+	EXPECT(kill(pid, 0) < 0 && errno == ESRCH, "half-built process %d is gone", pid);
+	EXPECT(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "and reaped");
+}
+
 int main(void)
 {
+	failing_case();
 	VVAR = 0x500000000000ull; /* the block moves down */
 	run_case(0);
 	VVAR = 0x7fffe0000000ull; /* up: the vdso itself moves first */
