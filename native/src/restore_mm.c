@@ -89,6 +89,8 @@ static int map_vmas(struct rs_ctx *c)
 		}
 		if (!file) {
 			flags |= MAP_ANONYMOUS;
+			if (v->flags & CKPT_VMA_F_GROWSDOWN) /* the stack keeps growing */
+				flags |= MAP_GROWSDOWN;
 			if (v->kind == CKPT_VMA_FILE && !(v->flags & CKPT_VMA_F_DUMPED))
 				rs_warn(c, "mapping of deleted file %s has no saved pages", rv->name);
 		}

@@ -82,7 +82,7 @@ static pid_t free_pid(void)
 	return p;
 }
 
-/* Leader: getuid == uid, upper ymm0 == YMM_PATTERN, getpid == want, *(u32*)VDSO == ELF magic, *(u64*)DATA == pattern,
+/* Leader: the stack grows below its restored VMA, getuid == uid, upper ymm0 == YMM_PATTERN, getpid == want, *(u32*)VDSO == ELF magic, *(u64*)DATA == pattern,
    then wait (futex-free: loop on sched_yield) until the thread has written
    DATA+8, then exit_group(42). Thread: write 1 to DATA+8, then pause forever. */
 static size_t gen_code(unsigned char *p, pid_t want, uint64_t vdso, uint32_t uid)
@@ -96,6 +96,8 @@ static size_t gen_code(unsigned char *p, pid_t want, uint64_t vdso, uint32_t uid
 	} while (0)
 #define I32(v) do { uint32_t x = (uint32_t)(v); memcpy(p, &x, 4); p += 4; } while (0)
 #define I64(v) do { uint64_t x = (uint64_t)(v); memcpy(p, &x, 8); p += 8; } while (0)
+	B(0x48, 0xb8); I64(STACK - 0x3000); /* mov rax, below the stack VMA */
+	B(0x48, 0xc7, 0x00, 0x01, 0x00, 0x00, 0x00); /* mov qword [rax], 1: it grows */
 	B(0xb8); I32(102);             /* mov eax, getuid */
 	B(0x0f, 0x05);                 /* syscall */
 	B(0x3d); I32(uid);             /* cmp eax, uid */
@@ -299,6 +301,7 @@ static void run_case(uint32_t flags)
 		rv[i].name = "";
 	}
 	vr[3].v.flags = CKPT_VMA_F_VVAR_VCLOCK;
+	vr[5].v.flags = CKPT_VMA_F_GROWSDOWN | CKPT_VMA_F_STACK;
 	c.vmas = rv;
 	c.nr_vmas = 6;
 
