@@ -238,6 +238,10 @@ static void snap_maps(pid_t pid, struct rs_ctx *c, int img, int memfd)
 			v->kind = CKPT_VMA_FILE;
 		else
 			v->kind = CKPT_VMA_ANON;
+		if (!strcmp(name, "[stack]"))
+			v->flags |= CKPT_VMA_F_STACK | CKPT_VMA_F_GROWSDOWN;
+		if (!strcmp(name, "[heap]"))
+			v->flags |= CKPT_VMA_F_HEAP;
 		if (v->kind == CKPT_VMA_FILE && strstr(name, " (deleted)"))
 			v->flags |= CKPT_VMA_F_DELETED;
 		snprintf(names[c->nr_vmas], sizeof(names[0]), "%s", name);
