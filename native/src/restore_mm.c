@@ -235,6 +235,9 @@ int rs_restore_mm_late(struct rs_ctx *c)
 		if (v->prot != (PROT_READ | PROT_WRITE))
 			rc = rs_sys(c, c->pid, "mprotect", 1, NULL, SYS_mprotect, (long)v->start,
 				    (long)(v->end - v->start), v->prot, 0, 0, 0);
+		if (!rc && (v->flags & CKPT_VMA_F_DONTDUMP))
+			rc = rs_sys(c, c->pid, "madvise(MADV_DONTDUMP)", 1, NULL, SYS_madvise,
+				    (long)v->start, (long)(v->end - v->start), MADV_DONTDUMP, 0, 0, 0);
 		if (!rc && (v->flags & CKPT_VMA_F_SEALED))
 			rc = rs_sys(c, c->pid, "mseal", 1, NULL, SYS_mseal, (long)v->start,
 				    (long)(v->end - v->start), 0, 0, 0, 0);
