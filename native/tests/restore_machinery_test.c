@@ -302,6 +302,7 @@ static void run_case(uint32_t flags)
 	}
 	vr[3].v.flags = CKPT_VMA_F_VVAR_VCLOCK;
 	vr[5].v.flags = CKPT_VMA_F_GROWSDOWN | CKPT_VMA_F_STACK;
+	vr[0].v.flags = CKPT_VMA_F_SEALED;
 	c.vmas = rv;
 	c.nr_vmas = 6;
 
@@ -393,6 +394,23 @@ static void run_case(uint32_t flags)
 			fclose(f);
 		EXPECT(code_ok, "code page 0x400000 is r-xp");
 		EXPECT(vdso_ok, "[vdso] moved to 0x%llx", (unsigned long long)VVAR + 0x6000);
+		/* mseal re-applied: smaps shows "sl" in the code page's VmFlags */
+		snprintf(maps, sizeof(maps), "/proc/%d/smaps", c.pid);
+		f = fopen(maps, "r");
+		int in_code = 0, sealed = 0;
+		while (f && fgets(line, sizeof(line), f)) {
+			if (strchr(line, '-') && strchr(line, ' ') < strchr(line, '-') + 20 &&
+			    !strncmp(line, "00400000-", 9))
+				in_code = 1;
+			else if (!strncmp(line, "VmFlags:", 8)) {
+				if (in_code && strstr(line, " sl"))
+					sealed = 1;
+				in_code = 0;
+			}
+		}
+		if (f)
+			fclose(f);
+		EXPECT(sealed, "code page sealed again (mseal)");
 	}
 	if (!rc)
 		rc = rs_finish(&c);
