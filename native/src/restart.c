@@ -233,10 +233,10 @@ CKPT_EXPORT int ckpt_restart(const char *path, const struct ckpt_restart_opts *o
 	argv[ac++] = "--report-fd=3";
 	argv[ac++] = "--flags";
 	argv[ac++] = flags;
+	argv[ac++] = "--signal"; /* before --after: --signal N alone implies after=SIGNAL */
+	argv[ac++] = sig;
 	argv[ac++] = "--after";
 	argv[ac++] = after;
-	argv[ac++] = "--signal";
-	argv[ac++] = sig;
 	if (o.fd >= 0)
 		argv[ac++] = "--image-fd=4";
 	for (uint32_t i = 0; i < o.nr_relocate; i++) {
