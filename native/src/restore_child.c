@@ -268,11 +268,16 @@ void rs_kill_child(struct rs_ctx *c)
 	if (!c->child_alive)
 		return;
 	kill(c->pid, SIGKILL);
-	int st;
-	while (waitpid(c->pid, &st, __WALL) >= 0 || errno == EINTR)
-		if (WIFEXITED(st) || WIFSIGNALED(st))
+	/* We trace every thread: collect each one's exit (any order) until the
+	   leader itself is reaped. */
+	for (;;) {
+		int st;
+		pid_t w = waitpid(-1, &st, __WALL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 || (w == c->pid && (WIFEXITED(st) || WIFSIGNALED(st))))
 			break;
-	/* threads created by clone3 are reaped with the leader */
+	}
 	c->child_alive = 0;
 }
 

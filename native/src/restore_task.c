@@ -281,13 +281,18 @@ int rs_finish(struct rs_ctx *c)
 	}
 	if (!sig && (p->flags & CKPT_PROC_F_STOPPED))
 		sig = SIGSTOP;
-	/* Queued while every thread is still traced: each thread checks its
-	   signals on detach before running any of its own code. */
-	if (sig && kill(c->pid, sig) < 0)
+	/* SIGSTOP is queued while every thread is still traced: each thread
+	   checks its signals on detach before running any of its own code.
+	   Other signals go after detach (a traced process killed here could
+	   not be detached any more). */
+	if (sig == SIGSTOP && kill(c->pid, sig) < 0)
 		return ckpt_fail_errno(c->e, errno, "kill %d with signal %d", c->pid, sig);
 	for (uint32_t i = c->nr_threads; i-- > 0;)
 		if (ptrace(PTRACE_DETACH, c->threads[i].tid, 0, 0) < 0)
 			return ckpt_fail_errno(c->e, errno, "ptrace detach %d", c->threads[i].tid);
 	c->child_alive = 0; /* it is the restored process now, not ours to kill */
+	if (sig && sig != SIGSTOP && kill(c->pid, sig) < 0)
+		rs_warn(c, "restored %d, but signal %d could not be sent: %s", c->pid, sig,
+			strerror(errno));
 	return 0;
 }

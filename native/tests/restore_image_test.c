@@ -239,6 +239,14 @@ int main(void)
 	kill(pid, SIGTERM);
 	int code = ckpt_wait(r.waiter_pid, msg, sizeof(msg));
 	EXPECT(code == 42, "helper exits with the restored process's status 42 (got %d)", code);
+	/* after=KILL: restored, then killed before it runs: the waiter says 137 */
+	o.after = CKPT_AFTER_KILL;
+	rc = ckpt_restart(img, &o, &r, msg, sizeof(msg));
+	EXPECT(rc == 0 && r.pid == pid, "restart with after=KILL: %d %s", rc, msg);
+	if (!rc) {
+		code = ckpt_wait(r.waiter_pid, msg, sizeof(msg));
+		EXPECT(code == 128 + SIGKILL, "after=KILL: waiter exits 137 (got %d)", code);
+	}
 	if (!fails) {
 		unlink(out);
 		*strrchr(out, '/') = '\0';
