@@ -14,7 +14,7 @@
  *    signals kept, a thread asleep in read() of a stdin pipe resumes reading
  *    the restarter's stdin; the helper exits with its exit status (42).
  */
-#include "restore_snapshot.h"
+#include "restore_imgwriter.h"
 
 #include <cpuid.h>
 #include <limits.h>

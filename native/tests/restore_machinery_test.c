@@ -82,7 +82,8 @@ static pid_t free_pid(void)
 	return p;
 }
 
-/* Leader: the stack grows below its restored VMA, getuid == uid, upper ymm0 == YMM_PATTERN, getpid == want, *(u32*)VDSO == ELF magic, *(u64*)DATA == pattern,
+/* Leader: the stack grows below its restored VMA, getuid == uid, upper ymm0
+   == YMM_PATTERN, getpid == want, *(u32*)VDSO == ELF magic, *(u64*)DATA == pattern,
    then wait (futex-free: loop on sched_yield) until the thread has written
    DATA+8, then exit_group(42). Thread: write 1 to DATA+8, then pause forever. */
 static size_t gen_code(unsigned char *p, pid_t want, uint64_t vdso, uint32_t uid)
