@@ -131,6 +131,17 @@ static int step_to_syscall_stop(pid_t tid, uint64_t *deferred, struct ckpt_err *
 			return 0;
 		if (st >> 16) /* a ptrace event stop: nothing to deliver */
 			continue;
+		/* The injected instruction faulted (an unmapped or non-executable
+		   syscall_ip): stepping again would fault forever. */
+		if (s == SIGSEGV || s == SIGBUS || s == SIGILL || s == SIGFPE) {
+			siginfo_t si;
+			memset(&si, 0, sizeof(si));
+			ptrace(PTRACE_GETSIGINFO, tid, 0, &si);
+			if (si.si_code > 0)
+				return ckpt_fail(e, EFAULT,
+						 "injected syscall in %d faulted (signal %d at %p)",
+						 tid, s, si.si_addr);
+		}
 		/* A signal-delivery stop: hold the signal back for the caller. */
 		if (s > 0 && s <= 64 && deferred)
 			*deferred |= 1ull << (s - 1);

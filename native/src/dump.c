@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * ckpt_checkpoint: the order of work. The destination is prepared first (an
+ * unwritable directory fails before the target is touched), then the target
+ * is frozen, its state collected and its memory copied into the image; with
+ * after=CONT it runs again as soon as its memory is in the page cache, before
+ * the fsync. Other after-actions wait for the image to be durable, so a
+ * failed write never costs the job: on any failure the target is released
+ * as it was and the previous image stays.
+ */
+#include "dump.h"
+#include "ptrace.h"
+
+#include <cpuid.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t dump_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int dump_check_deadline(struct dump *d, const char *during)
+{
+	if (!d->deadline_ns || dump_now_ns() < d->deadline_ns)
+		return 0;
+	return ckpt_fail(d->e, ETIMEDOUT,
+			 "checkpoint of %d timed out after %u ms while %s (the process continues "
+			 "untouched; any previous image is kept)",
+			 d->pid, d->opts->timeout_ms, during);
+}
+
+void dump_progress(struct dump *d, uint64_t done, uint64_t total, uint32_t phase)
+{
+	struct ckpt_progress *p = d->opts->progress;
+	if (!p)
+		return;
+	__atomic_store_n(&p->bytes_total, total, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->bytes_done, done, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->phase, phase, __ATOMIC_RELAXED);
+}
+
+static int check_opts(int32_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
+		      struct ckpt_err *e)
+{
+	if (pid <= 0)
+		return ckpt_fail(e, EINVAL, "pid %d: expected a positive process id", pid);
+	if ((!path || !*path) && o->fd < 0)
+		return ckpt_fail(e, EINVAL, "no image path or descriptor given");
+	if (o->flags & ~(CKPT_CP_NOSYNC | CKPT_CP_BACKUP | CKPT_CP_NOCLOBBER | CKPT_CP_NOATOMIC))
+		return ckpt_fail(e, EINVAL, "unknown checkpoint flags 0x%x", o->flags);
+	if ((o->flags & CKPT_CP_NOCLOBBER) && (o->flags & CKPT_CP_BACKUP))
+		return ckpt_fail(e, EINVAL, "no-clobber and backup contradict each other");
+	if (o->after > CKPT_AFTER_ABORT)
+		return ckpt_fail(e, EINVAL, "after-action %u: expected 0..5 (CKPT_AFTER_*)",
+				 o->after);
+	if (o->after == CKPT_AFTER_SIGNAL && (o->signal < 1 || o->signal > 64))
+		return ckpt_fail(e, EINVAL, "signal %d: expected 1..64", o->signal);
+	if (o->scope != CKPT_SCOPE_PID)
+		return ckpt_fail(e, ENOTSUP,
+				 "scope %s is not supported yet: the userspace engine checkpoints "
+				 "one process with all its threads",
+				 o->scope == CKPT_SCOPE_TREE   ? "tree"
+				 : o->scope == CKPT_SCOPE_PGID ? "process group"
+				 : o->scope == CKPT_SCOPE_SID  ? "session"
+							       : "(unknown)");
+	if (o->backend == CKPT_BACKEND_KERNEL)
+		return ckpt_fail(e, ENODEV,
+				 "kernel backend: /dev/ckpt is not available (ckpt.ko not loaded); "
+				 "use the userspace backend");
+	if (o->backend > CKPT_BACKEND_KERNEL)
+		return ckpt_fail(e, EINVAL, "backend %u: expected 0..2", o->backend);
+	return 0;
+}
+
+static void fill_header(struct dump *d, struct ckpt_img_header *h)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->magic, CKPT_IMG_MAGIC, 8);
+	h->version = CKPT_IMG_VERSION;
+	h->header_size = sizeof(*h);
+	h->nr_processes = 1;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	h->created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	struct utsname u;
+	uname(&u);
+	snprintf(h->kernel_release, sizeof(h->kernel_release), "%s", u.release);
+	snprintf(h->machine, sizeof(h->machine), "%.14s", u.machine);
+	snprintf(h->hostname, sizeof(h->hostname), "%.63s", u.nodename);
+	unsigned a, b, c, dx;
+	__cpuid(1, a, b, c, dx);
+	h->cpuid_1_ecx = c;
+	h->cpuid_1_edx = dx;
+	__cpuid_count(7, 0, a, b, c, dx);
+	h->cpuid_7_ebx = b;
+	h->cpuid_7_ecx = c;
+	h->cpuid_7_edx = dx;
+	uint32_t lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	h->xcr0 = ((uint64_t)hi << 32) | lo;
+	h->xstate_size = d->threads[0].t.xstate_size;
+	h->root_pid = d->pid;
+	h->scope = d->opts->scope;
+}
+
+/* VMAS or FILES: fixed struct, name, NUL, padding to 8. */
+static uint32_t rec_size(size_t fixed, const char *name, uint32_t *len)
+{
+	*len = (uint32_t)strlen(name) + 1;
+	return (uint32_t)((fixed + *len + 7) & ~7ul);
+}
+
+static int write_records(struct dump *d, struct imgw *w, int vmas)
+{
+	uint64_t total = 0;
+	uint32_t n = vmas ? d->nr_vmas : d->nr_files;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t len;
+		total += vmas ? rec_size(sizeof(struct ckpt_img_vma), d->vmas[i].name, &len)
+			      : rec_size(sizeof(struct ckpt_img_file), d->files[i].path, &len);
+	}
+	int rc = imgw_begin(w, vmas ? CKPT_SEC_VMAS : CKPT_SEC_FILES, total, 0);
+	for (uint32_t i = 0; !rc && i < n; i++) {
+		const char *name;
+		uint32_t rec;
+		if (vmas) {
+			struct ckpt_img_vma *v = &d->vmas[i].v;
+			name = d->vmas[i].name;
+			rec = v->rec_size = rec_size(sizeof(*v), name, &v->name_len);
+			rc = imgw_payload(w, v, sizeof(*v));
+			rec -= sizeof(*v);
+		} else {
+			struct ckpt_img_file *f = &d->files[i].f;
+			name = d->files[i].path;
+			rec = f->rec_size = rec_size(sizeof(*f), name, &f->path_len);
+			rc = imgw_payload(w, f, sizeof(*f));
+			rec -= sizeof(*f);
+		}
+		size_t nl = strlen(name) + 1;
+		if (!rc)
+			rc = imgw_payload(w, name, nl);
+		if (!rc)
+			rc = imgw_zeros(w, rec - nl);
+	}
+	return rc ? rc : imgw_end(w);
+}
+
+static int write_image(struct dump *d, struct imgw *w)
+{
+	struct ckpt_img_header h;
+	fill_header(d, &h);
+	int rc = imgw_header(w, &h);
+	uint64_t np = d->proc.pending_shared_count;
+	if (!rc)
+		rc = imgw_begin(w, CKPT_SEC_PROC, sizeof(d->proc) + np * 128, 0);
+	if (!rc)
+		rc = imgw_payload(w, &d->proc, sizeof(d->proc));
+	if (!rc)
+		rc = imgw_payload(w, d->shared_pending, np * 128);
+	if (!rc)
+		rc = imgw_end(w);
+	for (uint32_t i = 0; !rc && i < d->nr_threads; i++) {
+		struct dump_thread *t = &d->threads[i];
+		uint64_t xs = (t->t.xstate_size + 7ull) & ~7ull;
+		rc = imgw_begin(w, CKPT_SEC_THREAD, sizeof(t->t) + xs + t->t.pending_count * 128ull,
+				0);
+		if (!rc)
+			rc = imgw_payload(w, &t->t, sizeof(t->t));
+		if (!rc)
+			rc = imgw_payload(w, t->xstate, t->t.xstate_size);
+		if (!rc)
+			rc = imgw_zeros(w, xs - t->t.xstate_size);
+		if (!rc)
+			rc = imgw_payload(w, t->pending, t->t.pending_count * 128ull);
+		if (!rc)
+			rc = imgw_end(w);
+	}
+	if (!rc)
+		rc = write_records(d, w, 1);
+	if (!rc)
+		rc = write_records(d, w, 0);
+	if (!rc)
+		rc = dump_pages(d, w);
+	return rc;
+}
+
+static int after_signal(const struct ckpt_checkpoint_opts *o)
+{
+	switch (o->after) {
+	case CKPT_AFTER_STOP: return SIGSTOP;
+	case CKPT_AFTER_TERM: return SIGTERM;
+	case CKPT_AFTER_KILL: return SIGKILL;
+	case CKPT_AFTER_SIGNAL: return o->signal;
+	case CKPT_AFTER_ABORT: return SIGABRT;
+	}
+	return 0;
+}
+
+/* After SIGKILL: wait (briefly) until the process is dead, so a caller can
+   restart it right away once its parent has reaped it. */
+static void wait_dead(pid_t pid)
+{
+	for (int i = 0; i < 200; i++) {
+		char p[64], buf[512];
+		snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+		FILE *f = fopen(p, "re");
+		if (!f)
+			return;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		char *r = strrchr(buf, ')');
+		if (!r || r[2] == 'Z' || r[2] == 'X')
+			return;
+		struct timespec ts = {0, 5000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void free_dump(struct dump *d)
+{
+	if (d->threads)
+		for (uint32_t i = 0; i < d->nr_threads; i++) {
+			free(d->threads[i].xstate);
+			free(d->threads[i].pending);
+		}
+	free(d->threads);
+	free(d->shared_pending);
+	free(d->files);
+	dump_free_mm(d);
+}
+
+CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
+				const struct ckpt_checkpoint_opts *uopts, struct ckpt_result *res,
+				char *msg, size_t msglen)
+{
+	struct ckpt_err e;
+	ckpt_err_init(&e, msg, msglen);
+	uint64_t t0 = dump_now_ns();
+	struct ckpt_checkpoint_opts o;
+	memset(&o, 0, sizeof(o));
+	o.fd = -1;
+	if (uopts) {
+		size_t n = uopts->size && uopts->size < sizeof(o) ? uopts->size : sizeof(o);
+		memcpy(&o, uopts, n);
+		if (n < offsetof(struct ckpt_checkpoint_opts, timeout_ms))
+			o.fd = -1;
+	}
+	int rc = check_opts(pid, path, &o, &e);
+	if (rc)
+		return rc;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return ckpt_fail(&e, ESRCH, "no process %d", pid);
+
+	struct dump d;
+	memset(&d, 0, sizeof(d));
+	d.pid = pid;
+	d.opts = &o;
+	d.e = &e;
+	d.deadline_ns = o.timeout_ms ? t0 + o.timeout_ms * 1000000ull : 0;
+	d.shared_pending = calloc(DUMP_MAX_PENDING, sizeof(*d.shared_pending));
+	if (!d.shared_pending)
+		return ckpt_fail(&e, ENOMEM, "no memory");
+	struct imgw w;
+	rc = imgw_open(&w, path, o.fd, o.flags, &e);
+	if (rc) {
+		free_dump(&d);
+		return rc;
+	}
+	dump_progress(&d, 0, 0, CKPT_PHASE_FREEZE);
+	uint64_t t_freeze = dump_now_ns(), frozen_ns = 0;
+	int released = 0;
+	rc = dump_freeze(&d);
+	if (!rc) {
+		dump_progress(&d, 0, 0, CKPT_PHASE_STATE);
+		rc = dump_threads_state(&d);
+	}
+	if (!rc)
+		rc = dump_proc_state(&d);
+	if (!rc)
+		rc = dump_check_deadline(&d, "collecting state");
+	if (!rc)
+		rc = dump_vmas(&d);
+	if (!rc)
+		rc = dump_files(&d);
+	if (!rc)
+		rc = write_image(&d, &w);
+	if (!rc)
+		rc = imgw_drain(&w);
+	if (!rc && o.after == CKPT_AFTER_CONT) {
+		rc = dump_release(&d, 0);
+		frozen_ns = dump_now_ns() - t_freeze;
+		released = 1;
+	}
+	uint64_t bytes = 0;
+	uint32_t crc = 0;
+	if (!rc) {
+		dump_progress(&d, w.off, w.off, CKPT_PHASE_SYNC);
+		rc = imgw_commit(&w, &bytes, &crc);
+	}
+	if (rc) {
+		if (d.scratch) /* do not leave our scratch page in the target */
+			dump_sys(&d, 0, "munmap scratch", 0, NULL, SYS_munmap, (long)d.scratch,
+				 4096, 0, 0, 0, 0);
+		if (!released)
+			dump_release(&d, 0);
+		imgw_abort(&w);
+		free_dump(&d);
+		return rc;
+	}
+	if (!released) {
+		int sig = after_signal(&o);
+		rc = dump_release(&d, sig);
+		frozen_ns = dump_now_ns() - t_freeze;
+		if (sig == SIGKILL)
+			wait_dead(pid);
+	}
+	dump_progress(&d, bytes, bytes, CKPT_PHASE_DONE);
+	if (res) {
+		uint32_t size = res->size ? res->size : sizeof(*res);
+		struct ckpt_result r = {.size = size,
+					.pid = pid,
+					.bytes = bytes,
+					.pages = d.nr_pages,
+					.wall_ns = dump_now_ns() - t0,
+					.frozen_ns = frozen_ns,
+					.threads = d.nr_threads,
+					.processes = 1,
+					.vmas = d.nr_vmas,
+					.crc32c = crc};
+		memcpy(res, &r, size < sizeof(r) ? size : sizeof(r));
+	}
+	free_dump(&d);
+	return rc;
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The checkpoint side of libckpt (ckpt_checkpoint): what it collects from a
+ * frozen process and how it writes the image.
+ *
+ * Split: dump.c (order of work, after-actions, result), dump_freeze.c
+ * (seizing every thread until the set is stable, releasing them),
+ * dump_state.c (registers, xstate, signals, credentials, injected syscalls),
+ * dump_mm.c (VMAs from smaps, present pages from pagemap, reading memory),
+ * dump_files.c (open descriptors), image_write.c (the v1 writer: atomic,
+ * durable, pipelined).
+ */
+#ifndef CKPT_DUMP_H
+#define CKPT_DUMP_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ckpt.h"
+#include "ckpt_image.h"
+#include "err.h"
+#include "image_write.h"
+
+#define DUMP_MAX_THREADS 4096
+#define DUMP_XSTATE_MAX 16384
+#define DUMP_MAX_PENDING 64 /* siginfo records kept per queue */
+
+struct dump_thread {
+	pid_t tid;
+	int seized;
+	int stopped; /* we hold it in a ptrace stop */
+	struct ckpt_img_thread t;
+	unsigned char *xstate; /* DUMP_XSTATE_MAX bytes */
+	struct ckpt_img_siginfo *pending; /* DUMP_MAX_PENDING */
+	uint64_t saved_sigmask; /* to put back before release */
+	int sigmask_changed;
+	/* signals dequeued by a signal-delivery stop while freezing: recorded
+	   as pending in the image and queued again before release */
+	uint32_t nr_caught;
+	struct ckpt_img_siginfo caught[4];
+};
+
+struct dump_vma {
+	struct ckpt_img_vma v;
+	char name[CKPT_PATH_MAX];
+	uint64_t first_run; /* index into dump.runs */
+	uint64_t nr_runs;
+};
+
+struct dump_file {
+	struct ckpt_img_file f;
+	char path[CKPT_PATH_MAX];
+};
+
+struct dump {
+	pid_t pid;
+	const struct ckpt_checkpoint_opts *opts;
+	struct ckpt_err *e;
+	uint64_t deadline_ns; /* 0: none */
+
+	struct dump_thread *threads;
+	uint32_t nr_threads;
+	int was_stopped; /* in group-stop before we came */
+	uint64_t syscall_ip; /* `syscall` insn in the target's [vdso] */
+	uint64_t scratch; /* one page mapped in the target while collecting */
+
+	struct ckpt_img_proc proc;
+	struct ckpt_img_siginfo *shared_pending; /* DUMP_MAX_PENDING */
+
+	struct dump_vma *vmas;
+	uint32_t nr_vmas;
+	struct ckpt_img_pagerun *runs;
+	uint64_t nr_runs, runs_cap;
+	uint64_t nr_pages;
+
+	struct dump_file *files;
+	uint32_t nr_files;
+};
+
+uint64_t dump_now_ns(void);
+/* -ETIMEDOUT with a message when opts->timeout_ms has passed. */
+int dump_check_deadline(struct dump *d, const char *during);
+void dump_progress(struct dump *d, uint64_t done, uint64_t total, uint32_t phase);
+
+/* dump_freeze.c */
+int dump_freeze(struct dump *d);
+/* Inject a syscall into thread index i (signals of that thread blocked
+   first). check: fail with a message when the syscall itself fails. */
+int dump_sys(struct dump *d, uint32_t i, const char *what, int check, long *ret, long nr,
+	     long a0, long a1, long a2, long a3, long a4, long a5);
+int dump_read_mem(struct dump *d, uint64_t addr, void *buf, size_t len);
+/* Put sigmasks back, queue caught signals again, detach every thread.
+   sig: sent to the process before detaching (0: none) so it acts on it
+   before running any of its own instructions. */
+int dump_release(struct dump *d, int sig);
+
+/* dump_state.c */
+int dump_threads_state(struct dump *d);
+int dump_proc_state(struct dump *d);
+
+/* dump_mm.c */
+int dump_vmas(struct dump *d);
+/* Write the PAGES section: the run table, then the data of every run. */
+int dump_pages(struct dump *d, struct imgw *w);
+void dump_free_mm(struct dump *d);
+
+/* dump_files.c */
+int dump_files(struct dump *d);
+
+#endif

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * Freezing a process for a checkpoint: PTRACE_SEIZE + PTRACE_INTERRUPT of
+ * every thread, repeated over /proc/PID/task until the set is stable (a
+ * thread may clone while we seize), and the way back: sigmasks restored,
+ * signals a freeze stop had dequeued queued again, every thread detached.
+ */
+#include "dump.h"
+#include "ptrace.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef PTRACE_GETSIGMASK
+#define PTRACE_GETSIGMASK 0x420a
+#define PTRACE_SETSIGMASK 0x420b
+#endif
+
+/* "TracerPid:" etc. from /proc/PID/status; -1 if absent. */
+static long status_field(pid_t pid, const char *key)
+{
+	char p[64], line[256];
+	snprintf(p, sizeof(p), "/proc/%d/status", pid);
+	FILE *f = fopen(p, "re");
+	long v = -1;
+	size_t kl = strlen(key);
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl)) {
+			v = strtol(line + kl, NULL, 10);
+			break;
+		}
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static char proc_state(pid_t pid)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	char *r = strrchr(buf, ')');
+	return r && r[1] == ' ' ? r[2] : 0;
+}
+
+static struct dump_thread *find(struct dump *d, pid_t tid)
+{
+	for (uint32_t i = 0; i < d->nr_threads; i++)
+		if (d->threads[i].tid == tid)
+			return &d->threads[i];
+	return NULL;
+}
+
+static int seize(struct dump *d, pid_t tid)
+{
+	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) < 0) {
+		int err = errno;
+		if (err == ESRCH && tid != d->pid)
+			return 1; /* the thread exited meanwhile */
+		if (err == ESRCH)
+			return ckpt_fail(d->e, ESRCH, "process %d exited while being frozen",
+					 d->pid);
+		long tracer = status_field(tid, "TracerPid:");
+		if (err == EPERM && tracer > 0)
+			return ckpt_fail(d->e, EPERM,
+					 "ptrace seize %d: EPERM (already traced by %ld; detach "
+					 "the debugger first)",
+					 tid, tracer);
+		return ckpt_fail_errno(d->e, err, "ptrace seize %d", tid);
+	}
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0 && errno != ESRCH)
+		return ckpt_fail_errno(d->e, errno, "ptrace interrupt %d", tid);
+	return 0;
+}
+
+/* Wait for thread t's first stop after the interrupt. */
+static int wait_frozen(struct dump *d, struct dump_thread *t)
+{
+	for (;;) {
+		int st;
+		pid_t w = waitpid(t->tid, &st, __WALL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return ckpt_fail_errno(d->e, errno, "waitpid %d", t->tid);
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			if (t->tid == d->pid)
+				return ckpt_fail(d->e, ESRCH, "process %d exited while being frozen",
+						 d->pid);
+			t->seized = 0; /* gone: dropped by the caller */
+			return 1;
+		}
+		if (!WIFSTOPPED(st))
+			continue;
+		t->stopped = 1;
+		int sig = WSTOPSIG(st);
+		if ((st >> 16) == 0 && sig != (SIGTRAP | 0x80) && t->nr_caught < 4) {
+			/* A signal-delivery stop: the signal is dequeued. Keep it. */
+			siginfo_t si;
+			if (ptrace(PTRACE_GETSIGINFO, t->tid, 0, &si) == 0)
+				memcpy(t->caught[t->nr_caught++].raw, &si, sizeof(si));
+		}
+		return 0;
+	}
+}
+
+static int list_tasks(struct dump *d, int *added)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/task", d->pid);
+	DIR *dir = opendir(p);
+	if (!dir)
+		return ckpt_fail_errno(d->e, errno, "list threads of %d (%s)", d->pid, p);
+	struct dirent *de;
+	int rc = 0;
+	while (!rc && (de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		pid_t tid = atoi(de->d_name);
+		if (find(d, tid))
+			continue;
+		if (d->nr_threads >= DUMP_MAX_THREADS) {
+			rc = ckpt_fail(d->e, E2BIG, "process %d has more than %d threads", d->pid,
+				       DUMP_MAX_THREADS);
+			break;
+		}
+		int r = seize(d, tid);
+		if (r < 0) {
+			rc = r;
+			break;
+		}
+		if (r > 0)
+			continue;
+		struct dump_thread *t = &d->threads[d->nr_threads++];
+		memset(t, 0, sizeof(*t));
+		t->tid = tid;
+		t->seized = 1;
+		(*added)++;
+	}
+	closedir(dir);
+	return rc;
+}
+
+int dump_freeze(struct dump *d)
+{
+	long tgid = status_field(d->pid, "Tgid:");
+	if (tgid < 0)
+		return ckpt_fail(d->e, ESRCH, "no process %d", d->pid);
+	if (tgid != d->pid)
+		return ckpt_fail(d->e, EINVAL,
+				 "%d is a thread of process %ld; checkpoint the process (%ld)", d->pid,
+				 tgid, tgid);
+	if (d->pid == getpid())
+		return ckpt_fail(d->e, EINVAL, "a process cannot checkpoint itself (pid %d)",
+				 d->pid);
+	char state = proc_state(d->pid);
+	if (state == 'Z' || state == 'X')
+		return ckpt_fail(d->e, ESRCH, "process %d is a zombie (exited, not yet reaped)",
+				 d->pid);
+	d->was_stopped = state == 'T';
+	d->threads = calloc(DUMP_MAX_THREADS, sizeof(*d->threads));
+	if (!d->threads)
+		return ckpt_fail(d->e, ENOMEM, "no memory for threads");
+	for (int round = 0;; round++) {
+		int added = 0;
+		int rc = list_tasks(d, &added);
+		if (rc)
+			return rc;
+		for (uint32_t i = 0; i < d->nr_threads; i++) {
+			struct dump_thread *t = &d->threads[i];
+			if (t->seized && !t->stopped && (rc = wait_frozen(d, t)) < 0)
+				return rc;
+		}
+		/* drop threads that exited while we froze them */
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < d->nr_threads; i++)
+			if (d->threads[i].seized)
+				d->threads[k++] = d->threads[i];
+		d->nr_threads = k;
+		if (!added)
+			break;
+		if (round > 1000)
+			return ckpt_fail(d->e, EAGAIN, "threads of %d kept appearing while freezing",
+					 d->pid);
+	}
+	/* the leader first */
+	for (uint32_t i = 1; i < d->nr_threads; i++)
+		if (d->threads[i].tid == d->pid) {
+			struct dump_thread t = d->threads[0];
+			d->threads[0] = d->threads[i];
+			d->threads[i] = t;
+		}
+	if (!d->nr_threads || d->threads[0].tid != d->pid)
+		return ckpt_fail(d->e, ESRCH, "process %d has no live leader thread", d->pid);
+	return 0;
+}
+
+int dump_sys(struct dump *d, uint32_t i, const char *what, int check, long *ret, long nr,
+	     long a0, long a1, long a2, long a3, long a4, long a5)
+{
+	struct dump_thread *t = &d->threads[i];
+	if (!t->sigmask_changed) {
+		/* no signal may be delivered (and lost) while we step it */
+		if (ptrace(PTRACE_GETSIGMASK, t->tid, 8, &t->saved_sigmask) < 0)
+			return ckpt_fail_errno(d->e, errno, "ptrace getsigmask %d", t->tid);
+		uint64_t all = ~0ull;
+		if (ptrace(PTRACE_SETSIGMASK, t->tid, 8, &all) < 0)
+			return ckpt_fail_errno(d->e, errno, "ptrace setsigmask %d", t->tid);
+		t->sigmask_changed = 1;
+	}
+	long args[6] = {a0, a1, a2, a3, a4, a5}, r = 0;
+	int rc = ckpt_inject_syscall(t->tid, d->syscall_ip, nr, args, &r, NULL, d->e);
+	if (rc) {
+		ckpt_err_prefix(d->e, "%s", what);
+		return rc;
+	}
+	if (check && r < 0 && r > -4096)
+		return ckpt_fail_errno(d->e, (int)-r, "%s in %d", what, t->tid);
+	if (ret)
+		*ret = r;
+	return 0;
+}
+
+int dump_read_mem(struct dump *d, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec l = {buf, len}, r = {(void *)addr, len};
+	ssize_t n = process_vm_readv(d->pid, &l, 1, &r, 1, 0);
+	if (n == (ssize_t)len)
+		return 0;
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/mem", d->pid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ckpt_fail_errno(d->e, errno, "open %s", p);
+	n = pread(fd, buf, len, (off_t)addr);
+	int err = errno;
+	close(fd);
+	if (n != (ssize_t)len)
+		return ckpt_fail_errno(d->e, n < 0 ? err : EIO, "read %zu bytes at 0x%llx of %d",
+				       len, (unsigned long long)addr, d->pid);
+	return 0;
+}
+
+/* Queue a signal a freeze stop dequeued again. Synchronous faults are not
+   kept: the instruction runs again and raises them anew. */
+static void requeue(struct dump *d, struct dump_thread *t)
+{
+	for (uint32_t k = 0; k < t->nr_caught; k++) {
+		siginfo_t si;
+		memcpy(&si, t->caught[k].raw, sizeof(si));
+		int s = si.si_signo;
+		if (si.si_code > 0 && (s == SIGSEGV || s == SIGBUS || s == SIGILL || s == SIGFPE ||
+				       s == SIGTRAP))
+			continue;
+		if (si.si_code < 0 && si.si_code != SI_TKILL &&
+		    syscall(SYS_rt_tgsigqueueinfo, d->pid, t->tid, s, &si) == 0)
+			continue;
+		syscall(SYS_tgkill, d->pid, t->tid, s);
+	}
+	t->nr_caught = 0;
+}
+
+int dump_release(struct dump *d, int sig)
+{
+	int rc = 0;
+	if (!d->threads)
+		return 0;
+	for (uint32_t i = 0; i < d->nr_threads; i++) {
+		struct dump_thread *t = &d->threads[i];
+		if (!t->seized)
+			continue;
+		if (t->sigmask_changed &&
+		    ptrace(PTRACE_SETSIGMASK, t->tid, 8, &t->saved_sigmask) < 0 && !rc)
+			rc = ckpt_fail_errno(d->e, errno, "ptrace setsigmask %d", t->tid);
+		t->sigmask_changed = 0;
+		requeue(d, t);
+	}
+	/* Pending while traced: acted on before any user instruction runs.
+	   SIGKILL would end the threads while still traced (zombies only we could
+	   reap), so it goes after the detach, a pending SIGSTOP holding them. */
+	if (sig > 0)
+		kill(d->pid, sig == SIGKILL ? SIGSTOP : sig);
+	for (uint32_t i = 0; i < d->nr_threads; i++) {
+		struct dump_thread *t = &d->threads[i];
+		if (t->seized && ptrace(PTRACE_DETACH, t->tid, 0, 0) < 0 && errno != ESRCH && !rc)
+			rc = ckpt_fail_errno(d->e, errno, "ptrace detach %d", t->tid);
+		t->seized = 0;
+		t->stopped = 0;
+	}
+	if (sig == SIGKILL)
+		kill(d->pid, SIGKILL);
+	return rc;
+}

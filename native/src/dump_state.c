@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * Process and thread state of a frozen process: what ptrace and /proc give
+ * (registers, xstate, sigmask, rseq, robust list, pending signals,
+ * credentials, mm fields, limits) and what only the target itself can tell
+ * (signal handlers, clear-tid address, sigaltstack, itimers, brk, dumpable):
+ * those are syscalls injected into it, their results read back from a
+ * scratch page mapped in it for the purpose and unmapped before its address
+ * space is recorded.
+ */
+#include "dump.h"
+#include "ptrace.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifndef PTRACE_GETSIGMASK
+#define PTRACE_GETSIGMASK 0x420a
+#endif
+#ifndef PTRACE_PEEKSIGINFO
+#define PTRACE_PEEKSIGINFO 0x4209
+#endif
+#define PTRACE_GET_RSEQ_CONFIGURATION_ 0x420f
+#define PEEKSIGINFO_SHARED 1
+
+struct peeksiginfo_args_ {
+	uint64_t off;
+	uint32_t flags;
+	int32_t nr;
+};
+
+struct rseq_conf_ {
+	uint64_t rseq_abi_pointer;
+	uint32_t rseq_abi_size;
+	uint32_t signature;
+	uint32_t flags;
+	uint32_t pad;
+};
+
+static int peek_pending(struct dump *d, pid_t tid, uint32_t flags,
+			struct ckpt_img_siginfo *out, uint32_t *count)
+{
+	struct peeksiginfo_args_ a = {.off = 0, .flags = flags, .nr = DUMP_MAX_PENDING};
+	long n = ptrace(PTRACE_PEEKSIGINFO, tid, &a, out);
+	if (n < 0)
+		return ckpt_fail_errno(d->e, errno, "ptrace peeksiginfo %d", tid);
+	*count = (uint32_t)n;
+	return 0;
+}
+
+/* What ptrace tells without running anything in the thread. */
+static int thread_plain(struct dump *d, struct dump_thread *t, int leader)
+{
+	struct ckpt_img_thread *it = &t->t;
+	it->tid = t->tid;
+	it->flags = leader ? CKPT_THR_F_LEADER : 0;
+	struct user_regs_struct r;
+	int rc = ckpt_getregs(t->tid, &r, d->e);
+	if (rc)
+		return rc;
+	if (ckpt_regs_fixup_restart(&r, 1))
+		it->flags |= CKPT_THR_F_IN_SYSCALL;
+	memcpy(&it->regs, &r, sizeof(it->regs));
+	t->xstate = calloc(1, DUMP_XSTATE_MAX);
+	t->pending = calloc(DUMP_MAX_PENDING + 4, sizeof(*t->pending));
+	if (!t->xstate || !t->pending)
+		return ckpt_fail(d->e, ENOMEM, "no memory for thread %d", t->tid);
+	struct iovec iov = {t->xstate, DUMP_XSTATE_MAX};
+	if (ptrace(PTRACE_GETREGSET, t->tid, NT_X86_XSTATE, &iov) < 0)
+		return ckpt_fail_errno(d->e, errno, "ptrace getregset xstate %d", t->tid);
+	it->xstate_size = (uint32_t)iov.iov_len;
+	if (ptrace(PTRACE_GETSIGMASK, t->tid, 8, &it->sigmask) < 0)
+		return ckpt_fail_errno(d->e, errno, "ptrace getsigmask %d", t->tid);
+	struct rseq_conf_ rq = {0};
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION_, t->tid, sizeof(rq), &rq) >= 0) {
+		it->rseq_abi_pointer = rq.rseq_abi_pointer;
+		it->rseq_abi_size = rq.rseq_abi_size;
+		it->rseq_signature = rq.signature;
+		it->rseq_flags = rq.flags;
+	}
+	uint64_t head = 0;
+	size_t len = 0;
+	if (syscall(SYS_get_robust_list, t->tid, &head, &len) == 0) {
+		it->robust_list_head = head;
+		it->robust_list_len = len;
+	}
+	uint32_t n = 0;
+	if ((rc = peek_pending(d, t->tid, 0, t->pending, &n)))
+		return rc;
+	/* signals our freeze stop dequeued are still pending for the image */
+	for (uint32_t k = 0; k < t->nr_caught && n < DUMP_MAX_PENDING + 4; k++) {
+		siginfo_t si;
+		memcpy(&si, t->caught[k].raw, sizeof(si));
+		int s = si.si_signo;
+		if (si.si_code > 0 && (s == SIGSEGV || s == SIGBUS || s == SIGILL || s == SIGFPE ||
+				       s == SIGTRAP))
+			continue;
+		t->pending[n++] = t->caught[k];
+	}
+	it->pending_count = n;
+	return 0;
+}
+
+/* Per-thread state only the thread can report: clear-tid, sigaltstack. */
+static int thread_injected(struct dump *d, uint32_t i)
+{
+	struct dump_thread *t = &d->threads[i];
+	uint64_t s = d->scratch;
+	int rc = dump_sys(d, i, "prctl(PR_GET_TID_ADDRESS)", 1, NULL, SYS_prctl,
+			  PR_GET_TID_ADDRESS, (long)s, 0, 0, 0, 0);
+	if (!rc)
+		rc = dump_sys(d, i, "sigaltstack", 1, NULL, SYS_sigaltstack, 0, (long)(s + 8), 0,
+			      0, 0, 0);
+	unsigned char buf[32];
+	if (!rc)
+		rc = dump_read_mem(d, s, buf, sizeof(buf));
+	if (rc)
+		return rc;
+	stack_t ss;
+	memcpy(&t->t.clear_tid_address, buf, 8);
+	memcpy(&ss, buf + 8, sizeof(ss));
+	t->t.altstack_sp = (uint64_t)ss.ss_sp;
+	t->t.altstack_size = ss.ss_size;
+	t->t.altstack_flags = (uint32_t)ss.ss_flags;
+	return 0;
+}
+
+int dump_threads_state(struct dump *d)
+{
+	int rc = ckpt_find_syscall_insn(d->pid, &d->syscall_ip, d->e);
+	for (uint32_t i = 0; !rc && i < d->nr_threads; i++)
+		rc = thread_plain(d, &d->threads[i], i == 0);
+	if (rc)
+		return rc;
+	long addr = 0;
+	rc = dump_sys(d, 0, "mmap of a scratch page", 1, &addr, SYS_mmap, 0, 4096,
+		      PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (rc)
+		return rc;
+	d->scratch = (uint64_t)addr;
+	for (uint32_t i = 0; !rc && i < d->nr_threads; i++)
+		rc = thread_injected(d, i);
+	return rc;
+}
+
+/* ---- process ------------------------------------------------------------- */
+
+static int read_small(struct dump *d, const char *what, void *buf, size_t len, ssize_t *got)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/%s", d->pid, what);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ckpt_fail_errno(d->e, errno, "open %s", p);
+	ssize_t n = read(fd, buf, len);
+	int err = errno;
+	close(fd);
+	if (n < 0)
+		return ckpt_fail_errno(d->e, err, "read %s", p);
+	*got = n;
+	return 0;
+}
+
+static int stat_fields(struct dump *d)
+{
+	char buf[4096];
+	ssize_t n;
+	int rc = read_small(d, "stat", buf, sizeof(buf) - 1, &n);
+	if (rc)
+		return rc;
+	buf[n] = '\0';
+	char *r = strrchr(buf, ')');
+	if (!r)
+		return ckpt_fail(d->e, EPROTO, "cannot parse /proc/%d/stat", d->pid);
+	unsigned long long v[64] = {0};
+	int i = 3; /* field 3 is the state */
+	char *save = NULL;
+	for (char *tok = strtok_r(r + 2, " ", &save); tok && i < 64;
+	     tok = strtok_r(NULL, " ", &save), i++)
+		v[i] = strtoull(tok, NULL, 10);
+	struct ckpt_img_proc *p = &d->proc;
+	p->ppid = (int32_t)v[4];
+	p->pgid = (int32_t)v[5];
+	p->sid = (int32_t)v[6];
+	p->exit_signal = (int32_t)v[38];
+	struct ckpt_img_mm *mm = &p->mm;
+	mm->start_code = v[26];
+	mm->end_code = v[27];
+	mm->start_stack = v[28];
+	mm->start_data = v[45];
+	mm->end_data = v[46];
+	mm->start_brk = v[47];
+	mm->arg_start = v[48];
+	mm->arg_end = v[49];
+	mm->env_start = v[50];
+	mm->env_end = v[51];
+	return 0;
+}
+
+static void ids(const char *s, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *e)
+{
+	unsigned long x[4] = {0};
+	sscanf(s, "%lu %lu %lu %lu", &x[0], &x[1], &x[2], &x[3]);
+	*a = (uint32_t)x[0];
+	*b = (uint32_t)x[1];
+	*c = (uint32_t)x[2];
+	*e = (uint32_t)x[3];
+}
+
+static int status_fields(struct dump *d)
+{
+	char p[64], line[1024];
+	snprintf(p, sizeof(p), "/proc/%d/status", d->pid);
+	FILE *f = fopen(p, "re");
+	if (!f)
+		return ckpt_fail_errno(d->e, errno, "open %s", p);
+	struct ckpt_img_proc *pr = &d->proc;
+	while (fgets(line, sizeof(line), f)) {
+		char *v = strchr(line, ':');
+		if (!v)
+			continue;
+		*v++ = '\0';
+		if (!strcmp(line, "Uid"))
+			ids(v, &pr->uid, &pr->euid, &pr->suid, &pr->fsuid);
+		else if (!strcmp(line, "Gid"))
+			ids(v, &pr->gid, &pr->egid, &pr->sgid, &pr->fsgid);
+		else if (!strcmp(line, "Umask"))
+			pr->umask = (uint32_t)strtoul(v, NULL, 8);
+		else if (!strcmp(line, "CapInh"))
+			pr->cap_inheritable = strtoull(v, NULL, 16);
+		else if (!strcmp(line, "CapPrm"))
+			pr->cap_permitted = strtoull(v, NULL, 16);
+		else if (!strcmp(line, "CapEff"))
+			pr->cap_effective = strtoull(v, NULL, 16);
+		else if (!strcmp(line, "CapBnd"))
+			pr->cap_bset = strtoull(v, NULL, 16);
+		else if (!strcmp(line, "CapAmb"))
+			pr->cap_ambient = strtoull(v, NULL, 16);
+		else if (!strcmp(line, "NoNewPrivs"))
+			pr->no_new_privs = (uint32_t)strtoul(v, NULL, 10);
+		else if (!strcmp(line, "Groups")) {
+			char *s = v, *end;
+			for (pr->ngroups = 0; pr->ngroups < CKPT_NGROUPS_MAX; pr->ngroups++) {
+				unsigned long g = strtoul(s, &end, 10);
+				if (end == s)
+					break;
+				pr->groups[pr->ngroups] = (uint32_t)g;
+				s = end;
+			}
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+static int link_of(struct dump *d, const char *what, char *out)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/%s", d->pid, what);
+	ssize_t n = readlink(p, out, CKPT_PATH_MAX - 1);
+	if (n < 0)
+		return ckpt_fail_errno(d->e, errno, "readlink %s", p);
+	out[n] = '\0';
+	return 0;
+}
+
+/* Handlers, itimers, brk, dumpable, THP: injected into the leader. */
+static int proc_injected(struct dump *d)
+{
+	struct ckpt_img_proc *p = &d->proc;
+	uint64_t s = d->scratch;
+	int rc = 0;
+	for (int sig = 1; !rc && sig <= CKPT_NSIG; sig++)
+		rc = dump_sys(d, 0, "rt_sigaction", 1, NULL, SYS_rt_sigaction, sig, 0,
+			      (long)(s + (sig - 1) * 32), 8, 0, 0);
+	for (int w = 0; !rc && w < 3; w++)
+		rc = dump_sys(d, 0, "getitimer", 1, NULL, SYS_getitimer, w,
+			      (long)(s + 2048 + w * 32), 0, 0, 0, 0);
+	if (!rc)
+		rc = dump_read_mem(d, s, p->sigactions, sizeof(p->sigactions));
+	if (!rc)
+		rc = dump_read_mem(d, s + 2048, p->itimers, sizeof(p->itimers));
+	long v = 0;
+	if (!rc)
+		rc = dump_sys(d, 0, "brk", 0, &v, SYS_brk, 0, 0, 0, 0, 0, 0);
+	p->mm.brk = (uint64_t)v;
+	if (!rc)
+		rc = dump_sys(d, 0, "prctl(PR_GET_DUMPABLE)", 1, &v, SYS_prctl, PR_GET_DUMPABLE, 0,
+			      0, 0, 0, 0);
+	p->dumpable = (uint32_t)v;
+	if (!rc)
+		rc = dump_sys(d, 0, "prctl(PR_GET_THP_DISABLE)", 1, &v, SYS_prctl,
+			      PR_GET_THP_DISABLE, 0, 0, 0, 0, 0);
+	p->thp_disable = (uint64_t)v;
+	if (!rc)
+		rc = dump_sys(d, 0, "munmap of the scratch page", 1, NULL, SYS_munmap, (long)s,
+			      4096, 0, 0, 0, 0);
+	if (!rc)
+		d->scratch = 0;
+	return rc;
+}
+
+int dump_proc_state(struct dump *d)
+{
+	struct ckpt_img_proc *p = &d->proc;
+	p->pid = d->pid;
+	p->nr_threads = d->nr_threads;
+	p->flags = d->was_stopped ? CKPT_PROC_F_STOPPED : 0;
+	int rc = stat_fields(d);
+	if (!rc)
+		rc = status_fields(d);
+	ssize_t n = 0;
+	char buf[64];
+	if (!rc && !(rc = read_small(d, "personality", buf, sizeof(buf) - 1, &n))) {
+		buf[n] = '\0';
+		p->personality = (uint32_t)strtoul(buf, NULL, 16);
+	}
+	if (!rc && !(rc = read_small(d, "comm", p->comm, sizeof(p->comm) - 1, &n)))
+		p->comm[strcspn(p->comm, "\n")] = '\0';
+	if (!rc && !(rc = read_small(d, "auxv", p->mm.auxv, sizeof(p->mm.auxv), &n)))
+		p->mm.auxv_words = (uint32_t)(n / 8);
+	if (!rc)
+		rc = link_of(d, "exe", p->exe);
+	if (!rc)
+		rc = link_of(d, "cwd", p->cwd);
+	if (!rc)
+		rc = link_of(d, "root", p->root);
+	for (int r = 0; !rc && r < CKPT_RLIM_NLIMITS && r < RLIM_NLIMITS; r++) {
+		struct rlimit l;
+		if (prlimit(d->pid, r, NULL, &l) < 0)
+			return ckpt_fail_errno(d->e, errno, "prlimit %d of %d", r, d->pid);
+		p->rlimits[r].cur = l.rlim_cur;
+		p->rlimits[r].max = l.rlim_max;
+	}
+	uint32_t np = 0;
+	if (!rc)
+		rc = peek_pending(d, d->pid, PEEKSIGINFO_SHARED, d->shared_pending, &np);
+	p->pending_shared_count = np;
+	if (!rc)
+		rc = proc_injected(d);
+	return rc;
+}
