@@ -52,6 +52,11 @@ static void *writer_main(void *arg)
 		if (!w->werr) {
 			w->file_crc = ckpt_crc32c(w->file_crc, buf->data, buf->len);
 			err = write_all(w->fd, buf->data, buf->len);
+			/* start writeback now: the final fsync then finds little to do,
+			   so the disk works while we still copy memory */
+			if (!err && w->own_fd && !(w->flags & CKPT_CP_NOSYNC))
+				sync_file_range(w->fd, (off_t)w->written, (off_t)buf->len,
+						SYNC_FILE_RANGE_WRITE);
 		}
 		pthread_mutex_lock(&w->mu);
 		if (err && !w->werr)
