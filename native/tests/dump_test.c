@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * The checkpoint side through the public API, on children of this test:
+ *  - refusals before anything is touched: bad pid, no such process, a thread
+ *    id, ourselves, a process already traced, bad options, a destination in a
+ *    missing directory; the target keeps running;
+ *  - a failure half way (timeout while copying memory) leaves the previous
+ *    image byte for byte and no temp file, and the target running;
+ *  - --backup keeps FILE.~1~, FILE.~2~; no-clobber refuses an existing file;
+ *    an image written to a caller's fd is a valid image;
+ *  - after-actions: STOP leaves it stopped, TERM delivers SIGTERM, CONT keeps
+ *    it running; progress ends in DONE with the image size; inspect and
+ *    probe describe it (and say how much room they need).
+ */
+#include "ckpt.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int fails;
+#define EXPECT(c, ...) \
+	do { \
+		if (!(c)) { \
+			fails++; \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+			fprintf(stderr, __VA_ARGS__); \
+			fputc('\n', stderr); \
+		} \
+	} while (0)
+
+static char dir[] = "/tmp/ckpt-dump-XXXXXX";
+static char msg[CKPT_MSG_MAX];
+static volatile long *shared; /* the children count here */
+
+static void msleep(int ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static pid_t spawn_counter(size_t mib)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);
+		if (mib) {
+			unsigned char *p = malloc(mib << 20);
+			for (size_t i = 0; i < mib << 20; i += 4096)
+				p[i] = (unsigned char)(i >> 12) | 1;
+		}
+		for (;;) {
+			shared[0]++;
+			msleep(1);
+		}
+	}
+	msleep(mib ? 300 + (int)mib * 4 : 50);
+	return pid;
+}
+
+static int running(void)
+{
+	long a = shared[0];
+	msleep(30);
+	return shared[0] > a;
+}
+
+static char state_of(pid_t pid)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	FILE *f = fopen(p, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	char *r = strrchr(buf, ')');
+	return r ? r[2] : 0;
+}
+
+static int cp(pid_t pid, const char *path, struct ckpt_checkpoint_opts *o, struct ckpt_result *r)
+{
+	struct ckpt_result tmp = {.size = sizeof(tmp)};
+	if (!r)
+		r = &tmp;
+	r->size = sizeof(*r);
+	o->size = sizeof(*o);
+	return ckpt_checkpoint(pid, path, o, r, msg, sizeof(msg));
+}
+
+static void kill_reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static int temp_files(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	while (d && (de = readdir(d)))
+		n += strstr(de->d_name, ".tmp-") != NULL;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void test_refusals(void)
+{
+	struct ckpt_checkpoint_opts o = {.fd = -1};
+	char img[PATH_MAX];
+	snprintf(img, sizeof(img), "%s/r.img", dir);
+	EXPECT(cp(0, img, &o, NULL) == -EINVAL && strstr(msg, "positive"), "pid 0: %s", msg);
+	EXPECT(cp(4000000, img, &o, NULL) == -ESRCH && strstr(msg, "no process"), "esrch: %s",
+	       msg);
+	EXPECT(cp(getpid(), img, &o, NULL) == -EINVAL && strstr(msg, "itself"), "self: %s", msg);
+	pid_t pid = spawn_counter(0);
+	o.after = 9;
+	EXPECT(cp(pid, img, &o, NULL) == -EINVAL && strstr(msg, "after-action"), "after: %s",
+	       msg);
+	o.after = CKPT_AFTER_SIGNAL;
+	o.signal = 99;
+	EXPECT(cp(pid, img, &o, NULL) == -EINVAL && strstr(msg, "signal 99"), "signal: %s", msg);
+	o = (struct ckpt_checkpoint_opts){.fd = -1, .scope = CKPT_SCOPE_TREE};
+	EXPECT(cp(pid, img, &o, NULL) == -ENOTSUP && strstr(msg, "tree"), "scope: %s", msg);
+	o = (struct ckpt_checkpoint_opts){.fd = -1};
+	char missing[PATH_MAX];
+	snprintf(missing, sizeof(missing), "%s/no/such/dir/x.img", dir);
+	EXPECT(cp(pid, missing, &o, NULL) == -ENOENT && strstr(msg, "no/such/dir"),
+	       "missing dir: %s", msg);
+	EXPECT(cp(pid, dir, &o, NULL) == -EISDIR, "a directory as image: %s", msg);
+	EXPECT(running(), "target still running after refusals");
+	/* already traced (by us): named, and the target is left alone */
+	EXPECT(ptrace(PTRACE_SEIZE, pid, 0, 0) == 0, "seize");
+	int rc = cp(pid, img, &o, NULL);
+	char want[64];
+	snprintf(want, sizeof(want), "already traced by %d", getpid());
+	EXPECT(rc == -EPERM && strstr(msg, want), "traced: rc %d %s", rc, msg);
+	ptrace(PTRACE_DETACH, pid, 0, 0);
+	EXPECT(running(), "target still running after a refused traced checkpoint");
+	EXPECT(access(img, F_OK) != 0 && temp_files() == 0, "no image, no temp file left");
+	kill_reap(pid);
+}
+
+static uint64_t file_crc_like(const char *path, size_t *size)
+{
+	int fd = open(path, O_RDONLY);
+	uint64_t h = 1469598103934665603ull;
+	unsigned char buf[65536];
+	ssize_t n;
+	*size = 0;
+	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++)
+			h = (h ^ buf[i]) * 1099511628211ull;
+		*size += (size_t)n;
+	}
+	if (fd >= 0)
+		close(fd);
+	return h;
+}
+
+static void test_failure_keeps_previous(void)
+{
+	char img[PATH_MAX];
+	snprintf(img, sizeof(img), "%s/keep.img", dir);
+	pid_t pid = spawn_counter(256);
+	struct ckpt_checkpoint_opts o = {.fd = -1};
+	EXPECT(cp(pid, img, &o, NULL) == 0, "first checkpoint: %s", msg);
+	size_t s1, s2;
+	uint64_t h1 = file_crc_like(img, &s1);
+	o.timeout_ms = 1; /* 256 MiB cannot be copied in 1 ms */
+	int rc = cp(pid, img, &o, NULL);
+	EXPECT(rc == -ETIMEDOUT && strstr(msg, "timed out"), "timeout: rc %d %s", rc, msg);
+	uint64_t h2 = file_crc_like(img, &s2);
+	EXPECT(h1 == h2 && s1 == s2, "previous image untouched (%zu -> %zu bytes)", s1, s2);
+	EXPECT(temp_files() == 0, "no temp file left");
+	EXPECT(running() && state_of(pid) != 't', "target running, not traced-stopped");
+	kill_reap(pid);
+}
+
+static void test_backup_noclobber_fd(void)
+{
+	char img[PATH_MAX], b1[PATH_MAX + 8], b2[PATH_MAX + 8], b3[PATH_MAX + 8];
+	snprintf(img, sizeof(img), "%s/b.img", dir);
+	snprintf(b1, sizeof(b1), "%s.~1~", img);
+	snprintf(b2, sizeof(b2), "%s.~2~", img);
+	snprintf(b3, sizeof(b3), "%s.~3~", img);
+	pid_t pid = spawn_counter(0);
+	struct ckpt_checkpoint_opts o = {.fd = -1, .flags = CKPT_CP_BACKUP};
+	for (int i = 0; i < 3; i++)
+		EXPECT(cp(pid, img, &o, NULL) == 0, "backup checkpoint %d: %s", i, msg);
+	EXPECT(access(img, F_OK) == 0 && access(b1, F_OK) == 0 && access(b2, F_OK) == 0 &&
+		       access(b3, F_OK) != 0,
+	       "FILE, FILE.~1~, FILE.~2~ and no ~3~");
+	static char js[1 << 16];
+	size_t need = 0;
+	EXPECT(ckpt_inspect(b1, CKPT_IN_VERIFY, js, sizeof(js), &need, msg, sizeof(msg)) > 0,
+	       "backup is a valid image: %s", msg);
+	o.flags = CKPT_CP_NOCLOBBER;
+	EXPECT(cp(pid, img, &o, NULL) == -EEXIST && strstr(msg, "already exists"),
+	       "no-clobber: %s", msg);
+	char fdimg[PATH_MAX];
+	snprintf(fdimg, sizeof(fdimg), "%s/fd.img", dir);
+	int fd = open(fdimg, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	o = (struct ckpt_checkpoint_opts){.fd = fd};
+	struct ckpt_result r;
+	EXPECT(cp(pid, "label-only", &o, &r) == 0, "to an fd: %s", msg);
+	close(fd);
+	struct stat st;
+	stat(fdimg, &st);
+	EXPECT((uint64_t)st.st_size == r.bytes && r.bytes > 0, "fd image has %llu bytes",
+	       (unsigned long long)r.bytes);
+	int n = ckpt_inspect(fdimg, CKPT_IN_VERIFY, js, sizeof(js), &need, msg, sizeof(msg));
+	EXPECT(n > 0 && strstr(js, "\"checksum\":\"ok\""), "fd image verifies: %s", msg);
+	EXPECT(ckpt_inspect(fdimg, 0, js, 10, &need, msg, sizeof(msg)) == -ENOSPC &&
+		       need > 10,
+	       "inspect reports the room it needs (%zu)", need);
+	kill_reap(pid);
+}
+
+static void test_after_actions(void)
+{
+	char img[PATH_MAX];
+	snprintf(img, sizeof(img), "%s/a.img", dir);
+	pid_t pid = spawn_counter(0);
+	struct ckpt_progress prog = {0};
+	struct ckpt_checkpoint_opts o = {.fd = -1, .after = CKPT_AFTER_CONT, .progress = &prog};
+	struct ckpt_result r;
+	EXPECT(cp(pid, img, &o, &r) == 0, "cont: %s", msg);
+	EXPECT(running(), "CONT: keeps running");
+	EXPECT(prog.phase == CKPT_PHASE_DONE && prog.bytes_done == r.bytes &&
+		       prog.bytes_total == r.bytes,
+	       "progress ends DONE at the image size (%u %llu/%llu)", prog.phase,
+	       (unsigned long long)prog.bytes_done, (unsigned long long)prog.bytes_total);
+	EXPECT(r.threads == 1 && r.processes == 1 && r.vmas > 5 && r.pages > 0 &&
+		       r.frozen_ns > 0 && r.frozen_ns <= r.wall_ns,
+	       "result fields (threads %u vmas %u pages %llu)", r.threads, r.vmas,
+	       (unsigned long long)r.pages);
+	o.after = CKPT_AFTER_STOP;
+	EXPECT(cp(pid, img, &o, NULL) == 0, "stop: %s", msg);
+	msleep(50);
+	EXPECT(state_of(pid) == 'T' && !running(), "STOP: stopped (state %c)", state_of(pid));
+	kill(pid, SIGCONT);
+	msleep(20);
+	EXPECT(running(), "runs again after SIGCONT");
+	o.after = CKPT_AFTER_TERM;
+	EXPECT(cp(pid, img, &o, NULL) == 0, "term: %s", msg);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	EXPECT(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "TERM: died of SIGTERM (%#x)", st);
+	static char js[1024];
+	int n = ckpt_probe(js, sizeof(js), msg, sizeof(msg));
+	EXPECT(n > 0 && strstr(js, "\"imageFormat\":1") && strstr(js, "\"user\""), "probe: %s",
+	       n > 0 ? js : msg);
+	EXPECT(ckpt_probe(js, 8, msg, sizeof(msg)) == -ENOSPC, "probe: ENOSPC on a short buffer");
+}
+
+int main(void)
+{
+	if (!mkdtemp(dir))
+		return 1;
+	shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	test_refusals();
+	test_failure_keeps_previous();
+	test_backup_noclobber_fd();
+	test_after_actions();
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (!fails && system(cmd) != 0)
+		fprintf(stderr, "cleanup of %s failed\n", dir);
+	printf("dump: %s\n", fails ? "FAIL" : "PASS");
+	return fails != 0;
+}
