@@ -136,7 +136,6 @@ const fns = {
   restart: lib.func(
     'int ckpt_restart(const char *path, const ckpt_restart_opts *opts, _Inout_ ckpt_restart_result *res, void *msg, size_t msglen)',
   ) as Fn,
-  wait: lib.func('int ckpt_wait(int32_t pid, void *msg, size_t msglen)') as Fn,
   inspect: lib.func(
     'int ckpt_inspect(const char *path, uint32_t flags, void *json, size_t jsonlen, _Out_ size_t *needed, void *msg, size_t msglen)',
   ) as Fn,
@@ -374,12 +373,64 @@ export async function restart(path: string, opts: RestartOptions = {}): Promise<
   }
 }
 
-/** Exit code of a child (0..255, 128+N if killed by signal N). */
-export async function wait(pid: number): Promise<number> {
-  const msg = Buffer.alloc(MSG_MAX);
-  const rc = await callAsync(fns.wait, [pid, msg, MSG_MAX]);
-  if (rc < 0) fail(rc, msg, `wait ${pid}`);
-  return rc;
+// ---------------------------------------------------------------- wait
+
+/*
+ * ckpt_wait blocks in waitpid, and koffi has as many async workers as cores
+ * (2 here): a daemon waiting for two restarted jobs that way would have no
+ * worker left for a checkpoint. So waiting is a poll with waitpid(WNOHANG),
+ * a synchronous call that never blocks, shared by every pending wait.
+ */
+const libc = koffi.load('libc.so.6');
+const waitpidNoHang = libc.func('int waitpid(int pid, _Out_ int *status, int options)') as Fn;
+const errnoLocation = libc.func('int *__errno_location(void)') as Fn;
+const WNOHANG = 1;
+const WAIT_POLL_MS = 50;
+const waiters = new Map<
+  number,
+  { resolve: (code: number) => void; reject: (err: Error) => void }[]
+>();
+let poller: NodeJS.Timeout | undefined;
+
+function pollChildren(): void {
+  for (const [pid, list] of waiters) {
+    const status = [0];
+    const r = waitpidNoHang(pid, status, WNOHANG) as number;
+    if (r === 0) continue;
+    waiters.delete(pid);
+    if (r < 0) {
+      const errno = koffi.decode(errnoLocation(), 'int') as number;
+      const err = new LibckptError(
+        `wait ${pid}: ${LibckptError.nameOf(errno)} (not a child of this process, or already reaped)`,
+        LibckptError.nameOf(errno),
+        errno,
+      );
+      for (const w of list) w.reject(err);
+      continue;
+    }
+    const st = status[0] ?? 0;
+    const sig = st & 0x7f;
+    const code = sig ? 128 + sig : (st >> 8) & 0xff;
+    for (const w of list) w.resolve(code);
+  }
+  if (!waiters.size && poller) {
+    clearInterval(poller);
+    poller = undefined;
+  }
+}
+
+/** Exit code of a child (0..255, 128+N if killed by signal N), without blocking a worker. */
+export function wait(pid: number): Promise<number> {
+  if (!Number.isInteger(pid) || pid <= 0) {
+    return Promise.reject(new LibckptError(`wait ${pid}: expected a child's pid`, 'EINVAL', 22));
+  }
+  return new Promise((resolvePromise, reject) => {
+    const list = waiters.get(pid) ?? [];
+    list.push({ resolve: resolvePromise, reject });
+    waiters.set(pid, list);
+    poller ??= setInterval(pollChildren, WAIT_POLL_MS);
+    pollChildren();
+  });
 }
 
 // ---------------------------------------------------------------- inspect, probe, version
