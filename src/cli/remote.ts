@@ -38,7 +38,7 @@ export function requireNode(node: string | undefined, verb: string): asserts nod
 }
 
 /** The daemon answered with an error object: make it one CLI line. */
-function replyError(reply: unknown): string | undefined {
+export function replyError(reply: unknown): string | undefined {
   if (typeof reply !== 'object' || reply === null) return undefined;
   const r = reply as Record<string, unknown>;
   if (r.ok === false || typeof r.error === 'string' || (typeof r.error === 'object' && r.error)) {

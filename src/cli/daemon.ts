@@ -1,0 +1,135 @@
+/** `ckpt daemon`: the node daemon (src/daemon) as a foreground service. */
+import { pino } from 'pino';
+import { ConfigError, loadConfig, schema } from '../daemon/config.js';
+import { CliError, EXIT, UsageError } from './errors.js';
+import type { Verb } from './verb.js';
+
+/** Every convict `arg` name of the schema: the options this verb accepts. */
+function argNames(node: Record<string, unknown>, out: string[] = []): string[] {
+  for (const v of Object.values(node)) {
+    const o = v as Record<string, unknown>;
+    if (typeof o.arg === 'string') out.push(o.arg);
+    else if (o && typeof o === 'object' && !('doc' in o)) argNames(o, out);
+  }
+  return out;
+}
+const ARGS = argNames(schema as unknown as Record<string, unknown>);
+
+const HELP = `Usage: ckpt daemon [--config FILE] [--print-config] [OPTIONS]
+
+Run the node daemon in the foreground: it subscribes to node-health events on the
+bus, decides checkpoints with its policies, runs them through libckpt and
+publishes the results. With no bus URL it starts a local nats-server itself.
+SIGHUP re-reads the policy files (an invalid file keeps the old policies);
+SIGTERM/SIGINT let running checkpoints finish, then stop.
+
+Options (each also settable in the JSON config file or as CKPT_* variables):
+      --config FILE       JSON configuration file (also $CKPT_CONFIG)
+      --print-config      print the effective configuration as JSON and exit
+      --node NODE         this node's name (default: the host name)
+      --bus URL           NATS server URL (default: start a local nats-server)
+      --prefix PREFIX     subject prefix (default ft)
+      --local-port N      port of the local nats-server (default: a free one)
+      --state-dir DIR     jobs, outbox, local NATS store (default /var/lib/ckpt)
+      --image-dir DIR     checkpoint images (default STATE-DIR/images)
+      --policies F[,F]    policy files (default: the built-in set)
+      --concurrency N     checkpoints at once (default 1)
+      --timeout-ms MS     give up a checkpoint after MS (default 600000)
+      --retain N          images kept per job (default 3)
+      --metrics-port N    Prometheus endpoint port (default 9464; 0 any; -1 off)
+      --metrics-host H    its address (default 127.0.0.1)
+      --log-level L       fatal|error|warn|info|debug|trace|silent (default info)
+      --pretty            human-readable logs on a terminal
+Details and defaults: docs/daemon.md.`;
+
+export const verb: Verb = {
+  name: 'daemon',
+  summary: 'run the node daemon (bus, policies, executor)',
+  help: HELP,
+  async run(argv) {
+    let file: string | undefined;
+    let print = false;
+    const rest: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i] as string;
+      if (a === '--print-config') print = true;
+      else if (a === '--config' || a.startsWith('--config=')) {
+        file = a.includes('=') ? a.slice(9) : argv[++i];
+        if (!file) throw new UsageError('--config needs a FILE');
+      } else if (a.startsWith('--')) {
+        const name = a.slice(2).split('=')[0] as string;
+        if (!ARGS.includes(name)) throw new UsageError(`unknown option '${a}'`);
+        if (name === 'pretty') rest.push('--pretty=true');
+        else if (a.includes('=')) rest.push(a);
+        else {
+          const v = argv[++i];
+          if (v === undefined) throw new UsageError(`${a} needs a value`);
+          rest.push(`${a}=${v}`);
+        }
+      } else throw new UsageError(`unexpected argument '${a}'`);
+    }
+    let cfg: ReturnType<typeof loadConfig>;
+    try {
+      cfg = loadConfig({ file, args: rest });
+    } catch (err) {
+      if (err instanceof ConfigError) throw new CliError(err.message, EXIT.usage);
+      throw err;
+    }
+    if (print) {
+      process.stdout.write(`${JSON.stringify(cfg, null, 2)}\n`);
+      return 0;
+    }
+    const pretty = cfg.log.pretty && process.stderr.isTTY;
+    const logger = pino(
+      { level: cfg.log.level, base: { node: cfg.node } },
+      pretty
+        ? pino.transport({ target: 'pino-pretty', options: { destination: 2 } })
+        : pino.destination(2),
+    );
+    const { startDaemon } = await import('../daemon/daemon.js');
+    const { PolicyFileError } = await import('../policies/index.js');
+    let d: Awaited<ReturnType<typeof startDaemon>>;
+    try {
+      d = await startDaemon(cfg, logger);
+    } catch (err) {
+      if (err instanceof PolicyFileError) throw new CliError(err.message, EXIT.usage);
+      throw new CliError(`daemon: ${(err as Error).message}`, EXIT.unavailable, { cause: err });
+    }
+    const bus = `--bus ${d.url} --node ${d.node}`;
+    logger.info({ url: d.url, node: d.node, metrics: d.metricsUrl }, `NATS bus at ${d.url}`);
+    process.stderr.write(
+      [
+        `ckpt daemon: node ${d.node}, bus ${d.url}${d.metricsUrl ? `, metrics ${d.metricsUrl}` : ''}`,
+        'Try it (in another shell):',
+        `  bin/ckpt run --job demo ${bus} -- sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/demo.count; sleep 1; done'`,
+        `  bin/ckpt publish ${bus} --severity fatal --type node.failure.imminent`,
+        `  bin/ckpt jobs ${bus}; pkill -f demo.count; bin/ckpt restart --job demo ${bus}`,
+        '',
+      ].join('\n'),
+    );
+    return new Promise<number>((resolve) => {
+      process.on('SIGHUP', () => {
+        try {
+          d.reload();
+        } catch (err) {
+          logger.error(
+            { err: (err as Error).message },
+            'policy reload refused; the old policies stay',
+          );
+        }
+      });
+      const stop = (sig: string) => {
+        logger.info({ signal: sig }, 'stopping');
+        d.close().then(
+          () => resolve(0),
+          (err: Error) => {
+            logger.error({ err: err.message }, 'unclean stop');
+            resolve(1);
+          },
+        );
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+  },
+};

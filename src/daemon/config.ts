@@ -1,0 +1,184 @@
+/**
+ * The daemon's configuration (convict): defaults below, then a JSON config
+ * file (--config or CKPT_CONFIG), then environment variables (CKPT_*), then
+ * command-line arguments. `ckpt daemon --print-config` shows the result.
+ * Documented in docs/daemon.md.
+ */
+import { hostname } from 'node:os';
+import convict from 'convict';
+import { isToken } from '../shared/types.js';
+
+/** The host name as a subject-safe token (dots and the like become '-'). */
+export function defaultNode(): string {
+  const name = hostname()
+    .replace(/[^A-Za-z0-9_-]/g, '-')
+    .slice(0, 64);
+  return isToken(name) ? name : 'node';
+}
+
+convict.addFormat({
+  name: 'token',
+  validate(v: unknown) {
+    if (!isToken(v)) {
+      throw new Error(`must be a subject-safe token (letters, digits, '_' or '-', 1-64 chars)`);
+    }
+  },
+});
+
+convict.addFormat({
+  name: 'string-list',
+  validate(v: unknown) {
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
+      throw new Error('must be a list of file paths');
+    }
+  },
+  coerce: (v: string) => v.split(',').filter(Boolean),
+});
+
+export const schema = {
+  node: {
+    doc: "This node's name on the bus (default: the host name)",
+    format: 'token',
+    default: defaultNode(),
+    env: 'CKPT_NODE',
+    arg: 'node',
+  },
+  bus: {
+    url: {
+      doc: 'NATS server URL; empty: start a local nats-server (JetStream) and use it',
+      format: String,
+      default: '',
+      env: 'CKPT_BUS_URL',
+      arg: 'bus',
+    },
+    prefix: {
+      doc: 'Subject prefix',
+      format: 'token',
+      default: 'ft',
+      env: 'CKPT_BUS_PREFIX',
+      arg: 'prefix',
+    },
+    localPort: {
+      doc: 'Port of the local nats-server (-1: a free one)',
+      format: 'int',
+      default: -1,
+      env: 'CKPT_BUS_LOCAL_PORT',
+      arg: 'local-port',
+    },
+  },
+  stateDir: {
+    doc: 'Jobs, outbox, local NATS store, daemon.json (where `ckpt run` finds the daemon)',
+    format: String,
+    default: '/var/lib/ckpt',
+    env: 'CKPT_STATE_DIR',
+    arg: 'state-dir',
+  },
+  imageDir: {
+    doc: 'Where checkpoint images go (<imageDir>/<job>/<job>.<seq>.ckpt); empty: <stateDir>/images',
+    format: String,
+    default: '',
+    env: 'CKPT_IMAGE_DIR',
+    arg: 'image-dir',
+  },
+  policies: {
+    doc: 'Policy files (YAML or JSON), comma-separated; empty: the default set',
+    format: 'string-list',
+    default: [] as string[],
+    env: 'CKPT_POLICIES',
+    arg: 'policies',
+  },
+  concurrency: {
+    doc: 'Checkpoints running at once on this node',
+    format: 'nat',
+    default: 1,
+    env: 'CKPT_CONCURRENCY',
+    arg: 'concurrency',
+  },
+  timeoutMs: {
+    doc: 'A checkpoint taking longer is abandoned (the job continues, the last image stays)',
+    format: 'nat',
+    default: 600_000,
+    env: 'CKPT_TIMEOUT_MS',
+    arg: 'timeout-ms',
+  },
+  retain: {
+    doc: 'Images kept per job (older ones are deleted)',
+    format: 'nat',
+    default: 3,
+    env: 'CKPT_RETAIN',
+    arg: 'retain',
+  },
+  metrics: {
+    port: {
+      doc: 'Prometheus endpoint port (0: a free one, -1: off)',
+      format: 'int',
+      default: 9464,
+      env: 'CKPT_METRICS_PORT',
+      arg: 'metrics-port',
+    },
+    host: {
+      doc: 'Prometheus endpoint address',
+      format: String,
+      default: '127.0.0.1',
+      env: 'CKPT_METRICS_HOST',
+      arg: 'metrics-host',
+    },
+  },
+  log: {
+    level: {
+      doc: 'pino log level',
+      format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info',
+      env: 'CKPT_LOG_LEVEL',
+      arg: 'log-level',
+    },
+    pretty: {
+      doc: 'Human-readable logs when stderr is a terminal',
+      format: Boolean,
+      default: false,
+      env: 'CKPT_LOG_PRETTY',
+      arg: 'pretty',
+    },
+  },
+};
+
+export interface DaemonConfig {
+  node: string;
+  bus: { url: string; prefix: string; localPort: number };
+  stateDir: string;
+  imageDir: string;
+  policies: string[];
+  concurrency: number;
+  timeoutMs: number;
+  retain: number;
+  metrics: { port: number; host: string };
+  log: { level: string; pretty: boolean };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Defaults < file < env < args. Throws ConfigError naming the key, the value
+ * and what is expected.
+ */
+export function loadConfig(opts: {
+  file?: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+}): DaemonConfig {
+  const c = convict(schema, { args: opts.args ?? [], env: opts.env ?? process.env });
+  try {
+    const file = opts.file ?? (opts.env ?? process.env).CKPT_CONFIG;
+    if (file) c.loadFile(file);
+    c.validate({ allowed: 'strict' });
+  } catch (err) {
+    throw new ConfigError(`configuration: ${(err as Error).message}`, { cause: err });
+  }
+  const cfg = c.getProperties() as DaemonConfig;
+  if (cfg.concurrency < 1)
+    throw new ConfigError('configuration: concurrency: must be at least 1 (got 0)');
+  if (!cfg.imageDir) cfg.imageDir = `${cfg.stateDir}/images`;
+  return cfg;
+}

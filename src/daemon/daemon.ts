@@ -1,0 +1,405 @@
+/**
+ * The node daemon: bus -> policies -> executor -> libckpt, results back on
+ * the bus. startDaemon() wires the layers and returns a handle; the `ckpt
+ * daemon` verb (src/cli/daemon.ts) adds signals and the process lifetime.
+ *
+ * Order at start: local nats-server (when no URL is configured), bus, job
+ * state (reconciled with the catalog), executor, policy engine, command
+ * endpoints, metrics; then <stateDir>/daemon.json tells `ckpt run` and
+ * `ckpt attach` where the daemon listens.
+ */
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Subject, type Subscription } from 'rxjs';
+import {
+  type Bus,
+  CommandError,
+  type CommandHandlers,
+  type CommandServer,
+  createBus,
+  type NatsServerHandle,
+  startNatsServer,
+} from '../bus/index.js';
+import { EngineError } from '../engine/errors.js';
+import { type Engine, Executor } from '../engine/executor.js';
+import { isAlive, type Job, JobStore, processStartTime } from '../engine/jobs.js';
+import * as libckpt from '../engine/libckpt.js';
+import { createMetrics, type MetricsServer, startMetricsServer } from '../metrics/index.js';
+import {
+  type CheckpointOutcomeEvent,
+  createPolicyEngine,
+  loadPolicyFiles,
+  type PolicyCommand,
+  type PolicySet,
+} from '../policies/index.js';
+import type { CheckpointRequest, Trigger } from '../shared/types.js';
+import type { DaemonConfig } from './config.js';
+
+export interface DaemonHandle {
+  readonly url: string;
+  readonly node: string;
+  readonly metricsUrl?: string;
+  readonly jobs: JobStore;
+  /** Re-read the policy files; an invalid file keeps the old policies (and throws why). */
+  reload(): void;
+  /** Stop taking work, let running checkpoints finish (bounded), publish, close. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+/** What `ckpt run`/`ckpt attach` read to find the local daemon. */
+export interface DaemonInfo {
+  url: string;
+  node: string;
+  prefix: string;
+  pid: number;
+  metrics?: string;
+}
+
+export function daemonInfoPath(stateDir: string): string {
+  return join(stateDir, 'daemon.json');
+}
+
+const COMMAND_CODES = new Set([
+  'UNKNOWN_JOB',
+  'JOB_EXISTS',
+  'BUSY',
+  'FORBIDDEN',
+  'ENGINE',
+  'UNAVAILABLE',
+]);
+
+/** Engine errors as command replies (unknown codes become ENGINE with the code in the text). */
+function asCommandError(err: unknown): Error {
+  if (err instanceof CommandError) return err;
+  if (err instanceof EngineError) {
+    if (COMMAND_CODES.has(err.code))
+      return new CommandError(err.code as 'BUSY', err.message, { cause: err });
+    return new CommandError('ENGINE', `${err.code}: ${err.message}`, { cause: err });
+  }
+  return err as Error;
+}
+
+export async function startDaemon(
+  cfg: DaemonConfig,
+  logger: Logger,
+  engine: Engine = libckpt,
+): Promise<DaemonHandle> {
+  mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
+  let policies: PolicySet = loadPolicyFiles(cfg.policies);
+  let nats: NatsServerHandle | undefined;
+  let url = cfg.bus.url;
+  if (!url) {
+    nats = await startNatsServer({
+      port: cfg.bus.localPort,
+      jetstream: true,
+      storeDir: join(cfg.stateDir, 'nats'),
+      logFile: join(cfg.stateDir, 'nats-server.log'),
+    });
+    url = nats.url;
+    logger.info({ url, pid: nats.pid }, 'started a local nats-server');
+  }
+  let bus: Bus;
+  try {
+    bus = await createBus({
+      url,
+      name: `ckpt-daemon-${cfg.node}`,
+      node: cfg.node,
+      prefix: cfg.bus.prefix,
+      logger,
+      outboxDir: join(cfg.stateDir, 'outbox'),
+      waitForServer: false,
+    });
+  } catch (err) {
+    await nats?.stop();
+    throw err;
+  }
+  const metrics = createMetrics({ defaultMetrics: true });
+  const health$ = bus.health$;
+  const healthSub = health$.subscribe((e) =>
+    metrics.eventReceived({ severity: e.severity, source: e.source }),
+  );
+  const rejectedSub = bus.rejected$.subscribe((r) => {
+    if (r.on === 'health') metrics.eventRejected(r.reason);
+    logger.warn({ on: r.on, reason: r.reason, subject: r.subject }, r.message);
+  });
+
+  const jobs = JobStore.load(join(cfg.stateDir, 'jobs.json'), cfg.node);
+  for (const job of jobs.list()) {
+    if (job.lastImage) continue;
+    const rec = await bus.catalog.get(cfg.node, job.id).catch(() => undefined);
+    if (rec) jobs.update(job.id, { lastImage: rec, images: [rec] });
+  }
+  metrics.setJobs(jobs.list().length);
+  const outcomes$ = new Subject<CheckpointOutcomeEvent>();
+  const executor = new Executor({
+    engine,
+    jobs,
+    bus,
+    imageDir: cfg.imageDir,
+    logDir: join(cfg.stateDir, 'logs'),
+    concurrency: cfg.concurrency,
+    timeoutMs: cfg.timeoutMs,
+    retain: Math.max(1, cfg.retain),
+    logger,
+    hooks: {
+      checkpointDone(o) {
+        metrics.checkpointDone({
+          result: o.result,
+          trigger: o.trigger.kind,
+          bytes: o.bytes,
+          durationMs: o.durationMs,
+          frozenMs: o.frozenMs,
+        });
+        outcomes$.next({ job: o.job, durationMs: o.durationMs, ok: o.ok, trigger: o.trigger });
+      },
+      restartDone(o) {
+        metrics.restartDone({
+          result: o.ok ? 'ok' : 'error',
+          trigger: o.trigger.kind,
+          bytes: o.bytes,
+          durationMs: o.durationMs,
+        });
+      },
+      queueDepth: (n) => metrics.setQueueDepth(n),
+    },
+  });
+
+  // ---- policies: commands go through them so arbitration applies
+  const commands$ = new Subject<PolicyCommand>();
+  /** A command's caller waits for the decision it caused: keyed by the command id. */
+  const waiting = new Map<string, (r: Promise<object>) => void>();
+  let policySub: Subscription | undefined;
+  const subscribePolicies = (set: PolicySet) => {
+    policySub?.unsubscribe();
+    policySub = createPolicyEngine(
+      set,
+      { health$, commands$, jobs$: jobs.snapshots$, outcomes$ },
+      { node: cfg.node },
+    ).subscribe({
+      next: (d) => {
+        const id = d.request.trigger.eventId;
+        let done: Promise<object>;
+        if (d.kind === 'checkpoint') {
+          logger.info(
+            { job: d.request.job, trigger: d.request.trigger, after: d.request.after },
+            'policy decision: checkpoint',
+          );
+          done = executor
+            .checkpoint(d.request)
+            .then((r) => ({
+              image: r.path,
+              bytes: r.bytes,
+              durationMs: r.durationMs,
+              frozenMs: r.frozenMs,
+            }));
+        } else {
+          logger.info(
+            { job: d.request.job, trigger: d.request.trigger },
+            'policy decision: resume',
+          );
+          done = executor.resume(d.request);
+        }
+        done.catch(() => {});
+        const w = id ? waiting.get(id) : undefined;
+        if (w && id) {
+          waiting.delete(id);
+          w(done);
+        }
+      },
+      error: (err: Error) => logger.error({ err: err.message }, 'policy engine stopped'),
+    });
+  };
+  subscribePolicies(policies);
+
+  /** Send a command through the policies and wait for what it decided (or a skip). */
+  const viaPolicies = (cmd: PolicyCommand, skipped: string): Promise<object> =>
+    new Promise<object>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiting.delete(cmd.id);
+        resolve({ skipped });
+      }, 1000);
+      waiting.set(cmd.id, (p) => {
+        clearTimeout(timer);
+        p.then(resolve, (err) => reject(asCommandError(err)));
+      });
+      commands$.next(cmd);
+    });
+
+  const known = (id: string): Job => {
+    const job = jobs.get(id);
+    if (!job) throw new CommandError('UNKNOWN_JOB', `job ${id} is not registered on ${cfg.node}`);
+    return job;
+  };
+  const view = (j: Job) => ({
+    id: j.id,
+    node: j.node,
+    pid: j.pid,
+    state: j.state,
+    owner: j.owner,
+    command: j.command,
+    cwd: j.cwd,
+    registeredAt: j.registeredAt,
+    exitStatus: j.exitStatus,
+    restarts: j.restarts,
+    lastImage: j.lastImage,
+  });
+
+  const handlers: CommandHandlers = {
+    status: async () => ({
+      node: cfg.node,
+      pid: process.pid,
+      jobs: jobs.list().length,
+      queue: executor.queueDepth,
+      running: executor.running,
+      policies: policies.policies.map((p) => ({ name: p.name, kind: p.kind })),
+      bus: bus.status(),
+      engine: await libckpt.probe().catch((e: Error) => ({ error: e.message })),
+    }),
+    jobs: async (body) => {
+      if (body.job) return { jobs: [view(known(body.job))] };
+      return { jobs: jobs.list().map(view) };
+    },
+    attach: async (body) => {
+      if (jobs.get(body.job) && isAlive(jobs.get(body.job) as Job)) {
+        throw new CommandError(
+          'JOB_EXISTS',
+          `job ${body.job} is registered and running (pid ${jobs.get(body.job)?.pid})`,
+        );
+      }
+      const startTime = processStartTime(body.pid);
+      if (startTime === undefined)
+        throw new CommandError('UNKNOWN_JOB', `no process ${body.pid} on ${cfg.node}`);
+      const prev = jobs.get(body.job);
+      const job: Job = {
+        id: body.job,
+        node: cfg.node,
+        pid: body.pid,
+        startTime,
+        owner: body.owner ?? { uid: 0, gid: 0 },
+        command: body.command,
+        cwd: body.cwd,
+        state: 'running',
+        registeredAt: new Date().toISOString(),
+        images: prev?.images ?? [],
+        lastImage: prev?.lastImage,
+        seq: prev?.seq ?? 0,
+        restarts: 0,
+      };
+      jobs.add(job);
+      metrics.setJobs(jobs.list().length);
+      logger.info({ job: job.id, pid: job.pid }, 'job attached');
+      return { job: view(job) };
+    },
+    detach: async (body) => {
+      known(body.job);
+      jobs.remove(body.job);
+      metrics.setJobs(jobs.list().length);
+      return { detached: body.job };
+    },
+    checkpoint: async (body, meta) => {
+      known(body.job);
+      if (body.timeoutMs !== undefined) {
+        // a per-request timeout goes straight to the executor (no policy changes it)
+        const req: CheckpointRequest = {
+          job: body.job,
+          trigger: { policy: 'command', kind: 'command', eventId: meta.id },
+          priority: 2,
+          after: body.after ?? 'continue',
+        };
+        const r = await executor.checkpoint(req).catch((e) => {
+          throw asCommandError(e);
+        });
+        return { image: r.path, bytes: r.bytes, durationMs: r.durationMs, frozenMs: r.frozenMs };
+      }
+      return viaPolicies(
+        { verb: 'checkpoint', job: body.job, id: meta.id, after: body.after },
+        'a stronger or recent checkpoint of this job covers it',
+      );
+    },
+    preempt: async (body, meta) => {
+      known(body.job);
+      return viaPolicies(
+        { verb: 'preempt', job: body.job, id: meta.id, after: body.after },
+        'no preemptive policy selects this job',
+      );
+    },
+    resume: async (body, meta) => {
+      known(body.job);
+      return viaPolicies(
+        { verb: 'resume', job: body.job, id: meta.id },
+        'no preemptive policy selects this job',
+      );
+    },
+    restart: async (body, meta) => {
+      known(body.job);
+      const trigger: Trigger = { policy: 'command', kind: 'command', eventId: meta.id };
+      const r = await executor
+        .restart(
+          { job: body.job, trigger, image: body.image },
+          { restorePid: body.restorePid, after: body.after },
+        )
+        .catch((e) => {
+          throw asCommandError(e);
+        });
+      return { pid: r.pid, image: r.image };
+    },
+  };
+  let server: CommandServer = await bus.serveCommands(handlers);
+
+  let metricsServer: MetricsServer | undefined;
+  if (cfg.metrics.port >= 0) {
+    metricsServer = await startMetricsServer(metrics, {
+      port: cfg.metrics.port,
+      host: cfg.metrics.host,
+    });
+  }
+  const poll = setInterval(() => {
+    for (const id of jobs.poll())
+      logger.info({ job: id, state: jobs.get(id)?.state }, 'job state changed');
+  }, 500);
+
+  const info: DaemonInfo = {
+    url,
+    node: cfg.node,
+    prefix: cfg.bus.prefix,
+    pid: process.pid,
+    metrics: metricsServer?.url,
+  };
+  const infoFile = daemonInfoPath(cfg.stateDir);
+  writeFileSync(`${infoFile}.tmp`, `${JSON.stringify(info)}\n`, { mode: 0o644 });
+  renameSync(`${infoFile}.tmp`, infoFile);
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    node: cfg.node,
+    metricsUrl: metricsServer?.url,
+    jobs,
+    reload() {
+      const next = loadPolicyFiles(cfg.policies); // throws PolicyFileError: old ones stay
+      policies = next;
+      subscribePolicies(next);
+      logger.info({ policies: next.policies.map((p) => p.name) }, 'policies reloaded');
+    },
+    close(timeoutMs = 10_000) {
+      closing ??= (async () => {
+        clearInterval(poll);
+        await server.stop().catch(() => {});
+        server = { stop: async () => {} };
+        policySub?.unsubscribe();
+        await executor.close(timeoutMs);
+        healthSub.unsubscribe();
+        rejectedSub.unsubscribe();
+        await bus
+          .close({ timeoutMs: 5000 })
+          .catch((err: Error) => logger.error({ err: err.message }, 'bus close'));
+        await metricsServer?.close();
+        await nats?.stop();
+        rmSync(infoFile, { force: true });
+        logger.info('daemon stopped');
+      })();
+      return closing;
+    },
+  };
+}

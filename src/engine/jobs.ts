@@ -1,0 +1,198 @@
+/**
+ * The jobs of this node: registered processes, their state and their images.
+ * Kept in memory, persisted to one JSON file (written to a temp file, fsynced,
+ * renamed) on every change so a restarted daemon knows them all, and published
+ * as a BehaviorSubject of snapshots for the policy engine.
+ *
+ * A PID alone does not identify a process across time: each job also records
+ * the process's start time (field 22 of /proc/PID/stat), so a recycled PID is
+ * never mistaken for the job.
+ */
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
+import { BehaviorSubject } from 'rxjs';
+import type { ImageRecord, JobInfo, JobState } from '../shared/types.js';
+import { EngineError } from './errors.js';
+
+export interface Job extends JobInfo {
+  /** Start time of the process in clock ticks since boot, to tell a recycled PID. */
+  startTime?: number;
+  /** The restore helper waiting for a restarted job (a child of the daemon). */
+  waiterPid?: number;
+  /** Images of this job, oldest first (the last is lastImage). */
+  images: ImageRecord[];
+  /** Sequence number of the last image path handed out. */
+  seq: number;
+  restarts: number;
+}
+
+export interface JobSnapshot {
+  id: string;
+  state: JobState;
+}
+
+const FILE_VERSION = 1;
+
+/** The process start time, or undefined when there is no such process. */
+export function processStartTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+    return Number(fields[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** 'T' while stopped, 'R'/'S'/... while alive, undefined when gone. */
+export function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+export function isAlive(job: Pick<Job, 'pid' | 'startTime'>): boolean {
+  if (job.pid <= 0) return false;
+  const st = processStartTime(job.pid);
+  return st !== undefined && (job.startTime === undefined || st === job.startTime);
+}
+
+export class JobStore {
+  private readonly jobs = new Map<string, Job>();
+  readonly snapshots$: BehaviorSubject<JobSnapshot[]>;
+
+  private constructor(
+    readonly file: string,
+    readonly node: string,
+  ) {
+    this.snapshots$ = new BehaviorSubject<JobSnapshot[]>([]);
+  }
+
+  /** Load the state file (missing: no jobs); jobs whose process is gone become exited. */
+  static load(file: string, node: string): JobStore {
+    const store = new JobStore(file, node);
+    let text: string | undefined;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new EngineError('STATE', `cannot read job state ${file}: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    }
+    if (text !== undefined) {
+      let data: { version?: number; jobs?: Job[] };
+      try {
+        data = JSON.parse(text) as typeof data;
+      } catch (err) {
+        throw new EngineError(
+          'STATE',
+          `job state ${file} is not JSON (${(err as Error).message}); move it away to start empty`,
+          { cause: err },
+        );
+      }
+      if (data.version !== FILE_VERSION || !Array.isArray(data.jobs)) {
+        throw new EngineError(
+          'STATE',
+          `job state ${file}: expected {"version":${FILE_VERSION},"jobs":[...]}`,
+        );
+      }
+      for (const job of data.jobs) {
+        const live = ['running', 'stopped', 'checkpointing', 'restarting'].includes(job.state);
+        if (live && !isAlive(job)) job.state = 'exited';
+        else if (job.state === 'checkpointing' || job.state === 'restarting') job.state = 'running';
+        // a restarted job's waiter was the old daemon's child: from now on poll() watches it
+        job.waiterPid = undefined;
+        store.jobs.set(job.id, job);
+      }
+    }
+    store.emit();
+    return store;
+  }
+
+  get(id: string): Job | undefined {
+    return this.jobs.get(id);
+  }
+
+  list(): Job[] {
+    return [...this.jobs.values()];
+  }
+
+  add(job: Job): void {
+    this.jobs.set(job.id, job);
+    this.changed();
+  }
+
+  update(id: string, patch: Partial<Job>): Job {
+    const job = this.jobs.get(id);
+    if (!job) throw new EngineError('UNKNOWN_JOB', `job ${id} is not registered on ${this.node}`);
+    Object.assign(job, patch);
+    this.changed();
+    return job;
+  }
+
+  remove(id: string): void {
+    this.jobs.delete(id);
+    this.changed();
+  }
+
+  /** Persist and tell the policy engine. */
+  changed(): void {
+    this.save();
+    this.emit();
+  }
+
+  private emit(): void {
+    this.snapshots$.next(this.list().map((j) => ({ id: j.id, state: j.state })));
+  }
+
+  private save(): void {
+    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
+    const tmp = `${this.file}.tmp-${process.pid}`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, `${JSON.stringify({ version: FILE_VERSION, jobs: this.list() }, null, 1)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.file);
+  }
+
+  /**
+   * Notice jobs that ended or stopped without us (attached processes are not our
+   * children). Returns the ids that changed.
+   */
+  poll(): string[] {
+    const changed: string[] = [];
+    for (const job of this.jobs.values()) {
+      if (job.waiterPid) continue; // a restarted job: its waiter tells us
+      if (job.state !== 'running' && job.state !== 'stopped') continue;
+      if (!isAlive(job)) {
+        job.state = 'exited';
+        changed.push(job.id);
+        continue;
+      }
+      const stopped = processState(job.pid) === 'T';
+      if (stopped !== (job.state === 'stopped')) {
+        job.state = stopped ? 'stopped' : 'running';
+        changed.push(job.id);
+      }
+    }
+    if (changed.length) this.changed();
+    return changed;
+  }
+}
