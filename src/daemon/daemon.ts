@@ -185,14 +185,12 @@ export async function startDaemon(
             { job: d.request.job, trigger: d.request.trigger, after: d.request.after },
             'policy decision: checkpoint',
           );
-          done = executor
-            .checkpoint(d.request)
-            .then((r) => ({
-              image: r.path,
-              bytes: r.bytes,
-              durationMs: r.durationMs,
-              frozenMs: r.frozenMs,
-            }));
+          done = executor.checkpoint(d.request).then((r) => ({
+            image: r.path,
+            bytes: r.bytes,
+            durationMs: r.durationMs,
+            frozenMs: r.frozenMs,
+          }));
         } else {
           logger.info(
             { job: d.request.job, trigger: d.request.trigger },
