@@ -294,7 +294,9 @@ export class Executor {
       crc32c: r.crc32c,
       after: req.after,
     });
-    await this.o.bus.catalog.put(record).catch((err: Error) => {
+    // the bus queues it after the end event (its outbox survives an outage): not awaited, so
+    // a NATS outage never holds the executor
+    this.o.bus.catalog.put(record).catch((err: Error) => {
       log.error(
         { err: err.message },
         'catalog update failed (the image is on disk and in the job state)',
