@@ -35,6 +35,7 @@ Options (each also settable in the JSON config file or as CKPT_* variables):
       --policies F[,F]    policy files (default: the built-in set)
       --concurrency N     checkpoints at once (default 1)
       --timeout-ms MS     give up a checkpoint after MS (default 600000)
+      --collapse-ms MS    merge policy requests within MS (default 0: at once)
       --retain N          images kept per job (default 3)
       --metrics-port N    Prometheus endpoint port (default 9464; 0 any; -1 off)
       --metrics-host H    its address (default 127.0.0.1)

@@ -94,6 +94,13 @@ export const schema = {
     env: 'CKPT_CONCURRENCY',
     arg: 'concurrency',
   },
+  collapseMs: {
+    doc: 'Policy requests for one job within this window merge into one decision, at the cost of this much decision latency; 0: decide at once (the executor still joins requests for a job already queued or being checkpointed)',
+    format: 'nat',
+    default: 0,
+    env: 'CKPT_COLLAPSE_MS',
+    arg: 'collapse-ms',
+  },
   timeoutMs: {
     doc: 'A checkpoint taking longer is abandoned (the job continues, the last image stays)',
     format: 'nat',
@@ -150,6 +157,7 @@ export interface DaemonConfig {
   policies: string[];
   concurrency: number;
   timeoutMs: number;
+  collapseMs: number;
   retain: number;
   metrics: { port: number; host: string };
   log: { level: string; pretty: boolean };

@@ -175,7 +175,7 @@ export async function startDaemon(
     policySub = createPolicyEngine(
       set,
       { health$, commands$, jobs$: jobs.snapshots$, outcomes$ },
-      { node: cfg.node },
+      { node: cfg.node, collapseWindowMs: cfg.collapseMs },
     ).subscribe({
       next: (d) => {
         const id = d.request.trigger.eventId;

@@ -239,7 +239,6 @@ export class Executor {
     const dir = join(this.o.imageDir, job.id);
     const image = join(dir, `${job.id}.${seq}.ckpt`);
     const before = job.state;
-    this.o.jobs.update(job.id, { seq, state: 'checkpointing' });
     this.publish('ckpt', 'begin', {
       job: job.id,
       pid: job.pid,
@@ -248,6 +247,7 @@ export class Executor {
       after: req.after,
     });
     log.info({ pid: job.pid, image, after: req.after }, 'checkpoint begins');
+    this.o.jobs.update(job.id, { seq, state: 'checkpointing' }); // after begin: it fsyncs
     let r: libckpt.CheckpointResultJs;
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -20,7 +20,7 @@
  * On completion or error of the source, open windows are flushed before completing/erroring,
  * so no decision already taken is lost. outcomes$ is only read; its completion changes nothing.
  */
-import { Observable, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
+import { Observable, type OperatorFunction, type SchedulerLike, Subscription } from 'rxjs';
 import { type AfterCheckpoint, type CheckpointRequest, PRIORITY } from '../shared/types.js';
 import { AFTER_RANK, type Candidate, strongerAfter } from './candidate.js';
 import type { CheckpointOutcomeEvent, PolicyDecision } from './types.js';
@@ -83,6 +83,12 @@ export function arbitrate(opts: ArbitrateOptions): OperatorFunction<Candidate, P
         if (open !== undefined) {
           const winner = request.priority > open.request.priority ? request : open.request;
           open.request = { ...winner, after: strongerAfter(open.request.after, request.after) };
+          return;
+        }
+        if (collapseWindowMs === 0) {
+          // no window: decide now (a timer of 0 would still cost a turn of the event loop)
+          pending.set(request.job, { request, timer: Subscription.EMPTY });
+          flush(request.job);
           return;
         }
         const timer = scheduler.schedule(() => flush(request.job), collapseWindowMs);
