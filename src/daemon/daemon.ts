@@ -8,7 +8,7 @@
  * endpoints, metrics; then <stateDir>/daemon.json tells `ckpt run` and
  * `ckpt attach` where the daemon listens.
  */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Subject, type Subscription } from 'rxjs';
@@ -54,6 +54,32 @@ export interface DaemonInfo {
   prefix: string;
   pid: number;
   metrics?: string;
+}
+
+/** Temp files libckpt leaves when its writer is killed mid-checkpoint (.NAME.tmp-XXXXXX). */
+function sweepTempImages(imageDir: string): string[] {
+  const removed: string[] = [];
+  let dirs: string[] = [];
+  try {
+    dirs = readdirSync(imageDir);
+  } catch {
+    return removed;
+  }
+  for (const d of dirs) {
+    let files: string[] = [];
+    try {
+      files = readdirSync(join(imageDir, d));
+    } catch {
+      continue;
+    }
+    for (const f of files) {
+      if (/^\..+\.tmp-[A-Za-z0-9]{6}$/.test(f)) {
+        rmSync(join(imageDir, d, f), { force: true });
+        removed.push(join(imageDir, d, f));
+      }
+    }
+  }
+  return removed;
 }
 
 export function daemonInfoPath(stateDir: string): string {
@@ -125,6 +151,9 @@ export async function startDaemon(
   });
 
   const jobs = JobStore.load(join(cfg.stateDir, 'jobs.json'), cfg.node);
+  const stale = sweepTempImages(cfg.imageDir);
+  if (stale.length)
+    logger.warn({ files: stale }, 'removed half-written images of an interrupted run');
   for (const job of jobs.list()) {
     if (job.lastImage) continue;
     const rec = await bus.catalog.get(cfg.node, job.id).catch(() => undefined);
