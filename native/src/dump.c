@@ -288,6 +288,8 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 	if (!rc)
 		rc = dump_proc_state(&d);
 	if (!rc)
+		rc = dump_unblock(&d);
+	if (!rc)
 		rc = dump_check_deadline(&d, "collecting state");
 	if (!rc)
 		rc = dump_vmas(&d);

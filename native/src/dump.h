@@ -89,6 +89,10 @@ int dump_freeze(struct dump *d);
 int dump_sys(struct dump *d, uint32_t i, const char *what, int check, long *ret, long nr,
 	     long a0, long a1, long a2, long a3, long a4, long a5);
 int dump_read_mem(struct dump *d, uint64_t addr, void *buf, size_t len);
+/* Put back the sigmasks dump_sys blocked, as soon as injecting is over: if
+   we die later (the daemon killed mid-copy), the kernel detaches the threads
+   and they must not run on with every signal blocked. */
+int dump_unblock(struct dump *d);
 /* Put sigmasks back, queue caught signals again, detach every thread.
    sig: sent to the process before detaching (0: none) so it acts on it
    before running any of its own instructions. */

@@ -256,6 +256,20 @@ int dump_read_mem(struct dump *d, uint64_t addr, void *buf, size_t len)
 	return 0;
 }
 
+int dump_unblock(struct dump *d)
+{
+	int rc = 0;
+	for (uint32_t i = 0; i < d->nr_threads; i++) {
+		struct dump_thread *t = &d->threads[i];
+		if (!t->sigmask_changed)
+			continue;
+		if (ptrace(PTRACE_SETSIGMASK, t->tid, 8, &t->saved_sigmask) < 0 && !rc)
+			rc = ckpt_fail_errno(d->e, errno, "ptrace setsigmask %d", t->tid);
+		t->sigmask_changed = 0;
+	}
+	return rc;
+}
+
 /* Queue a signal a freeze stop dequeued again. Synchronous faults are not
    kept: the instruction runs again and raises them anew. */
 static void requeue(struct dump *d, struct dump_thread *t)

@@ -110,6 +110,11 @@ test.serial(
       const st = readFileSync(`/proc/${pid}/status`, 'utf8');
       return /TracerPid:\s+0/.test(st) && !/State:\s+t/.test(st);
     });
+    t.regex(
+      readFileSync(`/proc/${pid}/status`, 'utf8'),
+      /SigBlk:\s+0+\n/,
+      'no signal left blocked',
+    );
     const kv = await new Kvm(jetstream(results.nc)).open('ckpt_catalog');
     const rec = (await kv.get('sk.big'))?.json() as { path: string } | undefined;
     t.is(rec?.path, first.image as string, 'the catalog still names the first, complete image');
