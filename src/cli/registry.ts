@@ -1,8 +1,7 @@
 /**
  * Every `ckpt` verb, loaded on demand so a command only pays for what it uses
- * (koffi, NATS). daemon/run/attach belong to the daemon engineer; they are
- * imported through a computed specifier so this layer compiles and runs before
- * they exist, and reports them as not available instead.
+ * (koffi, NATS). A verb whose module cannot be loaded is reported as not
+ * available instead of breaking `ckpt --help`.
  */
 import { CliError, EXIT } from './errors.js';
 import type { Verb } from './verb.js';
@@ -14,22 +13,22 @@ export interface VerbEntry {
   load(): Promise<{ verb?: unknown }>;
 }
 
-/** Modules written by another area: imported by computed path (see the header). */
-function external(name: string, file: string, fallbackSummary: string): VerbEntry {
-  return {
-    name,
-    fallbackSummary,
-    load: () => {
-      const specifier = `./${file}`;
-      return import(specifier) as Promise<{ verb?: unknown }>;
-    },
-  };
-}
-
 export const VERBS: readonly VerbEntry[] = [
-  external('daemon', 'daemon.js', 'run the node daemon (bus, policies, executor)'),
-  external('run', 'run.js', 'start a program as a job managed by the daemon'),
-  external('attach', 'attach.js', 'register a running process as a job with the daemon'),
+  {
+    name: 'daemon',
+    fallbackSummary: 'run the node daemon (bus, policies, executor)',
+    load: () => import('./daemon.js'),
+  },
+  {
+    name: 'run',
+    fallbackSummary: 'start a program as a job managed by the daemon',
+    load: () => import('./run.js'),
+  },
+  {
+    name: 'attach',
+    fallbackSummary: 'register a running process as a job with the daemon',
+    load: () => import('./attach.js'),
+  },
   {
     name: 'checkpoint',
     fallbackSummary: 'checkpoint a process to a context file',
