@@ -63,6 +63,15 @@ test.serial(
     await until('lines continue', () => lineCount(job.file) > atKill + 10);
     t.true(lineCount(job.file) > 0, 'no gap, no repeat');
     t.truthy(results.find('rstrt.e2e.count.end')[0], 'rstrt end published');
+    // the Prometheus endpoint counts what happened
+    const info = JSON.parse(readFileSync(join(d.stateDir, 'daemon.json'), 'utf8')) as {
+      metrics: string;
+    };
+    const text = await (await fetch(`${info.metrics}/metrics`)).text();
+    t.regex(text, /ckpt_checkpoints_total\{result="ok",trigger="automatic"\} 1/);
+    t.regex(text, /ckpt_restarts_total\{result="ok",trigger="command"\} 1/);
+    t.regex(text, /ckpt_events_received_total\{severity="fatal"\} 1/);
+    t.regex(text, /ckpt_jobs 1/);
   },
 );
 
