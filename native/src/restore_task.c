@@ -17,6 +17,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -233,12 +234,60 @@ static int thread_creds(struct rs_ctx *c, pid_t tid)
 	return rc;
 }
 
+/* Is there a 2-byte syscall instruction (syscall or int $0x80) at ip? */
+static int syscall_insn_at(pid_t pid, uint64_t ip)
+{
+	char p[64];
+	unsigned char b[2] = {0, 0};
+	snprintf(p, sizeof(p), "/proc/%d/mem", pid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = pread(fd, b, 2, (off_t)ip);
+	close(fd);
+	return n == 2 && ((b[0] == 0x0f && b[1] == 0x05) || (b[0] == 0xcd && b[1] == 0x80));
+}
+
+/*
+ * A thread that was inside an interrupted syscall (pause, poll, read...) has
+ * rip on the syscall instruction and rax = its number in the image. Rather
+ * than let it re-execute that instruction in user mode after detach (a
+ * signal arriving in between would run its handler and then the syscall
+ * would start again: a lost wake-up for pause()-style waits), it is stepped
+ * to the syscall-entry stop here, with every signal still blocked; detached
+ * there, the kernel goes straight into the syscall, which sees a signal
+ * sent right after the restart like any other.
+ */
+static int step_into_syscall(struct rs_ctx *c, pid_t tid, long nr)
+{
+	for (int i = 0; i < 16; i++) {
+		if (ptrace(PTRACE_SYSCALL, tid, 0, 0) < 0)
+			return ckpt_fail_errno(c->e, errno, "ptrace syscall %d", tid);
+		int st;
+		int rc = ckpt_wait_stopped(tid, &st, c->e);
+		if (rc)
+			return rc;
+		if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
+			struct user_regs_struct r;
+			if ((rc = ckpt_getregs(tid, &r, c->e)))
+				return rc;
+			if ((long)r.orig_rax != nr)
+				return ckpt_fail(c->e, EPROTO,
+						 "thread %d entered syscall %lld instead of %ld", tid,
+						 (long long)r.orig_rax, nr);
+			return 0;
+		}
+		if (!(st >> 16)) /* a signal-delivery stop: nothing can be pending here */
+			return ckpt_fail(c->e, EPROTO, "thread %d stopped by signal %d on its way back "
+					 "into syscall %ld", tid, WSTOPSIG(st), nr);
+	}
+	return ckpt_fail(c->e, EPROTO, "thread %d did not reach syscall %ld", tid, nr);
+}
+
 static int thread_regs(struct rs_ctx *c, const struct rs_thread *t)
 {
 	const struct ckpt_img_thread *it = t->t;
 	uint64_t mask = it->sigmask & ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
-	if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(mask), &mask) < 0)
-		return ckpt_fail_errno(c->e, errno, "ptrace setsigmask %d", t->tid);
 	if (it->xstate_size) {
 		struct iovec iov = {(void *)t->xstate, it->xstate_size};
 		if (ptrace(PTRACE_SETREGSET, t->tid, NT_X86_XSTATE, &iov) < 0)
@@ -250,7 +299,15 @@ static int thread_regs(struct rs_ctx *c, const struct rs_thread *t)
 	_Static_assert(sizeof(r) == sizeof(it->regs), "regs layout");
 	memcpy(&r, &it->regs, sizeof(r));
 	r.orig_rax = (unsigned long long)-1; /* the restart fix-up is already in rip/rax */
-	return ckpt_setregs(t->tid, &r, c->e);
+	int rc = ckpt_setregs(t->tid, &r, c->e);
+	long nr = (long)it->regs.orig_rax;
+	if (!rc && (it->flags & CKPT_THR_F_IN_SYSCALL) && nr >= 0 && (long)it->regs.rax == nr &&
+	    syscall_insn_at(t->tid, it->regs.rip))
+		rc = step_into_syscall(c, t->tid, nr);
+	/* the recorded mask last: until here every signal stays blocked */
+	if (!rc && ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(mask), &mask) < 0)
+		rc = ckpt_fail_errno(c->e, errno, "ptrace setsigmask %d", t->tid);
+	return rc;
 }
 
 int rs_finish(struct rs_ctx *c)

@@ -42,6 +42,16 @@ async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_0
 
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
 
+/** p, or a failure naming what did not happen within ms (never a hung test). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([
+    p,
+    sleep(ms).then(() => {
+      throw new Error(`${what} did not happen within ${ms} ms`);
+    }),
+  ]);
+}
+
 /** Lines "0".."n-1" with no gap or repeat: n, or -1. A partial last line is ignored. */
 function lines(file: string): number {
   if (!existsSync(file)) return 0;
@@ -94,7 +104,11 @@ async function viaApi(
   t.is(rr.pid, target.pid, 'same pid');
   await between?.();
   process.kill(rr.pid, 'SIGUSR1');
-  const code = await wait(rr.waiterPid);
+  const code = await within(wait(rr.waiterPid), 30_000, `exit of the restored ${target.pid}`).catch(
+    (err: Error) => {
+      throw new Error(`${err.message}; its output: ${readFileSync(target.out, 'utf8')}`);
+    },
+  );
   const out = readFileSync(target.out, 'utf8');
   t.is(code, 0, out);
   t.regex(out, /^PASS$/m, out);
@@ -128,7 +142,7 @@ async function viaCli(t: ExecutionContext, target: Target, image: string) {
   await until('restored', () => !gone(target.pid), 10_000);
   await sleep(100);
   process.kill(target.pid, 'SIGUSR1');
-  const rs = await done;
+  const rs = await within(done, 30_000, 'exit of ckpt restart');
   const out = readFileSync(target.out, 'utf8');
   t.is(rs.code, 0, `${rs.stderr}\n${out}`);
   t.regex(out, /^PASS$/m, out);
@@ -145,7 +159,12 @@ for (const variant of ['counter', 'counter-static']) {
       for (let cycle = 0; cycle < 3; cycle++) {
         await until(`cycle ${cycle}: lines`, () => lines(file) > 10 * (cycle + 1));
         await checkpoint(target.pid, image, { after: AFTER.kill });
-        if (waiter) t.is(await wait(waiter), 137, 'the previous restorer reports the kill');
+        if (waiter)
+          t.is(
+            await within(wait(waiter), 30_000, "the previous restorer's exit"),
+            137,
+            'the previous restorer reports the kill',
+          );
         await until('reaped', () => gone(target.pid));
         const atKill = lines(file);
         t.true(atKill > 0, `no gap or repeat before cycle ${cycle}`);
@@ -155,7 +174,7 @@ for (const variant of ['counter', 'counter-static']) {
         await until(`cycle ${cycle}: continues`, () => lines(file) > atKill + 5);
       }
       process.kill(target.pid, 'SIGUSR1');
-      t.is(await wait(waiter), 0);
+      t.is(await within(wait(waiter), 30_000, 'exit after SIGUSR1'), 0);
       t.true(lines(file) > 30);
     },
   );

@@ -62,9 +62,11 @@ int main(void)
 	if (pipe(pipefd))
 		return 2;
 	pthread_t a, b, c;
+	zdtm_threads_begin();
 	pthread_create(&a, NULL, sleeper, NULL);
 	pthread_create(&b, NULL, waiter, NULL);
 	pthread_create(&c, NULL, reader, NULL);
+	zdtm_threads_end();
 	while (asleep < 3)
 		usleep(1000);
 	usleep(50 * 1000);

@@ -30,10 +30,13 @@ int main(void)
 {
 	zdtm_init();
 	pthread_t t[N];
+	zdtm_threads_begin();
 	for (long i = 0; i < N; i++)
 		pthread_create(&t[i], NULL, worker, (void *)i);
-	while (!count[N - 1])
-		usleep(1000);
+	zdtm_threads_end();
+	for (int i = 0; i < N; i++) /* every thread running and its tid known */
+		while (!count[i] || !tids[i])
+			usleep(1000);
 	pid_t before[N];
 	memcpy(before, tids, sizeof(before));
 	zdtm_ready();
