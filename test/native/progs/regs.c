@@ -1,7 +1,7 @@
 /* Integer, x87, SSE and AVX registers hold test patterns across a
    checkpoint: loaded once, then a spin loop that touches none of them
-   until SIGUSR1, then stored and compared. AVX-512 (zmm upper halves,
-   k masks) only on a CPU that has it: otherwise "skipped: no AVX-512". */
+   until SIGUSR1, then stored and compared. AVX-512 state is not checked
+   yet: the program says so ("skipped: ...") on every CPU. */
 #include "zdtm.h"
 #include <cpuid.h>
 #include <stdint.h>
@@ -72,5 +72,8 @@ int main(void)
 		ZDTM_CHECK(ipat[r] == iout[r], "r%d is %#llx", 12 + r, (unsigned long long)iout[r]);
 	if (!avx512)
 		printf("skipped: no AVX-512 on this CPU\n");
+	else
+		printf("skipped: AVX-512 registers (zmm upper halves, zmm16-31, k0-7) are not "
+		       "checked yet\n");
 	return zdtm_done();
 }
