@@ -11,6 +11,7 @@
 #include "restore.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <linux/prctl.h>
 #include <stdio.h>
@@ -123,7 +124,67 @@ static int in_shared_file(const struct rs_ctx *c, uint32_t *vi, uint64_t addr, s
 	       (v->flags & CKPT_VMA_F_SHARED) && !(v->flags & CKPT_VMA_F_DELETED);
 }
 
-/* Copy every page run from an mmap of the image: one copy, large batches. */
+/* Page runs [i0, i1) (their data starts at data + off) into the target. */
+struct fill_part {
+	struct rs_ctx *c;
+	const unsigned char *data;
+	uint64_t i0, i1, off;
+	uint64_t total; /* all page bytes, for progress */
+	int report; /* this part reports progress */
+	uint64_t done;
+	int rc;
+};
+
+static void *fill_range(void *arg)
+{
+	struct fill_part *f = arg;
+	struct rs_ctx *c = f->c;
+	struct iovec lv[BATCH_IOV], rv[BATCH_IOV];
+	uint64_t off = f->off, last_report = 0, i = f->i0;
+	uint32_t vi = 0;
+	while (i < f->i1 && !f->rc) {
+		int n = 0;
+		size_t bytes = 0;
+		while (i < f->i1 && n < BATCH_IOV && bytes < (64u << 20)) {
+			size_t len = c->runs[i].nr_pages * CKPT_IMG_PAGE_SIZE;
+			if (in_shared_file(c, &vi, c->runs[i].addr, len)) {
+				off += len; /* the file holds these pages: never write it */
+				i++;
+				continue;
+			}
+			lv[n].iov_base = (void *)(f->data + off);
+			lv[n].iov_len = len;
+			rv[n].iov_base = (void *)(uintptr_t)c->runs[i].addr;
+			rv[n].iov_len = len;
+			off += len;
+			bytes += len;
+			n++;
+			i++;
+		}
+		if (!n)
+			continue;
+		ssize_t w = process_vm_writev(c->pid, lv, (unsigned long)n, rv, (unsigned long)n, 0);
+		if (w != (ssize_t)bytes) {
+			/* partial or refused: finish this batch run by run, with fallback */
+			for (int k = 0; k < n && !f->rc; k++)
+				f->rc = rs_write_mem(c, (uint64_t)(uintptr_t)rv[k].iov_base,
+						     lv[k].iov_base, lv[k].iov_len);
+		}
+		f->done += bytes;
+		if (f->report && f->done - last_report >= (32u << 20)) {
+			rs_progress(c, 2 * f->done < f->total ? 2 * f->done : f->total, f->total,
+				    CKPT_PHASE_RESTORE);
+			last_report = f->done;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Copy every page run from an mmap of the image: one copy, large batches.
+ * Above 64 MiB two threads share the work (the cost is mostly the target's
+ * fresh pages being allocated and zeroed, which two CPUs do in parallel).
+ */
 static int fill_pages(struct rs_ctx *c)
 {
 	if (!c->nr_runs)
@@ -138,49 +199,33 @@ static int fill_pages(struct rs_ctx *c)
 		return ckpt_fail_errno(c->e, errno, "mmap image %s pages", c->label);
 	madvise(m, map_len, MADV_SEQUENTIAL);
 	madvise(m, map_len, MADV_WILLNEED);
-	unsigned char *data = m + (c->pages_data_off - map_off);
-	struct iovec lv[BATCH_IOV], rv[BATCH_IOV];
-	uint64_t off = 0, done = 0, last_report = 0;
-	int rc = 0;
-	uint64_t i = 0;
-	uint32_t vi = 0;
-	while (i < c->nr_runs && !rc) {
-		int n = 0;
-		size_t bytes = 0;
-		while (i < c->nr_runs && n < BATCH_IOV && bytes < (64u << 20)) {
-			size_t len = c->runs[i].nr_pages * CKPT_IMG_PAGE_SIZE;
-			if (in_shared_file(c, &vi, c->runs[i].addr, len)) {
-				off += len; /* the file holds these pages: never write it */
-				i++;
-				continue;
-			}
-			lv[n].iov_base = data + off;
-			lv[n].iov_len = len;
-			rv[n].iov_base = (void *)(uintptr_t)c->runs[i].addr;
-			rv[n].iov_len = len;
-			off += len;
-			bytes += len;
-			n++;
-			i++;
-		}
-		if (!n)
-			continue;
-		ssize_t w = process_vm_writev(c->pid, lv, (unsigned long)n, rv, (unsigned long)n, 0);
-		if (w != (ssize_t)bytes) {
-			/* partial or refused: finish this batch run by run, with fallback */
-			for (int k = 0; k < n && !rc; k++)
-				rc = rs_write_mem(c, (uint64_t)(uintptr_t)rv[k].iov_base,
-						  lv[k].iov_base, lv[k].iov_len);
-		}
-		done += bytes;
-		if (done - last_report >= (32u << 20)) {
-			rs_progress(c, done, total, CKPT_PHASE_RESTORE);
-			last_report = done;
-		}
+	const unsigned char *data = m + (c->pages_data_off - map_off);
+	uint64_t split = c->nr_runs, split_off = 0;
+	if (total > (64u << 20)) {
+		for (split = 0; split < c->nr_runs && 2 * split_off < total; split++)
+			split_off += c->runs[split].nr_pages * CKPT_IMG_PAGE_SIZE;
 	}
+	struct fill_part a = {c, data, 0, split, 0, total, 1, 0, 0};
+	struct rs_ctx c2 = *c;
+	char msg2[RS_LINE_MAX];
+	struct ckpt_err e2;
+	ckpt_err_init(&e2, msg2, sizeof(msg2));
+	c2.e = &e2;
+	struct fill_part b = {&c2, data, split, c->nr_runs, split_off, total, 0, 0, 0};
+	pthread_t t;
+	int two = split < c->nr_runs && pthread_create(&t, NULL, fill_range, &b) == 0;
+	fill_range(&a);
+	if (two)
+		pthread_join(t, NULL);
+	else if (split < c->nr_runs && !a.rc)
+		fill_range(&b);
 	munmap(m, map_len);
-	c->bytes_written = done;
-	return rc;
+	c->bytes_written = a.done + b.done;
+	if (a.rc)
+		return a.rc;
+	if (b.rc)
+		return ckpt_fail(c->e, -b.rc, "%s", msg2);
+	return 0;
 }
 
 int rs_restore_mm(struct rs_ctx *c)
