@@ -83,6 +83,9 @@ int dump_check_deadline(struct dump *d, const char *during);
 void dump_progress(struct dump *d, uint64_t done, uint64_t total, uint32_t phase);
 
 /* dump_freeze.c */
+/* A signal a freeze stop dequeued that the instruction raises again by
+   itself when it runs (a fault): neither kept as pending nor re-queued. */
+int dump_is_sync_fault(const struct ckpt_img_siginfo *si);
 int dump_freeze(struct dump *d);
 /* Inject a syscall into thread index i (signals of that thread blocked
    first). check: fail with a message when the syscall itself fails. */

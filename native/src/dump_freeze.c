@@ -270,16 +270,23 @@ int dump_unblock(struct dump *d)
 	return rc;
 }
 
-/* Queue a signal a freeze stop dequeued again. Synchronous faults are not
-   kept: the instruction runs again and raises them anew. */
+int dump_is_sync_fault(const struct ckpt_img_siginfo *raw)
+{
+	siginfo_t si;
+	memcpy(&si, raw->raw, sizeof(si));
+	int s = si.si_signo;
+	return si.si_code > 0 &&
+	       (s == SIGSEGV || s == SIGBUS || s == SIGILL || s == SIGFPE || s == SIGTRAP);
+}
+
+/* Queue a signal a freeze stop dequeued again (not a fault: see above). */
 static void requeue(struct dump *d, struct dump_thread *t)
 {
 	for (uint32_t k = 0; k < t->nr_caught; k++) {
 		siginfo_t si;
 		memcpy(&si, t->caught[k].raw, sizeof(si));
 		int s = si.si_signo;
-		if (si.si_code > 0 && (s == SIGSEGV || s == SIGBUS || s == SIGILL || s == SIGFPE ||
-				       s == SIGTRAP))
+		if (dump_is_sync_fault(&t->caught[k]))
 			continue;
 		if (si.si_code < 0 && si.si_code != SI_TKILL &&
 		    syscall(SYS_rt_tgsigqueueinfo, d->pid, t->tid, s, &si) == 0)

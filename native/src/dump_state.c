@@ -100,15 +100,9 @@ static int thread_plain(struct dump *d, struct dump_thread *t, int leader)
 	if ((rc = peek_pending(d, t->tid, 0, t->pending, &n)))
 		return rc;
 	/* signals our freeze stop dequeued are still pending for the image */
-	for (uint32_t k = 0; k < t->nr_caught && n < DUMP_MAX_PENDING + 4; k++) {
-		siginfo_t si;
-		memcpy(&si, t->caught[k].raw, sizeof(si));
-		int s = si.si_signo;
-		if (si.si_code > 0 && (s == SIGSEGV || s == SIGBUS || s == SIGILL || s == SIGFPE ||
-				       s == SIGTRAP))
-			continue;
-		t->pending[n++] = t->caught[k];
-	}
+	for (uint32_t k = 0; k < t->nr_caught && n < DUMP_MAX_PENDING + 4; k++)
+		if (!dump_is_sync_fault(&t->caught[k]))
+			t->pending[n++] = t->caught[k];
 	it->pending_count = n;
 	return 0;
 }

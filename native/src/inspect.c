@@ -19,19 +19,6 @@
 #include <sys/mman.h>
 #include <time.h>
 
-static const char *sec_name(uint32_t t)
-{
-	switch (t) {
-	case CKPT_SEC_PROC: return "PROC";
-	case CKPT_SEC_THREAD: return "THREAD";
-	case CKPT_SEC_VMAS: return "VMAS";
-	case CKPT_SEC_FILES: return "FILES";
-	case CKPT_SEC_PAGES: return "PAGES";
-	case CKPT_SEC_END: return "END";
-	}
-	return "UNKNOWN";
-}
-
 static const char *vma_kind(uint32_t k)
 {
 	switch (k) {
@@ -218,7 +205,7 @@ static void sections(struct json *j, const struct rs_ctx *c, int verified)
 		uint64_t poff = off + sizeof(*s) + s->pad;
 		const struct ckpt_img_section_tail *t = (const void *)(base + poff + s->size);
 		json_open(j, '{');
-		json_str(j, "type", sec_name(s->type));
+		json_str(j, "type", rs_section_name(s->type));
 		json_uint(j, "offset", off);
 		json_uint(j, "size", s->size);
 		json_hex(j, "crc32c", t->crc32c);

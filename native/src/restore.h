@@ -90,6 +90,8 @@ int rs_relocate(const struct rs_ctx *c, const char *path, char *out);
 
 /* restore_image.c: read the image through image.c, fill the views above. */
 int rs_load_image(struct rs_ctx *c);
+/* "PROC", "THREAD", ... "UNKNOWN": for messages and ckpt_inspect. */
+const char *rs_section_name(uint32_t type);
 void rs_close_image(struct rs_ctx *c);
 
 /* restore_verify.c */

@@ -26,7 +26,7 @@ struct rs_map {
 	size_t size;
 };
 
-static const char *sec_name(uint32_t t)
+const char *rs_section_name(uint32_t t)
 {
 	switch (t) {
 	case CKPT_SEC_PROC: return "PROC";
@@ -112,7 +112,7 @@ static int records(struct rs_ctx *c, const unsigned char *p, uint64_t size, size
 static int take_section(struct rs_ctx *c, uint32_t type, const unsigned char *p, uint64_t size,
 			uint64_t off, uint32_t *nthr)
 {
-	const char *sec = sec_name(type);
+	const char *sec = rs_section_name(type);
 	switch (type) {
 	case CKPT_SEC_PROC:
 		if (size < sizeof(struct ckpt_img_proc) || c->proc)
@@ -202,7 +202,7 @@ int rs_load_image(struct rs_ctx *c)
 			return bad(c, off, "?", "image is truncated (no END section)");
 		struct ckpt_img_section sc = *s;
 		sc.hdr_crc32c = 0;
-		const char *name = sec_name(s->type);
+		const char *name = rs_section_name(s->type);
 		if (ckpt_crc32c(0, &sc, sizeof(sc)) != s->hdr_crc32c)
 			return bad(c, off, name, "header checksum mismatch");
 		uint64_t poff = off + sizeof(*s) + s->pad;

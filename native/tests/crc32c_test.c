@@ -6,16 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fails;
-#define EXPECT(c, ...) \
-	do { \
-		if (!(c)) { \
-			fails++; \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__); \
-			fputc('\n', stderr); \
-		} \
-	} while (0)
+#include "expect.h"
 
 static uint32_t slow(const unsigned char *p, size_t n)
 {

@@ -29,16 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int fails;
-#define EXPECT(c, ...) \
-	do { \
-		if (!(c)) { \
-			fails++; \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__); \
-			fputc('\n', stderr); \
-		} \
-	} while (0)
+#include "expect.h"
 
 static char dir[] = "/tmp/ckpt-dump-XXXXXX";
 static char msg[CKPT_MSG_MAX];

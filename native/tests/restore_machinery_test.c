@@ -28,16 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int fails;
-#define EXPECT(c, ...) \
-	do { \
-		if (!(c)) { \
-			fails++; \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__); \
-			fputc('\n', stderr); \
-		} \
-	} while (0)
+#include "expect.h"
 
 #define CODE 0x400000ull
 #define DATA 0x401000ull

@@ -37,16 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int fails;
-#define EXPECT(c, ...) \
-	do { \
-		if (!(c)) { \
-			fails++; \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__); \
-			fputc('\n', stderr); \
-		} \
-	} while (0)
+#include "expect.h"
 
 #define MAXV 256
 static struct ckpt_img_vma vmas[MAXV];
