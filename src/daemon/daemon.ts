@@ -14,16 +14,13 @@ import type { Logger } from 'pino';
 import { Subject, type Subscription } from 'rxjs';
 import {
   type Bus,
-  CommandError,
-  type CommandHandlers,
   type CommandServer,
   createBus,
   type NatsServerHandle,
   startNatsServer,
 } from '../bus/index.js';
-import { EngineError } from '../engine/errors.js';
 import { type Engine, Executor } from '../engine/executor.js';
-import { isAlive, type Job, JobStore, processStartTime } from '../engine/jobs.js';
+import { JobStore } from '../engine/jobs.js';
 import * as libckpt from '../engine/libckpt.js';
 import { createMetrics, type MetricsServer, startMetricsServer } from '../metrics/index.js';
 import {
@@ -33,7 +30,7 @@ import {
   type PolicyCommand,
   type PolicySet,
 } from '../policies/index.js';
-import type { CheckpointRequest, Trigger } from '../shared/types.js';
+import { asCommandError, commandHandlers } from './commands.js';
 import type { DaemonConfig } from './config.js';
 
 export interface DaemonHandle {
@@ -84,26 +81,6 @@ function sweepTempImages(imageDir: string): string[] {
 
 export function daemonInfoPath(stateDir: string): string {
   return join(stateDir, 'daemon.json');
-}
-
-const COMMAND_CODES = new Set([
-  'UNKNOWN_JOB',
-  'JOB_EXISTS',
-  'BUSY',
-  'FORBIDDEN',
-  'ENGINE',
-  'UNAVAILABLE',
-]);
-
-/** Engine errors as command replies (unknown codes become ENGINE with the code in the text). */
-function asCommandError(err: unknown): Error {
-  if (err instanceof CommandError) return err;
-  if (err instanceof EngineError) {
-    if (COMMAND_CODES.has(err.code))
-      return new CommandError(err.code as 'BUSY', err.message, { cause: err });
-    return new CommandError('ENGINE', `${err.code}: ${err.message}`, { cause: err });
-  }
-  return err as Error;
 }
 
 export async function startDaemon(
@@ -253,125 +230,16 @@ export async function startDaemon(
       commands$.next(cmd);
     });
 
-  const known = (id: string): Job => {
-    const job = jobs.get(id);
-    if (!job) throw new CommandError('UNKNOWN_JOB', `job ${id} is not registered on ${cfg.node}`);
-    return job;
-  };
-  const view = (j: Job) => ({
-    id: j.id,
-    node: j.node,
-    pid: j.pid,
-    state: j.state,
-    owner: j.owner,
-    command: j.command,
-    cwd: j.cwd,
-    registeredAt: j.registeredAt,
-    exitStatus: j.exitStatus,
-    restarts: j.restarts,
-    lastImage: j.lastImage,
+  const handlers = commandHandlers({
+    node: cfg.node,
+    jobs,
+    executor,
+    bus,
+    logger,
+    metrics,
+    policies: () => policies,
+    viaPolicies,
   });
-
-  const handlers: CommandHandlers = {
-    status: async () => ({
-      node: cfg.node,
-      pid: process.pid,
-      jobs: jobs.list().length,
-      queue: executor.queueDepth,
-      running: executor.running,
-      policies: policies.policies.map((p) => ({ name: p.name, kind: p.kind })),
-      bus: bus.status(),
-      engine: await libckpt.probe().catch((e: Error) => ({ error: e.message })),
-    }),
-    jobs: async (body) => {
-      if (body.job) return { jobs: [view(known(body.job))] };
-      return { jobs: jobs.list().map(view) };
-    },
-    attach: async (body) => {
-      if (jobs.get(body.job) && isAlive(jobs.get(body.job) as Job)) {
-        throw new CommandError(
-          'JOB_EXISTS',
-          `job ${body.job} is registered and running (pid ${jobs.get(body.job)?.pid})`,
-        );
-      }
-      const startTime = processStartTime(body.pid);
-      if (startTime === undefined)
-        throw new CommandError('UNKNOWN_JOB', `no process ${body.pid} on ${cfg.node}`);
-      const prev = jobs.get(body.job);
-      const job: Job = {
-        id: body.job,
-        node: cfg.node,
-        pid: body.pid,
-        startTime,
-        owner: body.owner ?? { uid: 0, gid: 0 },
-        command: body.command,
-        cwd: body.cwd,
-        state: 'running',
-        registeredAt: new Date().toISOString(),
-        images: prev?.images ?? [],
-        lastImage: prev?.lastImage,
-        seq: prev?.seq ?? 0,
-        restarts: 0,
-      };
-      jobs.add(job);
-      metrics.setJobs(jobs.list().length);
-      logger.info({ job: job.id, pid: job.pid }, 'job attached');
-      return { job: view(job) };
-    },
-    detach: async (body) => {
-      known(body.job);
-      jobs.remove(body.job);
-      metrics.setJobs(jobs.list().length);
-      return { detached: body.job };
-    },
-    checkpoint: async (body, meta) => {
-      known(body.job);
-      if (body.timeoutMs !== undefined) {
-        // a per-request timeout goes straight to the executor (no policy changes it)
-        const req: CheckpointRequest = {
-          job: body.job,
-          trigger: { policy: 'command', kind: 'command', eventId: meta.id },
-          priority: 2,
-          after: body.after ?? 'continue',
-        };
-        const r = await executor.checkpoint(req).catch((e) => {
-          throw asCommandError(e);
-        });
-        return { image: r.path, bytes: r.bytes, durationMs: r.durationMs, frozenMs: r.frozenMs };
-      }
-      return viaPolicies(
-        { verb: 'checkpoint', job: body.job, id: meta.id, after: body.after },
-        'a stronger or recent checkpoint of this job covers it',
-      );
-    },
-    preempt: async (body, meta) => {
-      known(body.job);
-      return viaPolicies(
-        { verb: 'preempt', job: body.job, id: meta.id, after: body.after },
-        'no preemptive policy selects this job',
-      );
-    },
-    resume: async (body, meta) => {
-      known(body.job);
-      return viaPolicies(
-        { verb: 'resume', job: body.job, id: meta.id },
-        'no preemptive policy selects this job',
-      );
-    },
-    restart: async (body, meta) => {
-      known(body.job);
-      const trigger: Trigger = { policy: 'command', kind: 'command', eventId: meta.id };
-      const r = await executor
-        .restart(
-          { job: body.job, trigger, image: body.image },
-          { restorePid: body.restorePid, after: body.after },
-        )
-        .catch((e) => {
-          throw asCommandError(e);
-        });
-      return { pid: r.pid, image: r.image };
-    },
-  };
   let server: CommandServer = await bus.serveCommands(handlers);
 
   let metricsServer: MetricsServer | undefined;

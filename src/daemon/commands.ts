@@ -1,0 +1,170 @@
+/**
+ * The daemon's command endpoints (docs/bus.md, docs/daemon.md): status, jobs,
+ * attach, detach, checkpoint, preempt, resume, restart. checkpoint/preempt/
+ * resume go through the policy engine (arbitration, cooldowns) unless a
+ * checkpoint names its own timeout; restart goes straight to the executor.
+ * Engine errors become CommandError replies with the bus's closed set of codes.
+ */
+import type { Logger } from 'pino';
+import { type Bus, CommandError, type CommandHandlers } from '../bus/index.js';
+import { EngineError } from '../engine/errors.js';
+import type { Executor } from '../engine/executor.js';
+import { isAlive, type Job, type JobStore, processStartTime } from '../engine/jobs.js';
+import * as libckpt from '../engine/libckpt.js';
+import type { CkptMetrics } from '../metrics/metrics.js';
+import type { PolicyCommand, PolicySet } from '../policies/index.js';
+import type { CheckpointRequest, Trigger } from '../shared/types.js';
+
+export interface CommandContext {
+  node: string;
+  jobs: JobStore;
+  executor: Executor;
+  bus: Bus;
+  logger: Logger;
+  metrics: CkptMetrics;
+  policies(): PolicySet;
+  /** Send a command through the policy engine; resolves with what it decided. */
+  viaPolicies(cmd: PolicyCommand, skipped: string): Promise<object>;
+}
+
+const COMMAND_CODES = new Set([
+  'UNKNOWN_JOB',
+  'JOB_EXISTS',
+  'BUSY',
+  'FORBIDDEN',
+  'ENGINE',
+  'UNAVAILABLE',
+]);
+
+/** Engine errors as command replies (unknown codes become ENGINE with the code in the text). */
+export function asCommandError(err: unknown): Error {
+  if (err instanceof CommandError) return err;
+  if (err instanceof EngineError) {
+    if (COMMAND_CODES.has(err.code))
+      return new CommandError(err.code as 'BUSY', err.message, { cause: err });
+    return new CommandError('ENGINE', `${err.code}: ${err.message}`, { cause: err });
+  }
+  return err as Error;
+}
+
+export function commandHandlers(ctx: CommandContext): CommandHandlers {
+  const known = (id: string): Job => {
+    const job = ctx.jobs.get(id);
+    if (!job) throw new CommandError('UNKNOWN_JOB', `job ${id} is not registered on ${ctx.node}`);
+    return job;
+  };
+  const view = (j: Job) => ({
+    id: j.id,
+    node: j.node,
+    pid: j.pid,
+    state: j.state,
+    owner: j.owner,
+    command: j.command,
+    cwd: j.cwd,
+    registeredAt: j.registeredAt,
+    exitStatus: j.exitStatus,
+    restarts: j.restarts,
+    lastImage: j.lastImage,
+  });
+
+  return {
+    status: async () => ({
+      node: ctx.node,
+      pid: process.pid,
+      jobs: ctx.jobs.list().length,
+      queue: ctx.executor.queueDepth,
+      running: ctx.executor.running,
+      policies: ctx.policies().policies.map((p) => ({ name: p.name, kind: p.kind })),
+      bus: ctx.bus.status(),
+      engine: await libckpt.probe().catch((e: Error) => ({ error: e.message })),
+    }),
+    jobs: async (body) => {
+      if (body.job) return { jobs: [view(known(body.job))] };
+      return { jobs: ctx.jobs.list().map(view) };
+    },
+    attach: async (body) => {
+      if (ctx.jobs.get(body.job) && isAlive(ctx.jobs.get(body.job) as Job)) {
+        throw new CommandError(
+          'JOB_EXISTS',
+          `job ${body.job} is registered and running (pid ${ctx.jobs.get(body.job)?.pid})`,
+        );
+      }
+      const startTime = processStartTime(body.pid);
+      if (startTime === undefined)
+        throw new CommandError('UNKNOWN_JOB', `no process ${body.pid} on ${ctx.node}`);
+      const prev = ctx.jobs.get(body.job);
+      const job: Job = {
+        id: body.job,
+        node: ctx.node,
+        pid: body.pid,
+        startTime,
+        owner: body.owner ?? { uid: 0, gid: 0 },
+        command: body.command,
+        cwd: body.cwd,
+        state: 'running',
+        registeredAt: new Date().toISOString(),
+        images: prev?.images ?? [],
+        lastImage: prev?.lastImage,
+        seq: prev?.seq ?? 0,
+        restarts: 0,
+      };
+      ctx.jobs.add(job);
+      ctx.metrics.setJobs(ctx.jobs.list().length);
+      ctx.logger.info({ job: job.id, pid: job.pid }, 'job attached');
+      return { job: view(job) };
+    },
+    detach: async (body) => {
+      known(body.job);
+      ctx.jobs.remove(body.job);
+      ctx.metrics.setJobs(ctx.jobs.list().length);
+      return { detached: body.job };
+    },
+    checkpoint: async (body, meta) => {
+      known(body.job);
+      if (body.timeoutMs !== undefined) {
+        // a per-request timeout goes straight to the executor (no policy changes it)
+        const req: CheckpointRequest = {
+          job: body.job,
+          trigger: { policy: 'command', kind: 'command', eventId: meta.id },
+          priority: 2,
+          after: body.after ?? 'continue',
+        };
+        const r = await ctx.executor.checkpoint(req).catch((e) => {
+          throw asCommandError(e);
+        });
+        return { image: r.path, bytes: r.bytes, durationMs: r.durationMs, frozenMs: r.frozenMs };
+      }
+      return ctx.viaPolicies(
+        { verb: 'checkpoint', job: body.job, id: meta.id, after: body.after },
+        'a stronger or recent checkpoint of this job covers it',
+      );
+    },
+    preempt: async (body, meta) => {
+      known(body.job);
+      return ctx.viaPolicies(
+        { verb: 'preempt', job: body.job, id: meta.id, after: body.after },
+        'no preemptive policy selects this job',
+      );
+    },
+    resume: async (body, meta) => {
+      known(body.job);
+      return ctx.viaPolicies(
+        { verb: 'resume', job: body.job, id: meta.id },
+        'no preemptive policy selects this job',
+      );
+    },
+    restart: async (body, meta) => {
+      known(body.job);
+      const trigger: Trigger = { policy: 'command', kind: 'command', eventId: meta.id };
+      const r = await ctx.executor
+        .restart(
+          { job: body.job, trigger, image: body.image },
+          { restorePid: body.restorePid, after: body.after },
+        )
+        .catch((e) => {
+          throw asCommandError(e);
+        });
+      return { pid: r.pid, image: r.image };
+    },
+  };
+}
