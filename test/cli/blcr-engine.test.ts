@@ -2,28 +2,15 @@
  * The BLCR-compatible commands on real processes, through libckpt (built by the
  * test command's set-up; these tests are not skipped when it is missing).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-} from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import test from 'ava';
-import { IMAGE_MAGIC } from '../../src/cli/image-file.js';
 import { BIN, isOneLineError, runCli } from './run-cli.js';
+import { advancing, count, isImage, procState, sleep, startCounter } from './targets.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const SOURCE = join(HERE, '..', '..', '..', 'test', 'cli', 'progs', 'counter.c');
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-blcr-'));
-const COUNTER = join(scratch, 'counter');
-execFileSync('gcc', ['-O2', '-o', COUNTER, SOURCE]);
 
 const engineTest = test.serial;
 
@@ -74,54 +61,6 @@ test('cr_run: a program killed by a signal, options after the program, not found
 });
 
 // ---------------------------------------------------------------- checkpoint/restart
-
-interface Target {
-  proc: ChildProcess;
-  pid: number;
-  countFile: string;
-  exited: Promise<number | null>;
-}
-
-function startCounter(dir: string, limit = 100_000): Target {
-  mkdirSync(dir, { recursive: true });
-  const countFile = join(dir, 'count');
-  const proc = spawn(COUNTER, [countFile, String(limit)], { stdio: 'ignore', cwd: dir });
-  const exited = new Promise<number | null>((resolve) =>
-    proc.on('exit', (code, sig) => resolve(code ?? (sig ? -1 : null))),
-  );
-  return { proc, pid: proc.pid as number, countFile, exited };
-}
-
-async function count(file: string): Promise<number> {
-  for (let i = 0; i < 100; i++) {
-    const text = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
-    if (text) return Number(text);
-    await sleep(20);
-  }
-  throw new Error(`${file} stayed empty`);
-}
-
-async function advancing(file: string): Promise<boolean> {
-  const a = await count(file);
-  await sleep(200);
-  return (await count(file)) > a;
-}
-
-function sleep(ms: number) {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function procState(pid: number): string | undefined {
-  try {
-    return /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  } catch {
-    return undefined;
-  }
-}
-
-function isImage(path: string): boolean {
-  return readFileSync(path).subarray(0, IMAGE_MAGIC.length).equals(IMAGE_MAGIC);
-}
 
 engineTest('cr_checkpoint -f FILE: an image, the process keeps running', async (t) => {
   const target = startCounter(join(scratch, 'f'));
