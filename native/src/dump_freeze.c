@@ -156,6 +156,33 @@ static int list_tasks(struct dump *d, int *added)
 	return rc;
 }
 
+/* Is a thread of d->pid tracing some process? Its tracees would be
+   left behind, or frozen with it (BLCR's --ptracer-error, the default). */
+static int refuse_tracer(struct dump *d)
+{
+	DIR *proc = opendir("/proc");
+	if (!proc)
+		return 0;
+	struct dirent *de;
+	int rc = 0;
+	while (!rc && (de = readdir(proc))) {
+		pid_t p = atoi(de->d_name);
+		if (p <= 0 || p == d->pid)
+			continue;
+		long tracer = status_field(p, "TracerPid:");
+		if (tracer <= 0)
+			continue;
+		long tgid = status_field((pid_t)tracer, "Tgid:");
+		if (tracer == d->pid || tgid == d->pid)
+			rc = ckpt_fail(d->e, EBUSY,
+				       "process %d is tracing process %d (a debugger or strace?): "
+				       "checkpointing a tracer is not supported; detach it first",
+				       d->pid, p);
+	}
+	closedir(proc);
+	return rc;
+}
+
 int dump_freeze(struct dump *d)
 {
 	long tgid = status_field(d->pid, "Tgid:");
@@ -173,6 +200,9 @@ int dump_freeze(struct dump *d)
 		return ckpt_fail(d->e, ESRCH, "process %d is a zombie (exited, not yet reaped)",
 				 d->pid);
 	d->was_stopped = state == 'T';
+	int rc0 = refuse_tracer(d);
+	if (rc0)
+		return rc0;
 	d->threads = calloc(DUMP_MAX_THREADS, sizeof(*d->threads));
 	if (!d->threads)
 		return ckpt_fail(d->e, ENOMEM, "no memory for threads");

@@ -72,7 +72,7 @@ test.serial(
 );
 
 test.serial(
-  'cr_checkpoint --ptraced-error (default): a traced target is refused naming the tracer, left alone',
+  'cr_checkpoint --ptraced-error/--ptracer-error (defaults): a traced target and its tracer are refused',
   async (t) => {
     const target = startCounter(join(scratch, 'traced'));
     t.teardown(() => target.proc.kill('SIGKILL'));
@@ -99,6 +99,18 @@ test.serial(
       t.regex(r.stderr, new RegExp(`already (being )?traced by (process )?${tracer.pid}`));
     }
     t.false(existsSync(join(scratch, 'traced', 'ctx')));
+    // --ptracer-error (default): the tracer itself is refused too, naming its tracee
+    for (const opts of [[], ['--ptracer-error']]) {
+      const r = await runCli('cr_checkpoint', [
+        ...opts,
+        '-f',
+        join(scratch, 'traced', 'tracer'),
+        String(tracer.pid),
+      ]);
+      t.not(r.code, 0);
+      t.true(isOneLineError(r, 'cr_checkpoint'), r.stderr);
+      t.regex(r.stderr, new RegExp(`is tracing process ${target.pid}`));
+    }
     tracer.kill('SIGKILL');
     await new Promise((r) => tracer.on('exit', r));
     t.true(await advancing(target.countFile), 'the target runs on');
