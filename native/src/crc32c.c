@@ -122,3 +122,9 @@ uint32_t ckpt_crc32c(uint32_t crc, const void *buf, size_t len)
 	crc = have_sse42 ? crc_hw(crc, buf, len) : crc_sw(crc, buf, len);
 	return ~crc;
 }
+
+uint32_t ckpt_crc32c_combine(uint32_t crc_a, uint32_t crc_b, size_t len_b)
+{
+	pthread_once(&once, init);
+	return gf2_mul(crc_a, xpow8n(len_b)) ^ crc_b;
+}

@@ -20,6 +20,8 @@
 #include "err.h"
 
 #define RS_MAX_RELOCATE 16
+/* rs_ctx.flags, internal: verify page data during the copy */
+#define CKPT_RS__DEFER_PAGES_CRC (1u << 31)
 #define RS_LINE_MAX 600 /* one report line: "ERR code message\n" */
 #define RS_SCRATCH_SIZE (64 * 1024) /* scratch mapping inside the target */
 
@@ -68,6 +70,15 @@ struct rs_ctx {
 	const struct ckpt_img_pagerun *runs;
 	uint64_t nr_runs;
 	uint64_t pages_data_off; /* file offset of the first run's data */
+	/* With CKPT_RS__DEFER_PAGES_CRC the loader checks the PAGES section's
+	   bytes around the page data only, and rs_fill_pages checks the data as
+	   it copies it (before the process runs): */
+	uint64_t pages_sec_off; /* for the message */
+	uint32_t pages_crc; /* the section's checksum */
+	uint32_t pages_head_crc; /* payload bytes before the data */
+	uint32_t pages_tail_crc; /* payload bytes after the data */
+	uint64_t pages_tail_len;
+	int pages_crc_deferred; /* the above are set */
 	uint64_t image_size;
 	char exe[CKPT_PATH_MAX]; /* after --relocate */
 	char cwd[CKPT_PATH_MAX];
@@ -111,6 +122,12 @@ int rs_write_mem(struct rs_ctx *c, uint64_t addr, const void *buf, size_t len);
 /* restore_mm.c */
 int rs_restore_mm(struct rs_ctx *c);
 int rs_restore_mm_late(struct rs_ctx *c); /* mprotect, mseal, PR_SET_MM_MAP */
+
+/* restore_fill.c: every dumped page into the mapped VMAs */
+int rs_fill_pages(struct rs_ctx *c);
+/* The deferred page-data check, done at once: a refusal found before the copy
+   names a corrupted image first. */
+int rs_verify_pages_now(struct rs_ctx *c);
 
 /* restore_vdso.c: the [vvar]/[vvar_vclock]/[vdso] block */
 struct rs_special {

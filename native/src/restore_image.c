@@ -171,6 +171,56 @@ static int take_section(struct rs_ctx *c, uint32_t type, const unsigned char *p,
 	return 0;
 }
 
+/* The PAGES section's bytes before and after the page data; the data itself
+   is checked by rs_fill_pages as it is copied. */
+static void defer_pages_crc(struct rs_ctx *c, const unsigned char *p, uint64_t size,
+			    uint64_t sec_off, uint32_t crc)
+{
+	const struct ckpt_img_pages_head *h = (const void *)p;
+	uint64_t data = h->nr_pages * CKPT_IMG_PAGE_SIZE; /* fits: take_section checked */
+	c->pages_crc_deferred = 1;
+	c->pages_sec_off = sec_off;
+	c->pages_crc = crc;
+	c->pages_head_crc = ckpt_crc32c(0, p, h->data_offset);
+	c->pages_tail_len = size - h->data_offset - data;
+	c->pages_tail_crc = ckpt_crc32c(0, p + h->data_offset + data, c->pages_tail_len);
+}
+
+/* VMAs in address order without overlap; every page run inside one VMA and
+   after the previous run (restore fills VMA by VMA in one pass). */
+static int check_layout(struct rs_ctx *c)
+{
+	uint64_t prev_end = 0;
+	for (uint32_t i = 0; i < c->nr_vmas; i++) {
+		const struct ckpt_img_vma *v = c->vmas[i].v;
+		if (v->start >= v->end || v->start < prev_end ||
+		    ((v->start | v->end) & (CKPT_IMG_PAGE_SIZE - 1)))
+			return ckpt_fail(c->e, EBADMSG,
+					 "image %s: VMA %u (0x%llx-0x%llx) is empty, unaligned or "
+					 "out of order",
+					 c->label, i, (unsigned long long)v->start,
+					 (unsigned long long)v->end);
+		prev_end = v->end;
+	}
+	uint32_t vi = 0;
+	prev_end = 0;
+	for (uint64_t i = 0; i < c->nr_runs; i++) {
+		uint64_t a = c->runs[i].addr, n = c->runs[i].nr_pages;
+		while (vi < c->nr_vmas && c->vmas[vi].v->end <= a)
+			vi++;
+		const struct ckpt_img_vma *v = vi < c->nr_vmas ? c->vmas[vi].v : NULL;
+		if (!n || a < prev_end || !v || a < v->start ||
+		    n > (v->end - a) / CKPT_IMG_PAGE_SIZE)
+			return ckpt_fail(c->e, EBADMSG,
+					 "image %s: page run %llu (0x%llx, %llu pages) is not inside "
+					 "one VMA in address order",
+					 c->label, (unsigned long long)i, (unsigned long long)a,
+					 (unsigned long long)n);
+		prev_end = a + n * CKPT_IMG_PAGE_SIZE;
+	}
+	return 0;
+}
+
 int rs_load_image(struct rs_ctx *c)
 {
 	if (c->image_fd < 0) {
@@ -211,7 +261,8 @@ int rs_load_image(struct rs_ctx *c)
 			return bad(c, off, name, "image is truncated");
 		const unsigned char *p = m.base + poff;
 		const struct ckpt_img_section_tail *t = (const void *)(p + s->size);
-		int skip_crc = s->type == CKPT_SEC_PAGES && (c->flags & CKPT_RS_NO_VERIFY);
+		int skip_crc = s->type == CKPT_SEC_PAGES &&
+			       (c->flags & (CKPT_RS_NO_VERIFY | CKPT_RS__DEFER_PAGES_CRC));
 		if (t->magic != CKPT_IMG_TAIL_MAGIC ||
 		    (!skip_crc && ckpt_crc32c(0, p, s->size) != t->crc32c))
 			return bad(c, off, name, "checksum mismatch");
@@ -224,6 +275,9 @@ int rs_load_image(struct rs_ctx *c)
 			return bad(c, off, name, "unknown section type not marked optional");
 		} else {
 			rc = take_section(c, s->type, p, s->size, off, &nthr);
+			if (!rc && s->type == CKPT_SEC_PAGES && skip_crc &&
+			    !(c->flags & CKPT_RS_NO_VERIFY))
+				defer_pages_crc(c, p, s->size, off, t->crc32c);
 		}
 		nsec++;
 		off = poff + s->size + sizeof(*t);
@@ -234,7 +288,7 @@ int rs_load_image(struct rs_ctx *c)
 		return ckpt_fail(c->e, EBADMSG, "image %s: PROC, THREAD or VMAS section missing",
 				 c->label);
 	c->nr_threads = nthr;
-	return 0;
+	return check_layout(c);
 }
 
 void rs_close_image(struct rs_ctx *c)

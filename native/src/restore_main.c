@@ -151,6 +151,10 @@ static void report_error(struct rs_ctx *c)
 
 static int restore(struct rs_ctx *c)
 {
+	/* The page data is checksummed while it is copied (the restored process
+	   never runs if it does not match); every other section before anything
+	   starts. */
+	c->flags |= CKPT_RS__DEFER_PAGES_CRC;
 	int rc = rs_load_image(c);
 	if (!rc)
 		rc = rs_verify_machine(c);
@@ -158,6 +162,19 @@ static int restore(struct rs_ctx *c)
 		rc = rs_verify_files(c);
 	if (!rc)
 		rc = rs_verify_pid(c);
+	if (rc && c->pages_crc_deferred) {
+		/* A corrupted image is reported as such, whatever else is wrong. */
+		struct ckpt_err kept = *c->e;
+		char keep[CKPT_MSG_MAX] = "";
+		if (c->e->len)
+			snprintf(keep, sizeof(keep), "%s", c->e->msg);
+		ckpt_err_init(c->e, c->e->msg, c->e->len);
+		if (rs_verify_pages_now(c))
+			return c->e->code;
+		*c->e = kept;
+		if (c->e->len)
+			snprintf(c->e->msg, c->e->len, "%s", keep);
+	}
 	if (rc)
 		return rc;
 	rs_progress(c, 0, c->image_size, CKPT_PHASE_RESTORE);

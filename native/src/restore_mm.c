@@ -3,15 +3,13 @@
  * The address space of the restored process, built by syscalls injected into
  * its (helper-copy) leader: drop the helper's mappings, put the vdso block
  * back where the image had it (glibc caches vdso pointers), map every VMA
- * read-write, copy the dumped pages straight from an mmap of the image with
- * process_vm_writev, then (late, after threads exist) apply the recorded
- * protections and seals and PR_SET_MM_MAP.
+ * read-write, copy the dumped pages in (restore_fill.c), then (late, after
+ * threads exist) apply the recorded protections and seals and PR_SET_MM_MAP.
  */
 #include "ckpt.h"
 #include "restore.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <linux/prctl.h>
 #include <stdio.h>
@@ -20,7 +18,6 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #define TASK_SIZE_47 0x7ffffffff000ull
@@ -31,7 +28,6 @@
 #define SYS_mseal 462
 #endif
 #define RSEQ_FLAG_UNREGISTER 1
-#define BATCH_IOV 512
 
 struct rseq_conf {
 	uint64_t ptr;
@@ -111,123 +107,6 @@ static int map_vmas(struct rs_ctx *c)
 	return rc;
 }
 
-/* Is [addr, addr+len) inside a MAP_SHARED file mapping? Runs come in address
-   order, so *vi only moves forward. */
-static int in_shared_file(const struct rs_ctx *c, uint32_t *vi, uint64_t addr, size_t len)
-{
-	while (*vi < c->nr_vmas && c->vmas[*vi].v->end <= addr)
-		(*vi)++;
-	if (*vi >= c->nr_vmas)
-		return 0;
-	const struct ckpt_img_vma *v = c->vmas[*vi].v;
-	return v->start <= addr && addr + len <= v->end && v->kind == CKPT_VMA_FILE &&
-	       (v->flags & CKPT_VMA_F_SHARED) && !(v->flags & CKPT_VMA_F_DELETED);
-}
-
-/* Page runs [i0, i1) (their data starts at data + off) into the target. */
-struct fill_part {
-	struct rs_ctx *c;
-	const unsigned char *data;
-	uint64_t i0, i1, off;
-	uint64_t total; /* all page bytes, for progress */
-	int report; /* this part reports progress */
-	uint64_t done;
-	int rc;
-};
-
-static void *fill_range(void *arg)
-{
-	struct fill_part *f = arg;
-	struct rs_ctx *c = f->c;
-	struct iovec lv[BATCH_IOV], rv[BATCH_IOV];
-	uint64_t off = f->off, last_report = 0, i = f->i0;
-	uint32_t vi = 0;
-	while (i < f->i1 && !f->rc) {
-		int n = 0;
-		size_t bytes = 0;
-		while (i < f->i1 && n < BATCH_IOV && bytes < (64u << 20)) {
-			size_t len = c->runs[i].nr_pages * CKPT_IMG_PAGE_SIZE;
-			if (in_shared_file(c, &vi, c->runs[i].addr, len)) {
-				off += len; /* the file holds these pages: never write it */
-				i++;
-				continue;
-			}
-			lv[n].iov_base = (void *)(f->data + off);
-			lv[n].iov_len = len;
-			rv[n].iov_base = (void *)(uintptr_t)c->runs[i].addr;
-			rv[n].iov_len = len;
-			off += len;
-			bytes += len;
-			n++;
-			i++;
-		}
-		if (!n)
-			continue;
-		ssize_t w = process_vm_writev(c->pid, lv, (unsigned long)n, rv, (unsigned long)n, 0);
-		if (w != (ssize_t)bytes) {
-			/* partial or refused: finish this batch run by run, with fallback */
-			for (int k = 0; k < n && !f->rc; k++)
-				f->rc = rs_write_mem(c, (uint64_t)(uintptr_t)rv[k].iov_base,
-						     lv[k].iov_base, lv[k].iov_len);
-		}
-		f->done += bytes;
-		if (f->report && f->done - last_report >= (32u << 20)) {
-			rs_progress(c, 2 * f->done < f->total ? 2 * f->done : f->total, f->total,
-				    CKPT_PHASE_RESTORE);
-			last_report = f->done;
-		}
-	}
-	return NULL;
-}
-
-/*
- * Copy every page run from an mmap of the image: one copy, large batches.
- * Above 64 MiB two threads share the work (the cost is mostly the target's
- * fresh pages being allocated and zeroed, which two CPUs do in parallel).
- */
-static int fill_pages(struct rs_ctx *c)
-{
-	if (!c->nr_runs)
-		return 0;
-	uint64_t total = 0;
-	for (uint64_t i = 0; i < c->nr_runs; i++)
-		total += c->runs[i].nr_pages * CKPT_IMG_PAGE_SIZE;
-	uint64_t map_off = c->pages_data_off & ~(uint64_t)(CKPT_IMG_PAGE_SIZE - 1);
-	size_t map_len = (size_t)(c->pages_data_off - map_off + total);
-	unsigned char *m = mmap(NULL, map_len, PROT_READ, MAP_SHARED, c->image_fd, (off_t)map_off);
-	if (m == MAP_FAILED)
-		return ckpt_fail_errno(c->e, errno, "mmap image %s pages", c->label);
-	madvise(m, map_len, MADV_SEQUENTIAL);
-	madvise(m, map_len, MADV_WILLNEED);
-	const unsigned char *data = m + (c->pages_data_off - map_off);
-	uint64_t split = c->nr_runs, split_off = 0;
-	if (total > (64u << 20)) {
-		for (split = 0; split < c->nr_runs && 2 * split_off < total; split++)
-			split_off += c->runs[split].nr_pages * CKPT_IMG_PAGE_SIZE;
-	}
-	struct fill_part a = {c, data, 0, split, 0, total, 1, 0, 0};
-	struct rs_ctx c2 = *c;
-	char msg2[RS_LINE_MAX];
-	struct ckpt_err e2;
-	ckpt_err_init(&e2, msg2, sizeof(msg2));
-	c2.e = &e2;
-	struct fill_part b = {&c2, data, split, c->nr_runs, split_off, total, 0, 0, 0};
-	pthread_t t;
-	int two = split < c->nr_runs && pthread_create(&t, NULL, fill_range, &b) == 0;
-	fill_range(&a);
-	if (two)
-		pthread_join(t, NULL);
-	else if (split < c->nr_runs && !a.rc)
-		fill_range(&b);
-	munmap(m, map_len);
-	c->bytes_written = a.done + b.done;
-	if (a.rc)
-		return a.rc;
-	if (b.rc)
-		return ckpt_fail(c->e, -b.rc, "%s", msg2);
-	return 0;
-}
-
 int rs_restore_mm(struct rs_ctx *c)
 {
 	struct rseq_conf rq = {0};
@@ -266,7 +145,7 @@ int rs_restore_mm(struct rs_ctx *c)
 	c->scratch = at;
 	rc = map_vmas(c);
 	if (!rc)
-		rc = fill_pages(c);
+		rc = rs_fill_pages(c);
 	return rc;
 }
 

@@ -40,6 +40,17 @@ int main(void)
 		off += k;
 	}
 	EXPECT(inc == ref, "incremental %08x vs %08x", inc, ref);
+	/* pieces checksummed separately, then combined in order */
+	uint32_t comb = 0;
+	for (size_t off = 0; off < n;) {
+		size_t k = (off * 13 + 5000) % 70000 + 1;
+		if (k > n - off)
+			k = n - off;
+		comb = ckpt_crc32c_combine(comb, ckpt_crc32c(0, buf + off, k), k);
+		off += k;
+	}
+	EXPECT(comb == ref, "combined %08x vs %08x", comb, ref);
+	EXPECT(ckpt_crc32c_combine(ref, 0, 0) == ref, "combine with an empty piece");
 	free(buf);
 	printf("crc32c: %s\n", fails ? "FAIL" : "PASS");
 	return fails != 0;

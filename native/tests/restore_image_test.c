@@ -7,7 +7,8 @@
  *  - refusals before anything starts: a flipped byte in the header, in
  *    PROC, in page data and at the end; a truncated image; a file that is
  *    not an image; another kernel release; a CPU feature this machine lacks;
- *    a mapped file missing after --relocate; the PID in use;
+ *    a mapped file missing after --relocate; the PID in use; page runs
+ *    outside every VMA or overlapping (checksums right);
  *  - the restored process (its output file moved, found with --relocate):
  *    same PID, 6 threads with their TIDs, lines
  *    continue with no gap or repeat, handlers, a futex waiter and pending
@@ -125,6 +126,28 @@ static void refusals(const char *img, const char *bad)
 	       msg);
 }
 
+/* Images whose checksums are right but whose page runs do not fit the VMAs. */
+static void bad_layouts(struct rs_ctx *c, int pagesfd, const char *bad)
+{
+	const struct ckpt_img_pagerun *orig = c->runs;
+	size_t size = c->nr_runs * sizeof(*orig);
+	struct ckpt_img_pagerun *r = malloc(size);
+	c->runs = r;
+	memcpy(r, orig, size);
+	r[0].addr = 0x1000; /* below every VMA, still in address order */
+	write_image(bad, c, pagesfd);
+	expect_refused(bad, "page run outside every VMA", "is not inside one VMA", NULL);
+	if (c->nr_runs > 1) {
+		memcpy(r, orig, size);
+		r[1].addr = r[0].addr; /* overlaps the run before it */
+		write_image(bad, c, pagesfd);
+		expect_refused(bad, "overlapping page runs", "is not inside one VMA in address order",
+			       NULL);
+	}
+	c->runs = orig;
+	free(r);
+}
+
 int main(void)
 {
 	char exe[PATH_MAX];
@@ -167,11 +190,14 @@ int main(void)
 	snapshot(pid, &c, pfd);
 	write_image(img, &c, pfd);
 	close(pfd);
-	unlink(pages);
 	long at_kill = count_lines(out);
 	snap_kill(pid);
 
 	refusals(img, bad);
+	pfd = open(pages, O_RDONLY);
+	bad_layouts(&c, pfd, bad);
+	close(pfd);
+	unlink(pages);
 
 	/* the restored process's stdin: a new pipe (the old one cannot be reopened) */
 	struct ckpt_restart_opts o = {.size = sizeof(o), .fd = -1, .stdin_fd = in2[0],
