@@ -246,8 +246,12 @@ export class Executor {
       image,
       after: req.after,
     });
+    // Let the begin event reach the socket before the synchronous disk work below (the
+    // job state's fsync): NATS flushes what was published in a microtask, which would
+    // otherwise wait for it. Measured by bench/daemon-latency.ts.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     log.info({ pid: job.pid, image, after: req.after }, 'checkpoint begins');
-    this.o.jobs.update(job.id, { seq, state: 'checkpointing' }); // after begin: it fsyncs
+    this.o.jobs.update(job.id, { seq, state: 'checkpointing' });
     let r: libckpt.CheckpointResultJs;
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
