@@ -437,9 +437,12 @@ int rs_fill_pages(struct rs_ctx *c)
 	}
 	if (!rc)
 		worker_run(&w[0]);
-	for (int k = 1; k < nw && !rc; k++)
+	for (int k = 1; k < nw && !rc; k++) {
 		if (started[k])
 			pthread_join(t[k], NULL);
+		else
+			worker_run(&w[k]); /* no thread for it: its share here */
+	}
 	munmap(m, map_len);
 	if (!rc)
 		c->bytes_written = f.done;
