@@ -299,6 +299,28 @@ static int fill_chunk(struct worker *w, struct chunk *ch, const struct chunk *en
 	return rc;
 }
 
+/* The image's page data, mapped read-only: every run's bytes, in table order. */
+struct page_data {
+	unsigned char *map;
+	size_t map_len;
+	const unsigned char *data;
+	uint64_t total;
+};
+
+static int map_page_data(struct rs_ctx *c, struct page_data *pd)
+{
+	pd->total = 0;
+	for (uint64_t i = 0; i < c->nr_runs; i++)
+		pd->total += c->runs[i].nr_pages * CKPT_IMG_PAGE_SIZE;
+	uint64_t map_off = c->pages_data_off & ~(uint64_t)(CKPT_IMG_PAGE_SIZE - 1);
+	pd->map_len = (size_t)(c->pages_data_off - map_off + pd->total);
+	pd->map = mmap(NULL, pd->map_len, PROT_READ, MAP_SHARED, c->image_fd, (off_t)map_off);
+	if (pd->map == MAP_FAILED)
+		return ckpt_fail_errno(c->e, errno, "mmap image %s pages", c->label);
+	pd->data = pd->map + (c->pages_data_off - map_off);
+	return 0;
+}
+
 static int crc_result(struct rs_ctx *c, uint32_t crc)
 {
 	crc = ckpt_crc32c_combine(crc, c->pages_tail_crc, c->pages_tail_len);
@@ -325,20 +347,14 @@ int rs_verify_pages_now(struct rs_ctx *c)
 {
 	if (!c->pages_crc_deferred)
 		return 0;
-	uint64_t total = 0;
-	for (uint64_t i = 0; i < c->nr_runs; i++)
-		total += c->runs[i].nr_pages * CKPT_IMG_PAGE_SIZE;
 	uint32_t crc = c->pages_head_crc;
-	if (total) {
-		uint64_t map_off = c->pages_data_off & ~(uint64_t)(CKPT_IMG_PAGE_SIZE - 1);
-		size_t map_len = (size_t)(c->pages_data_off - map_off + total);
-		unsigned char *m = mmap(NULL, map_len, PROT_READ, MAP_SHARED, c->image_fd,
-					(off_t)map_off);
-		if (m == MAP_FAILED)
-			return ckpt_fail_errno(c->e, errno, "mmap image %s pages", c->label);
-		crc = ckpt_crc32c_combine(crc, ckpt_crc32c(0, m + (c->pages_data_off - map_off), total),
-					  total);
-		munmap(m, map_len);
+	if (c->nr_runs) {
+		struct page_data pd;
+		int rc = map_page_data(c, &pd);
+		if (rc)
+			return rc;
+		crc = ckpt_crc32c_combine(crc, ckpt_crc32c(0, pd.data, pd.total), pd.total);
+		munmap(pd.map, pd.map_len);
 	}
 	return crc_result(c, crc);
 }
@@ -397,27 +413,24 @@ int rs_fill_pages(struct rs_ctx *c)
 		struct fill none = {.nr_chunks = 0};
 		return check_crc(c, &none);
 	}
-	uint64_t total = 0;
-	for (uint64_t i = 0; i < c->nr_runs; i++)
-		total += c->runs[i].nr_pages * CKPT_IMG_PAGE_SIZE;
-	uint64_t map_off = c->pages_data_off & ~(uint64_t)(CKPT_IMG_PAGE_SIZE - 1);
-	size_t map_len = (size_t)(c->pages_data_off - map_off + total);
-	unsigned char *m = mmap(NULL, map_len, PROT_READ, MAP_SHARED, c->image_fd, (off_t)map_off);
-	if (m == MAP_FAILED)
-		return ckpt_fail_errno(c->e, errno, "mmap image %s pages", c->label);
+	struct page_data pd;
+	int rc = map_page_data(c, &pd);
+	if (rc)
+		return rc;
+	uint64_t total = pd.total;
 	struct fill f = {
 		.c = c,
-		.data = m + (c->pages_data_off - map_off),
+		.data = pd.data,
 		.verify = c->pages_crc_deferred,
 		.total = total,
 	};
 	f.chunks = make_chunks(c, total, &f.nr_chunks);
 	if (!f.chunks) {
-		munmap(m, map_len);
+		munmap(pd.map, pd.map_len);
 		return ckpt_fail(c->e, ENOMEM, "no memory for the page copy plan");
 	}
 	struct uffd u;
-	int rc = uffd_setup(c, &u);
+	rc = uffd_setup(c, &u);
 	f.u = &u;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int nw = total <= CHUNK ? 1 : cpus < 2 ? 1 : cpus > 4 ? 4 : (int)cpus;
@@ -443,7 +456,7 @@ int rs_fill_pages(struct rs_ctx *c)
 		else
 			worker_run(&w[k]); /* no thread for it: its share here */
 	}
-	munmap(m, map_len);
+	munmap(pd.map, pd.map_len);
 	if (!rc)
 		c->bytes_written = f.done;
 	int rc2 = uffd_teardown(c, &u);
