@@ -5,7 +5,7 @@
  * or what differs, and its exit status comes back through the restorer.
  * Through the koffi binding and through bin/ckpt.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   closeSync,
   copyFileSync,
@@ -22,11 +22,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { AFTER, checkpoint, inspect, restart, wait } from '../../src/engine/libckpt.js';
+import { runCli } from '../cli/run-cli.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const PROGS = join(REPO, 'native', 'build', 'progs');
 const SRC = join(REPO, 'test', 'native', 'progs');
-const CKPT = join(REPO, 'bin', 'ckpt');
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-accept-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -116,29 +116,12 @@ async function viaApi(
   return out;
 }
 
-function runCkpt(
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string; child: ChildProcess }> {
-  return new Promise((resolve) => {
-    const child = spawn(CKPT, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr?.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr, child }));
-  });
-}
-
 /** The same through bin/ckpt: checkpoint --kill -f, then restart in the foreground. */
 async function viaCli(t: ExecutionContext, target: Target, image: string) {
-  const cp = await runCkpt(['checkpoint', '--kill', '-f', image, String(target.pid)]);
+  const cp = await runCli('ckpt', ['checkpoint', '--kill', '-f', image, String(target.pid)]);
   t.is(cp.code, 0, cp.stderr);
   await until('killed and reaped', () => gone(target.pid));
-  const done = runCkpt(['restart', image]);
+  const done = runCli('ckpt', ['restart', image]);
   await until('restored', () => !gone(target.pid), 10_000);
   await sleep(100);
   process.kill(target.pid, 'SIGUSR1');
@@ -249,7 +232,7 @@ test.serial('bad input: corrupted, truncated, not an image, no such pid, pid tak
   const size = statSync(image).size;
   const bad = join(scratch, 'bad.img');
   const refused = async (what: string, re: RegExp) => {
-    const r = await runCkpt(['restart', bad]);
+    const r = await runCli('ckpt', ['restart', bad]);
     t.not(r.code, 0, `${what}: non-zero exit`);
     t.regex(r.stderr, re, what);
     t.is(r.stderr.trim().split('\n').length, 1, `${what}: one line, no stack: ${r.stderr}`);
@@ -269,7 +252,7 @@ test.serial('bad input: corrupted, truncated, not an image, no such pid, pid tak
   await refused('truncated', /truncated/);
   writeFileSync(bad, '#!/bin/sh\necho hello\n');
   await refused('not an image', /not a ckpt (image|context file)/);
-  const nopid = await runCkpt(['checkpoint', '-f', join(scratch, 'x.img'), '3999999']);
+  const nopid = await runCli('ckpt', ['checkpoint', '-f', join(scratch, 'x.img'), '3999999']);
   t.not(nopid.code, 0);
   t.regex(nopid.stderr, /no (such )?process:? 3999999/);
   t.false(existsSync(join(scratch, 'x.img')), 'no image written');
