@@ -22,7 +22,6 @@
 #include "image_write.h"
 
 #define DUMP_MAX_THREADS 4096
-#define DUMP_XSTATE_MAX 16384
 #define DUMP_MAX_PENDING 64 /* siginfo records kept per queue */
 
 struct dump_thread {
@@ -30,7 +29,7 @@ struct dump_thread {
 	int seized;
 	int stopped; /* we hold it in a ptrace stop */
 	struct ckpt_img_thread t;
-	unsigned char *xstate; /* DUMP_XSTATE_MAX bytes */
+	unsigned char *xstate; /* ckpt_xstate_max() bytes */
 	struct ckpt_img_siginfo *pending; /* DUMP_MAX_PENDING */
 	uint64_t saved_sigmask; /* to put back before release */
 	int sigmask_changed;

@@ -9,6 +9,7 @@
  * space is recorded.
  */
 #include "dump.h"
+#include "cpu.h"
 #include "ptrace.h"
 
 #include <elf.h>
@@ -73,11 +74,12 @@ static int thread_plain(struct dump *d, struct dump_thread *t, int leader)
 	if (ckpt_regs_fixup_restart(&r, 1))
 		it->flags |= CKPT_THR_F_IN_SYSCALL;
 	memcpy(&it->regs, &r, sizeof(it->regs));
-	t->xstate = calloc(1, DUMP_XSTATE_MAX);
+	uint32_t xmax = ckpt_xstate_max();
+	t->xstate = calloc(1, xmax);
 	t->pending = calloc(DUMP_MAX_PENDING + 4, sizeof(*t->pending));
 	if (!t->xstate || !t->pending)
 		return ckpt_fail(d->e, ENOMEM, "no memory for thread %d", t->tid);
-	struct iovec iov = {t->xstate, DUMP_XSTATE_MAX};
+	struct iovec iov = {t->xstate, xmax};
 	if (ptrace(PTRACE_GETREGSET, t->tid, NT_X86_XSTATE, &iov) < 0)
 		return ckpt_fail_errno(d->e, errno, "ptrace getregset xstate %d", t->tid);
 	it->xstate_size = (uint32_t)iov.iov_len;

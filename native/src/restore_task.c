@@ -14,6 +14,7 @@
 #include "ckpt.h"
 #include "ptrace.h"
 #include "restore.h"
+#include "cpu.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -284,16 +286,62 @@ static int step_into_syscall(struct rs_ctx *c, pid_t tid, long nr)
 	return ckpt_fail(c->e, EPROTO, "thread %d did not reach syscall %ld", tid, nr);
 }
 
+/*
+ * The kernel takes an NT_X86_XSTATE write only of exactly this CPU's regset
+ * size, which differs between CPUs (2688 bytes with AVX-512, 11008 with AMX).
+ * The standard (non-compacted) XSAVE layout puts each component at the same
+ * offset whatever the size, so the image's area is laid into a buffer of the
+ * size the restored thread reports: components past the image's size stay in
+ * their init state (their xstate_bv bits are clear), and components past this
+ * CPU's size were refused by rs_verify_machine if the image uses them.
+ */
+static int thread_xstate(struct rs_ctx *c, const struct rs_thread *t)
+{
+	const struct ckpt_img_thread *it = t->t;
+	uint32_t max = ckpt_xstate_max();
+	unsigned char *buf = calloc(1, max);
+	if (!buf)
+		return ckpt_fail(c->e, ENOMEM, "no memory for xstate of thread %d", t->tid);
+	struct iovec iov = {buf, max};
+	int rc = 0;
+	if (ptrace(PTRACE_GETREGSET, t->tid, NT_X86_XSTATE, &iov) < 0) {
+		rc = ckpt_fail_errno(c->e, errno, "ptrace getregset xstate thread %d", t->tid);
+		goto out;
+	}
+	size_t live = iov.iov_len;
+	if (it->xstate_size < 576 || live < 576) {
+		rc = ckpt_fail(c->e, EINVAL,
+			       "thread %d: xstate of %u bytes in the image, %zu on this CPU: "
+			       "expected at least 576 (legacy area and XSAVE header)",
+			       t->tid, it->xstate_size, live);
+		goto out;
+	}
+	memset(buf, 0, live);
+	memcpy(buf, t->xstate, it->xstate_size < live ? it->xstate_size : live);
+	uint64_t bv;
+	memcpy(&bv, buf + 512, 8);
+	bv &= ckpt_xcr0();
+	memcpy(buf + 512, &bv, 8);
+	iov.iov_base = buf;
+	iov.iov_len = live;
+	if (ptrace(PTRACE_SETREGSET, t->tid, NT_X86_XSTATE, &iov) < 0)
+		rc = ckpt_fail_errno(c->e, errno,
+				     "ptrace setregset xstate (%zu bytes for this CPU, %u in the "
+				     "image) thread %d",
+				     live, it->xstate_size, t->tid);
+out:
+	free(buf);
+	return rc;
+}
+
 static int thread_regs(struct rs_ctx *c, const struct rs_thread *t)
 {
 	const struct ckpt_img_thread *it = t->t;
 	uint64_t mask = it->sigmask & ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
 	if (it->xstate_size) {
-		struct iovec iov = {(void *)t->xstate, it->xstate_size};
-		if (ptrace(PTRACE_SETREGSET, t->tid, NT_X86_XSTATE, &iov) < 0)
-			return ckpt_fail_errno(c->e, errno,
-					       "ptrace setregset xstate (%u bytes) thread %d",
-					       it->xstate_size, t->tid);
+		int rc = thread_xstate(c, t);
+		if (rc)
+			return rc;
 	}
 	struct user_regs_struct r;
 	_Static_assert(sizeof(r) == sizeof(it->regs), "regs layout");

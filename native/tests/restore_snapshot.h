@@ -10,6 +10,7 @@
 #ifndef CKPT_TEST_RESTORE_SNAPSHOT_H
 #define CKPT_TEST_RESTORE_SNAPSHOT_H
 #include "ckpt.h"
+#include "cpu.h"
 #include "crc32c.h"
 #include "ptrace.h"
 #include "restore.h"
@@ -51,7 +52,7 @@ static struct ckpt_img_proc proc;
 #define MAXT 8 /* main, 3 counters, a futex waiter, a pipe reader */
 static struct ckpt_img_thread thrs[MAXT];
 static struct rs_thread rthrs[MAXT];
-static unsigned char xstates[MAXT][4096];
+static unsigned char *xstates[MAXT]; /* ckpt_xstate_max() bytes each */
 static pid_t tids[MAXT];
 static int nthreads;
 
@@ -420,7 +421,9 @@ static void snapshot(pid_t pid, struct rs_ctx *c, int img)
 		ckpt_getregs(tid, &r, ep);
 		ckpt_regs_fixup_restart(&r, 1);
 		memcpy(&thr->regs, &r, sizeof(r));
-		struct iovec iov = {xstates[i], sizeof(xstates[i])};
+		if (!xstates[i])
+			xstates[i] = calloc(1, ckpt_xstate_max());
+		struct iovec iov = {xstates[i], ckpt_xstate_max()};
 		ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov);
 		thr->xstate_size = (uint32_t)iov.iov_len;
 		ptrace(PTRACE_GETSIGMASK, tid, 8, &thr->sigmask);
