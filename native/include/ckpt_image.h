@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * ckpt image format, version 1: the contract between the checkpointers
+ * ckpt image format, version 2: the contract between the checkpointers
  * (libckpt's userspace backend, the kernel module) and the restarters.
  * Documented in docs/image-format.md; keep the two in step.
  *
@@ -13,9 +13,16 @@
  *     payload[hdr.size]
  *     struct ckpt_img_section_tail             (crc32c of payload, magic)
  *
- * Per process, in this order:
- *   PROC, THREAD (one per thread, leader first), VMAS, FILES, PAGES
- * then after all processes a single END section.
+ * Version 2: first the kernel objects the processes hold (one section per
+ * kind, each at most once: OBJ_FILE, OBJ_PIPE, OBJ_EVENTFD, ...), then per
+ * process, in this order:
+ *   PROC, PROCX, THREAD (one per thread, leader first), VMAS, FDS, PAGES
+ * then after all processes a single END section. Descriptors (FDS) refer to
+ * objects by id; two descriptors with the same id share one open file
+ * description (dup, 2>&1, fork).
+ * Version 1 (still read): per process PROC, THREAD..., VMAS, FILES, PAGES;
+ * no object sections. A v1 FILES record that v2 cannot restore faithfully
+ * (a socket, an anon inode, a pipe to another process) refuses the restart.
  *
  * A reader refuses: wrong magic, a version it does not know, a header or
  * section whose checksum does not match, an unknown section type whose
@@ -30,7 +37,8 @@
 #include <stdint.h>
 
 #define CKPT_IMG_MAGIC "CKPTIMG" /* 8 bytes with the NUL */
-#define CKPT_IMG_VERSION 1
+#define CKPT_IMG_VERSION 2
+#define CKPT_IMG_VERSION_MIN 1 /* oldest version a restart still reads */
 #define CKPT_IMG_TAIL_MAGIC 0x4c494154u /* "TAIL" */
 #define CKPT_IMG_PAGE_SIZE 4096u
 
@@ -67,6 +75,11 @@ enum ckpt_img_section_type {
 	CKPT_SEC_VMAS = 3,
 	CKPT_SEC_FILES = 4,
 	CKPT_SEC_PAGES = 5,
+	CKPT_SEC_FDS = 6, /* v2: the descriptor table, struct ckpt_img_fd each */
+	CKPT_SEC_PROCX = 7, /* v2: struct ckpt_img_procx */
+	/* v2 object sections, one per kind (enum ckpt_obj_kind): records of
+	   struct ckpt_img_obj + the kind's struct + variable data */
+	CKPT_SEC_OBJ_BASE = 0x100, /* section type = CKPT_SEC_OBJ_BASE + kind */
 	CKPT_SEC_END = 0x7fffffff,
 };
 
@@ -280,6 +293,121 @@ struct ckpt_img_pagerun {
 	uint64_t addr;
 	uint64_t nr_pages;
 };
+
+/* ---- PROCX (v2): per-process state added after v1 ------------------------- */
+
+struct ckpt_img_procx {
+	uint64_t xcomp_perm; /* arch_prctl(ARCH_GET_XCOMP_PERM): dynamic xfeatures
+				(AMX tile data, bit 18) the process may use */
+	uint64_t reserved[7];
+};
+
+/* ---- FDS (v2): one per process -------------------------------------------- */
+
+#define CKPT_FD_F_CLOEXEC (1u << 0)
+
+struct ckpt_img_fd {
+	int32_t fd;
+	uint32_t flags; /* CKPT_FD_F_* */
+	uint32_t obj; /* id of the open file description (an object record) */
+	uint32_t pad;
+};
+
+/* ---- Objects (v2) ------------------------------------------------------------
+ * Every open file description (and, later, other shared kernel objects) is
+ * one record in the section of its kind. A record is struct ckpt_img_obj,
+ * then the kind's fixed struct, then the kind's variable data, padded to 8;
+ * rec_size covers all of it. Ids are unique in the image, 1-based.
+ */
+enum ckpt_obj_kind {
+	CKPT_OBJ_FILE = 1, /* reopened by path: regular file, directory, character
+			      device, named FIFO; an unlinked file with its content */
+	CKPT_OBJ_PIPE = 2, /* one end of an anonymous pipe, with the bytes in it */
+	CKPT_OBJ_STDIO = 3, /* fd 0-2 leading outside the job (terminal, pipe,
+			       socket): taken from the restarting command (BLCR) */
+	CKPT_OBJ_EVENTFD = 4,
+	CKPT_OBJ_EPOLL = 5,
+	CKPT_OBJ_TIMERFD = 6,
+	CKPT_OBJ_SIGNALFD = 7,
+	CKPT_OBJ_INOTIFY = 8,
+	CKPT_OBJ_UNIX = 9, /* AF_UNIX socket */
+	CKPT_OBJ_INET = 10, /* AF_INET/AF_INET6 TCP or UDP socket */
+	CKPT_OBJ_MEMFD = 11,
+	CKPT_OBJ_MAX = 31, /* kinds fit in a 32-bit mask */
+};
+
+#define CKPT_OBJ_F_NONE 0u
+
+struct ckpt_img_obj {
+	uint32_t id;
+	uint32_t kind; /* enum ckpt_obj_kind; equals the section's kind */
+	uint32_t rec_size; /* whole record, 8-aligned */
+	uint32_t open_flags; /* f_flags of the description (O_*), from fdinfo */
+	/* followed by the kind's struct and data */
+};
+
+/* CKPT_OBJ_FILE */
+#define CKPT_OFILE_F_DELETED (1u << 0) /* unlinked while open: content follows */
+
+struct ckpt_img_ofile {
+	uint64_t pos;
+	uint64_t dev; /* makedev() of st_dev, to check it is the same file */
+	uint64_t ino;
+	uint64_t size; /* st_size at checkpoint */
+	uint32_t mode; /* st_mode */
+	uint32_t flags; /* CKPT_OFILE_F_* */
+	uint32_t path_len; /* incl. NUL */
+	uint32_t pad;
+	uint64_t data_len; /* content bytes after the path (unlinked files) */
+	/* followed by: path, NUL, then data_len bytes */
+};
+
+/* CKPT_OBJ_PIPE: the pipe's buffered bytes are stored with one of its ends
+   (data_len > 0 on at most one record per inode). */
+struct ckpt_img_opipe {
+	uint64_t ino; /* the pipe inode: ends with the same ino are one pipe */
+	uint32_t pipe_size; /* F_GETPIPE_SZ */
+	uint32_t data_len; /* bytes buffered at checkpoint, following */
+};
+
+/* CKPT_OBJ_STDIO */
+struct ckpt_img_ostdio {
+	int32_t fd; /* 0, 1 or 2: which of the restarter's descriptors */
+	uint32_t what_len; /* incl. NUL: what it was ("/dev/pts/3", "pipe:[..]") */
+	/* followed by: what, NUL */
+};
+
+/* CKPT_OBJ_EVENTFD (fd_eventfd.c) */
+
+
+
+/* CKPT_OBJ_EPOLL (fd_epoll.c) */
+
+
+
+/* CKPT_OBJ_TIMERFD (fd_timerfd.c) */
+
+
+
+/* CKPT_OBJ_SIGNALFD (fd_signalfd.c) */
+
+
+
+/* CKPT_OBJ_INOTIFY (fd_inotify.c) */
+
+
+
+/* CKPT_OBJ_UNIX (fd_unix.c) */
+
+
+
+/* CKPT_OBJ_INET (fd_inet.c) */
+
+
+
+/* CKPT_OBJ_MEMFD (fd_memfd.c) */
+
+
 
 /* ---- END ------------------------------------------------------------------ */
 

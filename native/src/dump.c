@@ -113,44 +113,31 @@ static void fill_header(struct dump *d, struct ckpt_img_header *h)
 	h->scope = d->opts->scope;
 }
 
-/* VMAS or FILES: fixed struct, name, NUL, padding to 8. */
+/* VMAS: fixed struct, name, NUL, padding to 8. */
 static uint32_t rec_size(size_t fixed, const char *name, uint32_t *len)
 {
 	*len = (uint32_t)strlen(name) + 1;
 	return (uint32_t)((fixed + *len + 7) & ~7ul);
 }
 
-static int write_records(struct dump *d, struct imgw *w, int vmas)
+static int write_vmas(struct dump *d, struct imgw *w)
 {
 	uint64_t total = 0;
-	uint32_t n = vmas ? d->nr_vmas : d->nr_files;
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < d->nr_vmas; i++) {
 		uint32_t len;
-		total += vmas ? rec_size(sizeof(struct ckpt_img_vma), d->vmas[i].name, &len)
-			      : rec_size(sizeof(struct ckpt_img_file), d->files[i].path, &len);
+		total += rec_size(sizeof(struct ckpt_img_vma), d->vmas[i].name, &len);
 	}
-	int rc = imgw_begin(w, vmas ? CKPT_SEC_VMAS : CKPT_SEC_FILES, total, 0);
-	for (uint32_t i = 0; !rc && i < n; i++) {
-		const char *name;
-		uint32_t rec;
-		if (vmas) {
-			struct ckpt_img_vma *v = &d->vmas[i].v;
-			name = d->vmas[i].name;
-			rec = v->rec_size = rec_size(sizeof(*v), name, &v->name_len);
-			rc = imgw_payload(w, v, sizeof(*v));
-			rec -= sizeof(*v);
-		} else {
-			struct ckpt_img_file *f = &d->files[i].f;
-			name = d->files[i].path;
-			rec = f->rec_size = rec_size(sizeof(*f), name, &f->path_len);
-			rc = imgw_payload(w, f, sizeof(*f));
-			rec -= sizeof(*f);
-		}
+	int rc = imgw_begin(w, CKPT_SEC_VMAS, total, 0);
+	for (uint32_t i = 0; !rc && i < d->nr_vmas; i++) {
+		struct ckpt_img_vma *v = &d->vmas[i].v;
+		const char *name = d->vmas[i].name;
+		uint32_t rec = v->rec_size = rec_size(sizeof(*v), name, &v->name_len);
+		rc = imgw_payload(w, v, sizeof(*v));
 		size_t nl = strlen(name) + 1;
 		if (!rc)
 			rc = imgw_payload(w, name, nl);
 		if (!rc)
-			rc = imgw_zeros(w, rec - nl);
+			rc = imgw_zeros(w, rec - sizeof(*v) - nl);
 	}
 	return rc ? rc : imgw_end(w);
 }
@@ -160,6 +147,8 @@ static int write_image(struct dump *d, struct imgw *w)
 	struct ckpt_img_header h;
 	fill_header(d, &h);
 	int rc = imgw_header(w, &h);
+	if (!rc)
+		rc = dump_write_objs(d, w);
 	uint64_t np = d->proc.pending_shared_count;
 	if (!rc)
 		rc = imgw_begin(w, CKPT_SEC_PROC, sizeof(d->proc) + np * 128, 0);
@@ -167,6 +156,12 @@ static int write_image(struct dump *d, struct imgw *w)
 		rc = imgw_payload(w, &d->proc, sizeof(d->proc));
 	if (!rc)
 		rc = imgw_payload(w, d->shared_pending, np * 128);
+	if (!rc)
+		rc = imgw_end(w);
+	if (!rc)
+		rc = imgw_begin(w, CKPT_SEC_PROCX, sizeof(d->procx), 0);
+	if (!rc)
+		rc = imgw_payload(w, &d->procx, sizeof(d->procx));
 	if (!rc)
 		rc = imgw_end(w);
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++) {
@@ -186,9 +181,9 @@ static int write_image(struct dump *d, struct imgw *w)
 			rc = imgw_end(w);
 	}
 	if (!rc)
-		rc = write_records(d, w, 1);
+		rc = write_vmas(d, w);
 	if (!rc)
-		rc = write_records(d, w, 0);
+		rc = dump_write_fds(d, w);
 	if (!rc)
 		rc = dump_pages(d, w);
 	return rc;
@@ -236,7 +231,7 @@ static void free_dump(struct dump *d)
 		}
 	free(d->threads);
 	free(d->shared_pending);
-	free(d->files);
+	dump_free_fds(d);
 	dump_free_mm(d);
 }
 
@@ -281,6 +276,10 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 	uint64_t t_freeze = dump_now_ns(), frozen_ns = 0;
 	int released = 0;
 	rc = dump_freeze(&d);
+	/* descriptors first: what cannot be saved refuses before any syscall
+	   is injected into the target */
+	if (!rc)
+		rc = dump_fds(&d);
 	if (!rc) {
 		dump_progress(&d, 0, 0, CKPT_PHASE_STATE);
 		rc = dump_threads_state(&d);
@@ -293,8 +292,6 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 		rc = dump_check_deadline(&d, "collecting state");
 	if (!rc)
 		rc = dump_vmas(&d);
-	if (!rc)
-		rc = dump_files(&d);
 	if (!rc)
 		rc = write_image(&d, &w);
 	if (!rc)

@@ -7,7 +7,7 @@
  * (seizing every thread until the set is stable, releasing them),
  * dump_state.c (registers, xstate, signals, credentials, injected syscalls),
  * dump_mm.c (VMAs from smaps, present pages from pagemap, reading memory),
- * dump_files.c (open descriptors), image_write.c (the v1 writer: atomic,
+ * fd.c and fd_*.c (open descriptors, by kind), image_write.c (the writer: atomic,
  * durable, pipelined).
  */
 #ifndef CKPT_DUMP_H
@@ -19,6 +19,7 @@
 #include "ckpt.h"
 #include "ckpt_image.h"
 #include "err.h"
+#include "fd.h"
 #include "image_write.h"
 
 #define DUMP_MAX_THREADS 4096
@@ -46,11 +47,6 @@ struct dump_vma {
 	uint64_t nr_runs;
 };
 
-struct dump_file {
-	struct ckpt_img_file f;
-	char path[CKPT_PATH_MAX];
-};
-
 struct dump {
 	pid_t pid;
 	const struct ckpt_checkpoint_opts *opts;
@@ -72,8 +68,12 @@ struct dump {
 	uint64_t nr_runs, runs_cap;
 	uint64_t nr_pages;
 
-	struct dump_file *files;
-	uint32_t nr_files;
+	struct ckpt_img_procx procx;
+
+	struct dump_fd *fds; /* fd.h */
+	uint32_t nr_fds;
+	struct dump_obj *objs;
+	uint32_t nr_objs;
 };
 
 uint64_t dump_now_ns(void);
@@ -110,7 +110,5 @@ int dump_vmas(struct dump *d);
 int dump_pages(struct dump *d, struct imgw *w);
 void dump_free_mm(struct dump *d);
 
-/* dump_files.c */
-int dump_files(struct dump *d);
 
 #endif

@@ -10,6 +10,8 @@
  */
 #include "dump.h"
 #include "cpu.h"
+
+#define ARCH_GET_XCOMP_PERM_ 0x1022
 #include "ptrace.h"
 
 #include <elf.h>
@@ -300,6 +302,14 @@ static int proc_injected(struct dump *d)
 		rc = dump_sys(d, 0, "prctl(PR_GET_THP_DISABLE)", 1, &v, SYS_prctl,
 			      PR_GET_THP_DISABLE, 0, 0, 0, 0, 0);
 	p->thp_disable = (uint64_t)v;
+	/* dynamic xfeatures the process may use (AMX tile data): a restarted
+	   process must hold the permission before its xstate is written. A
+	   kernel without the call (EINVAL) has none to give. */
+	if (!rc)
+		rc = dump_sys(d, 0, "arch_prctl(ARCH_GET_XCOMP_PERM)", 0, &v, SYS_arch_prctl,
+			      ARCH_GET_XCOMP_PERM_, (long)(s + 3072), 0, 0, 0, 0);
+	if (!rc && v == 0)
+		rc = dump_read_mem(d, s + 3072, &d->procx.xcomp_perm, sizeof(d->procx.xcomp_perm));
 	if (!rc)
 		rc = dump_sys(d, 0, "munmap of the scratch page", 1, NULL, SYS_munmap, (long)s,
 			      4096, 0, 0, 0, 0);

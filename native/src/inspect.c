@@ -11,6 +11,7 @@
 #include "ckpt.h"
 #include "json.h"
 #include "restore.h"
+#include "fd.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -27,19 +28,6 @@ static const char *vma_kind(uint32_t k)
 	case CKPT_VMA_VDSO: return "vdso";
 	case CKPT_VMA_VVAR: return "vvar";
 	case CKPT_VMA_VSYSCALL: return "vsyscall";
-	}
-	return "unknown";
-}
-
-static const char *file_kind(uint32_t k)
-{
-	switch (k) {
-	case CKPT_FILE_REG: return "file";
-	case CKPT_FILE_DIR: return "directory";
-	case CKPT_FILE_CHR: return "chardev";
-	case CKPT_FILE_FIFO: return "pipe";
-	case CKPT_FILE_SOCK: return "socket";
-	case CKPT_FILE_OTHER: return "other";
 	}
 	return "unknown";
 }
@@ -121,31 +109,6 @@ static void vmas(struct json *j, const struct rs_ctx *c)
 	json_close(j, ']');
 }
 
-static void files(struct json *j, const struct rs_ctx *c)
-{
-	json_key(j, "files");
-	json_open(j, '[');
-	for (uint32_t i = 0; i < c->nr_files; i++) {
-		const struct ckpt_img_file *f = c->files[i].f;
-		json_open(j, '{');
-		json_int(j, "fd", f->fd);
-		json_str(j, "kind", file_kind(f->kind));
-		json_str(j, "path", c->files[i].path);
-		json_uint(j, "pos", f->pos);
-		json_hex(j, "openFlags", f->open_flags);
-		if (f->shared_with >= 0)
-			json_int(j, "sharedWith", f->shared_with);
-		json_str(j, "onRestart",
-			 f->flags & CKPT_FILE_F_STDIO ? "restarter's stdio"
-			 : f->kind == CKPT_FILE_REG || f->kind == CKPT_FILE_DIR ||
-					 f->kind == CKPT_FILE_CHR
-			     ? "reopened by path"
-			     : "replaced by /dev/null");
-		json_close(j, '}');
-	}
-	json_close(j, ']');
-}
-
 static void process(struct json *j, const struct rs_ctx *c)
 {
 	const struct ckpt_img_proc *p = c->proc;
@@ -164,6 +127,8 @@ static void process(struct json *j, const struct rs_ctx *c)
 	json_str(j, "umask", um);
 	json_bool(j, "stopped", !!(p->flags & CKPT_PROC_F_STOPPED));
 	json_uint(j, "pendingSignals", p->pending_shared_count);
+	if (c->procx)
+		json_hex(j, "xcompPerm", c->procx->xcomp_perm);
 	json_key(j, "handlers");
 	json_open(j, '{');
 	for (int s = 1; s <= CKPT_NSIG; s++) {
@@ -180,7 +145,7 @@ static void process(struct json *j, const struct rs_ctx *c)
 	json_close(j, '}');
 	threads(j, c);
 	vmas(j, c);
-	files(j, c);
+	rs_fd_inspect(j, c);
 	uint64_t pages = 0;
 	for (uint64_t r = 0; r < c->nr_runs; r++)
 		pages += c->runs[r].nr_pages;

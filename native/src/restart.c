@@ -206,12 +206,22 @@ CKPT_EXPORT int ckpt_restart(const char *path, const struct ckpt_restart_opts *o
 	int rep[2];
 	if (pipe2(rep, O_CLOEXEC) < 0)
 		return ckpt_fail_errno(&e, errno, "restart: pipe");
-	/* Sources duplicated above every target number so the dup2s cannot clash. */
-	int src[5] = {-1, -1, -1, -1, -1}; /* stdin, stdout, stderr, report, image */
-	int want[5] = {o.stdin_fd, o.stdout_fd, o.stderr_fd, rep[1], o.fd};
-	for (int i = 0; i < 5; i++) {
+	/* Sources duplicated above every target number so the dup2s cannot clash.
+	   stdio not given is the caller's own 0/1/2, passed explicitly (a caller
+	   such as Node marks them close-on-exec); warnings of the restart go to
+	   the caller's own stderr (fd 5), never to the restored process's. */
+	int src[6] = {-1, -1, -1, -1, -1, -1}; /* stdin, stdout, stderr, report, image, warn */
+	int want[6] = {o.stdin_fd >= 0 ? o.stdin_fd : 0, o.stdout_fd >= 0 ? o.stdout_fd : 1,
+		       o.stderr_fd >= 0 ? o.stderr_fd : 2, rep[1], o.fd, 2};
+	unsigned no_stdio = 0;
+	for (int i = 0; i < 6; i++) {
 		if (want[i] < 0)
 			continue;
+		if (i != 3 && i != 4 && fcntl(want[i], F_GETFD) < 0) {
+			if (i < 3)
+				no_stdio |= 1u << i; /* closed in the caller: none to give */
+			continue;
+		}
 		src[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 10);
 		if (src[i] < 0) {
 			rc = ckpt_fail_errno(&e, errno, "restart: dup fd %d", want[i]);
@@ -220,10 +230,11 @@ CKPT_EXPORT int ckpt_restart(const char *path, const struct ckpt_restart_opts *o
 	}
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		if (src[i] >= 0)
 			posix_spawn_file_actions_adddup2(&fa, src[i], i);
-	char flags[16], after[16], sig[16];
+	char flags[16], after[16], sig[16], nostdio[32];
+	snprintf(nostdio, sizeof(nostdio), "--no-stdio=%u", no_stdio);
 	snprintf(flags, sizeof(flags), "%u", o.flags);
 	snprintf(after, sizeof(after), "%u", o.after);
 	snprintf(sig, sizeof(sig), "%d", o.signal);
@@ -239,6 +250,9 @@ CKPT_EXPORT int ckpt_restart(const char *path, const struct ckpt_restart_opts *o
 	argv[ac++] = after;
 	if (o.fd >= 0)
 		argv[ac++] = "--image-fd=4";
+	argv[ac++] = nostdio;
+	if (src[5] >= 0)
+		argv[ac++] = "--warn-fd=5";
 	for (uint32_t i = 0; i < o.nr_relocate; i++) {
 		argv[ac++] = "--relocate";
 		argv[ac++] = o.relocate[i];
@@ -295,7 +309,7 @@ CKPT_EXPORT int ckpt_restart(const char *path, const struct ckpt_restart_opts *o
 		memcpy(res, &r, n);
 	}
 out:
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		if (src[i] >= 0)
 			close(src[i]);
 	close(rep[0]);

@@ -52,6 +52,7 @@ struct rs_ctx {
 	uint32_t after;
 	int signal;
 	int report_fd; /* -1: print to stderr */
+	uint32_t no_stdio; /* bit i: the restarter gave no fd i (stdio objects fail) */
 	int nr_reloc;
 	const char *reloc_old[RS_MAX_RELOCATE];
 	const char *reloc_new[RS_MAX_RELOCATE];
@@ -65,8 +66,18 @@ struct rs_ctx {
 	uint32_t nr_threads;
 	struct rs_vma *vmas;
 	uint32_t nr_vmas;
-	struct rs_file *files;
+	struct rs_file *files; /* v1 FILES records (see fd.c's adapter) */
 	uint32_t nr_files;
+	const struct ckpt_img_procx *procx; /* v2; NULL in a v1 image */
+	/* v2 descriptors and objects (fd.h); a v1 image's FILES adapted */
+	struct rs_obj *objs;
+	uint32_t nr_objs, objs_cap;
+	uint32_t obj_sections; /* kinds seen (bit per kind) */
+	const struct ckpt_img_fd *fdt_raw;
+	struct rs_fd *fdt;
+	uint32_t nr_fds;
+	struct ckpt_img_fd *v1_fds; /* owned, v1 only */
+	unsigned char **v1_bodies;
 	const struct ckpt_img_pagerun *runs;
 	uint64_t nr_runs;
 	uint64_t pages_data_off; /* file offset of the first run's data */
@@ -107,6 +118,11 @@ void rs_close_image(struct rs_ctx *c);
 
 /* restore_verify.c */
 int rs_verify_machine(struct rs_ctx *c);
+/* A file the restart needs: exists (at path, after --relocate from orig),
+   is a directory (want_dir 1), a regular file (0) or anything (-1); a
+   different inode than dev/ino (when given) is warned about. */
+int rs_check_file(struct rs_ctx *c, const char *what, const char *orig, const char *path,
+		  int want_dir, uint64_t dev, uint64_t ino);
 int rs_verify_files(struct rs_ctx *c);
 int rs_verify_pid(struct rs_ctx *c);
 

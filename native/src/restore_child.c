@@ -10,6 +10,7 @@
 #include "ckpt.h"
 #include "ptrace.h"
 #include "restore.h"
+#include "fd.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -65,149 +66,40 @@ static int highest_open_fd(void)
 	return hi;
 }
 
-static int open_devnull(int flags)
-{
-	return open("/dev/null", (flags & O_ACCMODE) | O_CLOEXEC);
-}
-
-/* Anonymous pipes ("pipe:[INO]") whose read and write ends both belong to
-   the process (a self-pipe, a pipe between its threads) are made again: one
-   pipe per inode, its ends parked at park, park+1 (then +2, +3...) in image
-   order. Data buffered in the pipe at checkpoint time is not kept. */
-#define RS_MAX_PIPES 64
-static unsigned long pipe_ino[RS_MAX_PIPES];
-
-static unsigned long anon_pipe_ino(const struct rs_file *rf)
-{
-	unsigned long ino = 0;
-	if (rf->f->kind != CKPT_FILE_FIFO || sscanf(rf->path, "pipe:[%lu]", &ino) != 1)
-		return 0;
-	return ino;
-}
-
-static int make_pipes(struct rs_ctx *c, int park, int errfd)
-{
-	int n = 0;
-	for (uint32_t i = 0; i < c->nr_files && n < RS_MAX_PIPES; i++) {
-		unsigned long ino = anon_pipe_ino(&c->files[i]);
-		int rd = 0, wr = 0, seen = 0;
-		for (int k = 0; k < n; k++)
-			seen |= pipe_ino[k] == ino;
-		if (!ino || seen || c->files[i].f->fd <= 2)
-			continue;
-		for (uint32_t j = 0; j < c->nr_files; j++)
-			if (anon_pipe_ino(&c->files[j]) == ino) {
-				int acc = (int)c->files[j].f->open_flags & O_ACCMODE;
-				rd |= acc == O_RDONLY;
-				wr |= acc == O_WRONLY;
-			}
-		if (!rd || !wr)
-			continue;
-		int p[2];
-		if (pipe2(p, O_CLOEXEC) < 0 || dup3(p[0], park + 2 * n, O_CLOEXEC) < 0 ||
-		    dup3(p[1], park + 2 * n + 1, O_CLOEXEC) < 0)
-			child_die(errfd, "pipe for pipe:[%lu]", ino);
-		close(p[0]);
-		close(p[1]);
-		pipe_ino[n++] = ino;
-	}
-	return n;
-}
-
-/* The parked end to dup for this file, or -1 when its pipe was not made. */
-static int pipe_end(const struct rs_ctx *c, const struct ckpt_img_file *f, int park)
-{
-	for (uint32_t i = 0; i < c->nr_files; i++) {
-		if (c->files[i].f != f)
-			continue;
-		unsigned long ino = anon_pipe_ino(&c->files[i]);
-		for (int k = 0; ino && k < RS_MAX_PIPES && pipe_ino[k]; k++)
-			if (pipe_ino[k] == ino)
-				return park + 2 * k + ((f->open_flags & O_ACCMODE) == O_WRONLY);
-	}
-	return -1;
-}
-
 /* In the child: make the fd table exactly the image's. Returns the new
-   number of the error pipe; rs_warn goes to a parked copy of stderr. */
+   number of the error pipe; rs_warn goes to the restarter's --warn-fd. */
 static int child_setup_fds(struct rs_ctx *c, int errfd)
 {
 	int maxfd = highest_open_fd();
-	for (uint32_t i = 0; i < c->nr_files; i++)
-		if (c->files[i].f->fd > maxfd)
-			maxfd = c->files[i].f->fd;
+	for (uint32_t i = 0; i < c->nr_fds; i++)
+		if (c->fdt[i].f->fd > maxfd)
+			maxfd = c->fdt[i].f->fd;
 	int base = maxfd + 1;
-	/* stdio sources and the error pipe parked above every number in use */
+	/* stdio sources, the error pipe and the warning descriptor parked above
+	   every number in use */
 	int src[3];
 	for (int i = 0; i < 3; i++) {
 		src[i] = -1;
-		if (fcntl(i, F_GETFD) >= 0 && dup3(i, base + i, O_CLOEXEC) >= 0)
+		if (!(c->no_stdio & (1u << i)) && fcntl(i, F_GETFD) >= 0 &&
+		    dup3(i, base + i, O_CLOEXEC) >= 0)
 			src[i] = base + i;
 	}
 	if (dup3(errfd, base + 3, O_CLOEXEC) < 0)
 		child_die(errfd, "dup error pipe");
 	errfd = base + 3;
+	if (rs_warn_fd >= 0)
+		rs_warn_fd = dup3(rs_warn_fd, base + 4, O_CLOEXEC) >= 0 ? base + 4 : -1;
 	syscall(SYS_close_range, 0, (unsigned)base - 1, 0);
-	syscall(SYS_close_range, (unsigned)base + 4, ~0u, 0);
-	int npipes = make_pipes(c, base + 4, errfd);
-	for (uint32_t i = 0; i < c->nr_files; i++) {
-		const struct ckpt_img_file *f = c->files[i].f;
-		const char *path = c->files[i].relocated;
-		int cloexec = (f->flags & CKPT_FILE_F_CLOEXEC) ? O_CLOEXEC : 0;
-		int fd = -1;
-		if (f->shared_with >= 0) {
-			if (dup3(f->shared_with, f->fd, cloexec) < 0)
-				child_die(errfd, "fd %d: dup of fd %d", f->fd, f->shared_with);
-			continue;
-		}
-		int stdio = (f->flags & (CKPT_FILE_F_STDIO | CKPT_FILE_F_TTY)) ||
-			    f->kind == CKPT_FILE_FIFO || f->kind == CKPT_FILE_SOCK;
-		if (stdio && f->fd <= 2 && src[f->fd] >= 0) {
-			if (dup3(src[f->fd], f->fd, cloexec) < 0)
-				child_die(errfd, "fd %d: dup of the restarter's stdio", f->fd);
-			continue;
-		}
-		int end = pipe_end(c, f, base + 4);
-		if (end >= 0) {
-			if (dup3(end, f->fd, cloexec) < 0)
-				child_die(errfd, "fd %d: dup of its pipe", f->fd);
-			fcntl(f->fd, F_SETFL, (int)f->open_flags & O_NONBLOCK);
-			continue;
-		}
-		if (f->kind == CKPT_FILE_REG || f->kind == CKPT_FILE_DIR ||
-		    (f->kind == CKPT_FILE_CHR && !stdio)) {
-			int fl = (int)f->open_flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_CLOEXEC);
-			if (f->kind == CKPT_FILE_DIR)
-				fl |= O_DIRECTORY;
-			fd = open(path, fl | O_NOCTTY | O_CLOEXEC);
-			if (fd < 0)
-				child_die(errfd, "fd %d: reopen %s", f->fd, path);
-			if (f->kind == CKPT_FILE_REG && f->pos &&
-			    lseek(fd, (off_t)f->pos, SEEK_SET) < 0)
-				child_die(errfd, "fd %d: seek %s to %llu", f->fd, path,
-					  (unsigned long long)f->pos);
-		} else {
-			rs_warn(c, "fd %d (%s) cannot be reopened; it is /dev/null now", f->fd,
-				c->files[i].path);
-			fd = open_devnull((int)f->open_flags);
-			if (fd < 0)
-				child_die(errfd, "fd %d: open /dev/null", f->fd);
-		}
-		if (fd == f->fd) {
-			fcntl(fd, F_SETFD, cloexec ? FD_CLOEXEC : 0);
-			continue;
-		}
-		if (dup3(fd, f->fd, cloexec) < 0)
-			child_die(errfd, "fd %d: dup3", f->fd);
-		close(fd);
+	syscall(SYS_close_range, (unsigned)base + 5, ~0u, 0);
+	char msg[RS_LINE_MAX - 80];
+	if (rs_fd_setup(c, base + 5, src, msg, sizeof(msg)) < 0) {
+		errno = 0;
+		child_die(errfd, "%s", msg);
 	}
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 3; i++)
 		if (src[i] >= 0)
 			close(src[i]);
-	for (int k = 0; k < 2 * npipes; k++)
-		close(base + 4 + k);
-	rs_warn_fd = src[2];
-	/* errfd and the stderr copy stay open until the child stops */
+	/* errfd stays open until the child stops */
 	return errfd;
 }
 

@@ -12,6 +12,9 @@
 #include "ckpt.h"
 #include "crc32c.h"
 #include "restore.h"
+#include "fd.h"
+
+#include <stdio.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +37,19 @@ const char *rs_section_name(uint32_t t)
 	case CKPT_SEC_VMAS: return "VMAS";
 	case CKPT_SEC_FILES: return "FILES";
 	case CKPT_SEC_PAGES: return "PAGES";
+	case CKPT_SEC_FDS: return "FDS";
+	case CKPT_SEC_PROCX: return "PROCX";
 	case CKPT_SEC_END: return "END";
+	}
+	if (t > CKPT_SEC_OBJ_BASE && t <= CKPT_SEC_OBJ_BASE + CKPT_OBJ_MAX) {
+		static char names[CKPT_OBJ_MAX + 1][24];
+		const struct fd_kind *k = fd_kind_of(t - CKPT_SEC_OBJ_BASE);
+		if (k) {
+			char *n = names[t - CKPT_SEC_OBJ_BASE];
+			if (!n[0])
+				snprintf(n, sizeof(names[0]), "OBJ_%s", k->name);
+			return n;
+		}
 	}
 	return "UNKNOWN";
 }
@@ -54,9 +69,10 @@ static int check_header(struct rs_ctx *c, const struct rs_map *m)
 	if (m->size < sizeof(*h))
 		return ckpt_fail(c->e, EBADMSG, "image %s is truncated inside its header (%zu bytes)",
 				 c->label, m->size);
-	if (h->version != CKPT_IMG_VERSION)
-		return ckpt_fail(c->e, ENOTSUP, "image %s has format version %u; this restart reads %d",
-				 c->label, h->version, CKPT_IMG_VERSION);
+	if (h->version < CKPT_IMG_VERSION_MIN || h->version > CKPT_IMG_VERSION)
+		return ckpt_fail(c->e, ENOTSUP,
+				 "image %s has format version %u; this restart reads %d to %d",
+				 c->label, h->version, CKPT_IMG_VERSION_MIN, CKPT_IMG_VERSION);
 	struct ckpt_img_header copy = *h;
 	copy.crc32c = 0;
 	if (h->header_size != sizeof(*h) || ckpt_crc32c(0, &copy, sizeof(copy)) != h->crc32c)
@@ -109,6 +125,11 @@ static int records(struct rs_ctx *c, const unsigned char *p, uint64_t size, size
 	return 0;
 }
 
+static uint32_t h_version(const struct rs_ctx *c)
+{
+	return c->hdr->version;
+}
+
 static int take_section(struct rs_ctx *c, uint32_t type, const unsigned char *p, uint64_t size,
 			uint64_t off, uint32_t *nthr)
 {
@@ -145,7 +166,14 @@ static int take_section(struct rs_ctx *c, uint32_t type, const unsigned char *p,
 		if (!c->vmas)
 			return ckpt_fail(c->e, ENOMEM, "no memory");
 		return records(c, p, size, sizeof(struct ckpt_img_vma), off, sec, 1);
+	case CKPT_SEC_PROCX:
+		if (h_version(c) < 2 || size < sizeof(struct ckpt_img_procx) || c->procx || !c->proc)
+			return bad(c, off, sec, "wrong size, repeated or out of place");
+		c->procx = (const void *)p;
+		return 0;
 	case CKPT_SEC_FILES:
+		if (h_version(c) >= 2)
+			return bad(c, off, sec, "FILES in a version 2 image (FDS replaced it)");
 		records(c, p, size, sizeof(struct ckpt_img_file), off, sec, 0);
 		c->files = calloc(c->nr_files + 1, sizeof(*c->files));
 		if (!c->files)
@@ -168,7 +196,9 @@ static int take_section(struct rs_ctx *c, uint32_t type, const unsigned char *p,
 		return 0;
 	}
 	}
-	return 0;
+	int known;
+	int rc = rs_fd_take_section(c, type, p, size, off, &known);
+	return rc;
 }
 
 /* The PAGES section's bytes before and after the page data; the data itself
@@ -288,7 +318,8 @@ int rs_load_image(struct rs_ctx *c)
 		return ckpt_fail(c->e, EBADMSG, "image %s: PROC, THREAD or VMAS section missing",
 				 c->label);
 	c->nr_threads = nthr;
-	return check_layout(c);
+	rc = rs_fd_finish_load(c);
+	return rc ? rc : check_layout(c);
 }
 
 void rs_close_image(struct rs_ctx *c)
@@ -298,6 +329,7 @@ void rs_close_image(struct rs_ctx *c)
 	c->reader = NULL;
 	free(c->threads);
 	free(c->vmas);
+	rs_fd_close(c);
 	free(c->files);
 	c->threads = NULL;
 	c->vmas = NULL;

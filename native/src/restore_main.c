@@ -23,7 +23,7 @@
 
 #define EXIT_RESTORE_FAILED 125 /* nothing was restored */
 
-int rs_warn_fd = 2;
+int rs_warn_fd = 2; /* --warn-fd: the restarting command's stderr */
 
 void rs_warn(struct rs_ctx *c, const char *fmt, ...)
 {
@@ -89,6 +89,10 @@ static int parse_args(struct rs_ctx *c, int argc, char **argv)
 			c->report_fd = atoi(a + 12);
 		} else if (!strncmp(a, "--image-fd=", 11)) {
 			c->image_fd = atoi(a + 11);
+		} else if (!strncmp(a, "--warn-fd=", 10)) {
+			rs_warn_fd = atoi(a + 10);
+		} else if (!strncmp(a, "--no-stdio=", 11)) {
+			c->no_stdio = (uint32_t)strtoul(a + 11, NULL, 0) & 7;
 		} else if (!strcmp(a, "--flags") && next) {
 			c->flags = (uint32_t)strtoul(next, NULL, 0);
 			i++;
@@ -206,7 +210,25 @@ CKPT_EXPORT int ckpt__restore_main(int argc, char **argv)
 	c->e = &e;
 	if (parse_args(c, argc, argv))
 		return usage();
+	int warn_given = 0;
+	for (int i = 1; i < argc; i++)
+		warn_given |= !strncmp(argv[i], "--warn-fd=", 10);
+	if (c->report_fd >= 0 && !warn_given)
+		rs_warn_fd = -1; /* the restarter has no stderr: fd 2 is the job's */
 	signal(SIGPIPE, SIG_IGN);
+	/* 0-2 the restarter did not give are held by /dev/null, so that nothing
+	   opened here (the image) takes their numbers */
+	for (int i = 0; i < 3; i++)
+		if (fcntl(i, F_GETFD) < 0) {
+			int fd = open("/dev/null", O_RDWR);
+			if (fd >= 0 && fd != i) {
+				dup2(fd, i);
+				close(fd);
+			}
+			c->no_stdio |= 1u << i;
+		}
+	if (rs_warn_fd >= 0)
+		fcntl(rs_warn_fd, F_SETFD, FD_CLOEXEC);
 	if (c->report_fd >= 0)
 		fcntl(c->report_fd, F_SETFD, FD_CLOEXEC);
 	if (c->image_fd >= 0)

@@ -16,6 +16,9 @@
 #include "restore.h"
 #include "cpu.h"
 
+#define ARCH_REQ_XCOMP_PERM_ 0x1023
+#define XFEATURE_XTILEDATA_ 18
+
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -372,6 +375,12 @@ int rs_finish(struct rs_ctx *c)
 	if (!rc)
 		rc = rs_sys(c, c->pid, "munmap scratch", 1, NULL, SYS_munmap, (long)c->scratch,
 			    RS_SCRATCH_SIZE, 0, 0, 0, 0);
+	/* dynamic xfeatures (AMX tile data) before any xstate that may use them:
+	   the permission is the process's, asked for once */
+	uint64_t perm = c->procx ? c->procx->xcomp_perm : 0;
+	if (!rc && (perm & (1ull << XFEATURE_XTILEDATA_)))
+		rc = rs_sys(c, c->pid, "arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA)", 1, NULL,
+			    SYS_arch_prctl, ARCH_REQ_XCOMP_PERM_, XFEATURE_XTILEDATA_, 0, 0, 0, 0);
 	for (uint32_t i = 0; i < c->nr_threads && !rc; i++)
 		rc = thread_regs(c, &c->threads[i]);
 	if (rc)

@@ -7,6 +7,7 @@
  */
 #include "ckpt.h"
 #include "restore.h"
+#include "fd.h"
 
 #include <cpuid.h>
 #include <errno.h>
@@ -115,8 +116,8 @@ int rs_verify_machine(struct rs_ctx *c)
 	return 0;
 }
 
-static int check_file(struct rs_ctx *c, const char *what, const char *orig, const char *path,
-		      int want_dir, uint64_t dev, uint64_t ino)
+int rs_check_file(struct rs_ctx *c, const char *what, const char *orig, const char *path,
+		  int want_dir, uint64_t dev, uint64_t ino)
 {
 	struct stat st;
 	if (stat(path, &st) < 0) {
@@ -150,7 +151,7 @@ int rs_verify_files(struct rs_ctx *c)
 	int rc;
 	rs_relocate(c, c->proc->cwd, c->cwd);
 	rs_relocate(c, c->proc->exe, c->exe);
-	rc = check_file(c, "working directory", c->proc->cwd, c->cwd, 1, 0, 0);
+	rc = rs_check_file(c, "working directory", c->proc->cwd, c->cwd, 1, 0, 0);
 	if (rc)
 		return rc;
 	for (uint32_t i = 0; i < c->nr_vmas; i++) {
@@ -160,7 +161,7 @@ int rs_verify_files(struct rs_ctx *c)
 		rs_relocate(c, v->name, v->path);
 		if (v->v->flags & CKPT_VMA_F_DELETED)
 			continue; /* restored from its dumped pages, see restore_mm.c */
-		rc = check_file(c, "mapped file", v->name, v->path, 0, v->v->dev, v->v->ino);
+		rc = rs_check_file(c, "mapped file", v->name, v->path, 0, v->v->dev, v->v->ino);
 		if (rc)
 			return rc;
 		struct stat st;
@@ -172,27 +173,7 @@ int rs_verify_files(struct rs_ctx *c)
 					 v->path, (long long)st.st_size,
 					 (unsigned long long)v->v->pgoff, c->label);
 	}
-	for (uint32_t i = 0; i < c->nr_files; i++) {
-		struct rs_file *f = &c->files[i];
-		const struct ckpt_img_file *r = f->f;
-		rs_relocate(c, f->path, f->relocated);
-		if (r->shared_with >= 0 || (r->flags & (CKPT_FILE_F_STDIO | CKPT_FILE_F_TTY)))
-			continue;
-		if (r->kind != CKPT_FILE_REG && r->kind != CKPT_FILE_DIR)
-			continue;
-		if (r->flags & CKPT_FILE_F_DELETED)
-			return ckpt_fail(c->e, ENOENT,
-					 "fd %d: file %s was deleted before the checkpoint and cannot "
-					 "be reopened",
-					 r->fd, f->path);
-		char what[48];
-		snprintf(what, sizeof(what), "file (fd %d)", r->fd);
-		rc = check_file(c, what, f->path, f->relocated, r->kind == CKPT_FILE_DIR,
-				r->dev, r->ino);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return rs_fd_verify(c);
 }
 
 int rs_verify_pid(struct rs_ctx *c)

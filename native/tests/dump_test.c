@@ -258,7 +258,7 @@ static void test_after_actions(void)
 	EXPECT(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "TERM: died of SIGTERM (%#x)", st);
 	static char js[1024];
 	int n = ckpt_probe(js, sizeof(js), msg, sizeof(msg));
-	EXPECT(n > 0 && strstr(js, "\"imageFormat\":1") && strstr(js, "\"user\""), "probe: %s",
+	EXPECT(n > 0 && strstr(js, "\"imageFormat\":2") && strstr(js, "\"user\""), "probe: %s",
 	       n > 0 ? js : msg);
 	EXPECT(ckpt_probe(js, 8, msg, sizeof(msg)) == -ENOSPC, "probe: ENOSPC on a short buffer");
 }

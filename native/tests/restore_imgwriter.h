@@ -85,7 +85,7 @@ static uint64_t records_size(struct rs_ctx *c, int vmas, struct writer *w, int e
 static void write_image(const char *path, struct rs_ctx *c, int pagesfd)
 {
 	struct writer w = {.fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)};
-	struct ckpt_img_header h = {.magic = CKPT_IMG_MAGIC, .version = CKPT_IMG_VERSION,
+	struct ckpt_img_header h = {.magic = CKPT_IMG_MAGIC, .version = 1 /* the v1 layout: restarts still read it */,
 				    .header_size = sizeof(h), .nr_processes = 1};
 	struct utsname u;
 	uname(&u);

@@ -12,6 +12,7 @@
  * then SIGTERM runs the child's handler, which exits 42.
  */
 #include "restore_snapshot.h"
+#include "fd.h"
 
 int main(void)
 {
@@ -44,6 +45,8 @@ int main(void)
 	c.report_fd = -1;
 	int img = open(imgp, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	snapshot(pid, &c, img);
+	/* the test's v1 descriptor records, as the image reader would take them */
+	EXPECT(rs_fd_finish_load(&c) == 0 && rs_fd_verify(&c) == 0, "descriptors: %s", msg);
 	char tp[64], memp[64];
 	snprintf(memp, sizeof(memp), "/proc/%d/mem", pid);
 	int memfd;

@@ -11,6 +11,7 @@
  */
 #include "ckpt.h"
 #include "cpu.h"
+#include "fd.h"
 #include "restore.h"
 
 #include <cpuid.h>
@@ -357,6 +358,8 @@ static void run_case(uint32_t flags)
 	}
 	c.files = rf;
 	c.nr_files = 5;
+	/* the v1 records, as the image reader takes them */
+	EXPECT(rs_fd_finish_load(&c) == 0 && rs_fd_verify(&c) == 0, "descriptors: %s", msg);
 	strcpy(c.cwd, "/tmp");
 	proc.umask = 027;
 

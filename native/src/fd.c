@@ -1,0 +1,708 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * Descriptors, both directions: the table of kinds, the checkpoint walk over
+ * /proc/PID/fd (probe, share detection with kcmp, a kind for each or a
+ * refusal), the object and FDS sections, the image reader's part for them
+ * (with the adapter for v1 FILES sections), the descriptor table laid out in
+ * a new process, and ckpt_inspect's view. See fd.h.
+ */
+#include "fd.h"
+#include "dump.h"
+#include "image_write.h"
+#include "json.h"
+#include "restore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#define KCMP_FILE_ 0
+
+/* Table order is the order kinds are offered a descriptor: the most
+   specific first; fd_kind_file takes what is left that has a path. */
+static const struct fd_kind *const fd_kinds[] = {
+	&fd_kind_stdio,
+	&fd_kind_pipe,
+
+	/* event kinds */
+
+	/* sockets */
+
+	/* memfd, FIFOs */
+
+	&fd_kind_file,
+};
+#define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
+
+const struct fd_kind *fd_kind_of(uint32_t kind)
+{
+	for (size_t i = 0; i < NR_KINDS; i++)
+		if (fd_kinds[i]->kind == kind)
+			return fd_kinds[i];
+	return NULL;
+}
+
+/* ---- checkpoint --------------------------------------------------------- */
+
+int dump_obj_put(struct dump *d, struct dump_obj *o, const void *p, size_t n)
+{
+	if (o->len + n > o->cap) {
+		size_t cap = o->cap ? o->cap : 256;
+		while (cap < o->len + n)
+			cap *= 2;
+		unsigned char *b = realloc(o->body, cap);
+		if (!b)
+			return ckpt_fail(d->e, ENOMEM, "no memory for descriptor %d", o->first_fd);
+		o->body = b;
+		o->cap = cap;
+	}
+	memcpy(o->body + o->len, p, n);
+	o->len += n;
+	return 0;
+}
+
+int dump_obj_put_str(struct dump *d, struct dump_obj *o, const char *s, uint32_t *len)
+{
+	size_t n = strlen(s) + 1;
+	if (len)
+		*len = (uint32_t)n;
+	return dump_obj_put(d, o, s, n);
+}
+
+const char *fd_info_field(const struct fd_probe *p, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *l = p->fdinfo; l && *l;) {
+		if (!strncmp(l, key, kl) && l[kl] == ':') {
+			l += kl + 1;
+			while (*l == ' ' || *l == '\t')
+				l++;
+			return l;
+		}
+		l = strchr(l, '\n');
+		if (l)
+			l++;
+	}
+	return NULL;
+}
+
+int fd_refuse(struct dump *d, const struct fd_probe *p, int err, const char *fmt, ...)
+{
+	char why[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return ckpt_fail(d->e, err, "pid %d fd %d (%s): %s", p->pid, p->fd, p->link, why);
+}
+
+static char *read_all(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	size_t cap = 4096, len = 0;
+	char *b = malloc(cap);
+	while (b) {
+		if (len + 1 >= cap) {
+			char *nb = realloc(b, cap * 2);
+			if (!nb) {
+				free(b);
+				b = NULL;
+				break;
+			}
+			b = nb;
+			cap *= 2;
+		}
+		ssize_t n = read(fd, b + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (b)
+		b[len] = '\0';
+	return b;
+}
+
+/* 1: the descriptor went away meanwhile (not possible while frozen, but a
+   thread may sit in close()); 0: probed; <0: error. */
+static int probe(struct dump *d, int pidfd, int fd, struct fd_probe *p)
+{
+	char path[64];
+	memset(p, 0, sizeof(*p));
+	p->pid = d->pid;
+	p->fd = fd;
+	p->local = -1;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", d->pid, fd);
+	ssize_t n = readlink(path, p->link, sizeof(p->link) - 1);
+	if (n < 0)
+		return errno == ENOENT ? 1 : ckpt_fail_errno(d->e, errno, "readlink %s", path);
+	p->link[n] = '\0';
+	if (stat(path, &p->st) == 0)
+		p->has_stat = 1;
+	else if (lstat(path, &p->st) < 0)
+		return errno == ENOENT ? 1 : ckpt_fail_errno(d->e, errno, "stat %s", path);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", d->pid, fd);
+	p->fdinfo = read_all(path);
+	if (!p->fdinfo)
+		return errno == ENOENT ? 1 : ckpt_fail_errno(d->e, errno ? errno : ENOMEM, "read %s", path);
+	const char *v = fd_info_field(p, "flags");
+	uint32_t fl = v ? (uint32_t)strtoul(v, NULL, 8) : 0;
+	p->cloexec = !!(fl & O_CLOEXEC);
+	p->open_flags = fl & ~(uint32_t)O_CLOEXEC;
+	v = fd_info_field(p, "pos");
+	p->pos = v ? strtoull(v, NULL, 10) : 0;
+	p->local = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	return 0;
+}
+
+static void unprobe(struct fd_probe *p)
+{
+	free(p->fdinfo);
+	p->fdinfo = NULL;
+	if (p->local >= 0)
+		close(p->local);
+	p->local = -1;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+static int list_fds(struct dump *d, int **out, uint32_t *nr)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/fd", d->pid);
+	DIR *dir = opendir(p);
+	if (!dir)
+		return ckpt_fail_errno(d->e, errno, "list %s", p);
+	uint32_t n = 0, cap = 64;
+	int *v = malloc(cap * sizeof(int));
+	struct dirent *de;
+	while (v && (de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			int *nv = realloc(v, 2 * cap * sizeof(int));
+			if (!nv) {
+				free(v);
+				v = NULL;
+				break;
+			}
+			v = nv;
+			cap *= 2;
+		}
+		v[n++] = atoi(de->d_name);
+	}
+	closedir(dir);
+	if (!v)
+		return ckpt_fail(d->e, ENOMEM, "no memory for descriptors");
+	qsort(v, n, sizeof(int), cmp_int);
+	*out = v;
+	*nr = n;
+	return 0;
+}
+
+/* The object an earlier descriptor already recorded for this description. */
+static struct dump_obj *shared_obj(struct dump *d, const struct fd_probe *p)
+{
+	for (uint32_t i = 0; i < d->nr_objs; i++) {
+		struct dump_obj *o = &d->objs[i];
+		if (o->dev != (uint64_t)p->st.st_dev || o->ino != (uint64_t)p->st.st_ino)
+			continue;
+		if (syscall(SYS_kcmp, d->pid, d->pid, KCMP_FILE_, o->first_fd, p->fd) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+int dump_fds(struct dump *d)
+{
+	int *fds = NULL;
+	uint32_t n = 0;
+	int rc = list_fds(d, &fds, &n);
+	if (rc)
+		return rc;
+	int pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
+	if (pidfd < 0) {
+		free(fds);
+		return ckpt_fail_errno(d->e, errno, "pidfd_open %d", d->pid);
+	}
+	d->fds = calloc(n ? n : 1, sizeof(*d->fds));
+	d->objs = calloc(n ? n : 1, sizeof(*d->objs));
+	if (!d->fds || !d->objs)
+		rc = ckpt_fail(d->e, ENOMEM, "no memory for descriptors");
+	struct fd_probe pr;
+	memset(&pr, 0, sizeof(pr));
+	pr.local = -1;
+	for (uint32_t i = 0; !rc && i < n; i++) {
+		int r = probe(d, pidfd, fds[i], &pr);
+		if (r) {
+			rc = r < 0 ? r : 0;
+			unprobe(&pr);
+			continue;
+		}
+		struct dump_fd *df = &d->fds[d->nr_fds];
+		df->f.fd = pr.fd;
+		df->f.flags = pr.cloexec ? CKPT_FD_F_CLOEXEC : 0;
+		snprintf(df->link, sizeof(df->link), "%s", pr.link);
+		struct dump_obj *o = shared_obj(d, &pr);
+		if (o) {
+			df->f.obj = o->id;
+			d->nr_fds++;
+			unprobe(&pr);
+			continue;
+		}
+		o = &d->objs[d->nr_objs];
+		memset(o, 0, sizeof(*o));
+		o->id = d->nr_objs + 1;
+		o->open_flags = pr.open_flags;
+		o->first_fd = pr.fd;
+		o->dev = (uint64_t)pr.st.st_dev;
+		o->ino = (uint64_t)pr.st.st_ino;
+		r = 1;
+		for (size_t k = 0; r == 1 && k < NR_KINDS; k++) {
+			o->kind = fd_kinds[k]->kind;
+			o->len = 0;
+			r = fd_kinds[k]->dump(d, &pr, o);
+		}
+		if (r == 1)
+			r = fd_refuse(d, &pr, ENOTSUP,
+				      "this kind of descriptor cannot be checkpointed by this "
+				      "engine (no kind in native/src/fd_*.c takes it)");
+		if (r < 0) {
+			free(o->body);
+			o->body = NULL;
+			rc = r;
+		} else {
+			df->f.obj = o->id;
+			d->nr_objs++;
+			d->nr_fds++;
+		}
+		unprobe(&pr);
+	}
+	for (size_t k = 0; !rc && k < NR_KINDS; k++)
+		if (fd_kinds[k]->dump_done)
+			rc = fd_kinds[k]->dump_done(d);
+	close(pidfd);
+	free(fds);
+	return rc;
+}
+
+static uint32_t obj_rec_size(const struct dump_obj *o)
+{
+	return (uint32_t)((sizeof(struct ckpt_img_obj) + o->len + 7) & ~(size_t)7);
+}
+
+int dump_write_objs(struct dump *d, struct imgw *w)
+{
+	int rc = 0;
+	for (uint32_t kind = 1; !rc && kind <= CKPT_OBJ_MAX; kind++) {
+		uint64_t total = 0;
+		for (uint32_t i = 0; i < d->nr_objs; i++)
+			if (d->objs[i].kind == kind)
+				total += obj_rec_size(&d->objs[i]);
+		if (!total)
+			continue;
+		rc = imgw_begin(w, CKPT_SEC_OBJ_BASE + kind, total, 0);
+		for (uint32_t i = 0; !rc && i < d->nr_objs; i++) {
+			struct dump_obj *o = &d->objs[i];
+			if (o->kind != kind)
+				continue;
+			struct ckpt_img_obj h = {.id = o->id,
+						 .kind = o->kind,
+						 .rec_size = obj_rec_size(o),
+						 .open_flags = o->open_flags};
+			rc = imgw_payload(w, &h, sizeof(h));
+			if (!rc && o->len)
+				rc = imgw_payload(w, o->body, o->len);
+			if (!rc)
+				rc = imgw_zeros(w, h.rec_size - sizeof(h) - o->len);
+		}
+		if (!rc)
+			rc = imgw_end(w);
+	}
+	return rc;
+}
+
+int dump_write_fds(struct dump *d, struct imgw *w)
+{
+	int rc = imgw_begin(w, CKPT_SEC_FDS, (uint64_t)d->nr_fds * sizeof(struct ckpt_img_fd), 0);
+	for (uint32_t i = 0; !rc && i < d->nr_fds; i++)
+		rc = imgw_payload(w, &d->fds[i].f, sizeof(d->fds[i].f));
+	return rc ? rc : imgw_end(w);
+}
+
+void dump_free_fds(struct dump *d)
+{
+	for (uint32_t i = 0; d->objs && i < d->nr_objs; i++)
+		free(d->objs[i].body);
+	free(d->objs);
+	free(d->fds);
+	d->objs = NULL;
+	d->fds = NULL;
+}
+
+/* ---- restart: reading ----------------------------------------------------- */
+
+int rs_obj_has(const struct rs_obj *o, uint64_t off, uint64_t len)
+{
+	return off <= o->body_len && len <= o->body_len - off;
+}
+
+const char *rs_obj_str(const struct rs_obj *o, uint64_t off, uint32_t len)
+{
+	if (!len || !rs_obj_has(o, off, len) || o->body[off + len - 1] != '\0' ||
+	    memchr(o->body + off, '\0', len) != (const void *)(o->body + off + len - 1))
+		return NULL;
+	return (const char *)o->body + off;
+}
+
+static int bad(struct rs_ctx *c, uint64_t off, uint32_t type, const char *what)
+{
+	const struct fd_kind *k =
+		type > CKPT_SEC_OBJ_BASE ? fd_kind_of(type - CKPT_SEC_OBJ_BASE) : NULL;
+	return ckpt_fail(c->e, EBADMSG, "image %s: section %s%s at offset %llu: %s", c->label,
+			 k ? "OBJ_" : "FDS", k ? k->name : "", (unsigned long long)off, what);
+}
+
+static int add_obj(struct rs_ctx *c, const struct ckpt_img_obj *h, const unsigned char *body,
+		   uint64_t len)
+{
+	if (c->nr_objs == c->objs_cap) {
+		uint32_t cap = c->objs_cap ? 2 * c->objs_cap : 64;
+		struct rs_obj *n = realloc(c->objs, cap * sizeof(*n));
+		if (!n)
+			return ckpt_fail(c->e, ENOMEM, "no memory");
+		c->objs = n;
+		c->objs_cap = cap;
+	}
+	struct rs_obj *o = &c->objs[c->nr_objs++];
+	memset(o, 0, sizeof(*o));
+	o->h = h;
+	o->body = body;
+	o->body_len = len;
+	o->fd = -1;
+	return 0;
+}
+
+int rs_fd_take_section(struct rs_ctx *c, uint32_t type, const unsigned char *p, uint64_t size,
+		       uint64_t off, int *known)
+{
+	*known = 1;
+	if (type == CKPT_SEC_FDS) {
+		if (c->hdr->version < 2 || c->fdt_raw || size % sizeof(struct ckpt_img_fd) ||
+		    size / sizeof(struct ckpt_img_fd) > 1u << 20)
+			return bad(c, off, type, "repeated, in a v1 image, or of a wrong size");
+		c->fdt_raw = (const void *)p;
+		c->nr_fds = (uint32_t)(size / sizeof(struct ckpt_img_fd));
+		return 0;
+	}
+	if (type <= CKPT_SEC_OBJ_BASE || type > CKPT_SEC_OBJ_BASE + CKPT_OBJ_MAX) {
+		*known = 0;
+		return 0;
+	}
+	uint32_t kind = type - CKPT_SEC_OBJ_BASE;
+	const struct fd_kind *k = fd_kind_of(kind);
+	if (!k) {
+		*known = 0;
+		return 0;
+	}
+	if (c->hdr->version < 2 || (c->obj_sections & (1u << kind)) || c->proc)
+		return bad(c, off, type, "repeated, after a process, or in a v1 image");
+	c->obj_sections |= 1u << kind;
+	for (uint64_t at = 0; at < size;) {
+		const struct ckpt_img_obj *h = (const void *)(p + at);
+		if (size - at < sizeof(*h))
+			return bad(c, off, type, "record cut short");
+		if (h->rec_size < sizeof(*h) || h->rec_size % 8 || h->rec_size > size - at ||
+		    h->kind != kind || !h->id)
+			return bad(c, off, type, "malformed record");
+		int rc = add_obj(c, h, p + at + sizeof(*h), h->rec_size - sizeof(*h));
+		if (rc)
+			return rc;
+		const char *why = k->check ? k->check(&c->objs[c->nr_objs - 1]) : NULL;
+		if (why) {
+			char m[200];
+			snprintf(m, sizeof(m), "object %u: %s", h->id, why);
+			return bad(c, off, type, m);
+		}
+		at += h->rec_size;
+	}
+	return 0;
+}
+
+/* v1 FILES records as v2 objects: what v1 reopened by path (regular files,
+   directories, character devices), the restarter's stdio, and self-pipes
+   (their data was not kept). Anything else v1 replaced by /dev/null: such
+   an image is refused. */
+static int v1_adapt(struct rs_ctx *c)
+{
+	c->fdt = calloc(c->nr_files + 1, sizeof(*c->fdt));
+	c->v1_fds = calloc(c->nr_files + 1, sizeof(*c->v1_fds));
+	c->v1_bodies = calloc(c->nr_files + 1, sizeof(*c->v1_bodies));
+	if (!c->fdt || !c->v1_fds || !c->v1_bodies)
+		return ckpt_fail(c->e, ENOMEM, "no memory");
+	for (uint32_t i = 0; i < c->nr_files; i++) {
+		const struct ckpt_img_file *f = c->files[i].f;
+		const char *path = c->files[i].path;
+		struct ckpt_img_fd *fd = &c->v1_fds[i];
+		fd->fd = f->fd;
+		fd->flags = (f->flags & CKPT_FILE_F_CLOEXEC) ? CKPT_FD_F_CLOEXEC : 0;
+		if (f->shared_with >= 0) {
+			fd->obj = 0; /* resolved below */
+			continue;
+		}
+		size_t pl = strlen(path) + 1;
+		size_t len = sizeof(struct ckpt_img_obj) + sizeof(struct ckpt_img_ofile) + pl + 8;
+		unsigned char *b = calloc(1, len);
+		if (!b)
+			return ckpt_fail(c->e, ENOMEM, "no memory");
+		c->v1_bodies[i] = b;
+		struct ckpt_img_obj *h = (void *)b;
+		h->id = i + 1;
+		h->open_flags = f->open_flags & ~(uint32_t)O_CLOEXEC;
+		h->rec_size = (uint32_t)len;
+		unsigned long ino = 0;
+		int stdio = (f->flags & (CKPT_FILE_F_STDIO | CKPT_FILE_F_TTY)) && f->fd <= 2;
+		if (stdio) {
+			h->kind = CKPT_OBJ_STDIO;
+			struct ckpt_img_ostdio *s = (void *)(b + sizeof(*h));
+			s->fd = f->fd;
+			s->what_len = (uint32_t)pl;
+			memcpy(s + 1, path, pl);
+		} else if (f->kind == CKPT_FILE_REG || f->kind == CKPT_FILE_DIR ||
+			   f->kind == CKPT_FILE_CHR) {
+			h->kind = CKPT_OBJ_FILE;
+			struct ckpt_img_ofile *o = (void *)(b + sizeof(*h));
+			o->pos = f->pos;
+			o->dev = f->dev;
+			o->ino = f->ino;
+			o->size = f->size;
+			/* v1 restored by kind; the type bits follow it */
+			o->mode = (f->mode & 07777) | (f->kind == CKPT_FILE_REG   ? S_IFREG
+						       : f->kind == CKPT_FILE_DIR ? S_IFDIR
+										  : S_IFCHR);
+			o->flags = (f->flags & CKPT_FILE_F_DELETED) ? CKPT_OFILE_F_DELETED : 0;
+			o->path_len = (uint32_t)pl;
+			memcpy(o + 1, path, pl);
+		} else if (f->kind == CKPT_FILE_FIFO && sscanf(path, "pipe:[%lu]", &ino) == 1) {
+			h->kind = CKPT_OBJ_PIPE;
+			struct ckpt_img_opipe *o = (void *)(b + sizeof(*h));
+			o->ino = ino;
+		} else {
+			return ckpt_fail(c->e, ENOTSUP,
+					 "image %s (format 1): fd %d (%s) was not saved faithfully by "
+					 "the version that wrote it (it would come back as /dev/null); "
+					 "checkpoint the job again with this version",
+					 c->label, f->fd, path);
+		}
+		const struct fd_kind *k = fd_kind_of(h->kind);
+		int rc = add_obj(c, h, b + sizeof(*h), len - sizeof(*h));
+		if (rc)
+			return rc;
+		const char *why = k->check ? k->check(&c->objs[c->nr_objs - 1]) : NULL;
+		if (why)
+			return ckpt_fail(c->e, EBADMSG, "image %s: fd %d: %s", c->label, f->fd, why);
+		fd->obj = h->id;
+	}
+	for (uint32_t i = 0; i < c->nr_files; i++) {
+		const struct ckpt_img_file *f = c->files[i].f;
+		if (f->shared_with < 0)
+			continue;
+		for (uint32_t j = 0; j < c->nr_files; j++)
+			if (c->files[j].f->fd == f->shared_with)
+				c->v1_fds[i].obj = c->v1_fds[j].obj;
+		if (!c->v1_fds[i].obj)
+			return ckpt_fail(c->e, EBADMSG, "image %s: fd %d shares fd %d, which is not there",
+					 c->label, f->fd, f->shared_with);
+	}
+	c->fdt_raw = c->v1_fds;
+	c->nr_fds = c->nr_files;
+	return 0;
+}
+
+static struct rs_obj *find_obj(struct rs_ctx *c, uint32_t id)
+{
+	for (uint32_t i = 0; i < c->nr_objs; i++)
+		if (c->objs[i].h->id == id)
+			return &c->objs[i];
+	return NULL;
+}
+
+int rs_fd_finish_load(struct rs_ctx *c)
+{
+	if (!c->hdr || c->hdr->version < 2) { /* no header: a test's v1 records */
+		int rc = v1_adapt(c);
+		if (rc)
+			return rc;
+	} else {
+		if (!c->fdt_raw && c->proc)
+			return ckpt_fail(c->e, EBADMSG, "image %s: FDS section missing", c->label);
+		c->fdt = calloc(c->nr_fds + 1, sizeof(*c->fdt));
+		if (!c->fdt)
+			return ckpt_fail(c->e, ENOMEM, "no memory");
+	}
+	for (uint32_t i = 0; i < c->nr_objs; i++)
+		for (uint32_t j = 0; j < i; j++)
+			if (c->objs[i].h->id == c->objs[j].h->id)
+				return ckpt_fail(c->e, EBADMSG, "image %s: object id %u is used twice",
+						 c->label, c->objs[i].h->id);
+	for (uint32_t i = 0; i < c->nr_fds; i++) {
+		const struct ckpt_img_fd *f = &c->fdt_raw[i];
+		if (f->fd < 0 || (i && f->fd <= c->fdt_raw[i - 1].fd) || (f->flags & ~CKPT_FD_F_CLOEXEC))
+			return ckpt_fail(c->e, EBADMSG,
+					 "image %s: descriptor %u (fd %d) is negative, out of order "
+					 "or has unknown flags",
+					 c->label, i, f->fd);
+		c->fdt[i].f = f;
+		c->fdt[i].obj = find_obj(c, f->obj);
+		if (!c->fdt[i].obj)
+			return ckpt_fail(c->e, EBADMSG, "image %s: fd %d refers to object %u, which is "
+					 "not in the image", c->label, f->fd, f->obj);
+	}
+	return 0;
+}
+
+void rs_fd_close(struct rs_ctx *c)
+{
+	for (uint32_t i = 0; c->objs && i < c->nr_objs; i++)
+		free(c->objs[i].path);
+	for (uint32_t i = 0; c->v1_bodies && i < c->nr_files; i++)
+		free(c->v1_bodies[i]);
+	free(c->objs);
+	free(c->fdt);
+	free(c->v1_fds);
+	free(c->v1_bodies);
+	c->objs = NULL;
+	c->fdt = NULL;
+	c->v1_fds = NULL;
+	c->v1_bodies = NULL;
+	c->nr_objs = c->objs_cap = 0;
+}
+
+int rs_fd_verify(struct rs_ctx *c)
+{
+	for (uint32_t i = 0; i < c->nr_objs; i++) {
+		const struct fd_kind *k = fd_kind_of(c->objs[i].h->kind);
+		int rc = k->verify ? k->verify(c, &c->objs[i]) : 0;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- restart: in the new process ------------------------------------------ */
+
+int rs_fd_setup(struct rs_ctx *c, int park, const int stdio[3], char *msg, size_t msglen)
+{
+	/* objects, parked above every number the image uses */
+	for (uint32_t i = 0; i < c->nr_objs; i++) {
+		struct rs_obj *o = &c->objs[i];
+		const struct fd_kind *k = fd_kind_of(o->h->kind);
+		int fd;
+		if (o->h->kind == CKPT_OBJ_STDIO) {
+			const struct ckpt_img_ostdio *s = (const void *)o->body;
+			fd = stdio[s->fd] >= 0 ? dup(stdio[s->fd]) : -1;
+			if (fd < 0) {
+				snprintf(msg, msglen,
+					 "fd %d was %s, to be taken from the restarting command, "
+					 "which has no fd %d open",
+					 s->fd, (const char *)(s + 1), s->fd);
+				return -1;
+			}
+		} else {
+			fd = k->open(c, o, msg, msglen);
+			if (fd < 0)
+				return -1;
+		}
+		if (dup3(fd, park + (int)i, O_CLOEXEC) < 0) {
+			snprintf(msg, msglen, "object %u (%s): park at %d: %s", o->h->id, k->name,
+				 park + (int)i, strerror(errno));
+			return -1;
+		}
+		close(fd);
+		o->fd = park + (int)i;
+	}
+	/* the table */
+	for (uint32_t i = 0; i < c->nr_fds; i++) {
+		const struct rs_fd *f = &c->fdt[i];
+		int cl = (f->f->flags & CKPT_FD_F_CLOEXEC) ? O_CLOEXEC : 0;
+		if (dup3(f->obj->fd, f->f->fd, cl) < 0) {
+			snprintf(msg, msglen, "fd %d: dup3 from object %u: %s", f->f->fd,
+				 f->obj->h->id, strerror(errno));
+			return -1;
+		}
+	}
+	for (uint32_t i = 0; i < c->nr_objs; i++) {
+		struct rs_obj *o = &c->objs[i];
+		const struct fd_kind *k = fd_kind_of(o->h->kind);
+		if (k->post && k->post(c, o, msg, msglen) < 0)
+			return -1;
+	}
+	for (uint32_t i = 0; i < c->nr_objs; i++) {
+		close(c->objs[i].fd);
+		c->objs[i].fd = -1;
+	}
+	return 0;
+}
+
+/* ---- ckpt_inspect ------------------------------------------------------- */
+
+void rs_fd_inspect(struct json *j, const struct rs_ctx *c)
+{
+	json_key(j, "files");
+	json_open(j, '[');
+	for (uint32_t i = 0; i < c->nr_fds; i++) {
+		const struct rs_fd *f = &c->fdt[i];
+		const struct fd_kind *k = fd_kind_of(f->obj->h->kind);
+		char what[CKPT_PATH_MAX + 64];
+		k->describe(f->obj, what, sizeof(what));
+		json_open(j, '{');
+		json_int(j, "fd", f->f->fd);
+		json_str(j, "kind", k->name);
+		json_str(j, "path", what);
+		json_uint(j, "object", f->obj->h->id);
+		json_hex(j, "openFlags", f->obj->h->open_flags);
+		json_bool(j, "cloexec", !!(f->f->flags & CKPT_FD_F_CLOEXEC));
+		for (uint32_t s = 0; s < i; s++)
+			if (c->fdt[s].obj == f->obj) {
+				json_int(j, "sharedWith", c->fdt[s].f->fd);
+				break;
+			}
+		json_str(j, "onRestart", k->on_restart);
+		json_close(j, '}');
+	}
+	json_close(j, ']');
+	json_key(j, "objects");
+	json_open(j, '[');
+	for (uint32_t i = 0; i < c->nr_objs; i++) {
+		const struct rs_obj *o = &c->objs[i];
+		const struct fd_kind *k = fd_kind_of(o->h->kind);
+		json_open(j, '{');
+		json_uint(j, "id", o->h->id);
+		json_str(j, "kind", k->name);
+		json_hex(j, "openFlags", o->h->open_flags);
+		if (k->inspect)
+			k->inspect(j, o);
+		json_close(j, '}');
+	}
+	json_close(j, ']');
+}

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Descriptors and the kernel objects behind them, by kind.
+ *
+ * Each kind (regular file, pipe, eventfd, epoll, socket, ...) lives in its
+ * own file fd_KIND.c holding both directions: what a checkpoint records of a
+ * live descriptor, how a restart makes the object again, how ckpt_inspect
+ * shows it. fd.c is the orchestrator of both directions and holds the table
+ * of kinds (fd_kinds[]). Adding a kind: one file, one line in the table, one
+ * object section (CKPT_SEC_OBJ_BASE + kind) and one entry in
+ * docs/image-format.md.
+ *
+ * Checkpoint: every descriptor of the frozen process is probed (readlink,
+ * stat, fdinfo, and a duplicate taken with pidfd_getfd) and offered to the
+ * kinds in table order; the first that takes it records an object. A
+ * descriptor no kind takes refuses the whole checkpoint before anything
+ * changes, naming the process, the descriptor and the object: an image
+ * never holds something a restart would have to replace.
+ *
+ * Restart (in the new process, before it runs any of its own code, see
+ * restore_child.c): every object is made again (kind->open) and parked above
+ * the image's descriptor numbers; then the table is laid out with dup3;
+ * then kind->post runs for what needs the final numbers (epoll interest
+ * lists, locks).
+ */
+#ifndef CKPT_FD_H
+#define CKPT_FD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "ckpt_image.h"
+
+struct dump;
+struct rs_ctx;
+struct json;
+
+/* ---- checkpoint side ------------------------------------------------------ */
+
+/* What is known of one descriptor before a kind is chosen. */
+struct fd_probe {
+	pid_t pid;
+	int fd;
+	char link[CKPT_PATH_MAX]; /* readlink of /proc/PID/fd/N */
+	struct stat st; /* stat through the link (lstat of the link if none) */
+	int has_stat; /* st is the object's, not the link's */
+	char *fdinfo; /* whole /proc/PID/fdinfo/N text, NUL-terminated */
+	uint32_t open_flags; /* "flags:" of fdinfo, without O_CLOEXEC */
+	int cloexec;
+	uint64_t pos; /* "pos:" of fdinfo */
+	int local; /* our duplicate of the descriptor (pidfd_getfd), or -1 */
+};
+
+/* One object being recorded: the kind's struct and data, built with
+   dump_obj_put(); the record header is added when the image is written. */
+struct dump_obj {
+	uint32_t id; /* 1-based */
+	uint32_t kind; /* enum ckpt_obj_kind */
+	uint32_t open_flags;
+	int first_fd; /* lowest descriptor holding it (for kcmp and messages) */
+	uint64_t dev, ino; /* of what the descriptor leads to: kcmp only on a match */
+	unsigned char *body;
+	size_t len, cap;
+};
+
+struct dump_fd {
+	struct ckpt_img_fd f;
+	char link[CKPT_PATH_MAX]; /* for messages */
+};
+
+/* Append bytes to o's body. 0 or -ENOMEM (with the message set). */
+int dump_obj_put(struct dump *d, struct dump_obj *o, const void *p, size_t n);
+/* Append a NUL-terminated string (incl. NUL), return its length incl. NUL. */
+int dump_obj_put_str(struct dump *d, struct dump_obj *o, const char *s, uint32_t *len);
+/* The value after "key:" in fdinfo (first match), or NULL. */
+const char *fd_info_field(const struct fd_probe *p, const char *key);
+/* Refuse a descriptor: -ENOTSUP (or err) with "pid P fd N (LINK): why". */
+int fd_refuse(struct dump *d, const struct fd_probe *p, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* ---- restart side --------------------------------------------------------- */
+
+struct rs_obj {
+	const struct ckpt_img_obj *h;
+	const unsigned char *body; /* the kind's struct and data */
+	uint64_t body_len;
+	char *path; /* CKPT_OBJ_FILE: after --relocate (owned) */
+	int fd; /* in the new process: where the object is parked, or -1 */
+};
+
+struct rs_fd {
+	const struct ckpt_img_fd *f;
+	struct rs_obj *obj;
+};
+
+/* ---- the kinds ------------------------------------------------------------ */
+
+struct fd_kind {
+	uint32_t kind; /* enum ckpt_obj_kind */
+	const char *name; /* "file", "pipe", "eventfd", ... */
+	/* Checkpoint: record the descriptor as an object of this kind. Returns
+	   1 if the descriptor is not of this kind, 0 when recorded, -errno to
+	   refuse the checkpoint (message set, naming pid, fd and object). */
+	int (*dump)(struct dump *d, const struct fd_probe *p, struct dump_obj *o);
+	/* After every descriptor is recorded (e.g. both ends of a pipe known):
+	   check the whole; 0 or -errno. May be NULL. */
+	int (*dump_done)(struct dump *d);
+	/* Image reader: the body is well formed (lengths inside body_len,
+	   strings terminated). 0 or a static description of what is wrong. */
+	const char *(*check)(const struct rs_obj *o);
+	/* Restart, before anything is created: what must hold on this machine
+	   (a file to reopen exists and is the same). May be NULL. */
+	int (*verify)(struct rs_ctx *c, struct rs_obj *o);
+	/* Restart, in the new process: make the object; returns a descriptor
+	   (any number) or -1 with msg filled. */
+	int (*open)(struct rs_ctx *c, struct rs_obj *o, char *msg, size_t msglen);
+	/* Restart, in the new process, once every descriptor has its number:
+	   0 or -1 with msg filled. May be NULL. */
+	int (*post)(struct rs_ctx *c, struct rs_obj *o, char *msg, size_t msglen);
+	/* ckpt_inspect: the fields of the kind's struct; a one-line description
+	   for the descriptor list; what a restart does with it. */
+	void (*inspect)(struct json *j, const struct rs_obj *o);
+	void (*describe)(const struct rs_obj *o, char *buf, size_t len);
+	const char *on_restart;
+};
+
+const struct fd_kind *fd_kind_of(uint32_t kind);
+
+/* fd.c, checkpoint: every descriptor of d->pid, recorded or refused. */
+int dump_fds(struct dump *d);
+/* Write the object sections (before PROC) and the FDS section. */
+struct imgw;
+int dump_write_objs(struct dump *d, struct imgw *w);
+int dump_write_fds(struct dump *d, struct imgw *w);
+void dump_free_fds(struct dump *d);
+
+/* fd.c, restart: reader hooks */
+int rs_fd_take_section(struct rs_ctx *c, uint32_t type, const unsigned char *p, uint64_t size,
+		       uint64_t off, int *known);
+int rs_fd_finish_load(struct rs_ctx *c); /* link descriptors to objects; v1 adapter */
+void rs_fd_close(struct rs_ctx *c);
+int rs_fd_verify(struct rs_ctx *c);
+/* In the new process: lay out the descriptor table. Returns 0 or -1 with
+   msg filled. park: first free number above everything in use. */
+int rs_fd_setup(struct rs_ctx *c, int park, const int stdio[3], char *msg, size_t msglen);
+void rs_fd_inspect(struct json *j, const struct rs_ctx *c);
+
+/* Helpers for kinds */
+int rs_obj_has(const struct rs_obj *o, uint64_t off, uint64_t len);
+/* A NUL-terminated string of len bytes (incl. NUL) at off in the body. */
+const char *rs_obj_str(const struct rs_obj *o, uint64_t off, uint32_t len);
+
+/* The kinds (fd_*.c) */
+extern const struct fd_kind fd_kind_file, fd_kind_pipe, fd_kind_stdio;
+
+#endif

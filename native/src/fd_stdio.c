@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * CKPT_OBJ_STDIO: BLCR's one substitution. Descriptors 0, 1 and 2 that lead
+ * outside the job (a terminal, a pipe or socket whose other end the job does
+ * not hold) cannot come back as they were; the restarted process gets the
+ * restarting command's own 0, 1 and 2 instead (cr_restart's terminal, the
+ * pipes of the shell that runs it). Every other descriptor is either
+ * restored by its kind or refuses the checkpoint.
+ */
+#include "dump.h"
+#include "fd.h"
+#include "json.h"
+#include "restore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+static int is_tty(const struct fd_probe *p)
+{
+	if (!S_ISCHR(p->st.st_mode))
+		return 0;
+	unsigned maj = major(p->st.st_rdev);
+	/* 136-143: pty slaves; 4: virtual consoles and serial; 5: /dev/tty, console, ptmx */
+	return (maj >= 136 && maj <= 143) || maj == 4 || maj == 5 ||
+	       !strncmp(p->link, "/dev/pts/", 9) || !strncmp(p->link, "/dev/tty", 8);
+}
+
+/* Another descriptor of the process with the same link ("pipe:[INO]"):
+   both ends are in the process, so it is a pipe of its own. */
+static int link_elsewhere_in_process(const struct fd_probe *p)
+{
+	char dp[64];
+	snprintf(dp, sizeof(dp), "/proc/%d/fd", p->pid);
+	DIR *dir = opendir(dp);
+	if (!dir)
+		return 0;
+	struct dirent *de;
+	int found = 0;
+	while (!found && (de = readdir(dir))) {
+		if (de->d_name[0] == '.' || atoi(de->d_name) == p->fd)
+			continue;
+		char lp[320], link[CKPT_PATH_MAX];
+		snprintf(lp, sizeof(lp), "%s/%s", dp, de->d_name);
+		ssize_t n = readlink(lp, link, sizeof(link) - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			found = !strcmp(link, p->link);
+		}
+	}
+	closedir(dir);
+	return found;
+}
+
+static int stdio_dump(struct dump *d, const struct fd_probe *p, struct dump_obj *o)
+{
+	if (p->fd > 2)
+		return 1;
+	int pipe = !strncmp(p->link, "pipe:", 5), sock = !strncmp(p->link, "socket:", 7);
+	if (!is_tty(p) && !((pipe || sock) && !link_elsewhere_in_process(p)))
+		return 1;
+	struct ckpt_img_ostdio s = {.fd = p->fd};
+	int rc = dump_obj_put(d, o, &s, sizeof(s));
+	uint32_t len;
+	if (!rc)
+		rc = dump_obj_put_str(d, o, p->link, &len);
+	if (!rc)
+		((struct ckpt_img_ostdio *)o->body)->what_len = len;
+	return rc;
+}
+
+static const char *stdio_check(const struct rs_obj *o)
+{
+	if (!rs_obj_has(o, 0, sizeof(struct ckpt_img_ostdio)))
+		return "stdio record cut short";
+	const struct ckpt_img_ostdio *s = (const void *)o->body;
+	if (s->fd < 0 || s->fd > 2)
+		return "stdio descriptor not 0, 1 or 2";
+	if (!rs_obj_str(o, sizeof(*s), s->what_len) || s->what_len > CKPT_PATH_MAX)
+		return "stdio description not terminated";
+	return NULL;
+}
+
+static void stdio_inspect(struct json *j, const struct rs_obj *o)
+{
+	const struct ckpt_img_ostdio *s = (const void *)o->body;
+	json_int(j, "restarterFd", s->fd);
+	json_str(j, "was", (const char *)(s + 1));
+}
+
+static void stdio_describe(const struct rs_obj *o, char *buf, size_t len)
+{
+	const struct ckpt_img_ostdio *s = (const void *)o->body;
+	snprintf(buf, len, "%s", (const char *)(s + 1));
+}
+
+const struct fd_kind fd_kind_stdio = {
+	.kind = CKPT_OBJ_STDIO,
+	.name = "stdio",
+	.dump = stdio_dump,
+	.check = stdio_check,
+	.inspect = stdio_inspect,
+	.describe = stdio_describe,
+	.on_restart = "the restarting command's own descriptor (BLCR)",
+};
