@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -611,8 +612,37 @@ int rs_fd_verify(struct rs_ctx *c)
 
 /* ---- restart: in the new process ------------------------------------------ */
 
+/*
+ * Every number below park + nr_objs holds a placeholder while the objects
+ * are made, so that a descriptor a kind creates, and may keep from one
+ * open() to another (the other end of a pipe or socketpair), lands above all
+ * of them and no dup3 of the table or of the parking lands on it.
+ */
+static int fill_placeholders(int upto, char *msg, size_t msglen)
+{
+	int ph = open("/", O_PATH | O_CLOEXEC);
+	if (ph < 0) {
+		snprintf(msg, msglen, "placeholder descriptor: %s", strerror(errno));
+		return -1;
+	}
+	for (int fd = 0; fd < upto; fd++) {
+		if (fd == ph || fcntl(fd, F_GETFD) >= 0)
+			continue;
+		if (dup3(ph, fd, O_CLOEXEC) < 0) {
+			snprintf(msg, msglen, "placeholder descriptor %d: %s", fd, strerror(errno));
+			return -1;
+		}
+	}
+	if (ph >= upto)
+		close(ph);
+	return 0;
+}
+
 int rs_fd_setup(struct rs_ctx *c, int park, const int stdio[3], char *msg, size_t msglen)
 {
+	int top = park + (int)c->nr_objs;
+	if (fill_placeholders(top, msg, msglen) < 0)
+		return -1;
 	/* objects, parked above every number the image uses */
 	for (uint32_t i = 0; i < c->nr_objs; i++) {
 		struct rs_obj *o = &c->objs[i];
@@ -660,6 +690,21 @@ int rs_fd_setup(struct rs_ctx *c, int park, const int stdio[3], char *msg, size_
 	for (uint32_t i = 0; i < c->nr_objs; i++) {
 		close(c->objs[i].fd);
 		c->objs[i].fd = -1;
+	}
+	/* the placeholders the table did not replace */
+	struct stat root;
+	if (stat("/", &root) < 0)
+		return 0;
+	for (int fd = 0, t = 0; fd < top; fd++) {
+		while (t < (int)c->nr_fds && c->fdt[t].f->fd < fd)
+			t++;
+		if (t < (int)c->nr_fds && c->fdt[t].f->fd == fd)
+			continue;
+		struct stat st;
+		int fl = fcntl(fd, F_GETFL);
+		if (fl >= 0 && (fl & O_PATH) && fstat(fd, &st) == 0 && st.st_dev == root.st_dev &&
+		    st.st_ino == root.st_ino)
+			close(fd);
 	}
 	return 0;
 }
