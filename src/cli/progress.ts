@@ -37,6 +37,30 @@ export function renderProgress(s: ProgressSnapshot, elapsedMs: number, width = 2
   return `[${bar}] ${pct} ${formatBytes(s.bytesDone)} / ${formatBytes(s.bytesTotal)} ${tail}`;
 }
 
+/**
+ * One frame that fits `columns - 1` characters whole: the bar narrows first
+ * (24 down to 6), then the rate goes, then the bar; the phase word is never cut.
+ */
+export function fitProgress(
+  label: string,
+  s: ProgressSnapshot,
+  elapsedMs: number,
+  columns: number,
+): string {
+  const room = Math.max(20, columns - 1);
+  for (let width = 24; width >= 6; width--) {
+    const line = `${label} ${renderProgress(s, elapsedMs, width)}`;
+    if (line.length <= room) return line;
+  }
+  const phase = PHASES[s.phase ?? 0] ?? '';
+  const pct =
+    s.bytesTotal > 0 ? `${Math.floor(Math.min(1, s.bytesDone / s.bytesTotal) * 100)}% ` : '';
+  const short = `${label} ${pct}${formatBytes(s.bytesDone)}${phase ? ` ${phase}` : ''}`;
+  if (short.length <= room) return short;
+  const end = `${pct}${phase}`.trim();
+  return `${label.slice(0, Math.max(0, room - end.length - 1))} ${end}`;
+}
+
 export interface ProgressOptions {
   label: string;
   read(): ProgressSnapshot;
@@ -56,12 +80,11 @@ export function startProgress(opts: ProgressOptions): () => void {
     if (elapsed < (opts.delayMs ?? 500)) return;
     let line: string;
     try {
-      line = `${opts.label} ${renderProgress(opts.read(), elapsed)}`;
+      line = fitProgress(opts.label, opts.read(), elapsed, stream.columns ?? 80);
     } catch {
       return; // a progress read must never break the operation
     }
-    const columns = stream.columns ?? 80;
-    stream.write(`\r${line.slice(0, columns - 1)}\x1b[K`);
+    stream.write(`\r${line}\x1b[K`);
     shown = true;
   };
   const timer = setInterval(draw, opts.intervalMs ?? 100);
