@@ -2,6 +2,8 @@
  * `ckpt status`: what works here (libckpt: version, backends, kernel, CPU) and,
  * with --node, what the node's daemon reports (jobs, queue, bus).
  */
+
+import { plannedKernel } from '../shared/planned.js';
 import { withBus } from './bus-client.js';
 import { loadEngine } from './engine.js';
 import { describeError, UsageError } from './errors.js';
@@ -51,7 +53,7 @@ export const verb: Verb = {
     }
     let probe: Record<string, unknown>;
     try {
-      probe = await (await loadEngine()).probe();
+      probe = plannedKernel(await (await loadEngine()).probe());
     } catch (err) {
       const line = `libckpt: not available: ${describeError(err).replace(/^libckpt is not available: /, '')}`;
       process.stdout.write(
