@@ -8,7 +8,7 @@
 export function plannedKernel(probe: Record<string, unknown>): Record<string, unknown> {
   const backends = probe.backends as Record<string, Record<string, unknown>> | undefined;
   const kernel = backends?.kernel;
-  if (!kernel || kernel.available !== false) return probe;
+  if (kernel?.available !== false) return probe;
   return {
     ...probe,
     backends: {
