@@ -9,13 +9,14 @@ import {
   describeAfter,
 } from './blcr/after.js';
 import type { CheckpointPlan, Scope } from './blcr/checkpoint-options.js';
-import { BUS_OPTION_SPECS, BUS_OPTIONS_HELP, busSettings, withBus } from './bus-client.js';
+import { withBus } from './bus-client.js';
 import { UsageError } from './errors.js';
 import { checkpointLocally } from './local-checkpoint.js';
+import { LOCAL_DAEMON_HELP, LOCAL_DAEMON_SPECS, localDaemon } from './local-daemon.js';
 import type { OptionSpec } from './options.js';
 import { has, last, parseInteger, parseNumber, parseOptions } from './options.js';
 import { formatBytes } from './progress.js';
-import { busAfter, printResult, requireNode } from './remote.js';
+import { busAfter, printResult } from './remote.js';
 import type { Verb } from './verb.js';
 
 const SPECS: readonly OptionSpec[] = [
@@ -27,23 +28,25 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'nosync' },
   { long: 'timeout', short: 't', arg: 'required', argName: 'SEC' },
   { long: 'json' },
-  { long: 'node', arg: 'required', argName: 'NODE' },
   { long: 'job', arg: 'required', argName: 'JOB' },
   { long: 'preempt' },
-  ...BUS_OPTION_SPECS,
+  ...LOCAL_DAEMON_SPECS,
 ];
 
 const HELP = `Usage: ckpt checkpoint [options] PID
-       ckpt checkpoint --node NODE [--bus URL] [options] --job JOB
+       ckpt checkpoint --job JOB [--node NODE] [--bus URL] [options]
 
-Save a running process to a context file. Without --node it runs here, straight
-through libckpt; with --node the daemon on NODE does it and records the image.
+Save a running process to a context file. Given a PID it runs here, straight
+through libckpt; given --job the daemon on NODE (default: the local daemon)
+checkpoints its job JOB into its image directory and records the image.
 
 Options:
   -f, --file FILE        where to write (default: context.PID in the current directory;
                          local only: a daemon writes into its image directory)
       --scope SCOPE      pid (one process), tree (it and its descendants, default),
-                         pgid (PID is a process group) or sid (a session)
+                         pgid (PID is a process group) or sid (a session); not
+                         supported yet (exit 3): pgid, sid, and tree when the
+                         process has children
       --cont, --run      leave the process running (default)
       --stop             leave it stopped (SIGSTOP) once saved
       --term             send SIGTERM once saved
@@ -55,12 +58,13 @@ Options:
       --nosync           do not fsync (faster, not durable)
   -t, --timeout SEC      give up after SEC seconds, leaving the process untouched
       --json             print the result as JSON
-      --node NODE        ask the daemon on NODE (over the bus) instead of working here
-      --job JOB          the daemon's job id (with --node)
-      --preempt          with --node: send the daemon's preempt command instead (a
+      --job JOB          ask the daemon to checkpoint its job JOB instead of working here
+      --preempt          with --job: send the daemon's preempt command instead (a
                          preemptive checkpoint: highest priority after failures,
-                         the job is resumed later; default after-action: kill)
-${BUS_OPTIONS_HELP}
+                         the job is resumed later with ckpt resume); with no
+                         after-action option the daemon's preemptive policy
+                         decides (stop in the default policies)
+${LOCAL_DAEMON_HELP}
 
 A progress bar appears on a terminal when a checkpoint takes more than half a second.
 Examples:
@@ -82,7 +86,6 @@ export const verb: Verb = {
     const parsed = parseOptions(argv, SPECS);
     const after = afterFromOptions(parsed);
     const json = has(parsed, 'json');
-    const node = last(parsed, 'node');
     const job = last(parsed, 'job');
     const scopeText = last(parsed, 'scope') ?? 'tree';
     if (!SCOPES.includes(scopeText as Scope)) {
@@ -96,9 +99,9 @@ export const verb: Verb = {
     const timeoutSec = timeout === undefined ? undefined : parseNumber(timeout, '--timeout', 0);
 
     const preempt = has(parsed, 'preempt');
-    if (node !== undefined || job !== undefined || has(parsed, 'bus') || preempt) {
+    const daemonOption = LOCAL_DAEMON_SPECS.some((s) => has(parsed, s.long));
+    if (job !== undefined || daemonOption || preempt) {
       const verbName = preempt ? 'preempt' : 'checkpoint';
-      requireNode(node, verbName);
       // The daemon checkpoints the jobs it manages, into its own image directory
       // (docs/bus.md): a remote requester names a job, never a PID or a path.
       if (job === undefined) {
@@ -120,21 +123,19 @@ export const verb: Verb = {
       const explicitAfter = parsed.options.some((o) =>
         AFTER_OPTION_SPECS.some((a) => a.long === o.name),
       );
-      const body: Record<string, unknown> = {
-        job,
-        after:
-          preempt && !explicitAfter
-            ? 'kill'
-            : busAfter(
-                after,
-                verbName,
-                preempt ? ['stop', 'terminate', 'kill'] : ['continue', 'stop', 'terminate', 'kill'],
-              ),
-      };
+      // preempt with no after-action: the preemptive policy's `after` applies
+      const body: Record<string, unknown> = { job };
+      if (!preempt || explicitAfter) {
+        body.after = busAfter(
+          after,
+          verbName,
+          preempt ? ['stop', 'terminate', 'kill'] : ['continue', 'stop', 'terminate', 'kill'],
+        );
+      }
       if (timeoutSec !== undefined && !preempt) body.timeoutMs = Math.round(timeoutSec * 1000);
-      const settings = busSettings(parsed);
+      const { settings, node } = localDaemon(parsed, verbName);
       const reply = await withBus(settings, (bus) =>
-        bus.request(node as string, preempt ? 'preempt' : 'checkpoint', body, settings.timeoutMs),
+        bus.request(node, preempt ? 'preempt' : 'checkpoint', body, settings.timeoutMs),
       );
       return printResult(reply, json, preempt ? 'preempt' : 'checkpoint');
     }

@@ -2,6 +2,7 @@
 import { pino } from 'pino';
 import { ConfigError, loadConfig, schema } from '../daemon/config.js';
 import { CliError, EXIT, UsageError } from './errors.js';
+import { DEFAULT_STATE_DIR } from './local-daemon.js';
 import type { Verb } from './verb.js';
 
 /** Every convict `arg` name of the schema: the options this verb accepts. */
@@ -40,7 +41,8 @@ Options (each also settable in the JSON config file or as CKPT_* variables):
       --metrics-port N    Prometheus endpoint port (default 9464; 0 any; -1 off)
       --metrics-host H    its address (default 127.0.0.1)
       --log-level L       fatal|error|warn|info|debug|trace|silent (default info)
-      --pretty            human-readable logs on a terminal
+      --log-format F      auto (pretty on a terminal, else JSON lines), pretty or
+                          json (default auto)
 Details and defaults: docs/daemon.md.`;
 
 export const verb: Verb = {
@@ -60,8 +62,7 @@ export const verb: Verb = {
       } else if (a.startsWith('--')) {
         const name = a.slice(2).split('=')[0] as string;
         if (!ARGS.includes(name)) throw new UsageError(`unknown option '${a}'`);
-        if (name === 'pretty') rest.push('--pretty=true');
-        else if (a.includes('=')) rest.push(a);
+        if (a.includes('=')) rest.push(a);
         else {
           const v = argv[++i];
           if (v === undefined) throw new UsageError(`${a} needs a value`);
@@ -80,7 +81,8 @@ export const verb: Verb = {
       process.stdout.write(`${JSON.stringify(cfg, null, 2)}\n`);
       return 0;
     }
-    const pretty = cfg.log.pretty && process.stderr.isTTY;
+    const pretty =
+      cfg.log.format === 'pretty' || (cfg.log.format === 'auto' && process.stderr.isTTY === true);
     const logger = pino(
       { level: cfg.log.level, base: { node: cfg.node } },
       pretty
@@ -96,15 +98,19 @@ export const verb: Verb = {
       if (err instanceof PolicyFileError) throw new CliError(err.message, EXIT.usage);
       throw new CliError(`daemon: ${(err as Error).message}`, EXIT.unavailable, { cause: err });
     }
-    const bus = `--bus ${d.url} --node ${d.node}`;
     logger.info({ url: d.url, node: d.node, metrics: d.metricsUrl }, `NATS bus at ${d.url}`);
+    // the CLI finds this daemon through STATE-DIR/daemon.json: name the dir only if not the default
+    const envDir = process.env.CKPT_STATE_DIR || DEFAULT_STATE_DIR;
+    const sd = cfg.stateDir === envDir ? '' : ` --state-dir ${cfg.stateDir}`;
     process.stderr.write(
       [
-        `ckpt daemon: node ${d.node}, bus ${d.url}${d.metricsUrl ? `, metrics ${d.metricsUrl}` : ''}`,
-        'Try it (in another shell):',
-        `  bin/ckpt run --job demo ${bus} -- sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/demo.count; sleep 1; done'`,
-        `  bin/ckpt publish ${bus} --severity fatal --type node.failure.imminent`,
-        `  bin/ckpt jobs ${bus}; pkill -f demo.count; bin/ckpt restart --job demo ${bus}`,
+        `ckpt daemon: node ${d.node}, bus ${d.url}, state ${cfg.stateDir}${d.metricsUrl ? `, metrics ${d.metricsUrl}` : ''}`,
+        `Try it (in another shell; ckpt finds this daemon through ${cfg.stateDir}/daemon.json):`,
+        `  bin/ckpt run --job demo${sd} -- sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/demo.count; sleep 1; done'`,
+        `  bin/ckpt jobs${sd}`,
+        `  bin/ckpt checkpoint --job demo --kill${sd}     # save it, then end it`,
+        `  bin/ckpt restart --job demo${sd}               # back from its latest image`,
+        `  bin/ckpt publish --node ${d.node} --severity fatal --type node.failure.imminent${sd}`,
         '',
       ].join('\n'),
     );

@@ -63,12 +63,20 @@ export interface LocalEngine {
   probe(): Promise<Record<string, unknown>>;
 }
 
-/** An engine failure, with the errno name when the library gave one (EPERM, EEXIST...). */
+/**
+ * An engine failure, with the errno name when the library gave one (EPERM, EEXIST...).
+ * ENOTSUP (what libckpt does not support yet, e.g. a scope) exits 3 like every
+ * other "not supported" (docs/cli.md); the rest exit 1.
+ */
 export class EngineError extends CliError {
   override name = 'EngineError';
   readonly errno?: string;
   constructor(message: string, errno: string | undefined, options?: { cause?: unknown }) {
-    super(message, EXIT.failure, options);
+    super(
+      message,
+      errno === 'ENOTSUP' || errno === 'EOPNOTSUPP' ? EXIT.unavailable : EXIT.failure,
+      options,
+    );
     if (errno) this.errno = errno;
   }
 }

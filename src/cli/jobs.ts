@@ -1,20 +1,19 @@
 /** `ckpt jobs --node NODE`: the jobs a node's daemon manages, as a table or JSON. */
 import type { JobInfo } from '../shared/types.js';
-import { BUS_OPTION_SPECS, BUS_OPTIONS_HELP, busSettings, withBus } from './bus-client.js';
+import { withBus } from './bus-client.js';
 import { CliError, UsageError } from './errors.js';
-import { has, last, parseOptions } from './options.js';
-import { requireNode } from './remote.js';
+import { LOCAL_DAEMON_HELP, LOCAL_DAEMON_SPECS, localDaemon } from './local-daemon.js';
+import { has, parseOptions } from './options.js';
 import type { Verb } from './verb.js';
 
-const HELP = `Usage: ckpt jobs --node NODE [--bus URL] [--json]
+const HELP = `Usage: ckpt jobs [--node NODE] [--bus URL] [--json]
 
-List the jobs the daemon on NODE manages: id, PID, state, owner, the latest
-good image and the command.
+List the jobs the daemon on NODE (default: the local daemon) manages: id, PID,
+state, owner, the latest good image and the command.
 
 Options:
-      --node NODE   the node whose daemon to ask
-      --json        print the daemon's answer as JSON
-${BUS_OPTIONS_HELP}`;
+      --json                 print the daemon's answer as JSON
+${LOCAL_DAEMON_HELP}`;
 
 function jobList(reply: unknown): JobInfo[] {
   const list = Array.isArray(reply) ? reply : (reply as { jobs?: unknown } | null)?.jobs;
@@ -50,16 +49,10 @@ export const verb: Verb = {
   summary: 'list the jobs a node daemon manages',
   help: HELP,
   async run(argv) {
-    const parsed = parseOptions(argv, [
-      { long: 'node', arg: 'required', argName: 'NODE' },
-      { long: 'json' },
-      ...BUS_OPTION_SPECS,
-    ]);
+    const parsed = parseOptions(argv, [{ long: 'json' }, ...LOCAL_DAEMON_SPECS]);
     if (parsed.positionals.length)
       throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`);
-    const node = last(parsed, 'node');
-    requireNode(node, 'jobs');
-    const settings = busSettings(parsed);
+    const { settings, node } = localDaemon(parsed, 'jobs');
     const reply = await withBus(settings, (bus) =>
       bus.request(node, 'jobs', {}, settings.timeoutMs),
     );

@@ -13,14 +13,9 @@ import {
 } from '../monitor/index.js';
 import type { HealthEvent } from '../shared/types.js';
 import { isToken } from '../shared/types.js';
-import {
-  BUS_OPTION_SPECS,
-  BUS_OPTIONS_HELP,
-  busSettings,
-  type CliBus,
-  connectBus,
-} from './bus-client.js';
+import { type CliBus, connectBus } from './bus-client.js';
 import { describeError, UsageError } from './errors.js';
+import { BUS_ONLY_HELP, BUS_ONLY_SPECS, busOnly } from './local-daemon.js';
 import { has, last, parseInteger, parseNumber, parseOptions } from './options.js';
 import type { Verb } from './verb.js';
 
@@ -56,7 +51,7 @@ Options:
       --once                 take one sample, publish what it shows, exit
       --print                print every event as a JSON line on stdout
       --dry-run              print events instead of publishing (no bus needed)
-${BUS_OPTIONS_HELP}
+${BUS_ONLY_HELP}
 
 Example:
   ckpt monitor --bus nats://head:4222 --interval 5 --psi-memory 25`;
@@ -76,7 +71,7 @@ const SPECS = [
   { long: 'once' },
   { long: 'print' },
   { long: 'dry-run' },
-  ...BUS_OPTION_SPECS,
+  ...BUS_ONLY_SPECS,
 ];
 
 function defaultNode(): string {
@@ -126,7 +121,7 @@ export const verb: Verb = {
     const print = dryRun || has(parsed, 'print');
 
     const first = await readSample(root); // fails early on an unreadable tree
-    const bus: CliBus | undefined = dryRun ? undefined : await connectBus(busSettings(parsed));
+    const bus: CliBus | undefined = dryRun ? undefined : await connectBus(busOnly(parsed));
     const publish = async (event: HealthEvent) => {
       if (print) process.stdout.write(`${JSON.stringify(event)}\n`);
       await bus?.publishHealth(event);

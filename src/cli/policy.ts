@@ -10,8 +10,9 @@ const HELP = `Usage: ckpt policy check [--quiet] FILE...
 
 Check policy files (YAML or JSON) as the daemon loads them: the syntax, every
 key and value against the policy schema, and the files together (e.g. duplicate
-policy names). Prints one line per file; on the first error prints the file, the
-key path, the bad value and what is accepted, and exits 1.
+policy names). Prints one line per file (\`ok: FILE: N policies\`); on the first
+error prints the file, the key path, the bad value and what is accepted, and
+exits 1.
 
 Options:
   -q, --quiet   print nothing when all files are good
@@ -37,10 +38,14 @@ async function loadPolicyLoader(): Promise<LoadPolicyFiles> {
   }
 }
 
-function countPolicies(loaded: unknown): number | undefined {
-  if (Array.isArray(loaded)) return loaded.length;
+/** Policies per file, from each policy's origin ('FILE policies[N]'). */
+function perFile(loaded: unknown, file: string): number | undefined {
   const p = (loaded as { policies?: unknown } | null)?.policies;
-  return Array.isArray(p) ? p.length : undefined;
+  if (!Array.isArray(p)) return undefined;
+  return p.filter((x) => {
+    const origin = (x as { origin?: unknown }).origin;
+    return typeof origin === 'string' && origin.startsWith(`${file} `);
+  }).length;
 }
 
 export const verb: Verb = {
@@ -67,10 +72,12 @@ export const verb: Verb = {
       throw new CliError(describeError(err), EXIT.failure, { cause: err });
     }
     if (!parsed.options.length) {
-      const n = countPolicies(loaded);
-      process.stdout.write(
-        `ok: ${parsed.positionals.length} file(s)${n === undefined ? '' : `, ${n} polic${n === 1 ? 'y' : 'ies'}`}\n`,
-      );
+      for (const file of parsed.positionals) {
+        const n = perFile(loaded, file);
+        process.stdout.write(
+          `ok: ${file}${n === undefined ? '' : `: ${n} polic${n === 1 ? 'y' : 'ies'}`}\n`,
+        );
+      }
     }
     return 0;
   },

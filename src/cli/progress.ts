@@ -25,16 +25,51 @@ export function formatBytes(n: number): string {
 }
 
 /** The text of one frame (pure, for tests): bar, percent, bytes, rate, phase. */
-export function renderProgress(s: ProgressSnapshot, elapsedMs: number, width = 24): string {
+export function renderProgress(
+  s: ProgressSnapshot,
+  elapsedMs: number,
+  width = 24,
+  withRate = true,
+): string {
   const rate = elapsedMs > 0 ? (s.bytesDone * 1000) / elapsedMs : 0;
   const phase = PHASES[s.phase ?? 0] ?? '';
-  const tail = `${formatBytes(rate)}/s${phase ? ` ${phase}` : ''}`;
+  const tail = [withRate ? `${formatBytes(rate)}/s` : '', phase].filter(Boolean).join(' ');
   if (s.bytesTotal <= 0) return `${formatBytes(s.bytesDone)} ${tail}`;
   const fraction = Math.min(1, Math.max(0, s.bytesDone / s.bytesTotal));
   const filled = Math.round(fraction * width);
   const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
   const pct = `${Math.floor(fraction * 100)}%`.padStart(4);
-  return `[${bar}] ${pct} ${formatBytes(s.bytesDone)} / ${formatBytes(s.bytesTotal)} ${tail}`;
+  return `[${bar}] ${pct} ${formatBytes(s.bytesDone)} / ${formatBytes(s.bytesTotal)}${tail ? ` ${tail}` : ''}`;
+}
+
+/**
+ * One frame that fits `columns - 1` characters whole: the bar narrows first
+ * (24 down to 10), then the rate goes (bar 24 down to 6), then the bar; the
+ * phase word is never cut.
+ */
+export function fitProgress(
+  label: string,
+  s: ProgressSnapshot,
+  elapsedMs: number,
+  columns: number,
+): string {
+  const room = Math.max(20, columns - 1);
+  for (const [min, withRate] of [
+    [10, true],
+    [6, false],
+  ] as const) {
+    for (let width = 24; width >= min; width--) {
+      const line = `${label} ${renderProgress(s, elapsedMs, width, withRate)}`;
+      if (line.length <= room) return line;
+    }
+  }
+  const phase = PHASES[s.phase ?? 0] ?? '';
+  const pct =
+    s.bytesTotal > 0 ? `${Math.floor(Math.min(1, s.bytesDone / s.bytesTotal) * 100)}% ` : '';
+  const short = `${label} ${pct}${formatBytes(s.bytesDone)}${phase ? ` ${phase}` : ''}`;
+  if (short.length <= room) return short;
+  const end = `${pct}${phase}`.trim();
+  return `${label.slice(0, Math.max(0, room - end.length - 1))} ${end}`;
 }
 
 export interface ProgressOptions {
@@ -56,12 +91,11 @@ export function startProgress(opts: ProgressOptions): () => void {
     if (elapsed < (opts.delayMs ?? 500)) return;
     let line: string;
     try {
-      line = `${opts.label} ${renderProgress(opts.read(), elapsed)}`;
+      line = fitProgress(opts.label, opts.read(), elapsed, stream.columns ?? 80);
     } catch {
       return; // a progress read must never break the operation
     }
-    const columns = stream.columns ?? 80;
-    stream.write(`\r${line.slice(0, columns - 1)}\x1b[K`);
+    stream.write(`\r${line}\x1b[K`);
     shown = true;
   };
   const timer = setInterval(draw, opts.intervalMs ?? 100);

@@ -4,8 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type HealthEvent, isToken, SEVERITIES, type Severity } from '../shared/types.js';
-import { BUS_OPTION_SPECS, BUS_OPTIONS_HELP, busSettings, withBus } from './bus-client.js';
+import { withBus } from './bus-client.js';
 import { UsageError } from './errors.js';
+import { BUS_ONLY_HELP, BUS_ONLY_SPECS, busOnly } from './local-daemon.js';
 import { has, last, parseOptions } from './options.js';
 import type { Verb } from './verb.js';
 
@@ -23,7 +24,7 @@ Options:
       --subject TEXT      what on the node it is about, e.g. mc0 or thermal_zone2
       --id ID             event id (default: a random UUID; receivers drop duplicates)
       --print             also print the event as JSON on stdout
-${BUS_OPTIONS_HELP}
+${BUS_ONLY_HELP}
 
 Example:
   ckpt publish --node n17 --type node.failure.imminent --severity fatal \\
@@ -38,7 +39,7 @@ const SPECS = [
   { long: 'subject', arg: 'required' as const, argName: 'TEXT' },
   { long: 'id', arg: 'required' as const, argName: 'ID' },
   { long: 'print' },
-  ...BUS_OPTION_SPECS,
+  ...BUS_ONLY_SPECS,
 ];
 
 /** Build and check the event (pure, for tests). */
@@ -98,7 +99,7 @@ export const verb: Verb = {
   async run(argv) {
     const parsed = parseOptions(argv, SPECS);
     const event = buildEvent(parsed);
-    const settings = busSettings(parsed);
+    const settings = busOnly(parsed);
     await withBus(settings, (bus) => bus.publishHealth(event));
     if (has(parsed, 'print')) process.stdout.write(`${JSON.stringify(event)}\n`);
     return 0;

@@ -30,6 +30,11 @@ export const VERBS: readonly VerbEntry[] = [
     load: () => import('./attach.js'),
   },
   {
+    name: 'detach',
+    fallbackSummary: 'forget a job (the process keeps running)',
+    load: () => import('./detach.js'),
+  },
+  {
     name: 'checkpoint',
     fallbackSummary: 'checkpoint a process to a context file',
     load: () => import('./checkpoint.js'),
@@ -38,6 +43,11 @@ export const VERBS: readonly VerbEntry[] = [
     name: 'restart',
     fallbackSummary: 'restart a process from a context file',
     load: () => import('./restart.js'),
+  },
+  {
+    name: 'resume',
+    fallbackSummary: 'bring a preempted job back',
+    load: () => import('./resume.js'),
   },
   {
     name: 'jobs',

@@ -4,14 +4,16 @@
  * restart one of its jobs over the bus.
  */
 import { renameSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { AFTER_OPTION_SPECS, afterFromOptions } from './blcr/after.js';
 import { checkRelocation, MAX_RELOCATIONS, type RestartPlan } from './blcr/restart-options.js';
-import { BUS_OPTION_SPECS, BUS_OPTIONS_HELP, busSettings, withBus } from './bus-client.js';
+import { withBus } from './bus-client.js';
 import { UsageError } from './errors.js';
+import { LOCAL_DAEMON_HELP, LOCAL_DAEMON_SPECS, localDaemon } from './local-daemon.js';
 import { restartLocally } from './local-restart.js';
 import type { OptionSpec } from './options.js';
 import { all, has, last, parseOptions } from './options.js';
-import { busAfter, printResult, requireNode } from './remote.js';
+import { busAfter, printResult } from './remote.js';
 import type { Verb } from './verb.js';
 
 const SPECS: readonly OptionSpec[] = [
@@ -23,19 +25,19 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'quiet', short: 'q' },
   { long: 'pid-file', arg: 'required', argName: 'FILE' },
   { long: 'json' },
-  { long: 'node', arg: 'required', argName: 'NODE' },
   { long: 'job', arg: 'required', argName: 'JOB' },
-  ...BUS_OPTION_SPECS,
+  ...LOCAL_DAEMON_SPECS,
 ];
 
 const HELP = `Usage: ckpt restart [options] FILE
-       ckpt restart --node NODE [--bus URL] --job JOB [FILE]
+       ckpt restart --job JOB [--node NODE] [--bus URL] [FILE]
 
-Bring a process back from a context file. Here (no --node) ckpt becomes the
+Bring a process back from a context file. Here (no --job) ckpt becomes the
 parent of the restored process, waits for it and exits with its exit status
 (128+N if it was killed by signal N); signals sent to ckpt are passed on to it.
-With --node the daemon on NODE restarts its job JOB (from FILE, or from the
-job's latest good image) and ckpt prints the daemon's answer.
+With --job the daemon on NODE (default: the local daemon) restarts its job JOB
+(from FILE, or from the job's latest good image) and ckpt prints its answer.
+A relative FILE is taken from the current directory.
 
 Options:
       --no-restore-pid    give the process a new PID (default: its old one, which
@@ -50,10 +52,9 @@ Options:
   -q, --quiet             do not print the restored PID
       --pid-file FILE     write the restored PID to FILE (for scripts: this
                           command's own PID is not the job's)
-      --json              with --node: print the daemon's answer as JSON
-      --node NODE         ask the daemon on NODE (over the bus)
-      --job JOB           the daemon's job id (with --node)
-${BUS_OPTIONS_HELP}
+      --json              with --job: print the daemon's answer as JSON
+      --job JOB           ask the daemon to restart its job JOB
+${LOCAL_DAEMON_HELP}
 
 Examples:
   ckpt restart /scratch/job.ckpt; echo "job exited with $?"
@@ -81,7 +82,6 @@ export const verb: Verb = {
   async run(argv) {
     const parsed = parseOptions(argv, SPECS);
     const after = afterFromOptions(parsed);
-    const node = last(parsed, 'node');
     const job = last(parsed, 'job');
     if (parsed.positionals.length > 1) {
       throw new UsageError(`expected one context FILE, got ${parsed.positionals.join(' ')}`);
@@ -92,26 +92,25 @@ export const verb: Verb = {
       throw new UsageError(`at most ${MAX_RELOCATIONS} --relocate options, got ${relocate.length}`);
     }
 
-    if (node !== undefined || job !== undefined || has(parsed, 'bus')) {
-      requireNode(node, 'restart');
-      if (job === undefined) throw new UsageError('restart through the bus needs --job JOB');
+    if (job !== undefined || LOCAL_DAEMON_SPECS.some((s) => has(parsed, s.long))) {
+      if (job === undefined) throw new UsageError('restart through a daemon needs --job JOB');
       const body: Record<string, unknown> = { job };
-      if (file !== undefined) body.image = file;
+      if (file !== undefined) body.image = resolve(file);
       if (has(parsed, 'no-restore-pid')) body.restorePid = false;
       if (after.kind !== 'run') body.after = busAfter(after, 'restart', ['continue', 'stop']);
       if (relocate.length) {
         throw new UsageError('--relocate is for local restarts; the daemon restarts in place');
       }
-      const settings = busSettings(parsed);
+      const { settings, node } = localDaemon(parsed, 'restart');
       const reply = await withBus(settings, (bus) =>
-        bus.request(node as string, 'restart', body, settings.timeoutMs),
+        bus.request(node, 'restart', body, settings.timeoutMs),
       );
       return printResult(reply, has(parsed, 'json'), 'restart');
     }
 
     if (file === undefined) throw new UsageError('missing the context FILE to restart from');
     const plan: RestartPlan = {
-      source: { kind: 'file', path: file },
+      source: { kind: 'file', path: resolve(file) },
       restorePid: !has(parsed, 'no-restore-pid'),
       restorePgid: has(parsed, 'restore-pgid'),
       restoreSid: has(parsed, 'restore-sid'),
@@ -124,7 +123,7 @@ export const verb: Verb = {
     const pidFile = last(parsed, 'pid-file');
     return restartLocally(plan, {
       onRestored: (s) => {
-        if (pidFile !== undefined) writePidFile(pidFile, s.pid);
+        if (pidFile !== undefined) writePidFile(resolve(pidFile), s.pid);
         if (!plan.quiet) process.stderr.write(`ckpt: restored process ${s.pid}\n`);
       },
     });

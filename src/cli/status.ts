@@ -2,26 +2,30 @@
  * `ckpt status`: what works here (libckpt: version, backends, kernel, CPU) and,
  * with --node, what the node's daemon reports (jobs, queue, bus).
  */
-import { BUS_OPTION_SPECS, BUS_OPTIONS_HELP, busSettings, withBus } from './bus-client.js';
+
+import { plannedKernel } from '../shared/planned.js';
+import { withBus } from './bus-client.js';
 import { loadEngine } from './engine.js';
 import { describeError, UsageError } from './errors.js';
-import { has, last, parseOptions } from './options.js';
-import { formatValue, printResult, requireNode } from './remote.js';
+import { LOCAL_DAEMON_HELP, LOCAL_DAEMON_SPECS, localDaemon } from './local-daemon.js';
+import { has, parseOptions } from './options.js';
+import { formatValue, printResult } from './remote.js';
 import type { Verb } from './verb.js';
 
 const HELP = `Usage: ckpt status [--json]
-       ckpt status --node NODE [--bus URL] [--json]
+       ckpt status --daemon|--node NODE|--bus URL|--state-dir DIR [--json]
 
-Without --node: whether libckpt works on this machine (its version, the image
-format, the backends available and why not, kernel and CPU state size).
-With --node: the status the daemon on NODE reports (its jobs, queue, bus).
-Exit status 0 if what was asked for is available, 3 if libckpt is not, 1 if the
-daemon did not answer.
+Without daemon options: whether libckpt works on this machine (its version, the
+image format, the backends available and why not, kernel and CPU state size).
+With --daemon (the local daemon) or any daemon option: the status the daemon
+reports (its jobs, queue, bus, engine).
+Exit status 0 if what was asked for is available, 3 if libckpt or the daemon is
+not, 4 if the daemon did not answer in time.
 
 Options:
-      --node NODE   ask the daemon on NODE over the bus
-      --json        print JSON
-${BUS_OPTIONS_HELP}`;
+      --daemon               ask the local daemon (found as below) instead
+      --json                 print JSON
+${LOCAL_DAEMON_HELP}`;
 
 export const verb: Verb = {
   name: 'status',
@@ -29,17 +33,19 @@ export const verb: Verb = {
   help: HELP,
   async run(argv) {
     const parsed = parseOptions(argv, [
-      { long: 'node', arg: 'required', argName: 'NODE' },
+      { long: 'daemon' },
       { long: 'json' },
-      ...BUS_OPTION_SPECS,
+      ...LOCAL_DAEMON_SPECS,
     ]);
     if (parsed.positionals.length)
       throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`);
     const json = has(parsed, 'json');
-    const node = last(parsed, 'node');
-    if (node !== undefined || has(parsed, 'bus')) {
-      requireNode(node, 'status');
-      const settings = busSettings(parsed);
+    if (
+      ['daemon', 'node', 'bus', 'state-dir', 'prefix', 'request-timeout'].some((o) =>
+        has(parsed, o),
+      )
+    ) {
+      const { settings, node } = localDaemon(parsed, 'status');
       const reply = await withBus(settings, (bus) =>
         bus.request(node, 'status', {}, settings.timeoutMs),
       );
@@ -47,7 +53,7 @@ export const verb: Verb = {
     }
     let probe: Record<string, unknown>;
     try {
-      probe = await (await loadEngine()).probe();
+      probe = plannedKernel(await (await loadEngine()).probe());
     } catch (err) {
       const line = `libckpt: not available: ${describeError(err).replace(/^libckpt is not available: /, '')}`;
       process.stdout.write(

@@ -13,6 +13,7 @@ import { isAlive, type Job, type JobStore, processStartTime } from '../engine/jo
 import * as libckpt from '../engine/libckpt.js';
 import type { CkptMetrics } from '../metrics/metrics.js';
 import type { PolicyCommand, PolicySet } from '../policies/index.js';
+import { plannedKernel } from '../shared/planned.js';
 import type { CheckpointRequest, Trigger } from '../shared/types.js';
 
 export interface CommandContext {
@@ -76,7 +77,10 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
       running: ctx.executor.running,
       policies: ctx.policies().policies.map((p) => ({ name: p.name, kind: p.kind })),
       bus: ctx.bus.status(),
-      engine: await libckpt.probe().catch((e: Error) => ({ error: e.message })),
+      engine: await libckpt
+        .probe()
+        .then((p) => plannedKernel(p as unknown as Record<string, unknown>))
+        .catch((e: Error) => ({ error: e.message })),
     }),
     jobs: async (body) => {
       if (body.job) return { jobs: [view(known(body.job))] };

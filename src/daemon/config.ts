@@ -139,12 +139,12 @@ export const schema = {
       env: 'CKPT_LOG_LEVEL',
       arg: 'log-level',
     },
-    pretty: {
-      doc: 'Human-readable logs when stderr is a terminal',
-      format: Boolean,
-      default: false,
-      env: 'CKPT_LOG_PRETTY',
-      arg: 'pretty',
+    format: {
+      doc: 'auto: human-readable (pino-pretty) when stderr is a terminal, else JSON lines; pretty; json',
+      format: ['auto', 'pretty', 'json'],
+      default: 'auto',
+      env: 'CKPT_LOG_FORMAT',
+      arg: 'log-format',
     },
   },
 };
@@ -160,7 +160,7 @@ export interface DaemonConfig {
   collapseMs: number;
   retain: number;
   metrics: { port: number; host: string };
-  log: { level: string; pretty: boolean };
+  log: { level: string; format: 'auto' | 'pretty' | 'json' };
 }
 
 export class ConfigError extends Error {

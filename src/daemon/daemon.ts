@@ -5,10 +5,12 @@
  *
  * Order at start: local nats-server (when no URL is configured), bus, job
  * state (reconciled with the catalog), executor, policy engine, command
- * endpoints, metrics; then <stateDir>/daemon.json tells `ckpt run` and
- * `ckpt attach` where the daemon listens.
+ * endpoints, metrics; then <stateDir>/daemon.json tells the CLI where the
+ * daemon listens. The local nats-server's port is kept in <stateDir>/nats-port
+ * so it stays the same across restarts.
  */
-import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Subject, type Subscription } from 'rxjs';
@@ -83,23 +85,105 @@ export function daemonInfoPath(stateDir: string): string {
   return join(stateDir, 'daemon.json');
 }
 
+export class DaemonStartError extends Error {
+  override name = 'DaemonStartError';
+}
+
+/** True if nothing listens on host:port (we could bind it ourselves). */
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** The port kept by an earlier start, or undefined (a bad file is reported, not trusted). */
+function keptPort(file: string, logger: Logger): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const port = Number(text.trim());
+  if (!/^\d+$/.test(text.trim()) || port < 1 || port > 65535) {
+    logger.warn({ file, content: text.slice(0, 40) }, 'not a port number: choosing a new port');
+    return undefined;
+  }
+  return port;
+}
+
+/**
+ * The local nats-server's port: --local-port if configured (taken: fail), else
+ * the one kept in STATE-DIR/nats-port (taken: say so and take a new one), else
+ * a free one; the port used is kept for the next start.
+ */
+async function localPort(cfg: DaemonConfig, logger: Logger): Promise<number> {
+  const host = '127.0.0.1';
+  if (cfg.bus.localPort > 0) {
+    if (!(await portFree(host, cfg.bus.localPort))) {
+      throw new DaemonStartError(
+        `local-port ${cfg.bus.localPort} is in use by another program on ${host}: free it, or choose another --local-port`,
+      );
+    }
+    return cfg.bus.localPort;
+  }
+  const file = join(cfg.stateDir, 'nats-port');
+  const kept = keptPort(file, logger);
+  if (kept !== undefined) {
+    if (await portFree(host, kept)) return kept;
+    logger.warn(
+      { port: kept, file },
+      `port ${kept} (kept in ${file}) is in use by another program: this daemon takes a new port; commands given --bus nats://${host}:${kept} must use the new URL (commands without --bus find it in daemon.json)`,
+    );
+  }
+  return -1;
+}
+
+/** Another daemon still running on this state dir? (its daemon.json, a live ckpt pid) */
+function refuseSecondDaemon(stateDir: string): void {
+  let info: { pid?: unknown; node?: unknown };
+  try {
+    info = JSON.parse(readFileSync(daemonInfoPath(stateDir), 'utf8')) as typeof info;
+  } catch {
+    return;
+  }
+  const pid = info.pid;
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 1 || pid === process.pid) return;
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return; // gone: a stale file of a daemon that did not stop cleanly
+  }
+  if (!cmdline.includes('ckpt') || !cmdline.includes('daemon')) return; // a reused pid
+  throw new DaemonStartError(
+    `another daemon (pid ${pid}, node ${String(info.node)}) uses the state directory ${stateDir}: stop it first, or give this one its own --state-dir`,
+  );
+}
+
 export async function startDaemon(
   cfg: DaemonConfig,
   logger: Logger,
   engine: Engine = libckpt,
 ): Promise<DaemonHandle> {
   mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
+  refuseSecondDaemon(cfg.stateDir);
   let policies: PolicySet = loadPolicyFiles(cfg.policies);
+  // jobs belong to a node name: refuse another node's state before starting anything
+  const jobs = JobStore.load(join(cfg.stateDir, 'jobs.json'), cfg.node);
   let nats: NatsServerHandle | undefined;
   let url = cfg.bus.url;
   if (!url) {
     nats = await startNatsServer({
-      port: cfg.bus.localPort,
+      port: await localPort(cfg, logger),
       jetstream: true,
       storeDir: join(cfg.stateDir, 'nats'),
       logFile: join(cfg.stateDir, 'nats-server.log'),
     });
     url = nats.url;
+    writeFileSync(join(cfg.stateDir, 'nats-port'), `${nats.port}\n`, { mode: 0o644 });
     logger.info({ url, pid: nats.pid }, 'started a local nats-server');
   }
   let bus: Bus;
@@ -127,7 +211,6 @@ export async function startDaemon(
     logger.warn({ on: r.on, reason: r.reason, subject: r.subject }, r.message);
   });
 
-  const jobs = JobStore.load(join(cfg.stateDir, 'jobs.json'), cfg.node);
   const stale = sweepTempImages(cfg.imageDir);
   if (stale.length)
     logger.warn({ files: stale }, 'removed half-written images of an interrupted run');

@@ -367,7 +367,7 @@ export class Executor {
     if (isAlive(job) && restorePid) {
       throw new EngineError(
         'BUSY',
-        `job ${job.id} is still running as pid ${job.pid}; preempt or stop it first, or restart with restorePid false`,
+        `job ${job.id} is still running as pid ${job.pid}: preempt or stop it first (ckpt checkpoint --preempt --job ${job.id}), or restart it under a new PID (ckpt restart --no-restore-pid --job ${job.id}; restorePid: false on the bus)`,
       );
     }
     const image =

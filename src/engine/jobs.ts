@@ -80,7 +80,11 @@ export class JobStore {
     this.snapshots$ = new BehaviorSubject<JobSnapshot[]>([]);
   }
 
-  /** Load the state file (missing: no jobs); jobs whose process is gone become exited. */
+  /**
+   * Load the state file (missing: no jobs); jobs whose process is gone become
+   * exited. Jobs belong to a node name: a file holding another node's jobs is
+   * refused (naming both), never adopted.
+   */
   static load(file: string, node: string): JobStore {
     const store = new JobStore(file, node);
     let text: string | undefined;
@@ -108,6 +112,17 @@ export class JobStore {
         throw new EngineError(
           'STATE',
           `job state ${file}: expected {"version":${FILE_VERSION},"jobs":[...]}`,
+        );
+      }
+      const foreign = data.jobs.filter((j) => j?.node !== node);
+      if (foreign.length) {
+        const other = foreign[0]?.node;
+        const ids = foreign.map((j) => j?.id).slice(0, 5);
+        throw new EngineError(
+          'STATE',
+          `job state ${file} holds ${foreign.length} job(s) of node '${String(other)}' (${ids.join(', ')}${foreign.length > 5 ? ', ...' : ''}), ` +
+            `but this daemon is node '${node}': start it as --node ${String(other)}, ` +
+            `or give node '${node}' its own --state-dir`,
         );
       }
       for (const job of data.jobs) {

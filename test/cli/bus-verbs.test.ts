@@ -103,7 +103,7 @@ test.serial('checkpoint through the daemon: what only a local checkpoint takes',
   t.is(received.length, before, 'nothing was sent');
 });
 
-test.serial('--preempt sends the preempt command, killing by default', async (t) => {
+test.serial("--preempt sends the preempt command; no after-action: the policy's", async (t) => {
   const r = await runCli('ckpt', [
     'checkpoint',
     '--preempt',
@@ -115,7 +115,7 @@ test.serial('--preempt sends the preempt command, killing by default', async (t)
     'slurm-7',
   ]);
   t.is(r.code, 0, r.stderr);
-  t.deepEqual(last('preempt'), { after: 'kill', job: 'slurm-7' });
+  t.deepEqual(last('preempt'), { job: 'slurm-7' }, 'no after: the preemptive policy decides');
   t.regex(r.stdout, /^queued: true$/m);
   const stop = await runCli('ckpt', [
     'checkpoint',
@@ -130,9 +130,15 @@ test.serial('--preempt sends the preempt command, killing by default', async (t)
   ]);
   t.is(stop.code, 0, stop.stderr);
   t.deepEqual(last('preempt'), { after: 'stop', job: 'slurm-7' });
-  const noNode = await runCli('ckpt', ['checkpoint', '--preempt', '--job', 'slurm-7']);
-  t.is(noNode.code, 2);
-  t.regex(noNode.stderr, /preempt through the bus needs --node NODE/);
+  const noDaemon = await runCli('ckpt', ['checkpoint', '--preempt', '--job', 'slurm-7'], {
+    env: { CKPT_STATE_DIR: '/nonexistent/ckpt-state', CKPT_BUS_URL: '', CKPT_NODE: '' },
+  });
+  t.is(noDaemon.code, 3);
+  t.true(isOneLineError(noDaemon, 'ckpt'), noDaemon.stderr);
+  t.regex(
+    noDaemon.stderr,
+    /no local daemon found \(\/nonexistent\/ckpt-state\/daemon\.json missing\)/,
+  );
 });
 
 test.serial('a refusal from the daemon is one line and exit 1', async (t) => {
@@ -164,6 +170,12 @@ test.serial('restart through the daemon; a reply that is not JSON is an error', 
   t.is(r.code, 1);
   t.true(isOneLineError(r, 'ckpt'), r.stderr);
   t.regex(r.stderr, /not a valid reply: .*this is not json|not a valid reply/);
+  await runCli('ckpt', ['restart', ...bus, '--job', 'mpi-42', 'images/j.ckpt'], { cwd: '/tmp' });
+  t.deepEqual(
+    last('restart'),
+    { job: 'mpi-42', image: '/tmp/images/j.ckpt' },
+    "a relative image is the caller's",
+  );
   const reloc = await runCli('ckpt', ['restart', ...bus, '--job', 'a', '--relocate', '/a=/b']);
   t.is(reloc.code, 2);
   t.regex(reloc.stderr, /--relocate is for local restarts/);

@@ -62,7 +62,11 @@ const ONE_LINE: [string, string[], RegExp][] = [
     ['publish', '--node', 'n1', '--type', 'x.y', '--bus', 'http://x'],
     /--bus must be a NATS URL/,
   ],
-  ['ckpt', ['jobs'], /needs --node/],
+  [
+    'ckpt',
+    ['jobs', '--state-dir', '/nonexistent/st'],
+    /no local daemon found \(\/nonexistent\/st\/daemon\.json missing\)/,
+  ],
   ['ckpt', ['monitor', '--interval', '0'], /--interval must be a number/],
   [
     'ckpt',

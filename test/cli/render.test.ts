@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream';
 import test from 'ava';
 import { countChecksums, renderInspection } from '../../src/cli/inspect-render.js';
-import { formatBytes, renderProgress, startProgress } from '../../src/cli/progress.js';
+import { fitProgress, formatBytes, renderProgress, startProgress } from '../../src/cli/progress.js';
 
 test('progress: bar, percent, bytes, rate and phase', (t) => {
   const line = renderProgress(
@@ -14,6 +14,18 @@ test('progress: bar, percent, bytes, rate and phase', (t) => {
   t.is(renderProgress({ bytesDone: 2048, bytesTotal: 0 }, 1000), '2.0 KiB 2.0 KiB/s');
   t.regex(renderProgress({ bytesDone: 10, bytesTotal: 5 }, 0, 4), /^\[####\] 100% /, 'clamped');
   t.is(formatBytes(1023), '1023 B');
+});
+
+test('progress: the worst case fits 80 columns with its phase word whole', (t) => {
+  for (const phase of [3, 6]) {
+    const s = { bytesDone: 1023.9 * 1024 ** 3, bytesTotal: 1023.9 * 1024 ** 3, phase };
+    const line = fitProgress('restart /scratch/some/long/dir/job.4194304.ckpt', s, 1, 80);
+    t.true(line.length <= 79, line);
+    t.true(line.endsWith(phase === 3 ? ' memory' : ' restoring'), line);
+    const narrow = fitProgress('checkpoint 4194304', s, 1, 40);
+    t.true(narrow.length <= 39, narrow);
+    t.regex(narrow, phase === 3 ? / memory$/ : / restoring$/);
+  }
 });
 
 class FakeTty extends Writable {

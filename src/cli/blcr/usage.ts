@@ -16,10 +16,11 @@ export const CR_CHECKPOINT_USAGE = `Usage: cr_checkpoint [options] ID
 Checkpoint the process (tree, group or session) ID to a context file.
 
 Scope (what ID names):
-  -T, --tree          ID is a PID: the process and all its descendants (default)
+  -T, --tree          ID is a PID: the process and all its descendants (default;
+                      a process with children is not supported yet: refused)
   -p, --pid           ID is a PID: that process only (all its threads)
-  -g, --pgid          ID is a process group
-  -s, --sid           ID is a session
+  -g, --pgid          ID is a process group (not supported yet: refused)
+  -s, --sid           ID is a session (not supported yet: refused)
 Destination:
   -f, --file FILE     write the context to FILE
   -F, --fd FD         write the context to the already open descriptor FD
@@ -53,7 +54,8 @@ Other:
   -?, --help          print this help and exit
       --version       print the version and exit
 
-Exit status: 0 on success, non-zero with a one-line message on failure.
+Exit status: 0 on success, 3 for an option or scope not supported yet, else
+non-zero with a one-line message on failure.
 `;
 
 export const CR_RESTART_USAGE = `Usage: cr_restart [options] FILE

@@ -1,0 +1,2 @@
+/** `ckpt detach --job JOB`: see job-command.ts. */
+export { detach as verb } from './job-command.js';

@@ -1,0 +1,2 @@
+/** `ckpt resume --job JOB`: see job-command.ts. */
+export { resume as verb } from './job-command.js';
