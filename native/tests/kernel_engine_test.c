@@ -333,12 +333,12 @@ static void test_freezer_killed(pid_t target)
 		if (fr == 0) {
 			for (;;) {
 				struct ckpt_kfreeze kf;
-				unsigned char xs[16384];
 				if (ckpt_kernel_freeze(&kf, target, 0, &e) == 0) {
 					struct ckpt_img_thread it;
-					for (uint32_t i = 0; i < kf.nr_threads; i++)
-						if (kf.xstate_size <= sizeof(xs))
-							ckpt_kernel_thread(&kf, i, &it, xs, &e);
+					unsigned char *xs = malloc(kf.xstate_size);
+					for (uint32_t i = 0; xs && i < kf.nr_threads; i++)
+						ckpt_kernel_thread(&kf, i, &it, xs, &e);
+					free(xs);
 					ckpt_kernel_thaw(&kf);
 				}
 			}
