@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ckpt.ko internals: the freeze object shared by ckpt_main.c (the device and
+ * its ioctls) and ckpt_freeze.c (stopping threads without ptrace).
+ */
+#ifndef CKPT_INTERNAL_H
+#define CKPT_INTERNAL_H
+
+#include <linux/kref.h>
+#include <linux/sched.h>
+#include <linux/signal.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+
+#include "uapi/linux/ckpt.h"
+
+/* One thread of the frozen process: what it recorded when it stopped. */
+struct ckpt_thread {
+	struct callback_head work;
+	struct ckpt_freeze *fz;
+	struct task_struct *task; /* reference held */
+	pid_t tid;                /* in the freezer's PID namespace */
+	bool queued;              /* work queued: it holds a freeze and module reference */
+	bool arrived;             /* it ran the work (stopped, or exiting) */
+	bool exiting;             /* it ran the work on its way out of do_exit */
+	int err;                  /* recording its state failed */
+
+	__u64 regs[CKPT_NR_REGS];
+	void *xstate;             /* fz->xstate_size bytes */
+	unsigned int xstate_len;  /* bytes the regset wrote */
+	__u64 sigmask;
+	__u64 clear_child_tid;
+	__u64 robust_list;
+	__u64 sas_ss_sp;
+	__u64 sas_ss_size;
+	__u32 sas_ss_flags;
+	__u32 rseq_sig;
+	__u64 rseq;
+};
+
+/*
+ * A freeze is owned by the file that made it. Every queued work holds a
+ * reference too, because a thread can run its work after the file is gone
+ * (task_work_cancel is not exported to modules): then it sees @thawed and
+ * returns at once.
+ */
+struct ckpt_freeze {
+	struct kref ref;
+	spinlock_t lock;            /* nr_arrived, thread->arrived */
+	wait_queue_head_t wq;       /* arrivals (the freezer waits) and the thaw (threads wait) */
+	bool thawed;
+	bool complete;              /* every thread stopped: readable */
+
+	pid_t pid;
+	unsigned int xstate_size;
+	unsigned int nr_threads, cap;
+	unsigned int nr_arrived;
+	struct ckpt_thread **threads;
+
+	bool have_actions;
+	struct ckpt_sigaction actions[CKPT_NSIG];
+};
+
+/* ckpt_freeze.c */
+int ckpt_freeze_process(pid_t pid, unsigned int timeout_ms, struct ckpt_freeze **out);
+void ckpt_thaw(struct ckpt_freeze *fz);
+void ckpt_freeze_put(struct ckpt_freeze *fz);
+
+#endif

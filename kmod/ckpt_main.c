@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ckpt.ko: kernel-side help for checkpointing unmodified processes.
+ *
+ * /dev/ckpt is a misc device; each open file holds at most one freeze of one
+ * process (ckpt_freeze.c) and answers ioctls about it (uapi/linux/ckpt.h).
+ * Everything a file holds is released with the file, so the death of the
+ * checkpointer at any instant thaws the process.
+ */
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "ckpt_internal.h"
+
+struct ckpt_file {
+	struct mutex lock; /* fz */
+	struct ckpt_freeze *fz;
+};
+
+/*
+ * Copy an argument struct whose first field is its size: sizes smaller than
+ * the first version of the struct are refused, larger ones are accepted only
+ * when the bytes this module does not know are zero (copy_struct_from_user).
+ */
+static int ckpt_get_args(void *dst, size_t ksize, size_t minsize, const void __user *src,
+			 u32 *usize)
+{
+	u32 size;
+	int ret;
+
+	if (get_user(size, (const u32 __user *)src))
+		return -EFAULT;
+	if (size < minsize || size > PAGE_SIZE)
+		return -EINVAL;
+	ret = copy_struct_from_user(dst, ksize, src, size);
+	if (ret)
+		return ret == -E2BIG ? -EINVAL : ret;
+	*usize = size;
+	return 0;
+}
+
+static int ckpt_put_args(void __user *dst, const void *src, size_t ksize, u32 usize)
+{
+	if (copy_to_user(dst, src, min_t(size_t, ksize, usize)))
+		return -EFAULT;
+	return 0;
+}
+
+static long ckpt_ioc_freeze(struct ckpt_file *cf, void __user *argp)
+{
+	struct ckpt_freeze_args args;
+	struct ckpt_freeze *fz;
+	u32 usize;
+	int ret;
+
+	ret = ckpt_get_args(&args, sizeof(args), sizeof(args), argp, &usize);
+	if (ret)
+		return ret;
+	if (args.flags || args.nr_threads || args.xstate_size)
+		return -EINVAL;
+	if (!args.pid || args.pid > PID_MAX_LIMIT)
+		return -EINVAL;
+
+	mutex_lock(&cf->lock);
+	if (cf->fz) {
+		ret = -EBUSY;
+		goto out_unlock;
+	}
+	ret = ckpt_freeze_process(args.pid, args.timeout_ms ?: 10000, &fz);
+	if (ret)
+		goto out_unlock;
+	args.nr_threads = fz->nr_threads;
+	args.xstate_size = fz->xstate_size;
+	ret = ckpt_put_args(argp, &args, sizeof(args), usize);
+	if (ret)
+		goto out_thaw;
+	cf->fz = fz;
+	mutex_unlock(&cf->lock);
+	return 0;
+
+out_thaw:
+	ckpt_thaw(fz);
+	ckpt_freeze_put(fz);
+out_unlock:
+	mutex_unlock(&cf->lock);
+	return ret;
+}
+
+static long ckpt_ioc_get_thread(struct ckpt_file *cf, void __user *argp)
+{
+	struct ckpt_thread_args args;
+	struct ckpt_thread *t;
+	u32 usize, cap;
+	int ret;
+
+	ret = ckpt_get_args(&args, sizeof(args), sizeof(args), argp, &usize);
+	if (ret)
+		return ret;
+	cap = args.xstate_size;
+
+	mutex_lock(&cf->lock);
+	ret = -ENOENT;
+	if (!cf->fz)
+		goto out_unlock;
+	ret = -EINVAL;
+	if (args.index >= cf->fz->nr_threads)
+		goto out_unlock;
+	t = cf->fz->threads[args.index];
+
+	args.tid = t->tid;
+	args.xstate_size = t->xstate_len;
+	memcpy(args.regs, t->regs, sizeof(args.regs));
+	args.sigmask = t->sigmask;
+	args.clear_child_tid = t->clear_child_tid;
+	args.robust_list = t->robust_list;
+	args.sas_ss_sp = t->sas_ss_sp;
+	args.sas_ss_size = t->sas_ss_size;
+	args.sas_ss_flags = t->sas_ss_flags;
+	args.rseq_sig = t->rseq_sig;
+	args.rseq = t->rseq;
+
+	if (cap < t->xstate_len) {
+		ret = ckpt_put_args(argp, &args, sizeof(args), usize) ?: -ENOSPC;
+		goto out_unlock;
+	}
+	ret = -EFAULT;
+	if (copy_to_user(u64_to_user_ptr(args.xstate), t->xstate, t->xstate_len))
+		goto out_unlock;
+	ret = ckpt_put_args(argp, &args, sizeof(args), usize);
+
+out_unlock:
+	mutex_unlock(&cf->lock);
+	return ret;
+}
+
+static long ckpt_ioc_get_sigactions(struct ckpt_file *cf, void __user *argp)
+{
+	struct ckpt_sigactions_args args;
+	u32 usize;
+	int ret;
+
+	ret = ckpt_get_args(&args, sizeof(args), sizeof(args), argp, &usize);
+	if (ret)
+		return ret;
+	if (args.count < CKPT_NSIG)
+		return -EINVAL;
+
+	mutex_lock(&cf->lock);
+	ret = -ENOENT;
+	if (!cf->fz || !cf->fz->have_actions)
+		goto out_unlock;
+	ret = -EFAULT;
+	if (copy_to_user(u64_to_user_ptr(args.actions), cf->fz->actions,
+			 sizeof(cf->fz->actions)))
+		goto out_unlock;
+	args.count = CKPT_NSIG;
+	ret = ckpt_put_args(argp, &args, sizeof(args), usize);
+
+out_unlock:
+	mutex_unlock(&cf->lock);
+	return ret;
+}
+
+static long ckpt_ioc_thaw(struct ckpt_file *cf)
+{
+	struct ckpt_freeze *fz;
+
+	mutex_lock(&cf->lock);
+	fz = cf->fz;
+	cf->fz = NULL;
+	mutex_unlock(&cf->lock);
+	if (!fz)
+		return -ENOENT;
+	ckpt_thaw(fz);
+	ckpt_freeze_put(fz);
+	return 0;
+}
+
+static long ckpt_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct ckpt_file *cf = file->private_data;
+	void __user *argp = (void __user *)arg;
+
+	switch (cmd) {
+	case CKPT_IOC_VERSION:
+		return CKPT_UAPI_VERSION;
+	case CKPT_IOC_FREEZE:
+		return ckpt_ioc_freeze(cf, argp);
+	case CKPT_IOC_GET_THREAD:
+		return ckpt_ioc_get_thread(cf, argp);
+	case CKPT_IOC_GET_SIGACTIONS:
+		return ckpt_ioc_get_sigactions(cf, argp);
+	case CKPT_IOC_THAW:
+		return ckpt_ioc_thaw(cf);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int ckpt_open(struct inode *inode, struct file *file)
+{
+	struct ckpt_file *cf;
+
+	cf = kzalloc(sizeof(*cf), GFP_KERNEL);
+	if (!cf)
+		return -ENOMEM;
+	mutex_init(&cf->lock);
+	file->private_data = cf;
+	return nonseekable_open(inode, file);
+}
+
+static int ckpt_release(struct inode *inode, struct file *file)
+{
+	struct ckpt_file *cf = file->private_data;
+
+	if (cf->fz) {
+		ckpt_thaw(cf->fz);
+		ckpt_freeze_put(cf->fz);
+	}
+	kfree(cf);
+	return 0;
+}
+
+static const struct file_operations ckpt_fops = {
+	.owner = THIS_MODULE,
+	.open = ckpt_open,
+	.release = ckpt_release,
+	.unlocked_ioctl = ckpt_ioctl,
+	.llseek = no_llseek,
+};
+
+static struct miscdevice ckpt_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "ckpt",
+	.fops = &ckpt_fops,
+	/* Everyone may open it; each freeze checks the caller may trace the target. */
+	.mode = 0666,
+};
+
+module_misc_device(ckpt_misc);
+
+MODULE_DESCRIPTION("ckpt: freeze and read the state of a process without ptrace");
+MODULE_LICENSE("GPL");

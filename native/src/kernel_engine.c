@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * The kernel backend of libckpt: see kernel_engine.h and docs/kernel-engine.md.
+ */
+#include "kernel_engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/user.h>
+#include <unistd.h>
+
+#include "../../kmod/include/uapi/linux/ckpt.h"
+#include "ptrace.h"
+
+_Static_assert(sizeof(struct user_regs_struct) == CKPT_NR_REGS * 8,
+	       "NT_PRSTATUS is struct user_regs_struct");
+_Static_assert(sizeof(struct ckpt_img_regs) == CKPT_NR_REGS * 8,
+	       "image registers are NT_PRSTATUS");
+_Static_assert(sizeof(struct ckpt_img_sigaction) == sizeof(struct ckpt_sigaction),
+	       "image sigaction is the module's");
+_Static_assert(CKPT_NSIG == 64, "64 signals on x86-64");
+
+/* sizeof(struct rseq) of the original ABI: 6.1 reports it to ptrace always. */
+#define KERNEL_RSEQ_ABI_SIZE 32
+
+static int open_dev(struct ckpt_err *e)
+{
+	int fd = open(CKPT_KERNEL_DEV, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return ckpt_fail(e, ENOENT, "%s not present (ckpt.ko not loaded)",
+					 CKPT_KERNEL_DEV);
+		return ckpt_fail_errno(e, errno, "open %s", CKPT_KERNEL_DEV);
+	}
+	int v = ioctl(fd, CKPT_IOC_VERSION);
+	if (v != CKPT_UAPI_VERSION) {
+		close(fd);
+		return ckpt_fail(e, EPROTO, "%s speaks ABI version %d, this libckpt version %d",
+				 CKPT_KERNEL_DEV, v, CKPT_UAPI_VERSION);
+	}
+	return fd;
+}
+
+int ckpt_kernel_probe(struct ckpt_err *e)
+{
+	int fd = open_dev(e);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+int ckpt_kernel_freeze(struct ckpt_kfreeze *kf, pid_t pid, uint32_t timeout_ms,
+		       struct ckpt_err *e)
+{
+	memset(kf, 0, sizeof(*kf));
+	kf->fd = -1;
+	if (pid <= 0)
+		return ckpt_fail(e, EINVAL, "pid %d: expected a positive process id", pid);
+	int fd = open_dev(e);
+	if (fd < 0)
+		return fd;
+	struct ckpt_freeze_args a = {
+		.size = sizeof(a), .pid = (uint32_t)pid, .timeout_ms = timeout_ms};
+	if (ioctl(fd, CKPT_IOC_FREEZE, &a) < 0) {
+		int err = errno;
+		close(fd);
+		switch (err) {
+		case ESRCH:
+			return ckpt_fail(e, ESRCH, "freeze %d: no such process", pid);
+		case EPERM:
+			return ckpt_fail(e, EPERM,
+					 "freeze %d: not allowed (needs the same uid and gid and a "
+					 "dumpable process, or CAP_SYS_PTRACE)",
+					 pid);
+		case ETIMEDOUT:
+			return ckpt_fail(e, ETIMEDOUT,
+					 "freeze %d: a thread did not stop within %u ms (stopped by "
+					 "a tracer or job control, or in an uninterruptible sleep); "
+					 "the process runs on",
+					 pid, timeout_ms ? timeout_ms : 10000);
+		case EAGAIN:
+			return ckpt_fail(e, EAGAIN, "freeze %d: a thread exited while freezing",
+					 pid);
+		default:
+			return ckpt_fail_errno(e, err, "freeze %d through %s", pid,
+					       CKPT_KERNEL_DEV);
+		}
+	}
+	kf->fd = fd;
+	kf->pid = pid;
+	kf->nr_threads = a.nr_threads;
+	kf->xstate_size = a.xstate_size;
+	return 0;
+}
+
+int ckpt_kernel_thread(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_thread *it,
+		       unsigned char *xstate, struct ckpt_err *e)
+{
+	struct ckpt_thread_args a = {
+		.size = sizeof(a),
+		.index = i,
+		.xstate_size = kf->xstate_size,
+		.xstate = (uint64_t)(uintptr_t)xstate,
+	};
+	if (ioctl(kf->fd, CKPT_IOC_GET_THREAD, &a) < 0)
+		return ckpt_fail_errno(e, errno, "thread %u of %d through %s", i, kf->pid,
+				       CKPT_KERNEL_DEV);
+
+	struct user_regs_struct r;
+	memcpy(&r, a.regs, sizeof(r));
+	memset(it, 0, sizeof(*it));
+	it->tid = (int32_t)a.tid;
+	it->flags = a.tid == (uint32_t)kf->pid ? CKPT_THR_F_LEADER : 0;
+	if (ckpt_regs_fixup_restart(&r, 1))
+		it->flags |= CKPT_THR_F_IN_SYSCALL;
+	memcpy(&it->regs, &r, sizeof(it->regs));
+	it->sigmask = a.sigmask;
+	it->clear_tid_address = a.clear_child_tid;
+	it->robust_list_head = a.robust_list;
+	/* get_robust_list(2) always reports the only length set_robust_list takes */
+	it->robust_list_len = 24;
+	it->rseq_abi_pointer = a.rseq;
+	it->rseq_abi_size = KERNEL_RSEQ_ABI_SIZE; /* as 6.1's ptrace reports it */
+	it->rseq_signature = a.rseq_sig;
+	it->altstack_sp = a.sas_ss_sp;
+	it->altstack_size = a.sas_ss_size;
+	it->altstack_flags = a.sas_ss_flags;
+	it->xstate_size = a.xstate_size;
+	return 0;
+}
+
+int ckpt_kernel_sigactions(struct ckpt_kfreeze *kf, struct ckpt_img_sigaction *out,
+			   struct ckpt_err *e)
+{
+	struct ckpt_sigactions_args a = {
+		.size = sizeof(a), .count = CKPT_NSIG, .actions = (uint64_t)(uintptr_t)out};
+	if (ioctl(kf->fd, CKPT_IOC_GET_SIGACTIONS, &a) < 0)
+		return ckpt_fail_errno(e, errno, "signal actions of %d through %s", kf->pid,
+				       CKPT_KERNEL_DEV);
+	return 0;
+}
+
+void ckpt_kernel_thaw(struct ckpt_kfreeze *kf)
+{
+	if (kf->fd >= 0)
+		close(kf->fd);
+	kf->fd = -1;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * libckpt's kernel backend: drives /dev/ckpt (kmod/, uapi/linux/ckpt.h) to
+ * freeze a process without ptrace and read each thread's state into the
+ * same image records the ptrace engine writes (struct ckpt_img_thread,
+ * struct ckpt_img_sigaction). Memory, VMAs, files and credentials are read
+ * from /proc by the shared dump code while the process is frozen.
+ */
+#ifndef CKPT_KERNEL_ENGINE_H
+#define CKPT_KERNEL_ENGINE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ckpt_image.h"
+#include "err.h"
+
+#define CKPT_KERNEL_DEV "/dev/ckpt"
+
+struct ckpt_kfreeze {
+	int fd; /* the freeze lives as long as this file */
+	pid_t pid;
+	uint32_t nr_threads;
+	uint32_t xstate_size; /* bytes of one thread's NT_X86_XSTATE on this CPU */
+};
+
+/* 0 when /dev/ckpt is there and speaks our ABI version; -errno and why not. */
+int ckpt_kernel_probe(struct ckpt_err *e);
+/* Freeze every thread of pid; timeout_ms 0: the module's default. */
+int ckpt_kernel_freeze(struct ckpt_kfreeze *kf, pid_t pid, uint32_t timeout_ms,
+		       struct ckpt_err *e);
+/*
+ * Thread i as an image record: registers with the syscall restart applied as
+ * the ptrace engine does, xstate into xstate[kf->xstate_size]. The leader is
+ * the thread whose tid is the pid.
+ */
+int ckpt_kernel_thread(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_thread *it,
+		       unsigned char *xstate, struct ckpt_err *e);
+/* The process's CKPT_NSIG signal dispositions. */
+int ckpt_kernel_sigactions(struct ckpt_kfreeze *kf, struct ckpt_img_sigaction *out,
+			   struct ckpt_err *e);
+/* Thaw and close; safe to call twice. */
+void ckpt_kernel_thaw(struct ckpt_kfreeze *kf);
+
+#endif
