@@ -10,6 +10,7 @@
  */
 #include "ckpt.h"
 #include "restore.h"
+#include "sanitize.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,13 +29,14 @@ int rs_warn_fd = 2;
 void rs_warn(struct rs_ctx *c, const char *fmt, ...)
 {
 	(void)c;
-	char buf[RS_LINE_MAX];
+	char buf[RS_LINE_MAX], safe[RS_LINE_MAX];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (rs_warn_fd >= 0)
-		dprintf(rs_warn_fd, "ckpt-restore: warning: %s\n", buf);
+	if (rs_warn_fd >= 0) /* paths from the image: sanitized */
+		dprintf(rs_warn_fd, "ckpt-restore: warning: %s\n",
+			ckpt_sanitize(safe, sizeof(safe), buf));
 }
 
 void rs_progress(struct rs_ctx *c, uint64_t done, uint64_t total, uint32_t phase)
