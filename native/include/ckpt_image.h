@@ -26,7 +26,9 @@
  *
  * A reader refuses: wrong magic, a version it does not know, a header or
  * section whose checksum does not match, an unknown section type whose
- * CKPT_SEC_F_OPTIONAL flag is clear, a file that ends before END.
+ * CKPT_SEC_F_OPTIONAL flag is clear, a file that ends before END or goes on
+ * after it, sections out of this order or repeated (but THREAD), and an END
+ * whose order checksum does not match.
  *
  * Only fixed-width fields; every struct is padded explicitly to 8 bytes and
  * its size is checked with static_assert in image.c.
@@ -411,9 +413,22 @@ struct ckpt_img_ostdio {
 
 /* ---- END ------------------------------------------------------------------ */
 
+/*
+ * The END payload. Images written before the order checksum existed have a
+ * 16-byte END (nr_sections and image_bytes only); readers accept both sizes.
+ * order_crc32c: crc32c over every section before END, in file order, of its
+ * struct ckpt_img_section as stored followed by its struct
+ * ckpt_img_section_tail as stored (the payload crc): sections reordered,
+ * repeated or dropped no longer match it even when each checks out alone.
+ */
+#define CKPT_IMG_END_V1_SIZE 16 /* END without order_crc32c and flags */
+#define CKPT_END_F_ORDER_CRC (1u << 0) /* order_crc32c is set */
+
 struct ckpt_img_end {
 	uint64_t nr_sections; /* not counting END */
 	uint64_t image_bytes; /* file size up to the start of END */
+	uint32_t order_crc32c; /* see above */
+	uint32_t flags; /* CKPT_END_F_* */
 };
 
 #endif /* CKPT_IMAGE_H */

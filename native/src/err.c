@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "err.h"
+#include "sanitize.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,10 +28,15 @@ static int vfail(struct ckpt_err *e, int code, int with_errno, const char *fmt, 
 	e->code = -code;
 	if (!e->len)
 		return -code;
-	int n = vsnprintf(e->msg, e->len, fmt, ap);
-	if (with_errno && n >= 0 && (size_t)n < e->len)
-		snprintf(e->msg + n, e->len - n, ": %s (%s)", ckpt_errno_name(code),
+	/* Messages name paths, hostnames and strings from images and from
+	   other processes: what reaches the caller's terminal or log is
+	   sanitized (sanitize.h). */
+	char raw[2048];
+	int n = vsnprintf(raw, sizeof(raw), fmt, ap);
+	if (with_errno && n >= 0 && (size_t)n < sizeof(raw))
+		snprintf(raw + n, sizeof(raw) - (size_t)n, ": %s (%s)", ckpt_errno_name(code),
 			 strerror(code));
+	ckpt_sanitize(e->msg, e->len, raw);
 	return -code;
 }
 

@@ -250,6 +250,8 @@ int imgw_begin(struct imgw *w, uint32_t type, uint64_t size, int page_align)
 		s.pad = (uint32_t)((CKPT_IMG_PAGE_SIZE - (w->off + sizeof(s)) % CKPT_IMG_PAGE_SIZE) %
 				   CKPT_IMG_PAGE_SIZE);
 	s.hdr_crc32c = ckpt_crc32c(0, &s, sizeof(s));
+	if (type != CKPT_SEC_END)
+		w->order_crc = ckpt_crc32c(w->order_crc, &s, sizeof(s));
 	int rc = put(w, &s, sizeof(s));
 	if (!rc)
 		rc = put(w, NULL, s.pad);
@@ -323,6 +325,8 @@ int imgw_end(struct imgw *w)
 				 "internal: section ended %llu bytes short of its announced size",
 				 (unsigned long long)w->sec_left);
 	struct ckpt_img_section_tail t = {w->sec_crc, CKPT_IMG_TAIL_MAGIC};
+	if (!w->in_end)
+		w->order_crc = ckpt_crc32c(w->order_crc, &t, sizeof(t));
 	w->in_section = 0;
 	w->nsec++;
 	return put(w, &t, sizeof(t));
@@ -393,7 +397,11 @@ static int install(struct imgw *w)
 
 int imgw_commit(struct imgw *w, uint64_t *bytes, uint32_t *crc)
 {
-	struct ckpt_img_end end = {.nr_sections = w->nsec, .image_bytes = w->off};
+	struct ckpt_img_end end = {.nr_sections = w->nsec,
+				   .image_bytes = w->off,
+				   .order_crc32c = w->order_crc,
+				   .flags = CKPT_END_F_ORDER_CRC};
+	w->in_end = 1;
 	int rc = imgw_begin(w, CKPT_SEC_END, sizeof(end), 0);
 	if (!rc)
 		rc = imgw_payload(w, &end, sizeof(end));

@@ -39,6 +39,8 @@ struct imgw {
 
 	uint64_t off; /* bytes handed to the writer so far */
 	uint32_t nsec; /* sections ended */
+	uint32_t order_crc; /* over section headers and tails: END's order_crc32c */
+	int in_end; /* writing END (not part of order_crc) */
 	uint32_t sec_crc;
 	uint64_t sec_left; /* payload bytes the open section still expects */
 	int in_section;

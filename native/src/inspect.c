@@ -5,7 +5,8 @@
  * image with the restart side's reader (restore_image.c), which checks every
  * header and section checksum and refuses a damaged image naming the
  * section and offset; the PAGES payload is checked only with
- * CKPT_IN_VERIFY. Addresses and masks are hex strings (JSON numbers lose
+ * CKPT_IN_VERIFY. Every string is sanitized by json.c (an escape sequence
+ * in a comm or path arrives as the text \x1b). Addresses and masks are hex strings (JSON numbers lose
  * precision past 2^53).
  */
 #include "ckpt.h"
@@ -87,12 +88,14 @@ static void vmas(struct json *j, const struct rs_ctx *c)
 {
 	json_key(j, "vmas");
 	json_open(j, '[');
+	uint64_t r = 0; /* runs and VMAs are both in address order (the reader checked) */
 	for (uint32_t i = 0; i < c->nr_vmas; i++) {
 		const struct ckpt_img_vma *v = c->vmas[i].v;
 		uint64_t pages = 0;
-		for (uint64_t r = 0; r < c->nr_runs; r++)
-			if (c->runs[r].addr >= v->start && c->runs[r].addr < v->end)
-				pages += c->runs[r].nr_pages;
+		while (r < c->nr_runs && c->runs[r].addr < v->start)
+			r++;
+		for (; r < c->nr_runs && c->runs[r].addr < v->end; r++)
+			pages += c->runs[r].nr_pages;
 		char prot[5] = {v->prot & PROT_READ ? 'r' : '-', v->prot & PROT_WRITE ? 'w' : '-',
 				v->prot & PROT_EXEC ? 'x' : '-',
 				v->flags & CKPT_VMA_F_SHARED ? 's' : 'p', 0};
@@ -163,6 +166,7 @@ static void sections(struct json *j, const struct rs_ctx *c, int verified)
 {
 	const unsigned char *base = c->reader;
 	uint64_t off = sizeof(struct ckpt_img_header);
+	int order = 0;
 	json_key(j, "sections");
 	json_open(j, '[');
 	while (off + sizeof(struct ckpt_img_section) <= c->image_size) {
@@ -177,11 +181,16 @@ static void sections(struct json *j, const struct rs_ctx *c, int verified)
 		json_str(j, "checksum",
 			 s->type == CKPT_SEC_PAGES && !verified ? "not verified" : "ok");
 		json_close(j, '}');
-		if (s->type == CKPT_SEC_END)
+		if (s->type == CKPT_SEC_END) {
+			const struct ckpt_img_end *e = (const void *)(base + poff);
+			order = s->size >= sizeof(*e) && (e->flags & CKPT_END_F_ORDER_CRC);
 			break;
+		}
 		off = poff + s->size + sizeof(*t);
 	}
 	json_close(j, ']');
+	json_str(j, "sectionOrder",
+		 order ? "ok" : "not recorded (image written before the order checksum)");
 }
 
 CKPT_EXPORT int ckpt_inspect(const char *path, uint32_t flags, char *out, size_t outlen,

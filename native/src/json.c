@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "json.h"
+#include "sanitize.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -33,21 +34,27 @@ static void puts_(struct json *j, const char *s)
 	put(j, s, strlen(s));
 }
 
+/* A JSON string whose value is s sanitized (sanitize.h): an unsafe byte
+   becomes the four characters \xNN (in JSON: "\\xNN"), so no control
+   character, escape sequence or malformed UTF-8 from an image reaches
+   whoever prints the value. */
 static void escaped(struct json *j, const char *s)
 {
 	put(j, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
 		char esc[8];
-		if (*p == '"' || *p == '\\') {
+		size_t n = ckpt_safe_char(p);
+		if (n == 1 && (*p == '"' || *p == '\\')) {
 			esc[0] = '\\';
 			esc[1] = (char)*p;
 			put(j, esc, 2);
-		} else if (*p < 0x20 || *p == 0x7f) {
-			snprintf(esc, sizeof(esc), "\\u%04x", *p);
-			put(j, esc, 6);
+		} else if (n) {
+			put(j, (const char *)p, n);
 		} else {
-			put(j, (const char *)p, 1);
+			snprintf(esc, sizeof(esc), "\\\\x%02x", *p);
+			put(j, esc, 5);
 		}
+		p += n ? n : 1;
 	}
 	put(j, "\"", 1);
 }

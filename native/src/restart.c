@@ -8,7 +8,15 @@
  * The helper verifies the image, rebuilds the process as its own child,
  * writes one line "OK pid threads bytes" (or "ERR errno message") and then
  * waits for the restored process, exiting with its status (cr_restart).
- * Lines "P done total phase" before that are progress.
+ * Lines "P done total phase" before that are progress, "C pid" names the
+ * process being restored as soon as it exists.
+ *
+ * The report pipe's write end lives only in the helper (and, for a moment,
+ * in the process it clones, which closes it): the caller's copies are
+ * closed right after the spawn, so a helper that dies before reporting is
+ * an end of file at once. The read also polls the helper's state, so even
+ * a stray copy of the write end cannot make a dead helper a hang. Every
+ * wait uses __WALL (a restored process's exit signal need not be SIGCHLD).
  */
 #include "ckpt.h"
 #include "err.h"
@@ -18,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -136,12 +145,77 @@ static int check_opts(const char *path, const struct ckpt_restart_opts *o, struc
 	return 0;
 }
 
-/* Read the helper's report; 0 with *res filled, or -errno with the message. */
+/* The helper's exit status once it has exited (not reaped: the caller
+   reaps), or 0 while it runs. */
+static int helper_exited(pid_t helper, int *status)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)helper, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) < 0 ||
+	    si.si_pid != helper)
+		return 0;
+	*status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8 : si.si_status & 0x7f;
+	return 1;
+}
+
+static void reap(pid_t pid, int *status)
+{
+	int st = 0;
+	while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
+		;
+	if (status)
+		*status = st;
+}
+
+static int helper_died(pid_t helper, int st, struct ckpt_err *e)
+{
+	if (WIFSIGNALED(st))
+		return ckpt_fail(e, EIO, "restore helper %d was killed by signal %d before reporting",
+				 helper, WTERMSIG(st));
+	return ckpt_fail(e, EIO, "restore helper %d exited with status %d without reporting",
+			 helper, WEXITSTATUS(st));
+}
+
+/* A zombie (or gone): its PID only waits for its parent to reap it. */
+static int dead(pid_t pid)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	FILE *f = fopen(p, "re");
+	if (!f)
+		return 1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *r = strrchr(buf, ')');
+	return !r || r[1] != ' ' || r[2] == 'Z' || r[2] == 'X';
+}
+
+/* After the helper died, the process it had begun to restore is killed
+   (PTRACE_O_EXITKILL, PR_SET_PDEATHSIG) and later reaped by init: wait up
+   to half a second until it is dead, so the caller never sees it run. The
+   next restart waits for init to free its PID. (After an ERR report the
+   helper has killed and reaped it itself.) */
+static void wait_gone(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	for (int i = 0; i < 100 && !dead(pid); i++) {
+		struct timespec ts = {0, 5000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Read the helper's report; 0 with *r filled, or -errno with the message.
+   *child gets the PID being restored once the helper names it; *gone is set
+   when the helper ended without a report. */
 static int read_report(int rfd, pid_t helper, struct ckpt_progress *prog,
-		       struct ckpt_restart_result *r, struct ckpt_err *e)
+		       struct ckpt_restart_result *r, pid_t *child, int *gone,
+		       struct ckpt_err *e)
 {
 	char buf[RS_LINE_MAX * 2];
 	size_t have = 0;
+	int st = 0;
 	for (;;) {
 		char *nl;
 		while ((nl = memchr(buf, '\n', have))) {
@@ -154,6 +228,8 @@ static int read_report(int rfd, pid_t helper, struct ckpt_progress *prog,
 					__atomic_store_n(&prog->bytes_total, b, __ATOMIC_RELAXED);
 					__atomic_store_n(&prog->phase, (uint32_t)c, __ATOMIC_RELAXED);
 				}
+			} else if (sscanf(buf, "C %d", &pid) == 1 && pid > 0) {
+				*child = pid;
 			} else if (sscanf(buf, "OK %d %llu %llu", &pid, &a, &b) == 3) {
 				r->pid = pid;
 				r->threads = (uint32_t)a;
@@ -168,21 +244,29 @@ static int read_report(int rfd, pid_t helper, struct ckpt_progress *prog,
 		}
 		if (have == sizeof(buf) - 1)
 			have = 0; /* an absurd line: drop it */
-		ssize_t n = read(rfd, buf + have, sizeof(buf) - 1 - have);
-		if (n < 0 && errno == EINTR)
+		struct pollfd pfd = {.fd = rfd, .events = POLLIN};
+		int pr = poll(&pfd, 1, 200);
+		if (pr < 0 && errno != EINTR)
+			return ckpt_fail_errno(e, errno, "restart: poll the helper's report");
+		if (pr <= 0) {
+			if (helper_exited(helper, &st)) {
+				*gone = 1;
+				return helper_died(helper, st, e);
+			}
 			continue;
-		if (n <= 0)
+		}
+		ssize_t n = read(rfd, buf + have, sizeof(buf) - 1 - have);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return ckpt_fail_errno(e, errno, "restart: read the helper's report");
+		if (n == 0)
 			break;
 		have += (size_t)n;
 	}
-	int st = 0;
-	while (waitpid(helper, &st, 0) < 0 && errno == EINTR)
-		;
-	if (WIFSIGNALED(st))
-		return ckpt_fail(e, EIO, "restore helper %d was killed by signal %d before reporting",
-				 helper, WTERMSIG(st));
-	return ckpt_fail(e, EIO, "restore helper %d exited with status %d without reporting",
-			 helper, WEXITSTATUS(st));
+	reap(helper, &st);
+	*gone = 1;
+	return helper_died(helper, st, e);
 }
 
 CKPT_EXPORT int ckpt_restart(const char *path, const struct ckpt_restart_opts *opts,
@@ -282,19 +366,27 @@ CKPT_EXPORT int ckpt_restart(const char *path, const struct ckpt_restart_opts *o
 				free(*p);
 		free(env);
 	}
+	/* From here only the helper holds the report pipe's write end. */
+	for (int i = 0; i < 5; i++)
+		if (src[i] >= 0)
+			close(src[i]);
+	memset(src, -1, sizeof(src));
+	close(rep[1]);
+	rep[1] = -1;
 	if (sp) {
 		rc = ckpt_fail_errno(&e, sp, "restart: spawn %s", helper);
 		goto out;
 	}
-	close(rep[1]);
-	rep[1] = -1;
 	struct ckpt_restart_result r = {0};
-	rc = read_report(rep[0], helper_pid, o.progress, &r, &e);
+	pid_t child = 0;
+	int helper_gone = 0;
+	rc = read_report(rep[0], helper_pid, o.progress, &r, &child, &helper_gone, &e);
 	if (rc) {
-		/* The helper exits right after an error report: reap it. */
-		int st;
-		while (waitpid(helper_pid, &st, 0) < 0 && errno == EINTR)
-			;
+		/* The helper exits right after an error report (or has died): reap
+		   it, and let the process it had begun go away. */
+		reap(helper_pid, NULL);
+		if (helper_gone)
+			wait_gone(child);
 		goto out;
 	}
 	r.waiter_pid = helper_pid;
@@ -326,7 +418,7 @@ CKPT_EXPORT int ckpt_wait(int32_t pid, char *msg, size_t msglen)
 		return ckpt_fail(&e, EINVAL, "wait: pid %d is not a process id", pid);
 	int st;
 	for (;;) {
-		pid_t w = waitpid(pid, &st, 0);
+		pid_t w = waitpid(pid, &st, __WALL);
 		if (w >= 0)
 			break;
 		if (errno == EINTR)

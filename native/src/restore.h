@@ -76,6 +76,7 @@ struct rs_ctx {
 	const struct ckpt_img_fd *fdt_raw;
 	struct rs_fd *fdt;
 	uint32_t nr_fds;
+	uint32_t cur_sec_type; /* the section being read */
 	struct ckpt_img_fd *v1_fds; /* owned, v1 only */
 	unsigned char **v1_bodies;
 	const struct ckpt_img_pagerun *runs;

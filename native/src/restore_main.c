@@ -10,6 +10,7 @@
  */
 #include "ckpt.h"
 #include "restore.h"
+#include "sanitize.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,13 +29,14 @@ int rs_warn_fd = 2; /* --warn-fd: the restarting command's stderr */
 void rs_warn(struct rs_ctx *c, const char *fmt, ...)
 {
 	(void)c;
-	char buf[RS_LINE_MAX];
+	char buf[RS_LINE_MAX], safe[RS_LINE_MAX];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (rs_warn_fd >= 0)
-		dprintf(rs_warn_fd, "ckpt-restore: warning: %s\n", buf);
+	if (rs_warn_fd >= 0) /* paths from the image: sanitized */
+		dprintf(rs_warn_fd, "ckpt-restore: warning: %s\n",
+			ckpt_sanitize(safe, sizeof(safe), buf));
 }
 
 void rs_progress(struct rs_ctx *c, uint64_t done, uint64_t total, uint32_t phase)
@@ -153,6 +155,34 @@ static void report_error(struct rs_ctx *c)
 		dprintf(2, "ckpt-restore: %s\n", m);
 }
 
+static void report_child(struct rs_ctx *c, pid_t pid)
+{
+	if (c->report_fd >= 0)
+		dprintf(c->report_fd, "C %d\n", pid);
+}
+
+/* The restored process is our child and tells us of its end with its own
+   exit signal (clone's exit_signal, SIGCHLD for most): one that would kill
+   or stop us is ignored here (it is not SIGCHLD, so no auto-reaping) and
+   the wait below uses __WALL. The child resets every disposition. */
+static int take_exit_signal(struct rs_ctx *c)
+{
+	int sig = c->proc->exit_signal;
+	if (sig <= 0 || sig == SIGCHLD)
+		return 0;
+	if (sig == SIGKILL || sig == SIGSTOP)
+		return ckpt_fail(c->e, EINVAL,
+				 "image %s: exit signal %d of process %d cannot be given to a "
+				 "restored process (SIGKILL/SIGSTOP)",
+				 c->label, sig, c->proc->pid);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(sig, &sa, NULL) < 0)
+		return ckpt_fail_errno(c->e, errno, "ignore exit signal %d", sig);
+	return 0;
+}
+
 static int restore(struct rs_ctx *c)
 {
 	/* The page data is checksummed while it is copied (the restored process
@@ -182,7 +212,15 @@ static int restore(struct rs_ctx *c)
 	if (rc)
 		return rc;
 	rs_progress(c, 0, c->image_size, CKPT_PHASE_RESTORE);
-	rc = rs_create_child(c);
+	rc = take_exit_signal(c);
+	/* The PID the restart will hold, named before it exists: should this
+	   helper die, the caller waits until that PID is free again. */
+	if (!rc && !(c->flags & CKPT_RS_NO_RESTORE_PID))
+		report_child(c, c->proc->pid);
+	if (!rc)
+		rc = rs_create_child(c);
+	if (!rc)
+		report_child(c, c->pid);
 	if (!rc)
 		rc = rs_restore_mm(c);
 	if (!rc)
@@ -245,7 +283,7 @@ CKPT_EXPORT int ckpt__restore_main(int argc, char **argv)
 	rs_close_image(c);
 	int st;
 	for (;;) {
-		if (waitpid(c->pid, &st, 0) >= 0) {
+		if (waitpid(c->pid, &st, __WALL) >= 0) {
 			if (WIFEXITED(st))
 				return WEXITSTATUS(st);
 			if (WIFSIGNALED(st))

@@ -13,10 +13,12 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 struct feature {
@@ -176,22 +178,62 @@ int rs_verify_files(struct rs_ctx *c)
 	return rs_fd_verify(c);
 }
 
+/* Is this id held by a process that is already dead (a zombie, or with
+   SIGKILL pending): one whose restore was cut short by a killed helper and
+   that init has not reaped yet? */
+static int held_by_dead(pid_t id)
+{
+	char p[64], buf[2048];
+	snprintf(p, sizeof(p), "/proc/%d/status", id);
+	FILE *f = fopen(p, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *st = strstr(buf, "\nState:\t");
+	if (st && (st[8] == 'Z' || st[8] == 'X'))
+		return 1;
+	static const char *const pend[] = {"\nSigPnd:\t", "\nShdPnd:\t"};
+	for (int i = 0; i < 2; i++) {
+		const char *q = strstr(buf, pend[i]);
+		if (q && (strtoull(q + 9, NULL, 16) & (1ull << (SIGKILL - 1))))
+			return 1;
+	}
+	return 0;
+}
+
+/* 1 if no process or thread has this id. An id held by a dead process is
+   waited for (init reaps orphans on its own schedule: up to 2 s on some
+   machines), so a restart right after a killed one finds its PID free. */
+static int id_free(pid_t id)
+{
+	char p[32];
+	snprintf(p, sizeof(p), "/proc/%d", id);
+	for (int i = 0; i < 1000; i++) {
+		if (kill(id, 0) < 0 && errno == ESRCH && access(p, F_OK) < 0)
+			return 1;
+		if (!held_by_dead(id))
+			return 0;
+		struct timespec ts = {0, 5000000};
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 int rs_verify_pid(struct rs_ctx *c)
 {
 	if (c->flags & CKPT_RS_NO_RESTORE_PID)
 		return 0;
 	pid_t pid = c->proc->pid;
-	char p[32];
-	snprintf(p, sizeof(p), "/proc/%d", pid);
-	if (kill(pid, 0) == 0 || errno != ESRCH || access(p, F_OK) == 0)
+	if (!id_free(pid))
 		return ckpt_fail(c->e, EBUSY,
 				 "pid %d is in use; restart with --no-restore-pid "
 				 "(cr_restart --no-restore-pid) to take a new one",
 				 pid);
 	for (uint32_t i = 1; i < c->nr_threads; i++) {
 		pid_t tid = c->threads[i].t->tid;
-		snprintf(p, sizeof(p), "/proc/%d", tid);
-		if (kill(tid, 0) == 0 || errno != ESRCH || access(p, F_OK) == 0)
+		if (!id_free(tid))
 			return ckpt_fail(c->e, EBUSY,
 					 "thread id %d (of pid %d) is in use; restart with "
 					 "--no-restore-pid (cr_restart --no-restore-pid) to take new ids",

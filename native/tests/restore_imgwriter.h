@@ -17,6 +17,7 @@ struct writer {
 	uint64_t off;
 	uint32_t nsec;
 	uint32_t crc;
+	uint32_t order_crc; /* END's checksum over section headers and tails */
 };
 
 static void put(struct writer *w, const void *p, size_t n)
@@ -38,6 +39,8 @@ static void begin(struct writer *w, uint32_t type, uint64_t size, int page_align
 	if (page_align)
 		s.pad = (uint32_t)((4096 - (w->off + sizeof(s)) % 4096) % 4096);
 	s.hdr_crc32c = ckpt_crc32c(0, &s, sizeof(s));
+	if (type != CKPT_SEC_END)
+		w->order_crc = ckpt_crc32c(w->order_crc, &s, sizeof(s));
 	put(w, &s, sizeof(s));
 	static const char zero[4096];
 	put(w, zero, s.pad);
@@ -47,6 +50,7 @@ static void begin(struct writer *w, uint32_t type, uint64_t size, int page_align
 static void end(struct writer *w)
 {
 	struct ckpt_img_section_tail t = {w->crc, CKPT_IMG_TAIL_MAGIC};
+	w->order_crc = ckpt_crc32c(w->order_crc, &t, sizeof(t));
 	put(w, &t, sizeof(t));
 	w->nsec++;
 }
@@ -148,7 +152,8 @@ static void write_image(const char *path, struct rs_ctx *c, int pagesfd)
 		done += n;
 	}
 	end(&w);
-	struct ckpt_img_end e = {.nr_sections = w.nsec, .image_bytes = w.off};
+	struct ckpt_img_end e = {.nr_sections = w.nsec, .image_bytes = w.off,
+				 .order_crc32c = w.order_crc, .flags = CKPT_END_F_ORDER_CRC};
 	begin(&w, CKPT_SEC_END, sizeof(e), 0);
 	payload(&w, &e, sizeof(e));
 	end(&w);
