@@ -37,6 +37,11 @@ static const struct fd_kind *const fd_kinds[] = {
 	&fd_kind_pipe,
 
 	/* event kinds */
+	&fd_kind_eventfd,
+	&fd_kind_epoll,
+	&fd_kind_timerfd,
+	&fd_kind_signalfd,
+	&fd_kind_inotify,
 
 	/* sockets */
 
@@ -611,8 +616,20 @@ int rs_fd_verify(struct rs_ctx *c)
 
 /* ---- restart: in the new process ------------------------------------------ */
 
+static int scratch_min = 1024;
+
+int rs_fd_scratch(int fd)
+{
+	int n = fcntl(fd, F_DUPFD_CLOEXEC, scratch_min);
+	int err = errno;
+	close(fd);
+	errno = err;
+	return n;
+}
+
 int rs_fd_setup(struct rs_ctx *c, int park, const int stdio[3], char *msg, size_t msglen)
 {
+	scratch_min = park + (int)c->nr_objs;
 	/* objects, parked above every number the image uses */
 	for (uint32_t i = 0; i < c->nr_objs; i++) {
 		struct rs_obj *o = &c->objs[i];
