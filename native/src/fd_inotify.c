@@ -73,7 +73,7 @@ static int handle_path(struct dump *d, const struct fd_probe *p, dev_t dev, uint
 			continue;
 		char root[CKPT_PATH_MAX + 32];
 		snprintf(root, sizeof(root), "/proc/%d/root%s", p->pid, mp);
-		int mfd = open(root, O_PATH | O_CLOEXEC);
+		int mfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* not O_PATH: EBADF */
 		if (mfd < 0)
 			continue;
 		int fd = open_by_handle_at(mfd, &h.fh, O_PATH | O_CLOEXEC);
