@@ -380,23 +380,63 @@ struct ckpt_img_ostdio {
 };
 
 /* CKPT_OBJ_EVENTFD (fd_eventfd.c) */
+#define CKPT_OEVENTFD_F_SEMAPHORE (1u << 0) /* EFD_SEMAPHORE */
+
+struct ckpt_img_oeventfd {
+	uint64_t count; /* the counter (0 .. 2^64-2) */
+	uint32_t flags; /* CKPT_OEVENTFD_F_* */
+	uint32_t pad;
+};
 
 
+/* CKPT_OBJ_EPOLL (fd_epoll.c): the interest list, re-added once every
+   descriptor has its number. The ready list is not stored: it follows from
+   the restored objects' state when the entries are added again. */
+struct ckpt_img_oepoll {
+	uint32_t nr_items; /* struct ckpt_img_epoll_item that follow */
+	uint32_t pad;
+};
 
-/* CKPT_OBJ_EPOLL (fd_epoll.c) */
-
+struct ckpt_img_epoll_item {
+	int32_t tfd; /* the watched descriptor's number */
+	uint32_t events; /* EPOLL* incl. EPOLLET, EPOLLONESHOT, EPOLLEXCLUSIVE */
+	uint64_t data; /* epoll_data as registered */
+};
 
 
 /* CKPT_OBJ_TIMERFD (fd_timerfd.c) */
-
+struct ckpt_img_otimerfd {
+	int32_t clockid; /* CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, ..._ALARM */
+	uint32_t settime_flags; /* TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET */
+	uint64_t ticks; /* expirations not read yet */
+	int64_t value_sec, value_nsec; /* time left (0, 0: disarmed) */
+	int64_t interval_sec, interval_nsec;
+	int64_t abs_sec, abs_nsec; /* ABSTIME: the expiry on clockid's clock */
+};
 
 
 /* CKPT_OBJ_SIGNALFD (fd_signalfd.c) */
+struct ckpt_img_osignalfd {
+	uint64_t sigmask; /* bit n-1: signal n */
+};
 
 
+/* CKPT_OBJ_INOTIFY (fd_inotify.c): watches by path, in increasing wd order;
+   a restart gives each watch its recorded wd. */
+struct ckpt_img_oinotify {
+	uint32_t nr_watches; /* struct ckpt_img_inotify_watch that follow */
+	uint32_t pad;
+};
 
-/* CKPT_OBJ_INOTIFY (fd_inotify.c) */
-
+struct ckpt_img_inotify_watch {
+	int32_t wd;
+	uint32_t mask; /* IN_* as added, incl. IN_ONESHOT, IN_EXCL_UNLINK, ... */
+	uint64_t dev; /* makedev() of the watched inode's st_dev */
+	uint64_t ino;
+	uint32_t path_len; /* incl. NUL, padded to 8 in the record */
+	uint32_t pad;
+	/* followed by: path, NUL, zeros to 8 */
+};
 
 
 /* CKPT_OBJ_UNIX (fd_unix.c) */

@@ -38,6 +38,11 @@ static const struct fd_kind *const fd_kinds[] = {
 	&fd_kind_pipe,
 
 	/* event kinds */
+	&fd_kind_eventfd,
+	&fd_kind_epoll,
+	&fd_kind_timerfd,
+	&fd_kind_signalfd,
+	&fd_kind_inotify,
 
 	/* sockets */
 
@@ -638,9 +643,21 @@ static int fill_placeholders(int upto, char *msg, size_t msglen)
 	return 0;
 }
 
+static int scratch_min = 1024;
+
+int rs_fd_scratch(int fd)
+{
+	int n = fcntl(fd, F_DUPFD_CLOEXEC, scratch_min);
+	int err = errno;
+	close(fd);
+	errno = err;
+	return n;
+}
+
 int rs_fd_setup(struct rs_ctx *c, int park, const int stdio[3], char *msg, size_t msglen)
 {
 	int top = park + (int)c->nr_objs;
+	scratch_min = top;
 	if (fill_placeholders(top, msg, msglen) < 0)
 		return -1;
 	/* objects, parked above every number the image uses */

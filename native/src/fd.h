@@ -148,11 +148,19 @@ int rs_fd_setup(struct rs_ctx *c, int park, const int stdio[3], char *msg, size_
 void rs_fd_inspect(struct json *j, const struct rs_ctx *c);
 
 /* Helpers for kinds */
+/* In the new process: move a descriptor a kind keeps between open and post
+   (not an object's own) above every number rs_fd_setup lays out or parks, so
+   laying out the table cannot overwrite it. Returns the new number (the old
+   one is closed) or -1 with errno set. */
+int rs_fd_scratch(int fd);
 int rs_obj_has(const struct rs_obj *o, uint64_t off, uint64_t len);
 /* A NUL-terminated string of len bytes (incl. NUL) at off in the body. */
 const char *rs_obj_str(const struct rs_obj *o, uint64_t off, uint32_t len);
 
 /* The kinds (fd_*.c) */
 extern const struct fd_kind fd_kind_file, fd_kind_pipe, fd_kind_stdio;
+/* event kinds */
+extern const struct fd_kind fd_kind_eventfd, fd_kind_epoll, fd_kind_timerfd, fd_kind_signalfd,
+	fd_kind_inotify;
 
 #endif

@@ -226,7 +226,10 @@ static struct live_pipe *make_pipe(struct rs_ctx *c, const struct rs_obj *o, cha
 			data = opipe(q);
 	}
 	struct live_pipe *lp = &pipes[nr_pipes];
-	if (pipe2(lp->end, O_CLOEXEC | (direct ? O_DIRECT : 0)) < 0) {
+	/* the ends stay open until post: above what the table lays out */
+	if (pipe2(lp->end, O_CLOEXEC | (direct ? O_DIRECT : 0)) < 0 ||
+	    (lp->end[0] = rs_fd_scratch(lp->end[0])) < 0 ||
+	    (lp->end[1] = rs_fd_scratch(lp->end[1])) < 0) {
 		snprintf(msg, msglen, "pipe:[%llu]: pipe2: %s", (unsigned long long)ino,
 			 strerror(errno));
 		return NULL;
