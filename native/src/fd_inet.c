@@ -326,11 +326,18 @@ static int inet_dump(struct dump *d, const struct fd_probe *p, struct dump_obj *
 static void inet_release(struct dump *d, struct dump_obj *o, int target_dies)
 {
 	(void)d;
-	if (target_dies)
-		return;
-	int q = TCP_NO_QUEUE, off = TCP_REPAIR_OFF_NO_WP;
+	int q = TCP_NO_QUEUE, off = TCP_REPAIR_OFF_NO_WP, ack = TCP_REPAIR_OFF, on = TCP_REPAIR_ON;
 	setsockopt(o->hold, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
-	setsockopt(o->hold, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+	if (!target_dies) {
+		setsockopt(o->hold, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+		return;
+	}
+	/* Leaving repair mode sends a window probe, which acknowledges
+	   every byte received (all saved in the image): the peer has nothing
+	   to retransmit into the gap before the restart. Then back into
+	   repair mode, so the kill closes it without FIN or RST. */
+	setsockopt(o->hold, IPPROTO_TCP, TCP_REPAIR, &ack, sizeof(ack));
+	setsockopt(o->hold, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on));
 }
 
 /* ---- restart ---------------------------------------------------------- */
@@ -511,25 +518,26 @@ static int inet_open(struct rs_ctx *c, struct rs_obj *o, char *msg, size_t msgle
 			goto fail_close;
 		}
 	} else {
-		if (in->local_len) {
-			/* bind over connections of the dead original still in
-			   TIME_WAIT: SO_REUSEADDR for the bind only, as CRIU does */
-			int reuse = 0;
-			socklen_t l = sizeof(reuse);
-			getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &l);
-			if (!reuse && in->protocol == IPPROTO_TCP)
-				setint(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-			if (bind(fd, (const struct sockaddr *)in->local, in->local_len) < 0) {
-				fail(msg, msglen, in, "bind");
-				goto fail_close;
-			}
-			if (!reuse && in->protocol == IPPROTO_TCP)
-				setint(fd, SOL_SOCKET, SO_REUSEADDR, 0);
+		/* Connections of the dead original in TIME_WAIT that had
+		   SO_REUSEADDR do not block the port if we set it too: for
+		   bind and listen only, put back afterwards (as CRIU does).
+		   Without it on their side, bind fails until they expire (the
+		   error names the address). */
+		int reuse = 0;
+		socklen_t l = sizeof(reuse);
+		getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &l);
+		if (in->protocol == IPPROTO_TCP && in->local_len && !reuse)
+			setint(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+		if (in->local_len && bind(fd, (const struct sockaddr *)in->local, in->local_len) < 0) {
+			fail(msg, msglen, in, "bind");
+			goto fail_close;
 		}
 		if (in->state == CKPT_OINET_LISTEN && listen(fd, (int)in->backlog) < 0) {
 			fail(msg, msglen, in, "listen");
 			goto fail_close;
 		}
+		if (in->protocol == IPPROTO_TCP && in->local_len && !reuse)
+			setint(fd, SOL_SOCKET, SO_REUSEADDR, 0);
 		if (in->peer_len && connect(fd, (const struct sockaddr *)in->peer, in->peer_len) < 0) {
 			fail(msg, msglen, in, "connect");
 			goto fail_close;

@@ -34,7 +34,7 @@ const char *sock_check_opts(const struct ckpt_img_sockopt *v, uint32_t nr, unsig
    the others) where the new socket's value differs. 0 or -1 with msg. */
 int sock_apply_opts(int fd, const struct ckpt_img_sockopt *v, uint32_t nr, int before_bind,
 		    char *msg, size_t msglen);
-/* A process other than `self` (and us) holding socket:[ino]: its pid, or 0. */
+/* A process other than `self` holding socket:[ino]: its pid, or 0. */
 pid_t sock_holder(pid_t self, uint64_t ino);
 /* Process `pid` holds socket:[ino]: 1, else 0. */
 int sock_holder_in(pid_t pid, uint64_t ino);
