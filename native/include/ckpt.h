@@ -56,6 +56,10 @@ enum ckpt_backend {
 #define CKPT_CP_BACKUP (1u << 1) /* keep previous image as FILE.~N~ */
 #define CKPT_CP_NOCLOBBER (1u << 2) /* fail with -EEXIST if FILE exists */
 #define CKPT_CP_NOATOMIC (1u << 3) /* write FILE in place (BLCR --clobber) */
+/* Established TCP connections are saved through TCP_REPAIR (needs
+   CAP_NET_ADMIN at checkpoint and restart) instead of refusing the
+   checkpoint; the peer sees nothing. */
+#define CKPT_CP_TCP_ESTABLISHED (1u << 4)
 
 /*
  * Progress, shared with the caller: the library stores with relaxed atomics,

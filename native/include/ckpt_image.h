@@ -439,11 +439,92 @@ struct ckpt_img_inotify_watch {
 };
 
 
+/* Socket options of CKPT_OBJ_UNIX and CKPT_OBJ_INET: integer options from
+   a fixed list (fd_sock.c); a restart sets only those it knows, and only
+   where the new socket's value differs. */
+struct ckpt_img_sockopt {
+	int32_t level; /* SOL_SOCKET, IPPROTO_TCP, IPPROTO_IPV6 */
+	int32_t name; /* SO_*, TCP_*, IPV6_* */
+	int32_t value;
+	uint32_t pad;
+};
+
+/* A queued message (datagram, seqpacket record or a stream's bytes). */
+struct ckpt_img_sockmsg {
+	uint32_t len; /* bytes that follow, padded to 8 */
+	uint32_t pad;
+};
+
 /* CKPT_OBJ_UNIX (fd_unix.c) */
+enum ckpt_ounix_state {
+	CKPT_OUNIX_UNCONNECTED = 0, /* socket(), maybe bound (a datagram socket) */
+	CKPT_OUNIX_LISTEN = 1, /* bound and listening, accept queue empty */
+	CKPT_OUNIX_PAIR = 2, /* connected both ways to peer_ino, also in the image */
+	CKPT_OUNIX_PEER_GONE = 3, /* stream/seqpacket whose peer was closed */
+	CKPT_OUNIX_CONNECTED = 4, /* datagram connected to peer_ino (bound, in the image) */
+};
+
+#define CKPT_OUNIX_NAME_MAX 108 /* sizeof(sun_path) */
+
+struct ckpt_img_ounix {
+	uint64_t ino; /* socket inode ("socket:[INO]") */
+	uint64_t peer_ino; /* PAIR, CONNECTED: the peer's inode; else 0 */
+	uint32_t type; /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+	uint32_t state; /* enum ckpt_ounix_state */
+	uint32_t backlog; /* LISTEN: listen()'s backlog */
+	uint32_t shutdown; /* 1: no more reads, 2: no more writes */
+	uint32_t name_len; /* bytes of name used (abstract: starts with NUL); 0: unnamed */
+	uint32_t file_mode; /* bound to a path: the socket file's permission bits */
+	uint32_t file_uid, file_gid;
+	uint8_t name[CKPT_OUNIX_NAME_MAX]; /* sun_path as getsockname returned it */
+	uint32_t nr_opts;
+	uint32_t nr_msgs; /* messages queued for reading (stream: one record) */
+	uint32_t pad;
+	uint64_t data_len; /* bytes of the message records after the options */
+	/* followed by: nr_opts * struct ckpt_img_sockopt, then nr_msgs *
+	   (struct ckpt_img_sockmsg + bytes padded to 8) */
+};
 
 
 
 /* CKPT_OBJ_INET (fd_inet.c) */
+enum ckpt_oinet_state {
+	CKPT_OINET_FRESH = 0, /* socket(), neither bound nor connected */
+	CKPT_OINET_BOUND = 1, /* bound (UDP: maybe also connected, see peer_len) */
+	CKPT_OINET_LISTEN = 2, /* TCP listening, accept queue empty */
+	CKPT_OINET_ESTABLISHED = 3, /* TCP connection, through TCP_REPAIR */
+};
+
+#define CKPT_OINET_ADDR_MAX 128 /* sizeof(struct sockaddr_storage) */
+
+struct ckpt_img_oinet {
+	uint64_t ino; /* socket inode */
+	uint32_t family; /* AF_INET, AF_INET6 */
+	uint32_t type; /* SOCK_STREAM, SOCK_DGRAM */
+	uint32_t protocol; /* IPPROTO_TCP, IPPROTO_UDP */
+	uint32_t state; /* enum ckpt_oinet_state */
+	uint32_t backlog; /* LISTEN */
+	uint32_t local_len; /* bytes of local used; 0: unbound */
+	uint32_t peer_len; /* bytes of peer used; 0: unconnected */
+	uint32_t nr_opts;
+	uint8_t local[CKPT_OINET_ADDR_MAX]; /* struct sockaddr_in or _in6 */
+	uint8_t peer[CKPT_OINET_ADDR_MAX];
+	/* ESTABLISHED: the TCP_REPAIR state */
+	uint32_t snd_seq; /* TCP_QUEUE_SEQ of the send queue (next byte written) */
+	uint32_t rcv_seq; /* TCP_QUEUE_SEQ of the receive queue (next byte expected) */
+	uint32_t outq_len; /* bytes in the send queue (sent and unsent) */
+	uint32_t unsent_len; /* of which not sent yet (SIOCOUTQNSD) */
+	uint32_t inq_len; /* bytes received, not read yet */
+	uint32_t mss; /* TCP_MAXSEG in repair mode: the MSS clamp */
+	uint32_t timestamp; /* TCP_TIMESTAMP */
+	uint32_t tcpi_options; /* TCPI_OPT_* negotiated */
+	uint32_t snd_wscale, rcv_wscale;
+	uint32_t has_window; /* TCP_REPAIR_WINDOW below is valid */
+	uint32_t snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup; /* struct tcp_repair_window */
+	uint32_t pad;
+	/* followed by: nr_opts * struct ckpt_img_sockopt, then inq_len bytes
+	   (receive queue), then outq_len bytes (send queue), padded to 8 */
+};
 
 
 

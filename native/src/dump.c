@@ -56,7 +56,8 @@ static int check_opts(int32_t pid, const char *path, const struct ckpt_checkpoin
 		return ckpt_fail(e, EINVAL, "pid %d: expected a positive process id", pid);
 	if ((!path || !*path) && o->fd < 0)
 		return ckpt_fail(e, EINVAL, "no image path or descriptor given");
-	if (o->flags & ~(CKPT_CP_NOSYNC | CKPT_CP_BACKUP | CKPT_CP_NOCLOBBER | CKPT_CP_NOATOMIC))
+	if (o->flags & ~(CKPT_CP_NOSYNC | CKPT_CP_BACKUP | CKPT_CP_NOCLOBBER | CKPT_CP_NOATOMIC |
+			  CKPT_CP_TCP_ESTABLISHED))
 		return ckpt_fail(e, EINVAL, "unknown checkpoint flags 0x%x", o->flags);
 	if ((o->flags & CKPT_CP_NOCLOBBER) && (o->flags & CKPT_CP_BACKUP))
 		return ckpt_fail(e, EINVAL, "no-clobber and backup contradict each other");
@@ -297,6 +298,7 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 	if (!rc)
 		rc = imgw_drain(&w);
 	if (!rc && o.after == CKPT_AFTER_CONT) {
+		dump_fds_release(&d, 0);
 		rc = dump_release(&d, 0);
 		frozen_ns = dump_now_ns() - t_freeze;
 		released = 1;
@@ -311,6 +313,7 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 		if (d.scratch) /* do not leave our scratch page in the target */
 			dump_sys(&d, 0, "munmap scratch", 0, NULL, SYS_munmap, (long)d.scratch,
 				 4096, 0, 0, 0, 0);
+		dump_fds_release(&d, 0);
 		if (!released)
 			dump_release(&d, 0);
 		imgw_abort(&w);
@@ -319,6 +322,7 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 	}
 	if (!released) {
 		int sig = after_signal(&o);
+		dump_fds_release(&d, sig == SIGKILL);
 		rc = dump_release(&d, sig);
 		frozen_ns = dump_now_ns() - t_freeze;
 		if (sig == SIGKILL)

@@ -45,6 +45,8 @@ static const struct fd_kind *const fd_kinds[] = {
 	&fd_kind_inotify,
 
 	/* sockets */
+	&fd_kind_unix,
+	&fd_kind_inet,
 
 	/* memfd, FIFOs */
 
@@ -281,6 +283,7 @@ int dump_fds(struct dump *d)
 		o->id = d->nr_objs + 1;
 		o->open_flags = pr.open_flags;
 		o->first_fd = pr.fd;
+		o->hold = -1;
 		o->dev = (uint64_t)pr.st.st_dev;
 		o->ino = (uint64_t)pr.st.st_ino;
 		r = 1;
@@ -296,6 +299,12 @@ int dump_fds(struct dump *d)
 		if (r < 0) {
 			free(o->body);
 			o->body = NULL;
+			if (o->hold >= 0) { /* a kind refused after changing it */
+				const struct fd_kind *k = fd_kind_of(o->kind);
+				if (k && k->release)
+					k->release(d, o, 0);
+				close(o->hold);
+			}
 			rc = r;
 		} else {
 			df->f.obj = o->id;
@@ -356,8 +365,23 @@ int dump_write_fds(struct dump *d, struct imgw *w)
 	return rc ? rc : imgw_end(w);
 }
 
+void dump_fds_release(struct dump *d, int target_dies)
+{
+	for (uint32_t i = 0; d->objs && i < d->nr_objs; i++) {
+		struct dump_obj *o = &d->objs[i];
+		if (o->hold < 0)
+			continue;
+		const struct fd_kind *k = fd_kind_of(o->kind);
+		if (k && k->release)
+			k->release(d, o, target_dies);
+		close(o->hold);
+		o->hold = -1;
+	}
+}
+
 void dump_free_fds(struct dump *d)
 {
+	dump_fds_release(d, 0);
 	for (uint32_t i = 0; d->objs && i < d->nr_objs; i++)
 		free(d->objs[i].body);
 	free(d->objs);

@@ -63,6 +63,8 @@ struct dump_obj {
 	uint64_t dev, ino; /* of what the descriptor leads to: kcmp only on a match */
 	unsigned char *body;
 	size_t len, cap;
+	int hold; /* a duplicate kept until the checkpoint ends (a TCP socket in
+		     repair mode, see fd_inet.c), or -1 */
 };
 
 struct dump_fd {
@@ -107,6 +109,10 @@ struct fd_kind {
 	/* After every descriptor is recorded (e.g. both ends of a pipe known):
 	   check the whole; 0 or -errno. May be NULL. */
 	int (*dump_done)(struct dump *d);
+	/* The checkpoint is over (or failed): put back what dump changed in
+	   the live object (o->hold). target_dies: it is about to be SIGKILLed.
+	   May be NULL. */
+	void (*release)(struct dump *d, struct dump_obj *o, int target_dies);
 	/* Image reader: the body is well formed (lengths inside body_len,
 	   strings terminated). 0 or a static description of what is wrong. */
 	const char *(*check)(const struct rs_obj *o);
@@ -135,6 +141,8 @@ struct imgw;
 int dump_write_objs(struct dump *d, struct imgw *w);
 int dump_write_fds(struct dump *d, struct imgw *w);
 void dump_free_fds(struct dump *d);
+/* Every kind's release hook, then held duplicates closed (see fd_kind). */
+void dump_fds_release(struct dump *d, int target_dies);
 
 /* fd.c, restart: reader hooks */
 int rs_fd_take_section(struct rs_ctx *c, uint32_t type, const unsigned char *p, uint64_t size,
@@ -162,5 +170,7 @@ extern const struct fd_kind fd_kind_file, fd_kind_pipe, fd_kind_stdio;
 /* event kinds */
 extern const struct fd_kind fd_kind_eventfd, fd_kind_epoll, fd_kind_timerfd, fd_kind_signalfd,
 	fd_kind_inotify;
+/* sockets */
+extern const struct fd_kind fd_kind_unix, fd_kind_inet;
 
 #endif

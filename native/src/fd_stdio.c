@@ -9,6 +9,7 @@
  */
 #include "dump.h"
 #include "fd.h"
+#include "fd_sock.h"
 #include "json.h"
 #include "restore.h"
 
@@ -64,6 +65,8 @@ static int stdio_dump(struct dump *d, const struct fd_probe *p, struct dump_obj 
 	int pipe = !strncmp(p->link, "pipe:", 5), sock = !strncmp(p->link, "socket:", 7);
 	if (!is_tty(p) && !((pipe || sock) && !link_elsewhere_in_process(p)))
 		return 1;
+	if (sock && unix_peer_in_process(p))
+		return 1; /* a socketpair of the job's own: fd_unix.c */
 	struct ckpt_img_ostdio s = {.fd = p->fd};
 	int rc = dump_obj_put(d, o, &s, sizeof(s));
 	uint32_t len;

@@ -26,6 +26,7 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'backup' },
   { long: 'noclobber' },
   { long: 'nosync' },
+  { long: 'tcp-established' },
   { long: 'timeout', short: 't', arg: 'required', argName: 'SEC' },
   { long: 'json' },
   { long: 'job', arg: 'required', argName: 'JOB' },
@@ -56,6 +57,8 @@ Options:
       --backup           keep the previous FILE as FILE.~N~
       --noclobber        fail if FILE exists
       --nosync           do not fsync (faster, not durable)
+      --tcp-established  save established TCP connections through TCP_REPAIR (needs
+                         CAP_NET_ADMIN); without it they refuse the checkpoint
   -t, --timeout SEC      give up after SEC seconds, leaving the process untouched
       --json             print the result as JSON
       --job JOB          ask the daemon to checkpoint its job JOB instead of working here
@@ -158,6 +161,7 @@ export const verb: Verb = {
       verbose: false,
     };
     if (timeoutSec) plan.timeoutSec = timeoutSec;
+    if (has(parsed, 'tcp-established')) plan.tcpEstablished = true;
     const done = await checkpointLocally(plan);
     const s = done.summary;
     if (json) {

@@ -31,6 +31,7 @@ const CP_NOSYNC = 1 << 0;
 const CP_BACKUP = 1 << 1;
 const CP_NOCLOBBER = 1 << 2;
 const CP_NOATOMIC = 1 << 3;
+const CP_TCP_ESTABLISHED = 1 << 4;
 const RS_NO_RESTORE_PID = 1 << 0;
 const RS_RESTORE_PGID = 1 << 1;
 const RS_RESTORE_SID = 1 << 2;
@@ -108,6 +109,7 @@ function adapt(b: Binding): LocalEngine {
       if (o.backup) flags |= CP_BACKUP;
       if (o.noclobber) flags |= CP_NOCLOBBER;
       if (o.noatomic) flags |= CP_NOATOMIC;
+      if (o.tcpEstablished) flags |= CP_TCP_ESTABLISHED;
       return withProgress(b, o.onProgress, async (progress) => {
         const opts: Record<string, unknown> = {
           flags,

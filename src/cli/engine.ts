@@ -20,6 +20,7 @@ export interface LocalCheckpointOptions {
   noclobber?: boolean;
   noatomic?: boolean;
   nosync?: boolean;
+  tcpEstablished?: boolean; // CKPT_CP_TCP_ESTABLISHED
   onProgress?: (read: () => ProgressSnapshot) => () => void;
 }
 

@@ -126,6 +126,7 @@ export async function checkpointLocally(
     noclobber: plan.replace === 'noclobber',
     noatomic: plan.replace === 'clobber',
     nosync: !plan.sync,
+    tcpEstablished: plan.tcpEstablished === true,
     onProgress: (read) => startProgress({ label: `${label} ${plan.id}`, read }),
   };
   if (plan.after.kind === 'signal') opts.signal = plan.after.signal;

@@ -29,6 +29,7 @@ export const CP_NOSYNC = 1 << 0;
 export const CP_BACKUP = 1 << 1;
 export const CP_NOCLOBBER = 1 << 2;
 export const CP_NOATOMIC = 1 << 3;
+export const CP_TCP_ESTABLISHED = 1 << 4;
 export const RS_NO_RESTORE_PID = 1 << 0;
 export const RS_RESTORE_PGID = 1 << 1;
 export const RS_RESTORE_SID = 1 << 2;

@@ -25,6 +25,7 @@ export interface CheckpointPlan {
   backupName?: string; // --backup=NAME
   after: AfterAction;
   sync: boolean;
+  tcpEstablished?: boolean; // save established TCP connections (TCP_REPAIR)
   timeoutSec?: number;
   save: SaveMode[]; // in the order given; [] means BLCR's default (--save-none)
   ptraced: 'error' | 'skip' | 'allow';
@@ -48,6 +49,7 @@ export const CHECKPOINT_OPTION_SPECS: readonly OptionSpec[] = [
   ...AFTER_OPTION_SPECS,
   { long: 'sync' },
   { long: 'nosync' },
+  { long: 'tcp-established' },
   { long: 'save-exe' },
   { long: 'save-private' },
   { long: 'save-shared' },
@@ -163,6 +165,7 @@ export function planCheckpoint(parsed: ParsedArgs): CheckpointPlan {
     verbose: parsed.options.some((o) => o.name === 'verbose'),
   };
   if (backupName !== undefined) plan.backupName = backupName;
+  if (parsed.options.some((o) => o.name === 'tcp-established')) plan.tcpEstablished = true;
   if (time !== undefined) plan.timeoutSec = parseNumber(time, "the SEC of '-t/--time'", 0, 4294967);
   return plan;
 }

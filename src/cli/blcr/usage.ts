@@ -42,6 +42,9 @@ After the checkpoint:
 Other:
       --sync          fsync the file and its directory (default)
       --nosync        do not fsync
+      --tcp-established
+                      save established TCP connections through TCP_REPAIR (needs
+                      CAP_NET_ADMIN); without it they refuse the checkpoint
       --save-none     save no file-backed memory, only what must be (default)
       --save-exe, --save-private, --save-shared, --save-all
                       save file-backed memory too (not supported yet: refused)

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * Socket options and holders, shared by the socket kinds (fd_sock.h).
+ *
+ * Options are integers from one fixed list: a checkpoint reads each that
+ * applies with getsockopt on its duplicate of the descriptor; a restart sets
+ * only options of that list (the image is not trusted to name others), and
+ * only where the new socket's value differs, so a default stays a default
+ * (setting SO_RCVBUF on TCP would switch its autotuning off).
+ */
+#include "fd_sock.h"
+#include "dump.h"
+#include "fd.h"
+#include "json.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ALL_INET (SOCKOPT_INET4 | SOCKOPT_INET6)
+
+static const struct sockopt_def {
+	int level, name;
+	const char *label;
+	unsigned applies; /* SOCKOPT_* the option is for (a family AND a protocol) */
+	int before_bind;
+	int not_established; /* autotuned or meaningless on a live connection */
+} sockopts[] = {
+	{SOL_SOCKET, SO_PASSCRED, "SO_PASSCRED", SOCKOPT_UNIX, 0, 0},
+	{SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", SOCKOPT_UNIX | ALL_INET, 0, 1},
+	{SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF", SOCKOPT_UNIX | ALL_INET, 0, 1},
+	{SOL_SOCKET, SO_RCVLOWAT, "SO_RCVLOWAT", SOCKOPT_UNIX | ALL_INET, 0, 0},
+	{SOL_SOCKET, SO_PRIORITY, "SO_PRIORITY", SOCKOPT_UNIX | ALL_INET, 0, 0},
+	{SOL_SOCKET, SO_PEEK_OFF, "SO_PEEK_OFF", SOCKOPT_UNIX | ALL_INET, 0, 0},
+	{SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR", ALL_INET, 1, 0},
+	{SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT", ALL_INET, 1, 0},
+	{SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", ALL_INET | SOCKOPT_TCP, 0, 0},
+	{SOL_SOCKET, SO_OOBINLINE, "SO_OOBINLINE", ALL_INET | SOCKOPT_TCP, 0, 0},
+	{SOL_SOCKET, SO_BROADCAST, "SO_BROADCAST", ALL_INET | SOCKOPT_UDP, 0, 0},
+	{IPPROTO_IP, IP_TOS, "IP_TOS", SOCKOPT_INET4, 0, 0},
+	{IPPROTO_IP, IP_TTL, "IP_TTL", SOCKOPT_INET4, 0, 0},
+	{IPPROTO_IP, IP_FREEBIND, "IP_FREEBIND", SOCKOPT_INET4, 1, 0},
+	{IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY", SOCKOPT_INET6, 1, 0},
+	{IPPROTO_IPV6, IPV6_TCLASS, "IPV6_TCLASS", SOCKOPT_INET6, 0, 0},
+	{IPPROTO_IPV6, IPV6_UNICAST_HOPS, "IPV6_UNICAST_HOPS", SOCKOPT_INET6, 0, 0},
+	{IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY", ALL_INET | SOCKOPT_TCP, 0, 0},
+	{IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", ALL_INET | SOCKOPT_TCP, 0, 0},
+	{IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", ALL_INET | SOCKOPT_TCP, 0, 0},
+	{IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", ALL_INET | SOCKOPT_TCP, 0, 0},
+	{IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", ALL_INET | SOCKOPT_TCP, 0, 0},
+	{IPPROTO_TCP, TCP_NOTSENT_LOWAT, "TCP_NOTSENT_LOWAT", ALL_INET | SOCKOPT_TCP, 0, 0},
+	{IPPROTO_TCP, TCP_DEFER_ACCEPT, "TCP_DEFER_ACCEPT", ALL_INET | SOCKOPT_TCP, 0, 0},
+};
+#define NR_SOCKOPTS (sizeof(sockopts) / sizeof(sockopts[0]))
+
+/* An option applies to a socket when its family matches and, where the
+   option names protocols, its protocol is one of them. */
+static int applies(const struct sockopt_def *s, unsigned what)
+{
+	unsigned fam = SOCKOPT_UNIX | ALL_INET, proto = SOCKOPT_TCP | SOCKOPT_UDP;
+	if (!(s->applies & what & fam))
+		return 0;
+	if ((what & ALL_INET) && (s->applies & proto) && !(s->applies & what & proto))
+		return 0;
+	return !((what & SOCKOPT_ESTABLISHED) && s->not_established);
+}
+
+static const struct sockopt_def *find(int level, int name)
+{
+	for (size_t i = 0; i < NR_SOCKOPTS; i++)
+		if (sockopts[i].level == level && sockopts[i].name == name)
+			return &sockopts[i];
+	return NULL;
+}
+
+int sock_dump_opts(struct dump *d, struct dump_obj *o, int fd, unsigned what, uint32_t *nr)
+{
+	*nr = 0;
+	for (size_t i = 0; i < NR_SOCKOPTS; i++) {
+		const struct sockopt_def *s = &sockopts[i];
+		if (!applies(s, what))
+			continue;
+		int v = 0;
+		socklen_t l = sizeof(v);
+		if (getsockopt(fd, s->level, s->name, &v, &l) < 0)
+			continue; /* not on this kernel or this socket */
+		struct ckpt_img_sockopt r = {.level = s->level, .name = s->name, .value = v};
+		int rc = dump_obj_put(d, o, &r, sizeof(r));
+		if (rc)
+			return rc;
+		(*nr)++;
+	}
+	return 0;
+}
+
+const char *sock_check_opts(const struct ckpt_img_sockopt *v, uint32_t nr, unsigned what)
+{
+	for (uint32_t i = 0; i < nr; i++) {
+		const struct sockopt_def *s = find(v[i].level, v[i].name);
+		if (!s || !applies(s, what & ~(unsigned)SOCKOPT_ESTABLISHED))
+			return "socket option that this engine does not set on this kind of socket";
+	}
+	return NULL;
+}
+
+int sock_apply_opts(int fd, const struct ckpt_img_sockopt *v, uint32_t nr, int before_bind,
+		    char *msg, size_t msglen)
+{
+	for (uint32_t i = 0; i < nr; i++) {
+		const struct sockopt_def *s = find(v[i].level, v[i].name);
+		if (!s || s->before_bind != before_bind)
+			continue;
+		int now = 0, want = v[i].value;
+		socklen_t l = sizeof(now);
+		if (getsockopt(fd, s->level, s->name, &now, &l) == 0 && now == want)
+			continue;
+		/* the kernel doubles buffer sizes it is given and reports the double */
+		if (s->level == SOL_SOCKET && (s->name == SO_SNDBUF || s->name == SO_RCVBUF))
+			want /= 2;
+		if (setsockopt(fd, s->level, s->name, &want, sizeof(want)) < 0) {
+			snprintf(msg, msglen, "set %s to %d: %s", s->label, v[i].value,
+				 strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+pid_t sock_holder(pid_t self, uint64_t ino)
+{
+	char want[64];
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
+	DIR *proc = opendir("/proc");
+	if (!proc)
+		return 0;
+	struct dirent *pe;
+	pid_t found = 0;
+	while (!found && (pe = readdir(proc))) {
+		pid_t pid = (pid_t)atoi(pe->d_name);
+		if (pid <= 0 || pid == self)
+			continue; /* the caller counts: a test's server may hold it */
+		char p[64];
+		snprintf(p, sizeof(p), "/proc/%d/fd", pid);
+		DIR *fds = opendir(p);
+		struct dirent *fe;
+		while (fds && !found && (fe = readdir(fds))) {
+			char lp[320], link[64];
+			snprintf(lp, sizeof(lp), "/proc/%d/fd/%s", pid, fe->d_name);
+			ssize_t n = readlink(lp, link, sizeof(link) - 1);
+			if (n > 0) {
+				link[n] = '\0';
+				if (!strcmp(link, want))
+					found = pid;
+			}
+		}
+		if (fds)
+			closedir(fds);
+	}
+	closedir(proc);
+	return found;
+}
+
+int sock_holder_in(pid_t pid, uint64_t ino)
+{
+	char want[64], p[64];
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
+	snprintf(p, sizeof(p), "/proc/%d/fd", pid);
+	DIR *fds = opendir(p);
+	struct dirent *fe;
+	int found = 0;
+	while (fds && !found && (fe = readdir(fds))) {
+		char lp[320], link[64];
+		snprintf(lp, sizeof(lp), "/proc/%d/fd/%s", pid, fe->d_name);
+		ssize_t n = readlink(lp, link, sizeof(link) - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			found = !strcmp(link, want);
+		}
+	}
+	if (fds)
+		closedir(fds);
+	return found;
+}
+
+void sock_inspect_opts(struct json *j, const struct ckpt_img_sockopt *v, uint32_t nr)
+{
+	json_key(j, "options");
+	json_open(j, '{');
+	for (uint32_t i = 0; i < nr; i++) {
+		const struct sockopt_def *s = find(v[i].level, v[i].name);
+		if (s)
+			json_int(j, s->label, v[i].value);
+	}
+	json_close(j, '}');
+}
