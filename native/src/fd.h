@@ -70,6 +70,9 @@ struct dump_fd {
 	char link[CKPT_PATH_MAX]; /* for messages */
 };
 
+/* A new object no descriptor holds (a lock, a SysV segment), for dump_done:
+   NULL with the message set. Pointers into d->objs are invalid after it. */
+struct dump_obj *dump_obj_add(struct dump *d, uint32_t kind);
 /* Append bytes to o's body. 0 or -ENOMEM (with the message set). */
 int dump_obj_put(struct dump *d, struct dump_obj *o, const void *p, size_t n);
 /* Append a NUL-terminated string (incl. NUL), return its length incl. NUL. */
@@ -124,6 +127,10 @@ struct fd_kind {
 	void (*inspect)(struct json *j, const struct rs_obj *o);
 	void (*describe)(const struct rs_obj *o, char *buf, size_t len);
 	const char *on_restart;
+	/* The object's parked descriptor stays open in the new process after
+	   the table is laid out, in object order above every image number, for
+	   the helper to map (memfd); the helper closes it. */
+	int keep_parked;
 };
 
 const struct fd_kind *fd_kind_of(uint32_t kind);
@@ -154,5 +161,14 @@ const char *rs_obj_str(const struct rs_obj *o, uint64_t off, uint32_t len);
 
 /* The kinds (fd_*.c) */
 extern const struct fd_kind fd_kind_file, fd_kind_pipe, fd_kind_stdio;
+extern const struct fd_kind fd_kind_memfd, fd_kind_fifo, fd_kind_lock, fd_kind_sysvshm;
+
+/* fd_memfd.c, shm_sysv.c: in the helper, mapping the VMAs of a restored
+   memfd or SysV segment (restore_mm.c). 1: not such a VMA; 0: mapped;
+   <0: error with message. */
+struct rs_vma;
+int rs_memfd_map(struct rs_ctx *c, const struct rs_vma *rv);
+int rs_memfd_finish(struct rs_ctx *c); /* seals, then the parked fds closed */
+int rs_sysvshm_map(struct rs_ctx *c, const struct rs_vma *rv);
 
 #endif
