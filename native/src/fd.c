@@ -639,8 +639,8 @@ int rs_fd_setup(struct rs_ctx *c, int park, const int stdio[3], char *msg, size_
 		struct rs_obj *o = &c->objs[i];
 		const struct fd_kind *k = fd_kind_of(o->h->kind);
 		int fd;
-		if (!k->open) /* held by no descriptor (a lock, a SysV segment) */
-			continue;
+		if (!k->open && o->h->kind != CKPT_OBJ_STDIO)
+			continue; /* held by no descriptor (a lock, a SysV segment) */
 		if (o->h->kind == CKPT_OBJ_STDIO) {
 			const struct ckpt_img_ostdio *s = (const void *)o->body;
 			fd = stdio[s->fd] >= 0 ? dup(stdio[s->fd]) : -1;

@@ -186,3 +186,61 @@ test.serial('a file unlinked while open reads back after restart and stays unlin
   await killCheckpoint(t, target, image);
   await restartAndPass(t, target, image);
 });
+
+// Every descriptor kind this machine can make is either restored as the same
+// kind or refused at checkpoint naming the fd (and the target left running);
+// never replaced. Written to stay true as kinds are added.
+const KINDS = [
+  'eventfd',
+  'epoll',
+  'timerfd',
+  'signalfd',
+  'inotify',
+  'fanotify',
+  'pidfd',
+  'userfaultfd',
+  'io_uring',
+  'perf_event',
+  'memfd',
+  'fifo',
+  'pipe',
+  'devnull',
+  'directory',
+  'tty',
+  'blockdev',
+  'unix-pair',
+  'tcp-listen',
+  'udp',
+  'udp6',
+  'netlink',
+  'packet',
+];
+for (const kind of KINDS) {
+  test.serial(`fd kind ${kind}: restored as itself or refused by name`, async (t) => {
+    const fifo = join(scratch, `kinds-${kind}.fifo`);
+    spawnSync('mkfifo', [fifo]);
+    const target = await launch(t, `kinds-${kind}`, [join(PROGS, 'fdkinds'), kind, fifo]);
+    const text = readFileSync(target.out, 'utf8');
+    if (/^skipped: /m.test(text)) {
+      t.log(text.trim());
+      t.pass();
+      return;
+    }
+    const fd = Number(/^FD (\d+) /m.exec(text)?.[1]);
+    const image = join(scratch, `kinds-${kind}.img`);
+    let refused: Error | undefined;
+    try {
+      await checkpoint(target.pid, image, { after: AFTER.kill });
+    } catch (err) {
+      refused = err as Error;
+    }
+    if (refused) {
+      t.regex(refused.message, new RegExp(`fd ${fd}\\b`), 'the refusal names the descriptor');
+      t.false(gone(target.pid), 'a refused checkpoint leaves the target running');
+      t.log(`refused: ${refused.message}`);
+      return;
+    }
+    await until('killed and reaped', () => gone(target.pid));
+    await restartAndPass(t, target, image);
+  });
+}
