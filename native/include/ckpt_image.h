@@ -228,6 +228,9 @@ enum ckpt_vma_kind {
 #define CKPT_VMA_F_DONTDUMP (1u << 6)
 #define CKPT_VMA_F_DUMPED (1u << 7) /* some pages are in PAGES */
 #define CKPT_VMA_F_VVAR_VCLOCK (1u << 8) /* the [vvar_vclock] part */
+#define CKPT_VMA_F_SYSV (1u << 9) /* a SysV shm attach: ino is the shmid, its
+				     content is in the CKPT_OBJ_SYSVSHM object,
+				     no pages in PAGES */
 
 struct ckpt_img_vma {
 	uint64_t start;
@@ -335,6 +338,9 @@ enum ckpt_obj_kind {
 	CKPT_OBJ_UNIX = 9, /* AF_UNIX socket */
 	CKPT_OBJ_INET = 10, /* AF_INET/AF_INET6 TCP or UDP socket */
 	CKPT_OBJ_MEMFD = 11,
+	CKPT_OBJ_FIFO = 12, /* named FIFO, reopened by path, with its buffered bytes */
+	CKPT_OBJ_SYSVSHM = 13, /* SysV shm segment a VMA attaches (no descriptor) */
+	CKPT_OBJ_LOCK = 14, /* a flock, POSIX or OFD lock held (no descriptor) */
 	CKPT_OBJ_MAX = 31, /* kinds fit in a 32-bit mask */
 };
 
@@ -528,9 +534,68 @@ struct ckpt_img_oinet {
 
 
 
-/* CKPT_OBJ_MEMFD (fd_memfd.c) */
+/* CKPT_OBJ_MEMFD (fd_memfd.c): the file with its content; VMAs whose
+   dev/ino are the record's map the restored memfd. */
+#define CKPT_OMEMFD_F_MAPONLY (1u << 0) /* held by mappings only, no descriptor */
 
+struct ckpt_img_omemfd {
+	uint64_t pos;
+	uint64_t size; /* st_size */
+	uint64_t dev, ino; /* of the checkpointed memfd: its VMAs match them */
+	uint32_t seals; /* F_GET_SEALS, applied after the mappings */
+	uint32_t flags; /* CKPT_OMEMFD_F_* */
+	uint32_t mode; /* st_mode & 07777 */
+	uint32_t name_len; /* incl. NUL: the name given to memfd_create */
+	uint64_t data_len; /* content bytes that follow the name (== size) */
+	/* followed by: name, NUL, data */
+};
 
+/* CKPT_OBJ_FIFO (fd_fifo.c): the buffered bytes are stored with the first
+   record of the FIFO, and written back only when the FIFO was held by no
+   process outside the job at checkpoint and is empty at restart. */
+#define CKPT_OFIFO_F_HELD_OUTSIDE (1u << 0) /* its buffer survived the job */
+
+struct ckpt_img_ofifo {
+	uint64_t dev, ino;
+	uint32_t mode; /* st_mode */
+	uint32_t flags; /* CKPT_OFIFO_F_* */
+	uint32_t pipe_size; /* F_GETPIPE_SZ */
+	uint32_t path_len; /* incl. NUL */
+	uint32_t data_len; /* buffered bytes after the path */
+	uint32_t pad;
+	/* followed by: path, NUL, data */
+};
+
+/* CKPT_OBJ_SYSVSHM (shm_sysv.c) */
+#define CKPT_OSHM_F_DEST (1u << 0) /* IPC_RMID'd, alive while attached */
+
+struct ckpt_img_oshm {
+	int32_t key;
+	int32_t shmid;
+	uint64_t size; /* shm_segsz */
+	uint32_t mode; /* shm_perm.mode & 0777 */
+	uint32_t flags; /* CKPT_OSHM_F_* */
+	uint32_t uid, gid; /* owner */
+	uint64_t data_len; /* content bytes that follow (== size) */
+	/* followed by: data */
+};
+
+/* CKPT_OBJ_LOCK (fd_lock.c) */
+enum ckpt_lock_type {
+	CKPT_LOCK_FLOCK = 1,
+	CKPT_LOCK_POSIX = 2,
+	CKPT_LOCK_OFD = 3,
+};
+
+struct ckpt_img_olock {
+	int32_t fd; /* descriptor it is held through (number in FDS) */
+	uint32_t type; /* enum ckpt_lock_type */
+	uint32_t write; /* 1: write (exclusive), 0: read (shared) */
+	uint32_t pad;
+	uint64_t start; /* byte range; flock: 0 */
+	uint64_t len; /* 0: to the end of the file */
+	uint64_t dev, ino; /* the file */
+};
 
 /* ---- END ------------------------------------------------------------------ */
 

@@ -47,7 +47,11 @@ static void classify(struct dump_vma *dv, const char *perms)
 		v->kind = CKPT_VMA_VSYSCALL;
 	else if (strstr(name, " (deleted)") &&
 		 (!strncmp(name, "/dev/zero", 9) || !strncmp(name, "/SYSV", 5)))
+	{
 		v->kind = CKPT_VMA_ANON; /* shared anonymous memory */
+		if (!strncmp(name, "/SYSV", 5)) /* its content: CKPT_OBJ_SYSVSHM */
+			v->flags |= CKPT_VMA_F_SYSV;
+	}
 	else if (name[0] == '/')
 		v->kind = CKPT_VMA_FILE;
 	else
@@ -98,7 +102,8 @@ static int scan_pages(struct dump *d, struct dump_vma *dv, int pm)
 	dv->first_run = d->nr_runs;
 	if (v->kind != CKPT_VMA_ANON && v->kind != CKPT_VMA_FILE)
 		return 0;
-	if (v->kind == CKPT_VMA_FILE && (v->flags & CKPT_VMA_F_SHARED))
+	if ((v->kind == CKPT_VMA_FILE && (v->flags & CKPT_VMA_F_SHARED)) ||
+	    (v->flags & CKPT_VMA_F_SYSV))
 		return 0;
 	int anon = v->kind == CKPT_VMA_ANON;
 	static __thread uint64_t ent[8192];

@@ -49,6 +49,10 @@ static const struct fd_kind *const fd_kinds[] = {
 	&fd_kind_inet,
 
 	/* memfd, FIFOs */
+	&fd_kind_memfd,
+	&fd_kind_fifo,
+	&fd_kind_lock, /* takes no descriptor: records the locks (dump_done) */
+	&fd_kind_sysvshm, /* takes no descriptor: SysV segments of the VMAs */
 
 	&fd_kind_file,
 };
@@ -186,6 +190,23 @@ static void unprobe(struct fd_probe *p)
 	if (p->local >= 0)
 		close(p->local);
 	p->local = -1;
+}
+
+struct dump_obj *dump_obj_add(struct dump *d, uint32_t kind)
+{
+	/* d->objs holds one slot per descriptor; objects without one grow it */
+	struct dump_obj *n = realloc(d->objs, (d->nr_objs + 1) * sizeof(*n));
+	if (!n) {
+		ckpt_fail(d->e, ENOMEM, "no memory for objects");
+		return NULL;
+	}
+	d->objs = n;
+	struct dump_obj *o = &d->objs[d->nr_objs];
+	memset(o, 0, sizeof(*o));
+	o->id = ++d->nr_objs;
+	o->kind = kind;
+	o->first_fd = -1;
+	return o;
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -678,6 +699,16 @@ int rs_fd_scratch(int fd)
 	return n;
 }
 
+int rs_obj_fd(const struct rs_ctx *c, const struct rs_obj *o)
+{
+	if (o->fd >= 0)
+		return o->fd;
+	for (uint32_t i = 0; i < c->nr_fds; i++)
+		if (c->fdt[i].obj == o)
+			return c->fdt[i].f->fd;
+	return -1;
+}
+
 int rs_fd_setup(struct rs_ctx *c, int park, const int stdio[3], char *msg, size_t msglen)
 {
 	int top = park + (int)c->nr_objs;
@@ -689,6 +720,8 @@ int rs_fd_setup(struct rs_ctx *c, int park, const int stdio[3], char *msg, size_
 		struct rs_obj *o = &c->objs[i];
 		const struct fd_kind *k = fd_kind_of(o->h->kind);
 		int fd;
+		if (!k->open && o->h->kind != CKPT_OBJ_STDIO)
+			continue; /* held by no descriptor (a lock, a SysV segment) */
 		if (o->h->kind == CKPT_OBJ_STDIO) {
 			const struct ckpt_img_ostdio *s = (const void *)o->body;
 			fd = stdio[s->fd] >= 0 ? dup(stdio[s->fd]) : -1;
@@ -722,30 +755,33 @@ int rs_fd_setup(struct rs_ctx *c, int park, const int stdio[3], char *msg, size_
 			return -1;
 		}
 	}
+	/* the parked copies go before post: closing any descriptor of a file
+	   drops the POSIX locks the process holds on it (fd_lock.c) */
 	for (uint32_t i = 0; i < c->nr_objs; i++) {
-		struct rs_obj *o = &c->objs[i];
-		const struct fd_kind *k = fd_kind_of(o->h->kind);
-		if (k->post && k->post(c, o, msg, msglen) < 0)
-			return -1;
-	}
-	for (uint32_t i = 0; i < c->nr_objs; i++) {
+		if (c->objs[i].fd < 0 || fd_kind_of(c->objs[i].h->kind)->keep_parked)
+			continue;
 		close(c->objs[i].fd);
 		c->objs[i].fd = -1;
 	}
 	/* the placeholders the table did not replace */
 	struct stat root;
-	if (stat("/", &root) < 0)
-		return 0;
-	for (int fd = 0, t = 0; fd < top; fd++) {
-		while (t < (int)c->nr_fds && c->fdt[t].f->fd < fd)
-			t++;
-		if (t < (int)c->nr_fds && c->fdt[t].f->fd == fd)
-			continue;
-		struct stat st;
-		int fl = fcntl(fd, F_GETFL);
-		if (fl >= 0 && (fl & O_PATH) && fstat(fd, &st) == 0 && st.st_dev == root.st_dev &&
-		    st.st_ino == root.st_ino)
-			close(fd);
+	if (stat("/", &root) == 0)
+		for (int fd = 0, t = 0; fd < top; fd++) {
+			while (t < (int)c->nr_fds && c->fdt[t].f->fd < fd)
+				t++;
+			if (t < (int)c->nr_fds && c->fdt[t].f->fd == fd)
+				continue;
+			struct stat st;
+			int fl = fcntl(fd, F_GETFL);
+			if (fl >= 0 && (fl & O_PATH) && fstat(fd, &st) == 0 &&
+			    st.st_dev == root.st_dev && st.st_ino == root.st_ino)
+				close(fd);
+		}
+	for (uint32_t i = 0; i < c->nr_objs; i++) {
+		struct rs_obj *o = &c->objs[i];
+		const struct fd_kind *k = fd_kind_of(o->h->kind);
+		if (k->post && k->post(c, o, msg, msglen) < 0)
+			return -1;
 	}
 	return 0;
 }

@@ -72,6 +72,9 @@ struct dump_fd {
 	char link[CKPT_PATH_MAX]; /* for messages */
 };
 
+/* A new object no descriptor holds (a lock, a SysV segment), for dump_done:
+   NULL with the message set. Pointers into d->objs are invalid after it. */
+struct dump_obj *dump_obj_add(struct dump *d, uint32_t kind);
 /* Append bytes to o's body. 0 or -ENOMEM (with the message set). */
 int dump_obj_put(struct dump *d, struct dump_obj *o, const void *p, size_t n);
 /* Append a NUL-terminated string (incl. NUL), return its length incl. NUL. */
@@ -130,6 +133,10 @@ struct fd_kind {
 	void (*inspect)(struct json *j, const struct rs_obj *o);
 	void (*describe)(const struct rs_obj *o, char *buf, size_t len);
 	const char *on_restart;
+	/* The object's parked descriptor stays open in the new process after
+	   the table is laid out, in object order above every image number, for
+	   the helper to map (memfd); the helper closes it. */
+	int keep_parked;
 };
 
 const struct fd_kind *fd_kind_of(uint32_t kind);
@@ -155,6 +162,10 @@ int rs_fd_verify(struct rs_ctx *c);
 int rs_fd_setup(struct rs_ctx *c, int park, const int stdio[3], char *msg, size_t msglen);
 void rs_fd_inspect(struct json *j, const struct rs_ctx *c);
 
+/* In the new process, in post: a descriptor of o (its parked copy is gone
+   by then): the lowest table number holding it, or -1. */
+int rs_obj_fd(const struct rs_ctx *c, const struct rs_obj *o);
+
 /* Helpers for kinds */
 /* In the new process: move a descriptor a kind keeps between open and post
    (not an object's own) above every number rs_fd_setup lays out or parks, so
@@ -172,5 +183,15 @@ extern const struct fd_kind fd_kind_eventfd, fd_kind_epoll, fd_kind_timerfd, fd_
 	fd_kind_inotify;
 /* sockets */
 extern const struct fd_kind fd_kind_unix, fd_kind_inet;
+/* memfd, FIFOs, locks, SysV shared memory */
+extern const struct fd_kind fd_kind_memfd, fd_kind_fifo, fd_kind_lock, fd_kind_sysvshm;
+
+/* fd_memfd.c, shm_sysv.c: in the helper, mapping the VMAs of a restored
+   memfd or SysV segment (restore_mm.c). 1: not such a VMA; 0: mapped;
+   <0: error with message. */
+struct rs_vma;
+int rs_memfd_map(struct rs_ctx *c, const struct rs_vma *rv);
+int rs_memfd_finish(struct rs_ctx *c); /* seals, then the parked fds closed */
+int rs_sysvshm_map(struct rs_ctx *c, const struct rs_vma *rv);
 
 #endif

@@ -161,11 +161,11 @@ static int epoll_open(struct rs_ctx *c, struct rs_obj *o, char *msg, size_t msgl
 
 static int epoll_post(struct rs_ctx *c, struct rs_obj *o, char *msg, size_t msglen)
 {
-	(void)c;
+	int efd = rs_obj_fd(c, o);
 	for (uint32_t i = 0; i < oep(o)->nr_items; i++) {
 		const struct ckpt_img_epoll_item *it = &items(o)[i];
 		struct epoll_event ev = {.events = it->events, .data.u64 = it->data};
-		if (epoll_ctl(o->fd, EPOLL_CTL_ADD, it->tfd, &ev) < 0) {
+		if (epoll_ctl(efd, EPOLL_CTL_ADD, it->tfd, &ev) < 0) {
 			snprintf(msg, msglen, "epoll object %u: re-adding fd %d (events %#x): %s",
 				 o->h->id, it->tfd, it->events, strerror(errno));
 			return -1;

@@ -276,6 +276,22 @@ static int pipe_open(struct rs_ctx *c, struct rs_obj *o, char *msg, size_t msgle
 			 w ? "write" : "read", strerror(errno));
 		return -1;
 	}
+	/* the ends pipe2 made go with the pipe's last description: their
+	   numbers may be ones the table takes later (closed in post, they
+	   closed the restored fd 0 or 1) */
+	int later = 0, seen = 0;
+	for (uint32_t i = 0; i < c->nr_objs; i++) {
+		const struct rs_obj *q = &c->objs[i];
+		if (q->h->kind != CKPT_OBJ_PIPE || opipe(q)->ino != opipe(o)->ino)
+			continue;
+		later += seen;
+		seen |= q == o;
+	}
+	for (int e = 0; !later && e < 2; e++)
+		if (lp->end[e] >= 0) {
+			close(lp->end[e]);
+			lp->end[e] = -1;
+		}
 	return fd;
 }
 

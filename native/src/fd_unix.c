@@ -699,7 +699,7 @@ static int unix_post(struct rs_ctx *c, struct rs_obj *o, char *msg, size_t msgle
 		struct sockaddr_un sun;
 		socklen_t sl;
 		sun_of(ounix(q), &sun, &sl);
-		if (connect(o->fd, (struct sockaddr *)&sun, sl) < 0)
+		if (connect(rs_obj_fd(c, o), (struct sockaddr *)&sun, sl) < 0)
 			return fail(msg, msglen, u, "connect to its peer");
 	}
 	for (int i = 0; i < nr_halves; i++)

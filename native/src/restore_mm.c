@@ -8,6 +8,7 @@
  */
 #include "ckpt.h"
 #include "restore.h"
+#include "fd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,6 +61,12 @@ static int map_vmas(struct rs_ctx *c)
 		const struct ckpt_img_vma *v = rv->v;
 		if (v->kind != CKPT_VMA_ANON && v->kind != CKPT_VMA_FILE)
 			continue;
+		/* SysV segments and memfds: their own objects (shm_sysv.c, fd_memfd.c) */
+		int own = (v->flags & CKPT_VMA_F_SYSV) ? rs_sysvshm_map(c, rv) : rs_memfd_map(c, rv);
+		if (own <= 0) {
+			rc = own;
+			continue;
+		}
 		int shared = v->flags & CKPT_VMA_F_SHARED;
 		int file = v->kind == CKPT_VMA_FILE && !(v->flags & CKPT_VMA_F_DELETED);
 		long prot = PROT_READ | PROT_WRITE;
@@ -146,6 +153,8 @@ int rs_restore_mm(struct rs_ctx *c)
 	rc = map_vmas(c);
 	if (!rc)
 		rc = rs_fill_pages(c);
+	if (!rc)
+		rc = rs_memfd_finish(c);
 	return rc;
 }
 
