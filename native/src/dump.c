@@ -66,7 +66,7 @@ static int check_opts(int32_t pid, const char *path, const struct ckpt_checkpoin
 				 o->after);
 	if (o->after == CKPT_AFTER_SIGNAL && (o->signal < 1 || o->signal > 64))
 		return ckpt_fail(e, EINVAL, "signal %d: expected 1..64", o->signal);
-	if (o->scope != CKPT_SCOPE_PID)
+	if (o->scope != CKPT_SCOPE_PID && o->scope != CKPT_SCOPE_TREE)
 		return ckpt_fail(e, ENOTSUP,
 				 "scope %s is not supported yet: the userspace engine checkpoints "
 				 "one process with all its threads",
@@ -81,6 +81,34 @@ static int check_opts(int32_t pid, const char *path, const struct ckpt_checkpoin
 	if (o->backend > CKPT_BACKEND_KERNEL)
 		return ckpt_fail(e, EINVAL, "backend %u: expected 0..2", o->backend);
 	return 0;
+}
+
+/* Scope tree, until whole trees are saved: refused when the process has
+   children (saving it alone would lose them silently), naming them. */
+static int refuse_children(struct dump *d)
+{
+	char kids[256] = "";
+	size_t n = 0;
+	char p[64];
+	for (uint32_t i = 0; i < d->nr_threads && n < sizeof(kids) - 1; i++) {
+		snprintf(p, sizeof(p), "/proc/%d/task/%d/children", d->pid, d->threads[i].tid);
+		FILE *f = fopen(p, "re");
+		if (!f)
+			continue;
+		int c;
+		while ((c = fgetc(f)) != EOF && n < sizeof(kids) - 1)
+			kids[n++] = (char)(c == ' ' ? ',' : c);
+		fclose(f);
+	}
+	while (n && (kids[n - 1] == ',' || kids[n - 1] == '\n'))
+		n--;
+	kids[n] = '\0';
+	if (!n)
+		return 0;
+	return ckpt_fail(d->e, ENOTSUP,
+			 "scope tree: pid %d has children (%s); checkpointing a process tree is not "
+			 "supported yet (scope pid saves the process alone); nothing was changed",
+			 d->pid, kids);
 }
 
 static void fill_header(struct dump *d, struct ckpt_img_header *h)
@@ -277,6 +305,10 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 	uint64_t t_freeze = dump_now_ns(), frozen_ns = 0;
 	int released = 0;
 	rc = dump_freeze(&d);
+	/* a tree is the process alone only while it has no children: checked
+	   again once frozen (it may have forked meanwhile) */
+	if (!rc && o.scope == CKPT_SCOPE_TREE)
+		rc = refuse_children(&d);
 	/* descriptors first: what cannot be saved refuses before any syscall
 	   is injected into the target */
 	if (!rc)

@@ -206,6 +206,7 @@ struct dump_obj *dump_obj_add(struct dump *d, uint32_t kind)
 	o->id = ++d->nr_objs;
 	o->kind = kind;
 	o->first_fd = -1;
+	o->hold = -1; /* 0 would be the caller's stdin, closed at release */
 	return o;
 }
 

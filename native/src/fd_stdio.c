@@ -15,6 +15,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,15 +33,18 @@ static int is_tty(const struct fd_probe *p)
 	       !strncmp(p->link, "/dev/pts/", 9) || !strncmp(p->link, "/dev/tty", 8);
 }
 
-/* Another descriptor of the process with the same link ("pipe:[INO]"):
-   both ends are in the process, so it is a pipe of its own. */
-static int link_elsewhere_in_process(const struct fd_probe *p)
+/* The other end of this pipe ("pipe:[INO]") is held by the process too (a
+   descriptor with the same link and the opposite access mode): a pipe of its
+   own. A descriptor with the same link and the same access (2>&1 into one
+   pipe, a dup of stdout) is the same end and proves nothing. */
+static int other_end_in_process(const struct fd_probe *p)
 {
 	char dp[64];
 	snprintf(dp, sizeof(dp), "/proc/%d/fd", p->pid);
 	DIR *dir = opendir(dp);
 	if (!dir)
 		return 0;
+	int acc = (int)(p->open_flags & O_ACCMODE);
 	struct dirent *de;
 	int found = 0;
 	while (!found && (de = readdir(dir))) {
@@ -49,10 +53,21 @@ static int link_elsewhere_in_process(const struct fd_probe *p)
 		char lp[320], link[CKPT_PATH_MAX];
 		snprintf(lp, sizeof(lp), "%s/%s", dp, de->d_name);
 		ssize_t n = readlink(lp, link, sizeof(link) - 1);
-		if (n > 0) {
-			link[n] = '\0';
-			found = !strcmp(link, p->link);
-		}
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (strcmp(link, p->link))
+			continue;
+		snprintf(lp, sizeof(lp), "/proc/%d/fdinfo/%s", p->pid, de->d_name);
+		FILE *f = fopen(lp, "re");
+		char line[128];
+		while (f && fgets(line, sizeof(line), f))
+			if (!strncmp(line, "flags:", 6)) {
+				found = ((int)strtoul(line + 6, NULL, 8) & O_ACCMODE) != acc;
+				break;
+			}
+		if (f)
+			fclose(f);
 	}
 	closedir(dir);
 	return found;
@@ -63,7 +78,7 @@ static int stdio_dump(struct dump *d, const struct fd_probe *p, struct dump_obj 
 	if (p->fd > 2)
 		return 1;
 	int pipe = !strncmp(p->link, "pipe:", 5), sock = !strncmp(p->link, "socket:", 7);
-	if (!is_tty(p) && !((pipe || sock) && !link_elsewhere_in_process(p)))
+	if (!is_tty(p) && !(pipe && !other_end_in_process(p)) && !sock)
 		return 1;
 	if (sock && unix_peer_in_process(p))
 		return 1; /* a socketpair of the job's own: fd_unix.c */

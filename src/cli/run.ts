@@ -15,10 +15,11 @@
  * preemption), the restored process is the daemon's, not this command's: this
  * command has ended with the status of the original process by then.
  */
+
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { constants } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { basename, delimiter, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { jobOption } from './attach.js';
 import { withBus } from './bus-client.js';
@@ -28,7 +29,7 @@ import { last, parseOptions } from './options.js';
 import { replyError } from './remote.js';
 import type { Verb } from './verb.js';
 
-const HELP = `Usage: ckpt run --job ID [DAEMON OPTIONS] -- PROGRAM [ARGS...]
+const HELP = `Usage: ckpt run [--job ID] [DAEMON OPTIONS] -- PROGRAM [ARGS...]
 
 Start PROGRAM as job ID of the node daemon: it runs with this command's stdio,
 the daemon may checkpoint it (policies, commands), and ckpt run exits with its
@@ -38,7 +39,8 @@ has registered it, so even a program that exits at once is a registered job
 and ckpt run fails (exit 3).
 
 Options:
-      --job ID               the job id (letters, digits, '_' and '-', up to 64)
+      --job ID               the job id (letters, digits, '_' and '-', up to 64);
+                             default PROGRAM-PID, said on stderr
 ${LOCAL_DAEMON_HELP}`;
 
 const FORWARD: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
@@ -91,10 +93,11 @@ export const verb: Verb = {
         stopAtPositional: true,
       },
     );
-    const job = jobOption(last(parsed, 'job'));
+    const given = last(parsed, 'job');
+    if (given) jobOption(given); // a bad id is refused before anything starts
     const command = parsed.positionals;
     if (!command.length)
-      throw new UsageError('no program given: ckpt run --job ID -- PROGRAM [ARGS...]');
+      throw new UsageError('no program given: ckpt run [--job ID] -- PROGRAM [ARGS...]');
     const { settings, node } = localDaemon(parsed, 'run');
     findProgram(command[0] as string);
     const child = spawn('/bin/sh', ['-c', WRAPPER, 'ckpt-run', ...command], {
@@ -113,6 +116,15 @@ export const verb: Verb = {
       child.once('error', () => resolve(false));
     });
     if (!spawned) return exited;
+    // no --job: the program's name and the job's pid, said once on stderr
+    const job = given
+      ? given
+      : `${
+          basename(command[0] as string)
+            .replace(/[^A-Za-z0-9_-]/g, '_')
+            .slice(0, 40) || 'job'
+        }-${child.pid}`;
+    if (!given) process.stderr.write(`ckpt run: job ${job}\n`);
     const handlers = FORWARD.map((sig) => {
       const h = () => child.kill(sig);
       process.on(sig, h);

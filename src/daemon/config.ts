@@ -5,6 +5,7 @@
  * Documented in docs/daemon.md.
  */
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import convict from 'convict';
 import { isToken } from '../shared/types.js';
 
@@ -188,5 +189,9 @@ export function loadConfig(opts: {
   if (cfg.concurrency < 1)
     throw new ConfigError('configuration: concurrency: must be at least 1 (got 0)');
   if (!cfg.imageDir) cfg.imageDir = `${cfg.stateDir}/images`;
+  // relative directories are the starting directory's, once: the jobs, the
+  // catalog and the banner name absolute paths that work from anywhere
+  cfg.stateDir = resolve(cfg.stateDir);
+  cfg.imageDir = resolve(cfg.imageDir);
   return cfg;
 }

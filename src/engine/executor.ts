@@ -258,6 +258,8 @@ export class Executor {
       r = await this.o.engine.checkpoint(job.pid, image, {
         after: AFTER_CODE[req.after],
         timeoutMs: this.o.timeoutMs,
+        // a job is its process tree: never its top process alone
+        scope: libckpt.SCOPE.tree,
       });
     } catch (err) {
       this.o.jobs.update(job.id, { state: isAlive(job) ? before : 'exited' });

@@ -15,7 +15,8 @@ export function plannedKernel(probe: Record<string, unknown>): Record<string, un
       ...backends,
       kernel: {
         available: false,
-        reason: 'planned: there is no kernel module yet; the userspace engine does the work',
+        reason:
+          'planned: kmod/ckpt.ko freezes a process and reads its registers (tested in a VM) but checkpoints do not go through it yet; the userspace engine does the work',
       },
     },
   };

@@ -19,6 +19,7 @@ const ALLOWED: Record<string, string> = {
   stream: "the nats CLI's `nats sub --stream` (docs/bus.md)",
   now: '`systemctl enable --now` (docs/cli.md)',
   x: "an example of an unknown option in an error message (`unknown option '--x'`)",
+  smp: "scripts/vm/run's guest CPU count (docs/kernel-engine.md)",
 };
 
 const DOCS = [

@@ -63,7 +63,7 @@ test('ckpt run / attach: bad arguments and no daemon are one-line errors; nothin
   const marker = join(dir, 'ran');
   const env = { CKPT_STATE_DIR: join(dir, 'no-daemon-here'), CKPT_BUS_URL: '', CKPT_NODE: '' };
   const cases: [string, string[], number, RegExp][] = [
-    ['run', ['--', 'true'], 2, /--job ID is required/],
+    ['run', ['--', 'sh', '-c', `touch ${marker}`], 3, /no local daemon found/],
     ['run', ['--job', 'a b', '--', 'true'], 2, /--job 'a b'/],
     ['run', ['--job', 'j'], 2, /no program given/],
     ['run', ['--job', 'j', '--', 'sh', '-c', `touch ${marker}`], 3, /no local daemon found/],
