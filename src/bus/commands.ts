@@ -5,6 +5,7 @@
  * Nothing a requester sends, and nothing a handler throws, escapes as an exception.
  */
 import type { AfterCheckpoint } from '../shared/types.js';
+import { parseBoundedJson } from './bounded-json.js';
 import {
   BusValidationError,
   COMMAND_ERROR_CODES,
@@ -12,7 +13,6 @@ import {
   isCommandErrorCode,
   showValue,
 } from './errors.js';
-import { parseBoundedJson } from './bounded-json.js';
 import { tokensAfterPrefix } from './subjects.js';
 import { check, commandSchema, isVerb, VERBS, type Verb } from './validate.js';
 
