@@ -344,6 +344,7 @@ export async function startDaemon(
     logger,
     metrics,
     policies: () => policies,
+    protectedPids: () => (nats && nats.pid > 0 ? [nats.pid] : []),
     viaPolicies,
   });
   let server: CommandServer = await bus.serveCommands(handlers);
