@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import { type Observable, Subject } from 'rxjs';
 import type { HealthEvent } from '../shared/types.js';
 import { isToken } from '../shared/types.js';
+import { authOptions, type BusAuth, BusAuthError, redactUrl } from './auth.js';
 import { type Catalog, createCatalog, DEFAULT_CATALOG_BUCKET } from './catalog.js';
 import { type CommandHandlers, handleCommand } from './commands.js';
 import { BusClosedError, BusConnectionError, type CommandErrorCode } from './errors.js';
@@ -43,8 +44,10 @@ import {
 } from './subjects.js';
 
 export interface BusOptions {
-  /** NATS server URL(s). */
+  /** NATS server URL(s); credentials in a URL are used when `auth` gives none. */
   url: string | string[];
+  /** How to authenticate (user/password, token, nkey, creds, TLS): src/bus/auth.ts. */
+  auth?: BusAuth;
   /** Connection name shown by the server (e.g. `ckpt-daemon-n1`). */
   name: string;
   /** Subject prefix (default `ft`). */
@@ -146,21 +149,20 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
   const ackTimeoutMs = opts.ackTimeoutMs ?? 5_000;
 
   let nc: NatsConnection;
+  const where = redactUrl(opts.url);
   try {
     nc = await connect({
-      servers: opts.url,
+      ...authOptions(opts.url, opts.auth),
       name: opts.name,
       maxReconnectAttempts: -1,
       reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
       waitOnFirstConnect: opts.waitForServer ?? false,
     });
   } catch (err) {
-    throw new BusConnectionError(
-      `cannot reach NATS at ${String(opts.url)}: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
+    if (err instanceof BusAuthError) throw err;
+    throw new BusConnectionError(`cannot reach NATS at ${where}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 
   let js: JetStreamClient;
@@ -184,7 +186,7 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
     js = jetstream(nc, { timeout: ackTimeoutMs });
     jsm = await jetstreamManager(nc).catch((err: unknown) => {
       throw new BusConnectionError(
-        `JetStream is not available on ${String(opts.url)} (start nats-server with -js): ${(err as Error).message}`,
+        `JetStream is not available on ${where} (start nats-server with -js): ${(err as Error).message}`,
         { cause: err },
       );
     });

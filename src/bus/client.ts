@@ -6,6 +6,7 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { HealthEvent } from '../shared/types.js';
+import { authOptions, type BusAuth, BusAuthError, redactUrl } from './auth.js';
 import type { CommandReply } from './commands.js';
 import { BusRequestError } from './errors.js';
 import {
@@ -18,7 +19,9 @@ import {
 import { assertValid } from './validate.js';
 
 export interface BusClientOptions {
+  /** NATS URL(s); credentials in a URL are used when `auth` gives none. */
   url: string | string[];
+  auth?: BusAuth;
   prefix?: string;
   name?: string;
   /** Connect timeout (default 5 s). */
@@ -53,15 +56,16 @@ export async function createBusClient(opts: BusClientOptions): Promise<BusClient
   let nc: NatsConnection;
   try {
     nc = await connect({
-      servers: opts.url,
+      ...authOptions(opts.url, opts.auth),
       name: opts.name ?? `ckpt-client-${process.pid}`,
       reconnect: false,
       timeout: opts.timeoutMs ?? 5_000,
     });
   } catch (err) {
+    if (err instanceof BusAuthError) throw err;
     throw new BusRequestError(
       'CONNECT',
-      `cannot reach NATS at ${String(opts.url)}: ${(err as Error).message}`,
+      `cannot reach NATS at ${redactUrl(opts.url)}: ${(err as Error).message}`,
       false,
       {
         cause: err,

@@ -5,6 +5,7 @@
  * Nothing a requester sends, and nothing a handler throws, escapes as an exception.
  */
 import type { AfterCheckpoint } from '../shared/types.js';
+import { parseBoundedJson } from './bounded-json.js';
 import {
   BusValidationError,
   COMMAND_ERROR_CODES,
@@ -91,22 +92,13 @@ export async function handleCommand(
   let request: unknown;
   const text = decodeText(data);
   if (text === undefined || text.trim() === '') {
-    request = text === undefined ? { raw: Buffer.from(data).toString('base64') } : {};
+    request = text === undefined ? { raw: rawPreview(data) } : {};
   } else {
     try {
-      request = JSON.parse(text);
+      request = parseBoundedJson(text, data.length);
     } catch (err) {
-      return fail(
-        fromValidation(
-          new BusValidationError(
-            'BAD_JSON',
-            '(body)',
-            text,
-            `a JSON object (${(err as Error).message})`,
-          ),
-        ),
-        { raw: text },
-      );
+      if (!(err instanceof BusValidationError)) throw err;
+      return fail(fromValidation(err), { raw: rawPreview(data, text), bytes: data.length });
     }
   }
   if (text === undefined) {
@@ -171,6 +163,13 @@ function fromValidation(err: BusValidationError): CommandErrorBody {
     body.value = JSON.stringify(err.value).length > 200 ? showValue(err.value) : err.value;
   }
   return body;
+}
+
+/** At most 256 bytes of a refused body, for the audit record (never the whole of it). */
+function rawPreview(data: Uint8Array, text?: string): string {
+  if (text !== undefined) return text.length > 256 ? `${text.slice(0, 256)}...` : text;
+  const head = Buffer.from(data.subarray(0, 256));
+  return data.length > 256 ? `${head.toString('base64')}...` : head.toString('base64');
 }
 
 function decodeText(data: Uint8Array): string | undefined {

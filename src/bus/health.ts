@@ -5,6 +5,7 @@
  */
 import type { HealthEvent } from '../shared/types.js';
 import { isToken } from '../shared/types.js';
+import { parseBoundedJson } from './bounded-json.js';
 import { BusValidationError } from './errors.js';
 import { TOKEN_EXPECTED, tokensAfterPrefix } from './subjects.js';
 import { check } from './validate.js';
@@ -68,20 +69,25 @@ export function parseHealthMessage(
     );
   }
   let body: unknown;
+  let text: string;
   try {
-    body = JSON.parse(decoder.decode(data));
+    text = decoder.decode(data);
   } catch (err) {
-    const text = Buffer.from(data).toString('utf8');
     return reject(
       'json',
-      new BusValidationError(
-        'BAD_JSON',
-        '(body)',
-        text,
-        `CloudEvents structured JSON (${(err as Error).message})`,
-        { cause: err },
-      ),
+      new BusValidationError('BAD_JSON', '(body)', '(binary)', 'UTF-8 CloudEvents JSON', {
+        cause: err,
+      }),
     );
+  }
+  try {
+    body = parseBoundedJson(text, data.length, {
+      maxBytes,
+      expected: 'CloudEvents structured JSON',
+    });
+  } catch (err) {
+    if (!(err instanceof BusValidationError)) throw err;
+    return reject(err.code === 'BAD_JSON' ? 'json' : 'size', err);
   }
   const invalid = check('health-event', body);
   if (invalid) return reject(invalid.code === 'BAD_TOKEN' ? 'token' : 'schema', invalid);

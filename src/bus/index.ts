@@ -2,6 +2,16 @@
  * The public face of the bus layer: what the daemon, the CLI and tests may use.
  * Contract (subjects, messages, error codes): docs/bus.md.
  */
+
+export {
+  authOptions,
+  type BusAuth,
+  BusAuthError,
+  type BusTls,
+  hasAuth,
+  redactUrl,
+  stripUrlCredentials,
+} from './auth.js';
 export {
   type Bus,
   type BusCounters,

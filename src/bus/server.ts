@@ -28,6 +28,15 @@ export interface NatsServerOptions {
   host?: string;
   /** Server log file; default: the log is kept in memory (last 64 KiB) for error messages. */
   logFile?: string;
+  /**
+   * A nats-server configuration file (-c): authorization, TLS. -a/-p/-js given here still
+   * override what it says about the listen address and JetStream.
+   */
+  configFile?: string;
+  /** The URL's scheme (tls for a server that requires TLS; default nats). */
+  scheme?: 'nats' | 'tls';
+  /** More command-line arguments (tests: --user/--pass, --auth). */
+  args?: string[];
   /** How long to wait for the server to listen (default 15 s). */
   startTimeoutMs?: number;
 }
@@ -82,6 +91,8 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
 
   const launch = async (port: number): Promise<Launched> => {
     const args = ['-a', host, '-p', String(port), '--ports_file_dir', portsDir];
+    if (opts.configFile) args.push('-c', opts.configFile);
+    if (opts.args) args.push(...opts.args);
     if (jetstream && storeDir) args.push('-js', '-sd', storeDir);
     if (opts.logFile) args.push('-l', opts.logFile);
     let child: ChildProcess;
@@ -127,7 +138,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
 
   let current: Launched | undefined = await launch(opts.port ?? -1);
   const port = current.port;
-  const url = `nats://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  const url = `${opts.scheme ?? 'nats'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
 
   const stop = async (): Promise<void> => {
     const launched = current;

@@ -4,7 +4,7 @@
  * once, no reconnect loop, every failure one clear line with the CLI's exit
  * code (unreachable or no daemon: unavailable; no answer: timeout).
  */
-import { BusError, BusValidationError, createBusClient } from '../bus/index.js';
+import { BusError, BusValidationError, createBusClient, redactUrl } from '../bus/index.js';
 import { isToken } from '../shared/types.js';
 import type { BusSettings, CliBus } from './bus-client.js';
 import { CliError, EXIT } from './errors.js';
@@ -13,6 +13,7 @@ const EXIT_FOR: Record<string, number> = {
   CONNECT: EXIT.unavailable,
   NO_RESPONDERS: EXIT.unavailable,
   TIMEOUT: EXIT.timeout,
+  AUTH_CONFIG: EXIT.usage,
 };
 
 function cliError(err: unknown, what: string): CliError {
@@ -29,11 +30,12 @@ function cliError(err: unknown, what: string): CliError {
 export async function createCliBus(settings: BusSettings): Promise<CliBus> {
   const client = await createBusClient({
     url: settings.url,
+    ...(settings.auth ? { auth: settings.auth } : {}),
     name: `ckpt-cli-${process.pid}`,
     timeoutMs: Math.min(settings.timeoutMs, 10_000),
     ...(settings.prefix !== undefined ? { prefix: settings.prefix } : {}),
   }).catch((err: unknown) => {
-    throw cliError(err, `cannot reach the bus at ${settings.url}`);
+    throw cliError(err, `cannot reach the bus at ${redactUrl(settings.url)}`);
   });
   return {
     async publishHealth(event) {

@@ -11,8 +11,21 @@ export interface CliBus {
   close(): Promise<void>;
 }
 
+/** As src/bus/auth.ts takes it (kept here so the local verbs never load NATS). */
+export interface BusAuth {
+  user?: string;
+  password?: string;
+  passwordFile?: string;
+  token?: string;
+  tokenFile?: string;
+  nkeySeedFile?: string;
+  credsFile?: string;
+  tls?: { ca?: string; cert?: string; key?: string };
+}
+
 export interface BusSettings {
   url: string;
+  auth?: BusAuth;
   prefix?: string;
   timeoutMs: number;
 }

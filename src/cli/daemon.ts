@@ -1,5 +1,6 @@
 /** `ckpt daemon`: the node daemon (src/daemon) as a foreground service. */
 import { pino } from 'pino';
+import { redactUrl } from '../bus/auth.js';
 import { ConfigError, loadConfig, schema } from '../daemon/config.js';
 import { CliError, EXIT, UsageError } from './errors.js';
 import { DEFAULT_STATE_DIR } from './local-daemon.js';
@@ -30,6 +31,15 @@ Options (each also settable in the JSON config file or as CKPT_* variables):
       --node NODE         this node's name (default: the host name)
       --bus URL           NATS server URL (default: start a local nats-server)
       --prefix PREFIX     subject prefix (default ft)
+      --bus-user USER     NATS user; its password from --bus-password-file FILE
+                          or $CKPT_BUS_PASSWORD (never an argument: every local
+                          user can read arguments)
+      --bus-token-file F  NATS token from a file (or $CKPT_BUS_TOKEN)
+      --bus-nkey FILE     nkey user seed file
+      --bus-creds FILE    NATS .creds file (user JWT and seed)
+      --bus-tls-ca FILE   CA of the server's certificate; --bus-tls-cert FILE and
+                          --bus-tls-key FILE: a client certificate
+                          (credentials in the URL work too: nats://user:pass@host)
       --local-port N      port of the local nats-server (default: a free one)
       --state-dir DIR     jobs, outbox, local NATS store (default /var/lib/ckpt)
       --image-dir DIR     checkpoint images (default STATE-DIR/images)
@@ -78,7 +88,11 @@ export const verb: Verb = {
       throw err;
     }
     if (print) {
-      process.stdout.write(`${JSON.stringify(cfg, null, 2)}\n`);
+      const shown = structuredClone(cfg);
+      shown.bus.url = redactUrl(shown.bus.url);
+      if (shown.bus.password) shown.bus.password = '[Sensitive]';
+      if (shown.bus.token) shown.bus.token = '[Sensitive]';
+      process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
       return 0;
     }
     const pretty =
@@ -98,13 +112,14 @@ export const verb: Verb = {
       if (err instanceof PolicyFileError) throw new CliError(err.message, EXIT.usage);
       throw new CliError(`daemon: ${(err as Error).message}`, EXIT.unavailable, { cause: err });
     }
-    logger.info({ url: d.url, node: d.node, metrics: d.metricsUrl }, `NATS bus at ${d.url}`);
+    const where = redactUrl(d.url);
+    logger.info({ url: where, node: d.node, metrics: d.metricsUrl }, `NATS bus at ${where}`);
     // the CLI finds this daemon through STATE-DIR/daemon.json: name the dir only if not the default
     const envDir = process.env.CKPT_STATE_DIR || DEFAULT_STATE_DIR;
     const sd = cfg.stateDir === envDir ? '' : ` --state-dir ${cfg.stateDir}`;
     process.stderr.write(
       [
-        `ckpt daemon: node ${d.node}, bus ${d.url}, state ${cfg.stateDir}${d.metricsUrl ? `, metrics ${d.metricsUrl}` : ''}`,
+        `ckpt daemon: node ${d.node}, bus ${where}, state ${cfg.stateDir}${d.metricsUrl ? `, metrics ${d.metricsUrl}` : ''}`,
         `Try it (in another shell; ckpt finds this daemon through ${cfg.stateDir}/daemon.json):`,
         `  bin/ckpt run --job demo${sd} -- sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/demo.count; sleep 1; done'`,
         `  bin/ckpt jobs${sd}`,

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isToken } from '../shared/types.js';
-import type { BusSettings } from './bus-client.js';
+import type { BusAuth, BusSettings } from './bus-client.js';
 import { CliError, EXIT, UsageError } from './errors.js';
 import { last, type OptionSpec, type ParsedArgs, parseNumber } from './options.js';
 
@@ -25,6 +25,8 @@ export interface DaemonInfoFile {
   node: string;
   prefix: string;
   pid: number;
+  /** The local bus's CLI principal: a user and a password file (0600, root's). */
+  auth?: { user: string; passwordFile: string };
 }
 
 export const DEFAULT_STATE_DIR = '/var/lib/ckpt';
@@ -95,7 +97,67 @@ export function readDaemonInfo(stateDir: string): DaemonInfoFile {
       EXIT.unavailable,
     );
   }
-  return { url: data.url, node: data.node, prefix: data.prefix, pid: data.pid };
+  const out: DaemonInfoFile = {
+    url: data.url,
+    node: data.node,
+    prefix: data.prefix,
+    pid: data.pid,
+  };
+  if (data.auth !== undefined) {
+    const a = data.auth as Record<string, unknown>;
+    if (
+      typeof a !== 'object' ||
+      a === null ||
+      !isToken(a.user) ||
+      typeof a.passwordFile !== 'string' ||
+      !a.passwordFile.startsWith('/')
+    )
+      throw bad('auth', '{user: a token, passwordFile: an absolute path}');
+    out.auth = { user: a.user, passwordFile: a.passwordFile };
+  }
+  return out;
+}
+
+/**
+ * With --bus (or $CKPT_BUS_URL) and no credentials: the local daemon's own CLI credentials
+ * when that URL is the local daemon's (a command copied from its banner keeps working).
+ */
+function localAuthFor(url: string, parsed: ParsedArgs): BusAuth | undefined {
+  try {
+    const info = readDaemonInfo(stateDirOf(parsed));
+    return info.url === url ? info.auth : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bus credentials from the options, else the environment (CKPT_BUS_*); undefined if none. */
+export function busAuthFrom(parsed: ParsedArgs): BusAuth | undefined {
+  const env = process.env;
+  const pick = (opt: string, name: string) => last(parsed, opt) ?? (env[name] || undefined);
+  const auth: BusAuth = {};
+  const user = pick('bus-user', 'CKPT_BUS_USER');
+  if (user !== undefined) auth.user = user;
+  if (env.CKPT_BUS_PASSWORD) auth.password = env.CKPT_BUS_PASSWORD;
+  const passwordFile = pick('bus-password-file', 'CKPT_BUS_PASSWORD_FILE');
+  if (passwordFile !== undefined) auth.passwordFile = passwordFile;
+  if (env.CKPT_BUS_TOKEN) auth.token = env.CKPT_BUS_TOKEN;
+  const tokenFile = pick('bus-token-file', 'CKPT_BUS_TOKEN_FILE');
+  if (tokenFile !== undefined) auth.tokenFile = tokenFile;
+  const nkey = pick('bus-nkey', 'CKPT_BUS_NKEY');
+  if (nkey !== undefined) auth.nkeySeedFile = nkey;
+  const creds = pick('bus-creds', 'CKPT_BUS_CREDS');
+  if (creds !== undefined) auth.credsFile = creds;
+  const ca = pick('bus-tls-ca', 'CKPT_BUS_TLS_CA');
+  const cert = pick('bus-tls-cert', 'CKPT_BUS_TLS_CERT');
+  const key = pick('bus-tls-key', 'CKPT_BUS_TLS_KEY');
+  if (ca !== undefined || cert !== undefined || key !== undefined) {
+    auth.tls = {};
+    if (ca !== undefined) auth.tls.ca = ca;
+    if (cert !== undefined) auth.tls.cert = cert;
+    if (key !== undefined) auth.tls.key = key;
+  }
+  return Object.keys(auth).length ? auth : undefined;
 }
 
 /**
@@ -109,6 +171,7 @@ export function localDaemon(parsed: ParsedArgs, what = 'this command'): LocalDae
     url = checkUrl(process.env.CKPT_BUS_URL, 'CKPT_BUS_URL');
   let node = last(parsed, 'node') ?? (process.env.CKPT_NODE || undefined);
   let prefix = last(parsed, 'prefix') ?? (process.env.CKPT_BUS_PREFIX || undefined);
+  let auth = busAuthFrom(parsed);
   if (url === undefined || node === undefined) {
     let info: DaemonInfoFile;
     try {
@@ -124,9 +187,11 @@ export function localDaemon(parsed: ParsedArgs, what = 'this command'): LocalDae
     if (url === undefined) {
       url = info.url;
       prefix ??= info.prefix;
+      auth ??= info.auth;
     }
     node ??= info.node;
   }
+  auth ??= localAuthFor(url, parsed);
   if (!isToken(node)) {
     throw new UsageError(`--node must be 1-64 letters, digits, '_' or '-', got '${node}'`);
   }
@@ -136,6 +201,7 @@ export function localDaemon(parsed: ParsedArgs, what = 'this command'): LocalDae
       parseNumber(last(parsed, 'request-timeout') ?? '30', '--request-timeout', 0.1, 3600) * 1000,
   };
   if (prefix) settings.prefix = prefix;
+  if (auth) settings.auth = auth;
   return { settings, node };
 }
 
@@ -146,17 +212,21 @@ export function busOnly(parsed: ParsedArgs): BusSettings {
   if (url === undefined && process.env.CKPT_BUS_URL)
     url = checkUrl(process.env.CKPT_BUS_URL, 'CKPT_BUS_URL');
   let prefix = last(parsed, 'prefix') ?? (process.env.CKPT_BUS_PREFIX || undefined);
+  let auth = busAuthFrom(parsed);
   if (url === undefined) {
     const info = readDaemonInfo(stateDirOf(parsed));
     url = info.url;
     prefix ??= info.prefix;
+    auth ??= info.auth;
   }
+  auth ??= localAuthFor(url, parsed);
   const settings: BusSettings = {
     url,
     timeoutMs:
       parseNumber(last(parsed, 'request-timeout') ?? '30', '--request-timeout', 0.1, 3600) * 1000,
   };
   if (prefix) settings.prefix = prefix;
+  if (auth) settings.auth = auth;
   return settings;
 }
 
@@ -167,6 +237,14 @@ export const LOCAL_DAEMON_SPECS: readonly OptionSpec[] = [
   { long: 'prefix', arg: 'required', argName: 'PREFIX' },
   { long: 'state-dir', arg: 'required', argName: 'DIR' },
   { long: 'request-timeout', arg: 'required', argName: 'SEC' },
+  { long: 'bus-user', arg: 'required', argName: 'USER' },
+  { long: 'bus-password-file', arg: 'required', argName: 'FILE' },
+  { long: 'bus-token-file', arg: 'required', argName: 'FILE' },
+  { long: 'bus-nkey', arg: 'required', argName: 'FILE' },
+  { long: 'bus-creds', arg: 'required', argName: 'FILE' },
+  { long: 'bus-tls-ca', arg: 'required', argName: 'FILE' },
+  { long: 'bus-tls-cert', arg: 'required', argName: 'FILE' },
+  { long: 'bus-tls-key', arg: 'required', argName: 'FILE' },
 ];
 
 /** The same without --node, for verbs that give --node their own meaning. */
@@ -180,7 +258,17 @@ const BUS_LINES = `      --bus URL              the bus (default: $CKPT_BUS_URL,
                              $CKPT_STATE_DIR or ${DEFAULT_STATE_DIR})
       --prefix PREFIX        subject prefix (default: $CKPT_BUS_PREFIX, else the
                              local daemon's, else ft)
-      --request-timeout SEC  how long to wait for the daemon (default 30)`;
+      --request-timeout SEC  how long to wait for the daemon (default 30)
+      --bus-user USER        NATS user; the password from --bus-password-file
+                             FILE or $CKPT_BUS_PASSWORD ($CKPT_BUS_USER too)
+      --bus-token-file FILE  NATS token from a file (or $CKPT_BUS_TOKEN)
+      --bus-nkey FILE        nkey user seed file ($CKPT_BUS_NKEY)
+      --bus-creds FILE       NATS .creds file ($CKPT_BUS_CREDS)
+      --bus-tls-ca FILE      CA of the server's certificate ($CKPT_BUS_TLS_CA)
+      --bus-tls-cert FILE    client certificate ($CKPT_BUS_TLS_CERT), with
+      --bus-tls-key FILE     its key ($CKPT_BUS_TLS_KEY)
+                             Without these: credentials in the URL, else the
+                             local daemon's (daemon.json; readable by root only)`;
 
 export const LOCAL_DAEMON_HELP = `Daemon:
       --node NODE            the daemon's node (default: $CKPT_NODE, else the

@@ -9,7 +9,13 @@ import type { Logger } from 'pino';
 import { type Bus, CommandError, type CommandHandlers } from '../bus/index.js';
 import { EngineError } from '../engine/errors.js';
 import type { Executor } from '../engine/executor.js';
-import { isAlive, type Job, type JobStore, processStartTime } from '../engine/jobs.js';
+import {
+  isAlive,
+  type Job,
+  type JobStore,
+  processOwner,
+  processStartTime,
+} from '../engine/jobs.js';
 import * as libckpt from '../engine/libckpt.js';
 import type { CkptMetrics } from '../metrics/metrics.js';
 import type { PolicyCommand, PolicySet } from '../policies/index.js';
@@ -24,6 +30,8 @@ export interface CommandContext {
   logger: Logger;
   metrics: CkptMetrics;
   policies(): PolicySet;
+  /** Processes no command may attach (the daemon itself, its nats-server). */
+  protectedPids?(): number[];
   /** Send a command through the policy engine; resolves with what it decided. */
   viaPolicies(cmd: PolicyCommand, skipped: string): Promise<object>;
 }
@@ -96,13 +104,36 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
       const startTime = processStartTime(body.pid);
       if (startTime === undefined)
         throw new CommandError('UNKNOWN_JOB', `no process ${body.pid} on ${ctx.node}`);
+      const forbid = (why: string): never => {
+        throw new CommandError('FORBIDDEN', `attach ${body.job} (pid ${body.pid}) refused: ${why}`);
+      };
+      if (body.pid === 1) forbid('pid 1 (init) is never a job');
+      if (body.pid === process.pid) forbid('it is this daemon');
+      if (ctx.protectedPids?.().includes(body.pid)) forbid("it is this daemon's nats-server");
+      // the owner is what the kernel says, never what the request declares
+      const owner = processOwner(body.pid);
+      if (!owner) throw new CommandError('UNKNOWN_JOB', `no process ${body.pid} on ${ctx.node}`);
+      if (new Set(owner.uids).size > 1 || new Set(owner.gids).size > 1) {
+        forbid(
+          `its real, effective, saved and filesystem ids differ (uid ${owner.uids.join('/')}, gid ${owner.gids.join('/')}): a set-id process is never a job`,
+        );
+      }
+      if (body.owner && (body.owner.uid !== owner.uid || body.owner.gid !== owner.gid)) {
+        forbid(
+          `the request declares owner uid ${body.owner.uid} gid ${body.owner.gid}, but the process belongs to uid ${owner.uid} gid ${owner.gid}`,
+        );
+      }
       const prev = ctx.jobs.get(body.job);
       const job: Job = {
         id: body.job,
         node: ctx.node,
         pid: body.pid,
         startTime,
-        owner: body.owner ?? { uid: 0, gid: 0 },
+        owner: {
+          uid: owner.uid,
+          gid: owner.gid,
+          ...(body.owner?.user ? { user: body.owner.user } : {}),
+        },
         command: body.command,
         cwd: body.cwd,
         state: 'running',
@@ -114,7 +145,7 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
       };
       ctx.jobs.add(job);
       ctx.metrics.setJobs(ctx.jobs.list().length);
-      ctx.logger.info({ job: job.id, pid: job.pid }, 'job attached');
+      ctx.logger.info({ job: job.id, pid: job.pid, owner: job.owner }, 'job attached');
       return { job: view(job) };
     },
     detach: async (body) => {

@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import convict from 'convict';
+import type { BusAuth } from '../bus/index.js';
 import { isToken } from '../shared/types.js';
 
 /** The host name as a subject-safe token (dots and the like become '-'). */
@@ -58,6 +59,78 @@ export const schema = {
       default: 'ft',
       env: 'CKPT_BUS_PREFIX',
       arg: 'prefix',
+    },
+    user: {
+      doc: 'NATS user (with password or passwordFile); credentials in the URL work too',
+      format: String,
+      default: '',
+      env: 'CKPT_BUS_USER',
+      arg: 'bus-user',
+    },
+    password: {
+      doc: 'NATS password (prefer passwordFile: arguments are visible to every local user)',
+      format: String,
+      default: '',
+      sensitive: true,
+      env: 'CKPT_BUS_PASSWORD',
+    },
+    passwordFile: {
+      doc: 'File whose first line is the NATS password',
+      format: String,
+      default: '',
+      env: 'CKPT_BUS_PASSWORD_FILE',
+      arg: 'bus-password-file',
+    },
+    token: {
+      doc: 'NATS token (prefer tokenFile)',
+      format: String,
+      default: '',
+      sensitive: true,
+      env: 'CKPT_BUS_TOKEN',
+    },
+    tokenFile: {
+      doc: 'File whose first line is the NATS token',
+      format: String,
+      default: '',
+      env: 'CKPT_BUS_TOKEN_FILE',
+      arg: 'bus-token-file',
+    },
+    nkeySeedFile: {
+      doc: 'File holding an nkey user seed (SU...)',
+      format: String,
+      default: '',
+      env: 'CKPT_BUS_NKEY',
+      arg: 'bus-nkey',
+    },
+    credsFile: {
+      doc: 'A NATS .creds file (user JWT and seed)',
+      format: String,
+      default: '',
+      env: 'CKPT_BUS_CREDS',
+      arg: 'bus-creds',
+    },
+    tls: {
+      ca: {
+        doc: 'CA certificate (PEM) that signed the NATS server certificate',
+        format: String,
+        default: '',
+        env: 'CKPT_BUS_TLS_CA',
+        arg: 'bus-tls-ca',
+      },
+      cert: {
+        doc: 'Client certificate (PEM) for servers that verify clients',
+        format: String,
+        default: '',
+        env: 'CKPT_BUS_TLS_CERT',
+        arg: 'bus-tls-cert',
+      },
+      key: {
+        doc: "The client certificate's private key (PEM)",
+        format: String,
+        default: '',
+        env: 'CKPT_BUS_TLS_KEY',
+        arg: 'bus-tls-key',
+      },
     },
     localPort: {
       doc: 'Port of the local nats-server (-1: a free one)',
@@ -152,7 +225,19 @@ export const schema = {
 
 export interface DaemonConfig {
   node: string;
-  bus: { url: string; prefix: string; localPort: number };
+  bus: {
+    url: string;
+    prefix: string;
+    localPort: number;
+    user: string;
+    password: string;
+    passwordFile: string;
+    token: string;
+    tokenFile: string;
+    nkeySeedFile: string;
+    credsFile: string;
+    tls: { ca: string; cert: string; key: string };
+  };
   stateDir: string;
   imageDir: string;
   policies: string[];
@@ -162,6 +247,26 @@ export interface DaemonConfig {
   retain: number;
   metrics: { port: number; host: string };
   log: { level: string; format: 'auto' | 'pretty' | 'json' };
+}
+
+/** The configured bus credentials as src/bus/auth.ts takes them (empty settings left out). */
+export function busAuthOf(cfg: DaemonConfig): BusAuth {
+  const b = cfg.bus;
+  const auth: BusAuth = {};
+  if (b.user) auth.user = b.user;
+  if (b.password) auth.password = b.password;
+  if (b.passwordFile) auth.passwordFile = b.passwordFile;
+  if (b.token) auth.token = b.token;
+  if (b.tokenFile) auth.tokenFile = b.tokenFile;
+  if (b.nkeySeedFile) auth.nkeySeedFile = b.nkeySeedFile;
+  if (b.credsFile) auth.credsFile = b.credsFile;
+  if (b.tls.ca || b.tls.cert || b.tls.key) {
+    auth.tls = {};
+    if (b.tls.ca) auth.tls.ca = b.tls.ca;
+    if (b.tls.cert) auth.tls.cert = b.tls.cert;
+    if (b.tls.key) auth.tls.key = b.tls.key;
+  }
+  return auth;
 }
 
 export class ConfigError extends Error {

@@ -16,10 +16,13 @@ import type { Logger } from 'pino';
 import { Subject, type Subscription } from 'rxjs';
 import {
   type Bus,
+  type BusAuth,
   type CommandServer,
   createBus,
+  hasAuth,
   type NatsServerHandle,
   startNatsServer,
+  stripUrlCredentials,
 } from '../bus/index.js';
 import { type Engine, Executor } from '../engine/executor.js';
 import { JobStore } from '../engine/jobs.js';
@@ -33,7 +36,8 @@ import {
   type PolicySet,
 } from '../policies/index.js';
 import { asCommandError, commandHandlers } from './commands.js';
-import type { DaemonConfig } from './config.js';
+import { busAuthOf, type DaemonConfig } from './config.js';
+import { prepareLocalBusAuth } from './local-bus.js';
 
 export interface DaemonHandle {
   readonly url: string;
@@ -53,6 +57,8 @@ export interface DaemonInfo {
   prefix: string;
   pid: number;
   metrics?: string;
+  /** The local bus's CLI principal: a user and a password file only root can read. */
+  auth?: BusAuth;
 }
 
 /** Temp files libckpt leaves when its writer is killed mid-checkpoint (.NAME.tmp-XXXXXX). */
@@ -175,21 +181,38 @@ export async function startDaemon(
   const jobs = JobStore.load(join(cfg.stateDir, 'jobs.json'), cfg.node);
   let nats: NatsServerHandle | undefined;
   let url = cfg.bus.url;
+  let auth: BusAuth = busAuthOf(cfg);
+  /** What daemon.json tells root's CLI to authenticate with (file paths, never a secret). */
+  let cliAuth: BusAuth | undefined;
   if (!url) {
+    if (hasAuth(auth)) {
+      throw new DaemonStartError(
+        'bus credentials are configured but no bus URL: the local nats-server uses credentials the daemon generates (give --bus URL to use yours)',
+      );
+    }
+    const local = prepareLocalBusAuth(cfg.stateDir, cfg.bus.prefix);
+    auth = local.daemon;
+    cliAuth = local.admin;
     nats = await startNatsServer({
+      host: '127.0.0.1',
       port: await localPort(cfg, logger),
       jetstream: true,
       storeDir: join(cfg.stateDir, 'nats'),
       logFile: join(cfg.stateDir, 'nats-server.log'),
+      configFile: local.configFile,
     });
     url = nats.url;
     writeFileSync(join(cfg.stateDir, 'nats-port'), `${nats.port}\n`, { mode: 0o644 });
-    logger.info({ url, pid: nats.pid }, 'started a local nats-server');
+    logger.info(
+      { url, pid: nats.pid, credentials: local.dir },
+      'started a local nats-server (loopback only, credentials required)',
+    );
   }
   let bus: Bus;
   try {
     bus = await createBus({
       url,
+      auth,
       name: `ckpt-daemon-${cfg.node}`,
       node: cfg.node,
       prefix: cfg.bus.prefix,
@@ -321,6 +344,7 @@ export async function startDaemon(
     logger,
     metrics,
     policies: () => policies,
+    protectedPids: () => (nats && nats.pid > 0 ? [nats.pid] : []),
     viaPolicies,
   });
   let server: CommandServer = await bus.serveCommands(handlers);
@@ -338,7 +362,8 @@ export async function startDaemon(
   }, 500);
 
   const info: DaemonInfo = {
-    url,
+    url: stripUrlCredentials(url),
+    ...(cliAuth ? { auth: cliAuth } : {}),
     node: cfg.node,
     prefix: cfg.bus.prefix,
     pid: process.pid,

@@ -53,6 +53,32 @@ export function processStartTime(pid: number): number | undefined {
   }
 }
 
+/**
+ * The credentials the kernel gives `pid` (real uid and gid, from /proc/PID/status; every
+ * uid/gid field of the process, so a set-id process is seen with all its ids), or
+ * undefined when it is gone. Never taken from a request.
+ */
+export function processOwner(
+  pid: number,
+): { uid: number; gid: number; uids: number[]; gids: number[] } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const ids = (name: string) =>
+    (new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(text)?.[1] ?? '')
+      .trim()
+      .split(/\s+/)
+      .map(Number)
+      .filter((n) => Number.isInteger(n) && n >= 0);
+  const uids = ids('Uid');
+  const gids = ids('Gid');
+  if (uids.length < 4 || gids.length < 4) return undefined;
+  return { uid: uids[0] as number, gid: gids[0] as number, uids, gids };
+}
+
 /** 'T' while stopped, 'R'/'S'/... while alive, undefined when gone. */
 export function processState(pid: number): string | undefined {
   try {

@@ -375,3 +375,36 @@ test.serial(
     await until(() => bus.status().counters.commands.ok === 1, 3_000);
   },
 );
+
+test.serial(
+  'a body nested 100,000 levels deep, a deep small one and an oversize one each get a reply and an audit record',
+  async (t) => {
+    const { bus } = await openBus(t, nats.url, { node: 'deep' });
+    const calls: Array<{ verb: string; body: unknown; meta: CommandMeta }> = [];
+    await bus.serveCommands(recordingHandlers(calls));
+    const n = 100_000;
+    const huge = `{"job":${'['.repeat(n)}${']'.repeat(n)}}`;
+    const r1 = await rawRequest('ft.cmd.deep.checkpoint', huge);
+    t.false(r1.ok);
+    t.is(r1.error.code, 'BAD_REQUEST');
+    t.regex(r1.error.message, /at most 65536 bytes/);
+    // small enough, but deeper than the bound: refused before the validator sees it
+    const deep = `{"job":"j","x":${'{"a":'.repeat(40)}1${'}'.repeat(40)}}`;
+    const r2 = await rawRequest('ft.cmd.deep.checkpoint', deep);
+    t.false(r2.ok);
+    t.is(r2.error.code, 'BAD_REQUEST');
+    t.regex(r2.error.message, /nested at most 32 levels/);
+    // brackets inside strings do not count
+    const r3 = await rawRequest('ft.cmd.deep.checkpoint', `{"job":"j${'['.repeat(100)}"}`);
+    t.is(r3.error.code, 'BAD_TOKEN');
+    t.deepEqual(calls, [], 'no handler ran');
+    await bus.flush(5_000);
+    const entries = await collect(bus.history({ kinds: ['audit'], node: 'deep' }));
+    t.is(entries.length, 3);
+    const ids = entries.map((e) => (e.data as Wire).id);
+    t.deepEqual(ids, [r1.id, r2.id, r3.id]);
+    t.true(JSON.stringify(entries[0]?.data).length < 4096, 'the audit record stays small');
+    // and the daemon still serves
+    t.true((await client.request('deep', 'status', {})).ok);
+  },
+);

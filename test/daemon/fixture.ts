@@ -65,7 +65,14 @@ export interface DaemonProc {
 
 export async function startDaemon(
   t: ExecutionContext,
-  opts: { url: string; node: string; stateDir?: string; args?: string[]; policies?: string },
+  opts: {
+    url: string;
+    node: string;
+    stateDir?: string;
+    args?: string[];
+    policies?: string;
+    env?: Record<string, string>;
+  },
 ): Promise<DaemonProc> {
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'ckpt-daemon-'));
   const args = [
@@ -86,7 +93,10 @@ export async function startDaemon(
   }
   args.push(...(opts.args ?? []));
   const info = join(stateDir, 'daemon.json');
-  const proc = spawn(CKPT, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(CKPT, args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...opts.env },
+  });
   let err = '';
   proc.stderr?.on('data', (d) => {
     err += d;

@@ -7,7 +7,7 @@
  * the jobs. Real bin/ckpt, real daemon, real nats-server, real processes.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -178,8 +178,21 @@ test.serial(
     await stopLocal(first);
     const second = await startLocal(t, dir, 'loc2');
     t.is(second.info().url, url, 'same URL after a restart');
-    const jobs = await runCli('ckpt', ['jobs', '--bus', url, '--node', 'loc2']);
+    // the local bus needs credentials: a command copied from the banner finds the local
+    // daemon's (root's) in daemon.json; without them the server refuses the connection
+    const jobs = await runCli('ckpt', ['jobs', '--bus', url, '--node', 'loc2'], {
+      env: userEnv(dir) as Record<string, string>,
+    });
     t.is(jobs.code, 0, `a command copied from the first banner still works: ${jobs.stderr}`);
+    const anon = await runCli('ckpt', ['jobs', '--bus', url, '--node', 'loc2'], {
+      env: userEnv(mkdtempSync(join(tmpdir(), 'ckpt-nostate-'))) as Record<string, string>,
+    });
+    t.is(anon.code, 3, anon.stderr);
+    t.regex(anon.stderr, /Authorization Violation/);
+    const info = JSON.parse(readFileSync(join(dir, 'daemon.json'), 'utf8'));
+    t.false(JSON.stringify(info).includes(readFileSync(info.auth.passwordFile, 'utf8').trim()));
+    t.is(statSync(info.auth.passwordFile).mode & 0o777, 0o600);
+    t.is(statSync(join(dir, 'bus')).mode & 0o777, 0o700);
     await stopLocal(second);
 
     // someone else took the port meanwhile: a new port, and the log says why
