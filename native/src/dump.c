@@ -66,14 +66,9 @@ static int check_opts(int32_t pid, const char *path, const struct ckpt_checkpoin
 				 o->after);
 	if (o->after == CKPT_AFTER_SIGNAL && (o->signal < 1 || o->signal > 64))
 		return ckpt_fail(e, EINVAL, "signal %d: expected 1..64", o->signal);
-	if (o->scope != CKPT_SCOPE_PID)
-		return ckpt_fail(e, ENOTSUP,
-				 "scope %s is not supported yet: the userspace engine checkpoints "
-				 "one process with all its threads",
-				 o->scope == CKPT_SCOPE_TREE   ? "tree"
-				 : o->scope == CKPT_SCOPE_PGID ? "process group"
-				 : o->scope == CKPT_SCOPE_SID  ? "session"
-							       : "(unknown)");
+	if (o->scope > CKPT_SCOPE_SID)
+		return ckpt_fail(e, EINVAL, "scope %u: expected 0..3 (pid, tree, pgid, session)",
+				 o->scope);
 	if (o->backend == CKPT_BACKEND_KERNEL)
 		return ckpt_fail(e, ENODEV,
 				 "kernel backend: /dev/ckpt is not available (ckpt.ko not loaded); "
@@ -83,7 +78,7 @@ static int check_opts(int32_t pid, const char *path, const struct ckpt_checkpoin
 	return 0;
 }
 
-static void fill_header(struct dump *d, struct ckpt_img_header *h)
+void dump_fill_header(struct dump *d, struct ckpt_img_header *h)
 {
 	memset(h, 0, sizeof(*h));
 	memcpy(h->magic, CKPT_IMG_MAGIC, 8);
@@ -146,10 +141,16 @@ static int write_vmas(struct dump *d, struct imgw *w)
 static int write_image(struct dump *d, struct imgw *w)
 {
 	struct ckpt_img_header h;
-	fill_header(d, &h);
+	dump_fill_header(d, &h);
 	int rc = imgw_header(w, &h);
 	if (!rc)
 		rc = dump_write_objs(d, w);
+	return rc ? rc : dump_write_process(d, w);
+}
+
+int dump_write_process(struct dump *d, struct imgw *w)
+{
+	int rc = 0;
 	uint64_t np = d->proc.pending_shared_count;
 	if (!rc)
 		rc = imgw_begin(w, CKPT_SEC_PROC, sizeof(d->proc) + np * 128, 0);
@@ -190,7 +191,7 @@ static int write_image(struct dump *d, struct imgw *w)
 	return rc;
 }
 
-static int after_signal(const struct ckpt_checkpoint_opts *o)
+int dump_after_signal(const struct ckpt_checkpoint_opts *o)
 {
 	switch (o->after) {
 	case CKPT_AFTER_STOP: return SIGSTOP;
@@ -204,7 +205,7 @@ static int after_signal(const struct ckpt_checkpoint_opts *o)
 
 /* After SIGKILL: wait (briefly) until the process is dead, so a caller can
    restart it right away once its parent has reaped it. */
-static void wait_dead(pid_t pid)
+void dump_wait_dead(pid_t pid)
 {
 	for (int i = 0; i < 200; i++) {
 		char p[64], buf[512];
@@ -223,7 +224,7 @@ static void wait_dead(pid_t pid)
 	}
 }
 
-static void free_dump(struct dump *d)
+void dump_free(struct dump *d)
 {
 	if (d->threads)
 		for (uint32_t i = 0; i < d->nr_threads; i++) {
@@ -257,6 +258,8 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 		return rc;
 	if (kill(pid, 0) < 0 && errno == ESRCH)
 		return ckpt_fail(&e, ESRCH, "no process %d", pid);
+	if (o.scope != CKPT_SCOPE_PID)
+		return dump_job(pid, path, &o, res, &e, t0);
 
 	struct dump d;
 	memset(&d, 0, sizeof(d));
@@ -270,7 +273,7 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 	struct imgw w;
 	rc = imgw_open(&w, path, o.fd, o.flags, &e);
 	if (rc) {
-		free_dump(&d);
+		dump_free(&d);
 		return rc;
 	}
 	dump_progress(&d, 0, 0, CKPT_PHASE_FREEZE);
@@ -317,16 +320,16 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 		if (!released)
 			dump_release(&d, 0);
 		imgw_abort(&w);
-		free_dump(&d);
+		dump_free(&d);
 		return rc;
 	}
 	if (!released) {
-		int sig = after_signal(&o);
+		int sig = dump_after_signal(&o);
 		dump_fds_release(&d, sig == SIGKILL);
 		rc = dump_release(&d, sig);
 		frozen_ns = dump_now_ns() - t_freeze;
 		if (sig == SIGKILL)
-			wait_dead(pid);
+			dump_wait_dead(pid);
 	}
 	dump_progress(&d, bytes, bytes, CKPT_PHASE_DONE);
 	if (res) {
@@ -343,6 +346,6 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 					.crc32c = crc};
 		memcpy(res, &r, size < sizeof(r) ? size : sizeof(r));
 	}
-	free_dump(&d);
+	dump_free(&d);
 	return rc;
 }

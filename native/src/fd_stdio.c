@@ -32,19 +32,18 @@ static int is_tty(const struct fd_probe *p)
 	       !strncmp(p->link, "/dev/pts/", 9) || !strncmp(p->link, "/dev/tty", 8);
 }
 
-/* Another descriptor of the process with the same link ("pipe:[INO]"):
-   both ends are in the process, so it is a pipe of its own. */
-static int link_elsewhere_in_process(const struct fd_probe *p)
+/* Another descriptor of process pid with the same link ("pipe:[INO]"). */
+static int link_held_by(pid_t pid, const struct fd_probe *p)
 {
 	char dp[64];
-	snprintf(dp, sizeof(dp), "/proc/%d/fd", p->pid);
+	snprintf(dp, sizeof(dp), "/proc/%d/fd", pid);
 	DIR *dir = opendir(dp);
 	if (!dir)
 		return 0;
 	struct dirent *de;
 	int found = 0;
 	while (!found && (de = readdir(dir))) {
-		if (de->d_name[0] == '.' || atoi(de->d_name) == p->fd)
+		if (de->d_name[0] == '.' || (pid == p->pid && atoi(de->d_name) == p->fd))
 			continue;
 		char lp[320], link[CKPT_PATH_MAX];
 		snprintf(lp, sizeof(lp), "%s/%s", dp, de->d_name);
@@ -58,14 +57,26 @@ static int link_elsewhere_in_process(const struct fd_probe *p)
 	return found;
 }
 
+/* The other end (or another holder) is in the process or another process of
+   the job: the job's own pipe, not a way outside. */
+static int link_elsewhere_in_job(const struct dump *d, const struct fd_probe *p)
+{
+	if (link_held_by(p->pid, p))
+		return 1;
+	for (uint32_t i = 0; d->job && i < d->nr_job; i++)
+		if (d->job[i] != p->pid && link_held_by(d->job[i], p))
+			return 1;
+	return 0;
+}
+
 static int stdio_dump(struct dump *d, const struct fd_probe *p, struct dump_obj *o)
 {
 	if (p->fd > 2)
 		return 1;
 	int pipe = !strncmp(p->link, "pipe:", 5), sock = !strncmp(p->link, "socket:", 7);
-	if (!is_tty(p) && !((pipe || sock) && !link_elsewhere_in_process(p)))
+	if (!is_tty(p) && !((pipe || sock) && !link_elsewhere_in_job(d, p)))
 		return 1;
-	if (sock && unix_peer_in_process(p))
+	if (sock && unix_peer_in_job(d, p))
 		return 1; /* a socketpair of the job's own: fd_unix.c */
 	struct ckpt_img_ostdio s = {.fd = p->fd};
 	int rc = dump_obj_put(d, o, &s, sizeof(s));
