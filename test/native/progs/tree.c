@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 		zdtm_wait();
 		pass_on();
 		int st;
-		if (waitpid(g, &st, 0) != g || !WIFEXITED(st) || WEXITSTATUS(st) != 33)
+		if (waitpid(fresh ? -1 : g, &st, 0) <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 33)
 			_exit(91);
 		_exit(same_parent(me) || fresh ? 22 : 92);
 	}
