@@ -79,6 +79,8 @@ enum ckpt_img_section_type {
 	CKPT_SEC_PAGES = 5,
 	CKPT_SEC_FDS = 6, /* v2: the descriptor table, struct ckpt_img_fd each */
 	CKPT_SEC_PROCX = 7, /* v2: struct ckpt_img_procx */
+	CKPT_SEC_TREE = 8, /* v2, images of several processes: struct ckpt_img_task
+			      each, after the object sections, before the first PROC */
 	/* v2 object sections, one per kind (enum ckpt_obj_kind): records of
 	   struct ckpt_img_obj + the kind's struct + variable data */
 	CKPT_SEC_OBJ_BASE = 0x100, /* section type = CKPT_SEC_OBJ_BASE + kind */
@@ -305,6 +307,31 @@ struct ckpt_img_procx {
 	uint64_t xcomp_perm; /* arch_prctl(ARCH_GET_XCOMP_PERM): dynamic xfeatures
 				(AMX tile data, bit 18) the process may use */
 	uint64_t reserved[7];
+};
+
+/* ---- TREE (v2): the processes of a job ------------------------------------
+ * Present when the image holds more than one process (or a zombie): one
+ * record per process in creation order (a parent before its children).
+ * Every record but a zombie's has its PROC..PAGES sections after TREE, in
+ * the same order. A process's descriptors refer only to objects with ids
+ * obj_first .. obj_first + obj_count - 1 (an object is made by, and belongs
+ * to, one process).
+ */
+#define CKPT_TASK_F_ZOMBIE (1u << 0) /* exited, not reaped: no sections follow */
+#define CKPT_TASK_F_ROOT (1u << 1) /* the process the restart waits for */
+
+struct ckpt_img_task {
+	int32_t pid;
+	int32_t ppid; /* a pid of an earlier record, or outside the image */
+	int32_t pgid;
+	int32_t sid;
+	uint32_t flags; /* CKPT_TASK_F_* */
+	int32_t exit_status; /* ZOMBIE: the wait status its parent will collect */
+	int32_t exit_signal; /* ZOMBIE: the signal its parent is told with */
+	uint32_t obj_first; /* first object id of this process (0: none) */
+	uint32_t obj_count;
+	uint32_t pad;
+	uint64_t reserved[2];
 };
 
 /* ---- FDS (v2): one per process -------------------------------------------- */

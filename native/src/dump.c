@@ -66,14 +66,9 @@ static int check_opts(int32_t pid, const char *path, const struct ckpt_checkpoin
 				 o->after);
 	if (o->after == CKPT_AFTER_SIGNAL && (o->signal < 1 || o->signal > 64))
 		return ckpt_fail(e, EINVAL, "signal %d: expected 1..64", o->signal);
-	if (o->scope != CKPT_SCOPE_PID && o->scope != CKPT_SCOPE_TREE)
-		return ckpt_fail(e, ENOTSUP,
-				 "scope %s is not supported yet: the userspace engine checkpoints "
-				 "one process with all its threads",
-				 o->scope == CKPT_SCOPE_TREE   ? "tree"
-				 : o->scope == CKPT_SCOPE_PGID ? "process group"
-				 : o->scope == CKPT_SCOPE_SID  ? "session"
-							       : "(unknown)");
+	if (o->scope > CKPT_SCOPE_SID)
+		return ckpt_fail(e, EINVAL, "scope %u: expected 0..3 (pid, tree, pgid, session)",
+				 o->scope);
 	if (o->backend == CKPT_BACKEND_KERNEL)
 		return ckpt_fail(e, ENODEV,
 				 "kernel backend: /dev/ckpt is not available (ckpt.ko not loaded); "
@@ -83,35 +78,7 @@ static int check_opts(int32_t pid, const char *path, const struct ckpt_checkpoin
 	return 0;
 }
 
-/* Scope tree, until whole trees are saved: refused when the process has
-   children (saving it alone would lose them silently), naming them. */
-static int refuse_children(struct dump *d)
-{
-	char kids[256] = "";
-	size_t n = 0;
-	char p[64];
-	for (uint32_t i = 0; i < d->nr_threads && n < sizeof(kids) - 1; i++) {
-		snprintf(p, sizeof(p), "/proc/%d/task/%d/children", d->pid, d->threads[i].tid);
-		FILE *f = fopen(p, "re");
-		if (!f)
-			continue;
-		int c;
-		while ((c = fgetc(f)) != EOF && n < sizeof(kids) - 1)
-			kids[n++] = (char)(c == ' ' ? ',' : c);
-		fclose(f);
-	}
-	while (n && (kids[n - 1] == ',' || kids[n - 1] == '\n'))
-		n--;
-	kids[n] = '\0';
-	if (!n)
-		return 0;
-	return ckpt_fail(d->e, ENOTSUP,
-			 "scope tree: pid %d has children (%s); checkpointing a process tree is not "
-			 "supported yet (scope pid saves the process alone); nothing was changed",
-			 d->pid, kids);
-}
-
-static void fill_header(struct dump *d, struct ckpt_img_header *h)
+void dump_fill_header(struct dump *d, struct ckpt_img_header *h)
 {
 	memset(h, 0, sizeof(*h));
 	memcpy(h->magic, CKPT_IMG_MAGIC, 8);
@@ -174,10 +141,16 @@ static int write_vmas(struct dump *d, struct imgw *w)
 static int write_image(struct dump *d, struct imgw *w)
 {
 	struct ckpt_img_header h;
-	fill_header(d, &h);
+	dump_fill_header(d, &h);
 	int rc = imgw_header(w, &h);
 	if (!rc)
 		rc = dump_write_objs(d, w);
+	return rc ? rc : dump_write_process(d, w);
+}
+
+int dump_write_process(struct dump *d, struct imgw *w)
+{
+	int rc = 0;
 	uint64_t np = d->proc.pending_shared_count;
 	if (!rc)
 		rc = imgw_begin(w, CKPT_SEC_PROC, sizeof(d->proc) + np * 128, 0);
@@ -218,7 +191,7 @@ static int write_image(struct dump *d, struct imgw *w)
 	return rc;
 }
 
-static int after_signal(const struct ckpt_checkpoint_opts *o)
+int dump_after_signal(const struct ckpt_checkpoint_opts *o)
 {
 	switch (o->after) {
 	case CKPT_AFTER_STOP: return SIGSTOP;
@@ -232,7 +205,7 @@ static int after_signal(const struct ckpt_checkpoint_opts *o)
 
 /* After SIGKILL: wait (briefly) until the process is dead, so a caller can
    restart it right away once its parent has reaped it. */
-static void wait_dead(pid_t pid)
+void dump_wait_dead(pid_t pid)
 {
 	for (int i = 0; i < 200; i++) {
 		char p[64], buf[512];
@@ -251,7 +224,7 @@ static void wait_dead(pid_t pid)
 	}
 }
 
-static void free_dump(struct dump *d)
+void dump_free(struct dump *d)
 {
 	if (d->threads)
 		for (uint32_t i = 0; i < d->nr_threads; i++) {
@@ -285,6 +258,8 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 		return rc;
 	if (kill(pid, 0) < 0 && errno == ESRCH)
 		return ckpt_fail(&e, ESRCH, "no process %d", pid);
+	if (o.scope != CKPT_SCOPE_PID)
+		return dump_job(pid, path, &o, res, &e, t0);
 
 	struct dump d;
 	memset(&d, 0, sizeof(d));
@@ -298,17 +273,13 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 	struct imgw w;
 	rc = imgw_open(&w, path, o.fd, o.flags, &e);
 	if (rc) {
-		free_dump(&d);
+		dump_free(&d);
 		return rc;
 	}
 	dump_progress(&d, 0, 0, CKPT_PHASE_FREEZE);
 	uint64_t t_freeze = dump_now_ns(), frozen_ns = 0;
 	int released = 0;
 	rc = dump_freeze(&d);
-	/* a tree is the process alone only while it has no children: checked
-	   again once frozen (it may have forked meanwhile) */
-	if (!rc && o.scope == CKPT_SCOPE_TREE)
-		rc = refuse_children(&d);
 	/* descriptors first: what cannot be saved refuses before any syscall
 	   is injected into the target */
 	if (!rc)
@@ -349,16 +320,16 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 		if (!released)
 			dump_release(&d, 0);
 		imgw_abort(&w);
-		free_dump(&d);
+		dump_free(&d);
 		return rc;
 	}
 	if (!released) {
-		int sig = after_signal(&o);
+		int sig = dump_after_signal(&o);
 		dump_fds_release(&d, sig == SIGKILL);
 		rc = dump_release(&d, sig);
 		frozen_ns = dump_now_ns() - t_freeze;
 		if (sig == SIGKILL)
-			wait_dead(pid);
+			dump_wait_dead(pid);
 	}
 	dump_progress(&d, bytes, bytes, CKPT_PHASE_DONE);
 	if (res) {
@@ -375,6 +346,6 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 					.crc32c = crc};
 		memcpy(res, &r, size < sizeof(r) ? size : sizeof(r));
 	}
-	free_dump(&d);
+	dump_free(&d);
 	return rc;
 }

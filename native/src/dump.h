@@ -74,12 +74,35 @@ struct dump {
 	uint32_t nr_fds;
 	struct dump_obj *objs;
 	uint32_t nr_objs;
+
+	/* A job of several processes (proc_tree.c): every pid being
+	   checkpointed, so that kinds tell "outside the job" from another
+	   process of it. NULL: just d->pid. */
+	const pid_t *job;
+	uint32_t nr_job;
+	uint32_t obj_base; /* ids of d->objs are renumbered from here */
 };
+
+/* Is pid d->pid or another process of the job? */
+int dump_in_job(const struct dump *d, pid_t pid);
 
 uint64_t dump_now_ns(void);
 /* -ETIMEDOUT with a message when opts->timeout_ms has passed. */
 int dump_check_deadline(struct dump *d, const char *during);
 void dump_progress(struct dump *d, uint64_t done, uint64_t total, uint32_t phase);
+
+/* dump.c, shared with proc_tree.c */
+void dump_fill_header(struct dump *d, struct ckpt_img_header *h);
+/* PROC, PROCX, THREAD..., VMAS, FDS, PAGES of one process. */
+int dump_write_process(struct dump *d, struct imgw *w);
+int dump_after_signal(const struct ckpt_checkpoint_opts *o);
+void dump_wait_dead(pid_t pid);
+void dump_free(struct dump *d);
+
+/* proc_tree.c: scopes tree, pgid and session (every process frozen
+   together, one image). */
+int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
+	     struct ckpt_result *res, struct ckpt_err *e, uint64_t t0);
 
 /* dump_freeze.c */
 /* A signal a freeze stop dequeued that the instruction raises again by

@@ -34,8 +34,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Is the FIFO dev/ino open in a process other than self (and us)? */
-static int held_outside(pid_t self, uint64_t dev, uint64_t ino, int *who)
+/* Is the FIFO dev/ino open in a process outside the job (and not us)? */
+static int held_outside(const struct dump *d, uint64_t dev, uint64_t ino, int *who)
 {
 	DIR *proc = opendir("/proc");
 	if (!proc)
@@ -44,7 +44,7 @@ static int held_outside(pid_t self, uint64_t dev, uint64_t ino, int *who)
 	int found = 0;
 	while (!found && (pe = readdir(proc))) {
 		int pid = atoi(pe->d_name);
-		if (pid <= 0 || pid == self || pid == getpid())
+		if (pid <= 0 || dump_in_job(d, pid) || pid == getpid())
 			continue;
 		char p[64];
 		snprintf(p, sizeof(p), "/proc/%d/fd", pid);
@@ -136,7 +136,7 @@ static int fifo_dump(struct dump *d, const struct fd_probe *p, struct dump_obj *
 	f.pipe_size = sz > 0 ? (uint32_t)sz : 65536;
 	f.path_len = (uint32_t)strlen(p->link) + 1;
 	int who = 0;
-	if (held_outside(d->pid, f.dev, f.ino, &who))
+	if (held_outside(d, f.dev, f.ino, &who))
 		f.flags |= CKPT_OFIFO_F_HELD_OUTSIDE;
 	/* the bytes go with the first record of this FIFO */
 	int first = 1;

@@ -107,9 +107,9 @@ static const struct ckpt_img_opipe *opipe_of(const struct dump_obj *o)
 	return (const void *)o->body;
 }
 
-/* Is an end of pipe `ino` with access `acc` held by a process other than
-   `self`? 1 yes (its pid in *who), 0 no. */
-static int held_elsewhere(pid_t self, uint64_t ino, int *who)
+/* Is an end of pipe `ino` held by a process outside the job? 1 yes (its
+   pid in *who), 0 no. */
+static int held_elsewhere(const struct dump *d, uint64_t ino, int *who)
 {
 	char want[64];
 	snprintf(want, sizeof(want), "pipe:[%llu]", (unsigned long long)ino);
@@ -120,7 +120,7 @@ static int held_elsewhere(pid_t self, uint64_t ino, int *who)
 	int found = 0;
 	while (!found && (pe = readdir(proc))) {
 		int pid = atoi(pe->d_name);
-		if (pid <= 0 || pid == self || pid == getpid())
+		if (pid <= 0 || dump_in_job(d, pid) || pid == getpid())
 			continue;
 		char p[64];
 		snprintf(p, sizeof(p), "/proc/%d/fd", pid);
@@ -161,7 +161,7 @@ static int pipe_dump_done(struct dump *d)
 			wr |= (q->open_flags & O_ACCMODE) == O_WRONLY;
 		}
 		int who = 0;
-		if ((!rd || !wr) && held_elsewhere(d->pid, ino, &who))
+		if ((!rd || !wr) && held_elsewhere(d, ino, &who))
 			return ckpt_fail(d->e, ENOTSUP,
 					 "pid %d fd %d (pipe:[%llu]): its %s end is held by pid %d, "
 					 "outside what is checkpointed; the bytes in flight and the "

@@ -42,6 +42,9 @@ int sock_holder_in(pid_t pid, uint64_t ino);
    same process (a socketpair on fd 0-2 is the job's own, not stdio). */
 struct fd_probe;
 int unix_peer_in_process(const struct fd_probe *p);
+/* The same for any process of the job (dump.h's d->job). */
+struct dump;
+int unix_peer_in_job(const struct dump *d, const struct fd_probe *p);
 void sock_inspect_opts(struct json *j, const struct ckpt_img_sockopt *v, uint32_t nr);
 
 #endif

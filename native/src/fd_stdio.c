@@ -33,14 +33,14 @@ static int is_tty(const struct fd_probe *p)
 	       !strncmp(p->link, "/dev/pts/", 9) || !strncmp(p->link, "/dev/tty", 8);
 }
 
-/* The other end of this pipe ("pipe:[INO]") is held by the process too (a
-   descriptor with the same link and the opposite access mode): a pipe of its
-   own. A descriptor with the same link and the same access (2>&1 into one
-   pipe, a dup of stdout) is the same end and proves nothing. */
-static int other_end_in_process(const struct fd_probe *p)
+/* A descriptor of process pid on the other end of this pipe ("pipe:[INO]"):
+   the same link with the opposite access mode. A descriptor on the same end
+   (2>&1 into one pipe, a dup of stdout, a child that inherited it) proves
+   nothing: the job's stdout pipe is still a way outside. */
+static int other_end_held_by(pid_t pid, const struct fd_probe *p)
 {
 	char dp[64];
-	snprintf(dp, sizeof(dp), "/proc/%d/fd", p->pid);
+	snprintf(dp, sizeof(dp), "/proc/%d/fd", pid);
 	DIR *dir = opendir(dp);
 	if (!dir)
 		return 0;
@@ -48,7 +48,7 @@ static int other_end_in_process(const struct fd_probe *p)
 	struct dirent *de;
 	int found = 0;
 	while (!found && (de = readdir(dir))) {
-		if (de->d_name[0] == '.' || atoi(de->d_name) == p->fd)
+		if (de->d_name[0] == '.' || (pid == p->pid && atoi(de->d_name) == p->fd))
 			continue;
 		char lp[320], link[CKPT_PATH_MAX];
 		snprintf(lp, sizeof(lp), "%s/%s", dp, de->d_name);
@@ -58,7 +58,7 @@ static int other_end_in_process(const struct fd_probe *p)
 		link[n] = '\0';
 		if (strcmp(link, p->link))
 			continue;
-		snprintf(lp, sizeof(lp), "/proc/%d/fdinfo/%s", p->pid, de->d_name);
+		snprintf(lp, sizeof(lp), "/proc/%d/fdinfo/%s", pid, de->d_name);
 		FILE *f = fopen(lp, "re");
 		char line[128];
 		while (f && fgets(line, sizeof(line), f))
@@ -73,14 +73,26 @@ static int other_end_in_process(const struct fd_probe *p)
 	return found;
 }
 
+/* The pipe's other end is in the process or another process of the job:
+   the job's own pipe, not a way outside. */
+static int other_end_in_job(const struct dump *d, const struct fd_probe *p)
+{
+	if (other_end_held_by(p->pid, p))
+		return 1;
+	for (uint32_t i = 0; d->job && i < d->nr_job; i++)
+		if (d->job[i] != p->pid && other_end_held_by(d->job[i], p))
+			return 1;
+	return 0;
+}
+
 static int stdio_dump(struct dump *d, const struct fd_probe *p, struct dump_obj *o)
 {
 	if (p->fd > 2)
 		return 1;
 	int pipe = !strncmp(p->link, "pipe:", 5), sock = !strncmp(p->link, "socket:", 7);
-	if (!is_tty(p) && !(pipe && !other_end_in_process(p)) && !sock)
+	if (!is_tty(p) && !(pipe && !other_end_in_job(d, p)) && !sock)
 		return 1;
-	if (sock && unix_peer_in_process(p))
+	if (sock && unix_peer_in_job(d, p))
 		return 1; /* a socketpair of the job's own: fd_unix.c */
 	struct ckpt_img_ostdio s = {.fd = p->fd};
 	int rc = dump_obj_put(d, o, &s, sizeof(s));

@@ -366,6 +366,20 @@ int unix_peer_in_process(const struct fd_probe *p)
 	return sock_holder_in(p->pid, ui.peer);
 }
 
+int unix_peer_in_job(const struct dump *d, const struct fd_probe *p)
+{
+	uint64_t ino;
+	struct unix_info ui;
+	if (!sock_ino(p->link, &ino) || unix_diag(ino, &ui) || !ui.has_peer || !ui.peer)
+		return 0;
+	if (sock_holder_in(p->pid, ui.peer))
+		return 1;
+	for (uint32_t i = 0; d->job && i < d->nr_job; i++)
+		if (d->job[i] != p->pid && sock_holder_in(d->job[i], ui.peer))
+			return 1;
+	return 0;
+}
+
 static const struct ckpt_img_ounix *ounix_of(const struct dump_obj *o)
 {
 	return (const void *)o->body;
@@ -410,6 +424,13 @@ static int unix_dump_done(struct dump *d)
 		char whos[48] = "no process found";
 		if (who)
 			snprintf(whos, sizeof(whos), "pid %d", who);
+		if (who && dump_in_job(d, who))
+			return ckpt_fail(d->e, ENOTSUP,
+					 "pid %d fd %d (socket:[%llu]): unix %s socket connected to "
+					 "socket:[%llu] held by pid %d of the job: a socket pair between "
+					 "two processes cannot be restored yet",
+					 d->pid, o->first_fd, (unsigned long long)u->ino,
+					 type_name(u->type), (unsigned long long)u->peer_ino, who);
 		return ckpt_fail(d->e, ENOTSUP,
 				 "pid %d fd %d (socket:[%llu]): unix %s socket connected to "
 				 "socket:[%llu] %s, held by %s, outside what is checkpointed; the "

@@ -95,6 +95,17 @@ struct rs_ctx {
 	char exe[CKPT_PATH_MAX]; /* after --relocate */
 	char cwd[CKPT_PATH_MAX];
 
+	/* a job of several processes (TREE section, proc_tree.c): the main
+	   context holds every process's own context in creation order; each
+	   of those points back at it */
+	const struct ckpt_img_task *tasks;
+	uint32_t nr_tasks;
+	struct rs_ctx **procs; /* live (non-zombie) processes, TREE order */
+	uint32_t nr_procs;
+	struct rs_ctx *job; /* in a process's context: the main one */
+	const struct ckpt_img_task *task; /* in a process's context: its record */
+	pid_t *live_pids; /* shared memory: pid of every TREE record once made */
+
 	/* live process */
 	pid_t pid;
 	int child_alive;
@@ -127,7 +138,21 @@ int rs_check_file(struct rs_ctx *c, const char *what, const char *orig, const ch
 int rs_verify_files(struct rs_ctx *c);
 int rs_verify_pid(struct rs_ctx *c);
 
+/* proc_tree.c, restart side */
+/* The reader: a TREE section; the process sections that follow it. */
+int rs_take_tree(struct rs_ctx *c, const unsigned char *p, uint64_t size, uint64_t off);
+/* The process just read is complete: keep its context, start the next. */
+int rs_job_next_proc(struct rs_ctx *c, int (*check)(struct rs_ctx *));
+void rs_job_close(struct rs_ctx *c);
+/* The whole job: verify, create, restore, let run. */
+int rs_restore_job(struct rs_ctx *c);
+/* In a new process of the job (helper code): make its children. */
+int rs_job_spawn_children(struct rs_ctx *c, int errfd, char *msg, size_t msglen);
+
 /* restore_child.c */
+/* The child side of rs_create_child for a process of a job, cloned by its
+   restored parent: set up, make its own children, stop. */
+void rs_job_child_main(struct rs_ctx *c, int errfd) __attribute__((noreturn));
 int rs_create_child(struct rs_ctx *c);
 void rs_kill_child(struct rs_ctx *c);
 /* Inject into tid; fails (with message) if ptrace fails or, when check is set,

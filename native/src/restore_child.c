@@ -107,9 +107,10 @@ static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, in
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	char b;
-	if (read(syncfd, &b, 1) != 1) /* the parent has seized us */
+	if (syncfd >= 0 && read(syncfd, &b, 1) != 1) /* the parent has seized us */
 		_exit(127);
-	close(syncfd);
+	if (syncfd >= 0)
+		close(syncfd);
 	const struct ckpt_img_proc *p = c->proc;
 	/* Room for the image's fd numbers and our parked ones; the recorded
 	   limits themselves are applied later (prlimit from the helper). */
@@ -148,11 +149,36 @@ static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, in
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			sigaction(sig, &dfl, NULL);
+	if (c->job) {
+		/* a job: this process makes its children before it stops */
+		char m[RS_LINE_MAX - 80];
+		if (rs_job_spawn_children(c, errfd, m, sizeof(m)) < 0) {
+			errno = 0;
+			child_die(errfd, "%s", m);
+		}
+	}
 	close(errfd);
 	if (rs_warn_fd >= 0)
 		close(rs_warn_fd);
+	if (c->job && c->task != c->job->tasks) {
+		/* a process of a job below the root: wait, every signal blocked,
+		   until the helper seizes it (a SIGSTOP would leave it in a group
+		   stop after the detach) */
+		sigset_t all;
+		sigfillset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		__atomic_store_n(&c->job->live_pids[c->job->nr_tasks + (c->task - c->job->tasks)], 1,
+				 __ATOMIC_RELEASE);
+		for (;;)
+			pause();
+	}
 	raise(SIGSTOP);
 	_exit(127); /* never reached: the tracer takes over at the stop */
+}
+
+void rs_job_child_main(struct rs_ctx *c, int errfd)
+{
+	child_main(c, errfd, -1);
 }
 
 int rs_create_child(struct rs_ctx *c)

@@ -60,14 +60,22 @@ static int take_vmas(struct rs_ctx *, const unsigned char *, uint64_t, uint64_t,
 static int take_files(struct rs_ctx *, const unsigned char *, uint64_t, uint64_t, uint32_t);
 static int take_pages(struct rs_ctx *, const unsigned char *, uint64_t, uint64_t, uint32_t);
 static int take_obj(struct rs_ctx *, const unsigned char *, uint64_t, uint64_t, uint32_t);
+static int take_tree(struct rs_ctx *c, const unsigned char *p, uint64_t size, uint64_t off,
+		     uint32_t nth)
+{
+	return rs_take_tree(c, p, size, off);
+}
+
 static int take_procx(struct rs_ctx *, const unsigned char *, uint64_t, uint64_t, uint32_t);
 static int take_fds(struct rs_ctx *, const unsigned char *, uint64_t, uint64_t, uint32_t);
+static int take_tree(struct rs_ctx *, const unsigned char *, uint64_t, uint64_t, uint32_t);
 
 /* Object sections (v2: CKPT_SEC_OBJ_BASE + kind, each kind once, before the
    process) share one rule; version-specific sections (PROCX and FDS in v2,
    FILES in v1) have min 0 here and are required by version after the walk. */
 static const struct rs_section_rule rules[] = {
 	{CKPT_SEC_OBJ_BASE, "OBJ", 0, CKPT_OBJ_MAX, 0, take_obj},
+	{CKPT_SEC_TREE, "TREE", 0, 1, sizeof(struct ckpt_img_task), take_tree},
 	{CKPT_SEC_PROC, "PROC", 1, 1, sizeof(struct ckpt_img_proc), take_proc},
 	{CKPT_SEC_PROCX, "PROCX", 0, 1, sizeof(struct ckpt_img_procx), take_procx},
 	{CKPT_SEC_THREAD, "THREAD", 1, RS_MAX_THREADS, sizeof(struct ckpt_img_thread),
@@ -153,11 +161,10 @@ static int check_header(struct rs_ctx *c, const struct rs_map *m)
 							h->crc32c))
 		return ckpt_fail(c->e, EBADMSG, "image %s: header at offset 0: checksum mismatch",
 				 c->label);
-	if (h->nr_processes != 1)
-		return ckpt_fail(c->e, ENOTSUP,
-				 "image %s holds %u processes; restart handles one process "
-				 "(with all its threads) so far",
-				 c->label, h->nr_processes);
+	if (!h->nr_processes || h->nr_processes > 4096 ||
+	    (h->nr_processes > 1 && h->version < 2))
+		return ckpt_fail(c->e, EBADMSG, "image %s: header: %u processes (expected 1..4096, "
+				 "several only in format 2)", c->label, h->nr_processes);
 	/* uname strings cannot hold control characters: one that does is forged */
 	if (bad_string(h->kernel_release, sizeof(h->kernel_release), 1) ||
 	    bad_string(h->machine, sizeof(h->machine), 1) ||
@@ -461,6 +468,34 @@ static int take_end(struct rs_ctx *c, const unsigned char *p, uint64_t size, uin
 	return 0;
 }
 
+/* Every section of one process read: what its format requires is there,
+   descriptors lead to objects, VMAs and pages are in order. */
+static int finish_proc(struct rs_ctx *c)
+{
+	for (size_t k = 0; k < NR_RULES; k++)
+		if (rules[k].min && rules[k].type != CKPT_SEC_OBJ_BASE) {
+			int have = rules[k].type == CKPT_SEC_PROC     ? !!c->proc
+				   : rules[k].type == CKPT_SEC_THREAD ? c->nr_threads > 0
+				   : rules[k].type == CKPT_SEC_VMAS   ? !!c->vmas
+				   : rules[k].type == CKPT_SEC_PAGES  ? !!c->runs || c->pages_data_off
+								      : 1;
+			if (!have)
+				return ckpt_fail(c->e, EBADMSG, "image %s: %s section missing",
+						 c->label, rules[k].name);
+		}
+	const char *need = c->hdr->version >= 2 ? (!c->procx ? "PROCX" : !c->fdt_raw ? "FDS" : NULL)
+						: (!c->files ? "FILES" : NULL);
+	if (need)
+		return ckpt_fail(c->e, EBADMSG, "image %s: %s section missing (format %u)", c->label,
+				 need, c->hdr->version);
+	if (c->nr_threads != c->proc->nr_threads)
+		return ckpt_fail(c->e, EBADMSG,
+				 "image %s: %u THREAD sections, PROC says %u threads", c->label,
+				 c->nr_threads, c->proc->nr_threads);
+	int rc = rs_fd_finish_load(c);
+	return rc ? rc : check_layout(c);
+}
+
 int rs_load_image(struct rs_ctx *c)
 {
 	if (c->image_fd < 0) {
@@ -530,6 +565,18 @@ int rs_load_image(struct rs_ctx *c)
 			continue;
 		}
 		size_t ri = (size_t)(r - rules);
+		if (s->type == CKPT_SEC_PROC && counts[ri] && c->tasks) {
+			/* the next process of a job */
+			for (size_t k = ri; k < NR_RULES; k++)
+				if (counts[k] < rules[k].min)
+					return bad(c, soff, name, "a process before it is incomplete");
+			rc = rs_job_next_proc(c, finish_proc);
+			if (rc)
+				return rc;
+			for (size_t k = ri; k < NR_RULES; k++)
+				counts[k] = 0;
+			at_rule = ri;
+		}
 		if (ri < at_rule || counts[ri] >= r->max)
 			return bad(c, soff, name,
 				   "out of order or repeated (sections come in the order PROC, "
@@ -557,21 +604,17 @@ int rs_load_image(struct rs_ctx *c)
 		if (counts[k] < rules[k].min)
 			return ckpt_fail(c->e, EBADMSG, "image %s: %s section missing", c->label,
 					 rules[k].name);
-	const char *need = c->hdr->version >= 2 ? (!c->procx ? "PROCX" : !c->fdt_raw ? "FDS" : NULL)
-						: (!c->files ? "FILES" : NULL);
-	if (need)
-		return ckpt_fail(c->e, EBADMSG, "image %s: %s section missing (format %u)", c->label,
-				 need, c->hdr->version);
-	if (c->nr_threads != c->proc->nr_threads)
-		return ckpt_fail(c->e, EBADMSG,
-				 "image %s: %u THREAD sections, PROC says %u threads", c->label,
-				 c->nr_threads, c->proc->nr_threads);
-	rc = rs_fd_finish_load(c);
-	return rc ? rc : check_layout(c);
+	if (c->hdr->nr_processes > 1 && !c->tasks)
+		return ckpt_fail(c->e, EBADMSG, "image %s: %u processes but no TREE section",
+				 c->label, c->hdr->nr_processes);
+	if (c->tasks)
+		return rs_job_next_proc(c, finish_proc);
+	return finish_proc(c);
 }
 
 void rs_close_image(struct rs_ctx *c)
 {
+	rs_job_close(c);
 	if (c->reader)
 		munmap(c->reader, c->image_size);
 	c->reader = NULL;

@@ -217,6 +217,8 @@ static int restore(struct rs_ctx *c)
 	   helper die, the caller waits until that PID is free again. */
 	if (!rc && !(c->flags & CKPT_RS_NO_RESTORE_PID))
 		report_child(c, c->proc->pid);
+	if (!rc && c->procs)
+		return rs_restore_job(c);
 	if (!rc)
 		rc = rs_create_child(c);
 	if (!rc)

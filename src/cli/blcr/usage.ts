@@ -17,10 +17,11 @@ Checkpoint the process (tree, group or session) ID to a context file.
 
 Scope (what ID names):
   -T, --tree          ID is a PID: the process and all its descendants (default;
-                      a process with children is not supported yet: refused)
+                      processes sharing a descriptor or shared memory are
+                      refused for now, naming both)
   -p, --pid           ID is a PID: that process only (all its threads)
-  -g, --pgid          ID is a process group (not supported yet: refused)
-  -s, --sid           ID is a session (not supported yet: refused)
+  -g, --pgid          ID is a process group (as -T for what its members share)
+  -s, --sid           ID is a session (as -T for what its members share)
 Destination:
   -f, --file FILE     write the context to FILE
   -F, --fd FD         write the context to the already open descriptor FD
