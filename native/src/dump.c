@@ -313,9 +313,6 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 		rc = imgw_commit(&w, &bytes, &crc);
 	}
 	if (rc) {
-		if (d.scratch) /* do not leave our scratch page in the target */
-			dump_sys(&d, 0, "munmap scratch", 0, NULL, SYS_munmap, (long)d.scratch,
-				 4096, 0, 0, 0, 0);
 		dump_fds_release(&d, 0);
 		if (!released)
 			dump_release(&d, 0);

@@ -21,6 +21,7 @@
 #include "err.h"
 #include "fd.h"
 #include "image_write.h"
+#include "ptrace.h"
 
 #define DUMP_MAX_THREADS 4096
 #define DUMP_MAX_PENDING 64 /* siginfo records kept per queue */
@@ -38,6 +39,7 @@ struct dump_thread {
 	   as pending in the image and queued again before release */
 	uint32_t nr_caught;
 	struct ckpt_img_siginfo caught[4];
+	struct ckpt_heal heal; /* armed by its first dump_sys (ptrace.h) */
 };
 
 struct dump_vma {
@@ -56,8 +58,7 @@ struct dump {
 	struct dump_thread *threads;
 	uint32_t nr_threads;
 	int was_stopped; /* in group-stop before we came */
-	uint64_t syscall_ip; /* `syscall` insn in the target's [vdso] */
-	uint64_t scratch; /* one page mapped in the target while collecting */
+	uint64_t gadget; /* self-healing injection gadget in the target's [vdso] */
 
 	struct ckpt_img_proc proc;
 	struct ckpt_img_siginfo *shared_pending; /* DUMP_MAX_PENDING */
@@ -109,6 +110,9 @@ int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
    itself when it runs (a fault): neither kept as pending nor re-queued. */
 int dump_is_sync_fault(const struct ckpt_img_siginfo *si);
 int dump_freeze(struct dump *d);
+/* Frame and park thread index i for injection, its signals blocked
+   (dump_sys does it on first use; afterwards t->heal.out is its result area). */
+int dump_inject_prepare(struct dump *d, uint32_t i);
 /* Inject a syscall into thread index i (signals of that thread blocked
    first). check: fail with a message when the syscall itself fails. */
 int dump_sys(struct dump *d, uint32_t i, const char *what, int check, long *ret, long nr,
@@ -125,6 +129,11 @@ int dump_release(struct dump *d, int sig);
 
 /* dump_state.c */
 int dump_threads_state(struct dump *d);
+/* Bytes of result area below each thread's injection frame. */
+#define DUMP_OUT_SIZE 4096
+/* Every armed thread back on its own registers (sigmasks put back first),
+   then the gadget out of the [vdso]. */
+int dump_heal_end(struct dump *d);
 int dump_proc_state(struct dump *d);
 
 /* dump_mm.c */

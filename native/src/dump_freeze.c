@@ -240,21 +240,35 @@ int dump_freeze(struct dump *d)
 	return 0;
 }
 
+int dump_inject_prepare(struct dump *d, uint32_t i)
+{
+	struct dump_thread *t = &d->threads[i];
+	if (t->sigmask_changed)
+		return 0;
+	/* framed and parked first: from here on the thread survives our death
+	   at any instant (ptrace.h), its sigmask included */
+	int rc = ckpt_heal_arm(&t->heal, d->pid, t->tid, d->gadget, DUMP_OUT_SIZE, d->e);
+	if (rc)
+		return rc;
+	/* no signal may be delivered (and lost) while we step it */
+	if (ptrace(PTRACE_GETSIGMASK, t->tid, 8, &t->saved_sigmask) < 0)
+		return ckpt_fail_errno(d->e, errno, "ptrace getsigmask %d", t->tid);
+	uint64_t all = ~0ull;
+	if (ptrace(PTRACE_SETSIGMASK, t->tid, 8, &all) < 0)
+		return ckpt_fail_errno(d->e, errno, "ptrace setsigmask %d", t->tid);
+	t->sigmask_changed = 1;
+	return 0;
+}
+
 int dump_sys(struct dump *d, uint32_t i, const char *what, int check, long *ret, long nr,
 	     long a0, long a1, long a2, long a3, long a4, long a5)
 {
 	struct dump_thread *t = &d->threads[i];
-	if (!t->sigmask_changed) {
-		/* no signal may be delivered (and lost) while we step it */
-		if (ptrace(PTRACE_GETSIGMASK, t->tid, 8, &t->saved_sigmask) < 0)
-			return ckpt_fail_errno(d->e, errno, "ptrace getsigmask %d", t->tid);
-		uint64_t all = ~0ull;
-		if (ptrace(PTRACE_SETSIGMASK, t->tid, 8, &all) < 0)
-			return ckpt_fail_errno(d->e, errno, "ptrace setsigmask %d", t->tid);
-		t->sigmask_changed = 1;
-	}
+	int rc = dump_inject_prepare(d, i);
+	if (rc)
+		return rc;
 	long args[6] = {a0, a1, a2, a3, a4, a5}, r = 0;
-	int rc = ckpt_inject_syscall(t->tid, d->syscall_ip, nr, args, &r, NULL, d->e);
+	rc = ckpt_heal_syscall(&t->heal, nr, args, &r, NULL, d->e);
 	if (rc) {
 		ckpt_err_prefix(d->e, "%s", what);
 		return rc;
@@ -297,7 +311,8 @@ int dump_unblock(struct dump *d)
 			rc = ckpt_fail_errno(d->e, errno, "ptrace setsigmask %d", t->tid);
 		t->sigmask_changed = 0;
 	}
-	return rc;
+	int rc2 = dump_heal_end(d);
+	return rc ? rc : rc2;
 }
 
 int dump_is_sync_fault(const struct ckpt_img_siginfo *raw)
@@ -341,6 +356,9 @@ int dump_release(struct dump *d, int sig)
 		t->sigmask_changed = 0;
 		requeue(d, t);
 	}
+	int rc2 = dump_heal_end(d);
+	if (!rc)
+		rc = rc2;
 	/* Pending while traced: acted on before any user instruction runs.
 	   SIGKILL would end the threads while still traced (zombies only we could
 	   reap), so it goes after the detach, a pending SIGSTOP holding them. */

@@ -4,9 +4,10 @@
  * (registers, xstate, sigmask, rseq, robust list, pending signals,
  * credentials, mm fields, limits) and what only the target itself can tell
  * (signal handlers, clear-tid address, sigaltstack, itimers, brk, dumpable):
- * those are syscalls injected into it, their results read back from a
- * scratch page mapped in it for the purpose and unmapped before its address
- * space is recorded.
+ * those are syscalls injected into it, self-healing (ptrace.h: the target
+ * survives our death at any instant), their results read back from an area
+ * below each thread's injection frame on its own stack. Nothing is mapped
+ * in the target.
  */
 #include "dump.h"
 #include "cpu.h"
@@ -115,9 +116,11 @@ static int thread_plain(struct dump *d, struct dump_thread *t, int leader)
 static int thread_injected(struct dump *d, uint32_t i)
 {
 	struct dump_thread *t = &d->threads[i];
-	uint64_t s = d->scratch;
-	int rc = dump_sys(d, i, "prctl(PR_GET_TID_ADDRESS)", 1, NULL, SYS_prctl,
-			  PR_GET_TID_ADDRESS, (long)s, 0, 0, 0, 0);
+	int rc = dump_inject_prepare(d, i);
+	uint64_t s = t->heal.out;
+	if (!rc)
+		rc = dump_sys(d, i, "prctl(PR_GET_TID_ADDRESS)", 1, NULL, SYS_prctl,
+			      PR_GET_TID_ADDRESS, (long)s, 0, 0, 0, 0);
 	if (!rc)
 		rc = dump_sys(d, i, "sigaltstack", 1, NULL, SYS_sigaltstack, 0, (long)(s + 8), 0,
 			      0, 0, 0);
@@ -137,19 +140,30 @@ static int thread_injected(struct dump *d, uint32_t i)
 
 int dump_threads_state(struct dump *d)
 {
-	int rc = ckpt_find_syscall_insn(d->pid, &d->syscall_ip, d->e);
+	int rc = 0;
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++)
 		rc = thread_plain(d, &d->threads[i], i == 0);
-	if (rc)
-		return rc;
-	long addr = 0;
-	rc = dump_sys(d, 0, "mmap of a scratch page", 1, &addr, SYS_mmap, 0, 4096,
-		      PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (rc)
-		return rc;
-	d->scratch = (uint64_t)addr;
+	if (!rc)
+		rc = ckpt_gadget_install(d->pid, &d->gadget, d->e);
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++)
 		rc = thread_injected(d, i);
+	return rc;
+}
+
+int dump_heal_end(struct dump *d)
+{
+	int rc = 0;
+	for (uint32_t i = 0; d->threads && i < d->nr_threads; i++) {
+		int r = ckpt_heal_disarm(&d->threads[i].heal, d->e);
+		if (r && !rc)
+			rc = r;
+	}
+	if (d->gadget) {
+		int r = ckpt_gadget_remove(d->pid, d->gadget, d->e);
+		if (r && !rc)
+			rc = r;
+		d->gadget = 0;
+	}
 	return rc;
 }
 
@@ -278,7 +292,7 @@ static int link_of(struct dump *d, const char *what, char *out)
 static int proc_injected(struct dump *d)
 {
 	struct ckpt_img_proc *p = &d->proc;
-	uint64_t s = d->scratch;
+	uint64_t s = d->threads[0].heal.out; /* armed by thread_injected */
 	int rc = 0;
 	for (int sig = 1; !rc && sig <= CKPT_NSIG; sig++)
 		rc = dump_sys(d, 0, "rt_sigaction", 1, NULL, SYS_rt_sigaction, sig, 0,
@@ -310,11 +324,6 @@ static int proc_injected(struct dump *d)
 			      ARCH_GET_XCOMP_PERM_, (long)(s + 3072), 0, 0, 0, 0);
 	if (!rc && v == 0)
 		rc = dump_read_mem(d, s + 3072, &d->procx.xcomp_perm, sizeof(d->procx.xcomp_perm));
-	if (!rc)
-		rc = dump_sys(d, 0, "munmap of the scratch page", 1, NULL, SYS_munmap, (long)s,
-			      4096, 0, 0, 0, 0);
-	if (!rc)
-		d->scratch = 0;
 	return rc;
 }
 

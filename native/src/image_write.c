@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -130,6 +131,124 @@ static void free_bufs(struct imgw *w)
 
 static int backup_previous(struct imgw *w, int keep_in_place);
 
+/* ---- temp files ------------------------------------------------------------- */
+
+/*
+ * The temp image is .NAME.tmp-XXXXXX beside NAME (6 of [A-Za-z0-9]), under
+ * an exclusive flock for as long as it is written. It is made unnamed
+ * (O_TMPFILE) and locked before it gets its name, so no other checkpoint can
+ * ever see it unlocked; where the file system has no O_TMPFILE it is created
+ * by name and locked at once. A checkpointer killed mid-write leaves its temp
+ * file unlocked (the kernel drops the lock with the last descriptor): the
+ * next checkpoint of that path removes it.
+ */
+static const char tmp_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+#define TMP_SUFFIX ".tmp-"
+#define TMP_RAND 6
+
+static void tmp_name(char *out, size_t len, const char *dir, const char *base)
+{
+	unsigned char r[TMP_RAND];
+	if (syscall(SYS_getrandom, r, sizeof(r), 0) != (long)sizeof(r))
+		for (int i = 0; i < TMP_RAND; i++)
+			r[i] = (unsigned char)(rand() ^ (getpid() >> i));
+	char suf[TMP_RAND + 1];
+	for (int i = 0; i < TMP_RAND; i++)
+		suf[i] = tmp_chars[r[i] % (sizeof(tmp_chars) - 1)];
+	suf[TMP_RAND] = '\0';
+	snprintf(out, len, "%.3800s/.%.200s" TMP_SUFFIX "%s", dir, base, suf);
+}
+
+static int create_locked_tmp(struct imgw *w, const char *dir, const char *base)
+{
+	int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (flock(fd, LOCK_EX) < 0) {
+			int err = errno;
+			close(fd);
+			return err;
+		}
+		char self[64];
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+		for (int tries = 0; tries < 100; tries++) {
+			tmp_name(w->tmp, sizeof(w->tmp), dir, base);
+			if (linkat(AT_FDCWD, self, AT_FDCWD, w->tmp, AT_SYMLINK_FOLLOW) == 0) {
+				w->fd = fd;
+				return 0;
+			}
+			if (errno != EEXIST) {
+				int err = errno;
+				close(fd);
+				return err;
+			}
+		}
+		close(fd);
+		return EEXIST;
+	}
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return errno;
+	/* no O_TMPFILE here: by name, locked right away */
+	snprintf(w->tmp, sizeof(w->tmp), "%.3800s/.%.200s" TMP_SUFFIX "XXXXXX", dir, base);
+	fd = mkostemp(w->tmp, O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	if (flock(fd, LOCK_EX) < 0) {
+		int err = errno;
+		unlink(w->tmp);
+		close(fd);
+		return err;
+	}
+	w->fd = fd;
+	return 0;
+}
+
+static int is_tmp_of(const char *n, const char *base)
+{
+	size_t bl = strlen(base), sl = strlen(TMP_SUFFIX);
+	if (n[0] != '.' || strncmp(n + 1, base, bl) || strncmp(n + 1 + bl, TMP_SUFFIX, sl))
+		return 0;
+	const char *r = n + 1 + bl + sl;
+	if (strlen(r) != TMP_RAND)
+		return 0;
+	for (; *r; r++)
+		if (!strchr(tmp_chars, *r))
+			return 0;
+	return 1;
+}
+
+/* Remove what killed checkpoints of this path left: only our own regular
+   files of the temp pattern that nobody holds locked. Best effort: an
+   error here never fails the checkpoint. */
+static void sweep_stale(struct imgw *w, const char *dir, const char *base)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	const char *mine = strrchr(w->tmp, '/');
+	mine = mine ? mine + 1 : w->tmp;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!is_tmp_of(de->d_name, base) || !strcmp(de->d_name, mine))
+			continue;
+		int fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		struct stat st, now;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		    fstatat(dfd, de->d_name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+			unlinkat(dfd, de->d_name, 0);
+		close(fd);
+	}
+	closedir(d);
+}
+
 /* ---- opening ---------------------------------------------------------------- */
 
 static void split_path(const char *path, char *dir, char *base)
@@ -175,14 +294,13 @@ int imgw_open(struct imgw *w, const char *path, int fd, uint32_t flags, struct c
 		} else {
 			char dir[4096], base[256];
 			split_path(path, dir, base);
-			snprintf(w->tmp, sizeof(w->tmp), "%.3800s/.%.200s.tmp-XXXXXX", dir, base);
-			w->fd = mkostemp(w->tmp, O_CLOEXEC);
-			if (w->fd < 0) {
-				int err = errno;
+			int err = create_locked_tmp(w, dir, base);
+			if (err) {
 				w->tmp[0] = '\0';
 				return ckpt_fail_errno(e, err, "create image %s (temp file in %s)",
 						       path, dir);
 			}
+			sweep_stale(w, dir, base);
 		}
 		w->own_fd = 1;
 	}

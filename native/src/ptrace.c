@@ -1,16 +1,24 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "ptrace.h"
 
+#include <cpuid.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "cpu.h"
+
+#define PTRACE_GETSIGMASK_ 0x420a
 
 int ckpt_getregs(pid_t tid, struct user_regs_struct *r, struct ckpt_err *e)
 {
@@ -180,4 +188,300 @@ int ckpt_inject_syscall(pid_t tid, uint64_t syscall_ip, long nr, const long args
 	if (rc)
 		ckpt_err_prefix(e, "inject syscall %ld into %d", nr, tid);
 	return rc ? rc : rc2;
+}
+
+/* ---- self-healing injection (ptrace.h) ----------------------------------- */
+
+/* syscall; mov $15,%eax (rt_sigreturn); syscall */
+static const unsigned char gadget_code[16] = {0x0f, 0x05, 0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+#define GADGET_RESUME 2 /* offset of the rt_sigreturn part */
+
+/* The mapping named `name` in pid's maps (or the one holding addr if name is
+   NULL): start, end and whether it is writable. */
+static int find_mapping(pid_t pid, const char *name, uint64_t addr, uint64_t *lo, uint64_t *hi,
+			int *writable, struct ckpt_err *e)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return ckpt_fail_errno(e, errno, "open %s", path);
+	int found = 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		uint64_t a, b;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3)
+			continue;
+		if (name ? strstr(line, name) != NULL : (addr >= a && addr < b)) {
+			*lo = a;
+			*hi = b;
+			*writable = perms[1] == 'w';
+			found = 1;
+		}
+	}
+	fclose(f);
+	if (!found && name)
+		return ckpt_fail(e, ENOENT, "process %d has no %s mapping", pid, name);
+	if (!found)
+		return ckpt_fail(e, EFAULT, "no mapping of %d holds 0x%llx", pid,
+				 (unsigned long long)addr);
+	return 0;
+}
+
+/* /proc/PID/mem writes reach read-only pages too (a private copy of them). */
+static int mem_rw(pid_t pid, int write, uint64_t addr, void *buf, size_t len, struct ckpt_err *e)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	int fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0)
+		return ckpt_fail_errno(e, errno, "open %s", path);
+	ssize_t n = write ? pwrite(fd, buf, len, (off_t)addr) : pread(fd, buf, len, (off_t)addr);
+	int err = errno;
+	close(fd);
+	if (n != (ssize_t)len)
+		return ckpt_fail_errno(e, n < 0 ? err : EIO, "%s %zu bytes at 0x%llx of %d",
+				       write ? "write" : "read", len, (unsigned long long)addr, pid);
+	return 0;
+}
+
+int ckpt_gadget_install(pid_t pid, uint64_t *addr, struct ckpt_err *e)
+{
+	uint64_t lo, hi;
+	int w;
+	int rc = find_mapping(pid, "[vdso]", 0, &lo, &hi, &w, e);
+	if (rc)
+		return rc;
+	uint64_t at = hi - sizeof(gadget_code);
+	unsigned char old[sizeof(gadget_code)];
+	static const unsigned char zero[sizeof(gadget_code)];
+	if ((rc = mem_rw(pid, 0, at, old, sizeof(old), e)))
+		return rc;
+	/* zero padding, or the gadget a checkpointer that died left there */
+	if (memcmp(old, zero, sizeof(old)) && memcmp(old, gadget_code, sizeof(old)))
+		return ckpt_fail(e, ENOSPC,
+				 "no zero padding for the injection gadget at the end of [vdso] of "
+				 "%d (0x%llx): expected %zu zero bytes",
+				 pid, (unsigned long long)at, sizeof(old));
+	if ((rc = mem_rw(pid, 1, at, (void *)gadget_code, sizeof(gadget_code), e)))
+		return rc;
+	*addr = at;
+	return 0;
+}
+
+int ckpt_gadget_remove(pid_t pid, uint64_t addr, struct ckpt_err *e)
+{
+	unsigned char zero[sizeof(gadget_code)] = {0};
+	return mem_rw(pid, 1, addr, zero, sizeof(zero), e);
+}
+
+/* The kernel's struct sigcontext / ucontext / rt_sigframe for x86-64. */
+struct heal_sigcontext {
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags;
+	uint16_t cs, gs, fs, ss;
+	uint64_t err, trapno, oldmask, cr2, fpstate, reserved1[8];
+};
+struct heal_frame {
+	uint64_t pretcode;
+	uint64_t uc_flags, uc_link;
+	uint64_t ss_sp;
+	int32_t ss_flags, ss_pad;
+	uint64_t ss_size;
+	struct heal_sigcontext mc;
+	uint64_t uc_sigmask;
+	unsigned char info[128];
+};
+_Static_assert(sizeof(struct heal_sigcontext) == 256, "struct sigcontext is 256 bytes");
+_Static_assert(offsetof(struct heal_frame, uc_sigmask) == 304, "uc_sigmask at 304");
+
+#define UC_FP_XSTATE_ 0x1
+#define UC_SIGCONTEXT_SS_ 0x2
+#define UC_STRICT_RESTORE_SS_ 0x4
+#define FP_XSTATE_MAGIC1_ 0x46505853u
+#define FP_XSTATE_MAGIC2_ 0x46505845u
+#define XFEATURE_MASK_XTILE_DATA_ (1ull << 18) /* dynamic: needs a permission */
+
+/* Bytes of a standard-format xsave area holding the features in mask. */
+static uint32_t xsave_size(uint64_t mask)
+{
+	uint32_t size = 512 + 64;
+	for (int i = 2; i < 63; i++) {
+		if (!(mask & (1ull << i)))
+			continue;
+		unsigned a = 0, b = 0, c = 0, d = 0;
+		__cpuid_count(0xd, i, a, b, c, d);
+		if (b + a > size)
+			size = b + a;
+	}
+	return size;
+}
+
+int ckpt_heal_arm(struct ckpt_heal *h, pid_t pid, pid_t tid, uint64_t gadget, size_t out_len,
+		  struct ckpt_err *e)
+{
+	memset(h, 0, sizeof(*h));
+	h->pid = pid;
+	h->tid = tid;
+	h->gadget = gadget;
+	int rc = ckpt_getregs(tid, &h->regs, e);
+	if (rc)
+		return rc;
+	uint64_t mask;
+	if (ptrace(PTRACE_GETSIGMASK_, tid, 8, &mask) < 0)
+		return ckpt_fail_errno(e, errno, "ptrace getsigmask %d", tid);
+	uint32_t xmax = ckpt_xstate_max();
+	unsigned char *xs = calloc(1, xmax);
+	if (!xs)
+		return ckpt_fail(e, ENOMEM, "no memory for the xstate of %d", tid);
+	struct iovec iov = {xs, xmax};
+	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
+		free(xs);
+		return ckpt_fail_errno(e, errno, "ptrace getregset xstate %d", tid);
+	}
+	/* What the kernel takes back from a signal frame: a thread without the
+	   AMX permission has no room for tile data, so tile data goes in only if
+	   the thread uses it (XSTATE_BV), which proves the permission. */
+	uint64_t xcr0 = ckpt_xcr0(), feat = 0, bv = 0;
+	uint32_t fsize = 512;
+	if (xcr0 && iov.iov_len >= 512 + 64) {
+		memcpy(&bv, xs + 512, 8);
+		feat = (bv & XFEATURE_MASK_XTILE_DATA_) ? xcr0 : xcr0 & ~XFEATURE_MASK_XTILE_DATA_;
+		fsize = xsave_size(feat);
+		if (fsize > iov.iov_len)
+			fsize = (uint32_t)iov.iov_len;
+	}
+	uint64_t top = h->regs.rsp - 128; /* below the red zone */
+	uint64_t fp = (top - fsize - 4) & ~63ull;
+	uint64_t frame = ((fp - sizeof(struct heal_frame)) & ~15ull) - 8;
+	h->out = (frame - out_len) & ~63ull;
+	h->lo = h->out;
+	h->len = top - h->lo;
+	h->frame_sp = frame + 8;
+	uint64_t vlo, vhi;
+	int w;
+	rc = find_mapping(pid, NULL, h->regs.rsp - 1, &vlo, &vhi, &w, e);
+	if (!rc && (!w || h->lo < vlo))
+		rc = ckpt_fail(e, ENOSPC,
+			       "thread %d: its stack mapping (0x%llx-0x%llx%s) has no room for the "
+			       "%zu bytes the injection frame needs below sp 0x%llx",
+			       tid, (unsigned long long)vlo, (unsigned long long)vhi,
+			       w ? "" : ", not writable", h->len + 128,
+			       (unsigned long long)h->regs.rsp);
+	unsigned char *img = rc ? NULL : calloc(1, h->len);
+	h->saved = rc ? NULL : malloc(h->len);
+	if (!rc && (!img || !h->saved))
+		rc = ckpt_fail(e, ENOMEM, "no memory for the injection frame of %d", tid);
+	if (!rc)
+		rc = mem_rw(pid, 0, h->lo, h->saved, h->len, e);
+	if (rc) {
+		free(xs);
+		free(img);
+		free(h->saved);
+		h->saved = NULL;
+		return rc;
+	}
+	/* the frame: registers as the thread would resume them */
+	struct user_regs_struct r = h->regs;
+	ckpt_regs_fixup_restart(&r, 1);
+	struct heal_frame f;
+	memset(&f, 0, sizeof(f));
+	f.uc_flags = UC_SIGCONTEXT_SS_ | UC_STRICT_RESTORE_SS_ | (feat ? UC_FP_XSTATE_ : 0);
+	/* an invalid ss_flags: rt_sigreturn's sigaltstack call then fails
+	   (ignored) and leaves the thread's alternate stack as it is */
+	f.ss_flags = 3;
+	struct heal_sigcontext *m = &f.mc;
+	m->r8 = r.r8, m->r9 = r.r9, m->r10 = r.r10, m->r11 = r.r11;
+	m->r12 = r.r12, m->r13 = r.r13, m->r14 = r.r14, m->r15 = r.r15;
+	m->rdi = r.rdi, m->rsi = r.rsi, m->rbp = r.rbp, m->rbx = r.rbx;
+	m->rdx = r.rdx, m->rax = r.rax, m->rcx = r.rcx, m->rsp = r.rsp;
+	m->rip = r.rip, m->eflags = r.eflags;
+	m->cs = (uint16_t)r.cs, m->ss = (uint16_t)r.ss;
+	m->fpstate = fp;
+	f.uc_sigmask = mask;
+	memcpy(img + (frame - h->lo), &f, sizeof(f));
+	unsigned char *fx = img + (fp - h->lo);
+	memcpy(fx, xs, fsize);
+	free(xs);
+	memset(fx + 464, 0, 48);
+	if (feat) {
+		uint32_t magic1 = FP_XSTATE_MAGIC1_, ext = fsize + 4, magic2 = FP_XSTATE_MAGIC2_;
+		memcpy(fx + 464, &magic1, 4);
+		memcpy(fx + 468, &ext, 4);
+		memcpy(fx + 472, &feat, 8);
+		memcpy(fx + 480, &fsize, 4);
+		memcpy(fx + fsize, &magic2, 4);
+	}
+	rc = mem_rw(pid, 1, h->lo, img, h->len, e);
+	free(img);
+	/* parked: should we vanish now, it runs rt_sigreturn */
+	struct user_regs_struct p = h->regs;
+	p.rip = gadget + GADGET_RESUME;
+	p.rsp = h->frame_sp;
+	p.orig_rax = (uint64_t)-1;
+	if (!rc)
+		rc = ckpt_setregs(tid, &p, e);
+	if (rc) {
+		mem_rw(pid, 1, h->lo, h->saved, h->len, e);
+		free(h->saved);
+		h->saved = NULL;
+		return rc;
+	}
+	h->armed = 1;
+	return 0;
+}
+
+int ckpt_heal_syscall(struct ckpt_heal *h, long nr, const long args[6], long *ret,
+		      uint64_t *deferred_sigs, struct ckpt_err *e)
+{
+	if (!h->armed)
+		return ckpt_fail(e, EINVAL, "internal: injection into %d before it was armed", h->tid);
+	struct user_regs_struct r = h->regs;
+	r.rip = h->gadget;
+	r.rsp = h->frame_sp;
+	r.rax = nr;
+	r.orig_rax = (uint64_t)-1;
+	r.rdi = args[0];
+	r.rsi = args[1];
+	r.rdx = args[2];
+	r.r10 = args[3];
+	r.r8 = args[4];
+	r.r9 = args[5];
+	int rc = ckpt_setregs(h->tid, &r, e);
+	if (!rc)
+		rc = step_to_syscall_stop(h->tid, deferred_sigs, e); /* entry */
+	if (!rc)
+		rc = step_to_syscall_stop(h->tid, deferred_sigs, e); /* exit: at the resume part */
+	if (!rc)
+		rc = ckpt_getregs(h->tid, &r, e);
+	if (!rc) {
+		*ret = (long)r.rax;
+		if (r.rip != h->gadget + GADGET_RESUME || r.rsp != h->frame_sp)
+			rc = ckpt_fail(e, EPROTO, "thread %d left the gadget (rip 0x%llx)", h->tid,
+				       (unsigned long long)r.rip);
+	}
+	if (rc) {
+		/* park it again, if it can still be stopped there */
+		struct user_regs_struct p = h->regs;
+		p.rip = h->gadget + GADGET_RESUME;
+		p.rsp = h->frame_sp;
+		p.orig_rax = (uint64_t)-1;
+		ptrace(PTRACE_SETREGS, h->tid, 0, &p);
+		ckpt_err_prefix(e, "inject syscall %ld into %d", nr, h->tid);
+	}
+	return rc;
+}
+
+int ckpt_heal_disarm(struct ckpt_heal *h, struct ckpt_err *e)
+{
+	if (!h->armed)
+		return 0;
+	int rc = ckpt_setregs(h->tid, &h->regs, e);
+	/* only once it is off the frame: the bytes under it back as they were */
+	if (!rc)
+		rc = mem_rw(h->pid, 1, h->lo, h->saved, h->len, e);
+	free(h->saved);
+	h->saved = NULL;
+	h->armed = 0;
+	return rc;
 }

@@ -56,4 +56,57 @@ int ckpt_find_syscall_insn(pid_t pid, uint64_t *addr, struct ckpt_err *e);
 int ckpt_inject_syscall(pid_t tid, uint64_t syscall_ip, long nr, const long args[6], long *ret,
 			uint64_t *deferred_sigs, struct ckpt_err *e);
 
+/*
+ * Self-healing injection, for a tracer that may die at any instant (the
+ * daemon OOM-killed mid-checkpoint): the kernel then detaches the thread and
+ * it runs on with whatever registers it holds, which with plain injection
+ * is the injected context (a crash).
+ *
+ * A gadget `syscall; mov $15,%eax; syscall` is written into the zero padding
+ * at the end of the target's [vdso] (a private copy of that page; the bytes
+ * are never executed by the target and are zeroed again afterwards). Before
+ * the first injection into a thread, an rt_sigframe holding the thread's own
+ * registers (restart fix-up applied), xstate (with the sw_reserved/magic2
+ * the kernel requires, else it silently restores FX only) and sigmask is
+ * written below its stack pointer's red zone, and the thread is parked at
+ * the gadget's rt_sigreturn with rsp at the frame. Each syscall runs from
+ * the gadget with that rsp. Whenever the tracer vanishes (before, during or
+ * after a syscall, or between two), the thread continues into rt_sigreturn
+ * and resumes exactly where it was frozen. Disarming puts the registers back
+ * and the stack bytes under the frame as they were. No page is mapped in the
+ * target: syscall results go to an area below the frame (ckpt_heal.out).
+ *
+ * Limits: the bytes below rsp - 128 must belong to the thread's stack (the
+ * x86-64 ABI's promise, on which signal delivery relies as well); a
+ * restart-block syscall (nanosleep) interrupted by the freeze returns EINTR
+ * when the tracer dies, as after a signal handler.
+ */
+struct ckpt_heal {
+	pid_t pid, tid;
+	int armed;
+	uint64_t gadget; /* the gadget's first `syscall` */
+	struct user_regs_struct regs; /* the thread's own, as frozen (raw) */
+	uint64_t frame_sp; /* rsp while injecting: frame address + 8 */
+	uint64_t out; /* out_len bytes for syscall results, below the frame */
+	uint64_t lo; /* stack bytes [lo, lo + len) overwritten, saved here */
+	size_t len;
+	unsigned char *saved;
+};
+
+/* Write the gadget into pid's [vdso]; *addr gets its address. */
+int ckpt_gadget_install(pid_t pid, uint64_t *addr, struct ckpt_err *e);
+/* Zero the gadget's bytes again (they were zero padding). */
+int ckpt_gadget_remove(pid_t pid, uint64_t addr, struct ckpt_err *e);
+/* Frame and park stopped thread tid (of process pid) for self-healing
+   injections; out_len bytes of result area below the frame. */
+int ckpt_heal_arm(struct ckpt_heal *h, pid_t pid, pid_t tid, uint64_t gadget, size_t out_len,
+		  struct ckpt_err *e);
+/* ckpt_inject_syscall's contract, through the gadget; the thread stays
+   parked at rt_sigreturn afterwards. */
+int ckpt_heal_syscall(struct ckpt_heal *h, long nr, const long args[6], long *ret,
+		      uint64_t *deferred_sigs, struct ckpt_err *e);
+/* The thread's own registers back, then the stack bytes under the frame.
+   Put the thread's sigmask back before (the frame holds it meanwhile). */
+int ckpt_heal_disarm(struct ckpt_heal *h, struct ckpt_err *e);
+
 #endif

@@ -184,5 +184,8 @@ int rs_move_vdso(struct rs_ctx *c, const struct rs_special *cur, const struct rs
 int rs_restore_process_state(struct rs_ctx *c); /* sigactions, itimers, comm, rlimits */
 int rs_restore_threads(struct rs_ctx *c);
 int rs_finish(struct rs_ctx *c); /* creds, regs, masks, detach, after-action */
+/* Refuse an image whose uids, gids or groups the restarter could not take
+   without privilege it lacks (CAP_SETUID/CAP_SETGID), naming them. */
+int rs_check_creds(struct rs_ctx *c);
 
 #endif

@@ -212,7 +212,9 @@ static int restore(struct rs_ctx *c)
 	if (rc)
 		return rc;
 	rs_progress(c, 0, c->image_size, CKPT_PHASE_RESTORE);
-	rc = take_exit_signal(c);
+	rc = rs_check_creds(c); /* before anything is made */
+	if (!rc)
+		rc = take_exit_signal(c);
 	/* The PID the restart will hold, named before it exists: should this
 	   helper die, the caller waits until that PID is free again. */
 	if (!rc && !(c->flags & CKPT_RS_NO_RESTORE_PID))

@@ -217,13 +217,95 @@ int rs_restore_threads(struct rs_ctx *c)
 	return rc;
 }
 
+/* Does this process hold capability `cap` (CapEff of /proc/self/status)? */
+static int has_cap(int cap)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	unsigned long long eff = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "CapEff:", 7))
+			eff = strtoull(line + 7, NULL, 16);
+	if (f)
+		fclose(f);
+	return (eff >> cap) & 1;
+}
+
+/* The image's supplementary groups are exactly the restarter's own. */
+static int same_groups(const struct ckpt_img_proc *p)
+{
+	gid_t own[CKPT_NGROUPS_MAX];
+	int n = getgroups(CKPT_NGROUPS_MAX, own);
+	uint32_t ng = p->ngroups < CKPT_NGROUPS_MAX ? p->ngroups : CKPT_NGROUPS_MAX;
+	if (n < 0 || (uint32_t)n != ng)
+		return 0;
+	for (uint32_t i = 0; i < ng; i++) {
+		int found = 0;
+		for (int k = 0; k < n && !found; k++)
+			found = own[k] == p->groups[i];
+		if (!found)
+			return 0;
+	}
+	return 1;
+}
+
+/* An id the restarter may take without privilege: one of its own. */
+static int own_id(uint32_t id, uint32_t r, uint32_t e, uint32_t s)
+{
+	return id == r || id == e || id == s;
+}
+
+/*
+ * A restart never gives credentials the restarter does not already have:
+ * without CAP_SETUID/CAP_SETGID every uid and gid of the image must be one
+ * of the restarter's and its groups must be the restarter's own (setgroups
+ * is then skipped). Refused naming what differs.
+ */
+int rs_check_creds(struct rs_ctx *c)
+{
+	const struct ckpt_img_proc *p = c->proc;
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+	getresuid(&ru, &eu, &su);
+	getresgid(&rg, &eg, &sg);
+	if (!has_cap(7 /* CAP_SETUID */)) {
+		const uint32_t ids[4] = {p->uid, p->euid, p->suid, p->fsuid};
+		for (int i = 0; i < 4; i++)
+			if (!own_id(ids[i], ru, eu, su))
+				return ckpt_fail(c->e, EPERM,
+						 "the image's uid %u (real %u, effective %u, saved %u) "
+						 "is not the restarting user's (%u); a restart never "
+						 "gives credentials the caller does not have",
+						 ids[i], p->uid, p->euid, p->suid, (unsigned)eu);
+	}
+	if (!has_cap(6 /* CAP_SETGID */)) {
+		const uint32_t ids[4] = {p->gid, p->egid, p->sgid, p->fsgid};
+		for (int i = 0; i < 4; i++)
+			if (!own_id(ids[i], rg, eg, sg))
+				return ckpt_fail(c->e, EPERM,
+						 "the image's gid %u (real %u, effective %u, saved %u) "
+						 "is not the restarting user's (%u); a restart never "
+						 "gives credentials the caller does not have",
+						 ids[i], p->gid, p->egid, p->sgid, (unsigned)eg);
+		if (!same_groups(p))
+			return ckpt_fail(c->e, EPERM,
+					 "the image's %u supplementary groups are not the restarting "
+					 "user's own; a restart never gives credentials the caller "
+					 "does not have",
+					 p->ngroups);
+	}
+	return 0;
+}
+
 /* Raw set*id syscalls change only the calling thread: run them in each. */
 static int thread_creds(struct rs_ctx *c, pid_t tid)
 {
 	const struct ckpt_img_proc *p = c->proc;
 	uint32_t ng = p->ngroups < CKPT_NGROUPS_MAX ? p->ngroups : CKPT_NGROUPS_MAX;
-	int rc = rs_write_mem(c, c->scratch, p->groups, ng * sizeof(uint32_t) + 4);
-	if (!rc)
+	int rc = 0;
+	if (!same_groups(p)) /* unchanged: nothing to ask (and no privilege needed) */
+		rc = rs_write_mem(c, c->scratch, p->groups, ng * sizeof(uint32_t) + 4);
+	if (!rc && !same_groups(p))
 		rc = rs_sys(c, tid, "setgroups", 1, NULL, SYS_setgroups, ng, (long)c->scratch, 0,
 			    0, 0, 0);
 	if (!rc)

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* Self-healing injection (ptrace.h): a tracer process that dies at each
+ * stage of an injection (armed; signals blocked; after a syscall; inside a
+ * syscall) leaves a target that continues with its registers (general,
+ * SSE, AVX upper halves) and sigmask intact, and no page mapped; a normal
+ * arm/inject/disarm leaves the stack bytes under the frame as they were. */
+#include "err.h"
+#include "ptrace.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "expect.h"
+
+struct shared {
+	volatile uint64_t iters;
+	volatile uint64_t bad;
+};
+
+static struct shared *sh;
+static int has_avx;
+
+/* Registers hold known values across a busy loop; any change is counted. */
+static void spin(void)
+{
+	for (;;) {
+		uint64_t bad = 0;
+		if (has_avx)
+			__asm__ volatile("mov $0x1111, %%r12\n\t"
+					 "mov $0x2222, %%r13\n\t"
+					 "mov $0x3333, %%r14\n\t"
+					 "mov $0x4444, %%r15\n\t"
+					 "movq %%r12, %%xmm8\n\t"
+					 "vpcmpeqd %%ymm9, %%ymm9, %%ymm9\n\t"
+					 "mov $3000000, %%ecx\n\t"
+					 "1: dec %%ecx\n\t"
+					 "jnz 1b\n\t"
+					 "xor %0, %0\n\t"
+					 "cmp $0x1111, %%r12\n\t"
+					 "jne 2f\n\t"
+					 "cmp $0x2222, %%r13\n\t"
+					 "jne 2f\n\t"
+					 "cmp $0x3333, %%r14\n\t"
+					 "jne 2f\n\t"
+					 "cmp $0x4444, %%r15\n\t"
+					 "jne 2f\n\t"
+					 "movq %%xmm8, %%rax\n\t"
+					 "cmp $0x1111, %%rax\n\t"
+					 "jne 2f\n\t"
+					 "vextracti128 $1, %%ymm9, %%xmm10\n\t"
+					 "movq %%xmm10, %%rax\n\t"
+					 "cmp $-1, %%rax\n\t"
+					 "jne 2f\n\t"
+					 "jmp 3f\n\t"
+					 "2: mov $1, %0\n\t"
+					 "3:\n\t"
+					 : "=&r"(bad)
+					 :
+					 : "rax", "rcx", "r12", "r13", "r14", "r15", "xmm8", "xmm9",
+					   "xmm10", "cc");
+		else
+			__asm__ volatile("mov $0x1111, %%r12\n\t"
+					 "movq %%r12, %%xmm8\n\t"
+					 "mov $3000000, %%ecx\n\t"
+					 "1: dec %%ecx\n\t"
+					 "jnz 1b\n\t"
+					 "xor %0, %0\n\t"
+					 "movq %%xmm8, %%rax\n\t"
+					 "cmp %%rax, %%r12\n\t"
+					 "setne %b0\n\t"
+					 : "=&r"(bad)
+					 :
+					 : "rax", "rcx", "r12", "xmm8", "cc");
+		if (bad)
+			sh->bad++;
+		sh->iters++;
+	}
+}
+
+static pid_t start_target(void)
+{
+	pid_t p = fork();
+	if (p == 0) {
+		sigset_t s;
+		sigemptyset(&s);
+		sigaddset(&s, SIGUSR2);
+		sigprocmask(SIG_BLOCK, &s, NULL);
+		spin();
+	}
+	return p;
+}
+
+static uint64_t sigblk(pid_t pid)
+{
+	char p[64], line[256];
+	snprintf(p, sizeof(p), "/proc/%d/status", pid);
+	FILE *f = fopen(p, "re");
+	uint64_t v = ~0ull;
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "SigBlk:", 7))
+			v = strtoull(line + 7, NULL, 16);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static int count_maps(pid_t pid)
+{
+	char p[64], line[512];
+	snprintf(p, sizeof(p), "/proc/%d/maps", pid);
+	FILE *f = fopen(p, "re");
+	int n = 0;
+	while (f && fgets(line, sizeof(line), f))
+		n++;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+enum stage { ARMED, BLOCKED, AFTER_SYSCALL, IN_SYSCALL, NR_STAGES };
+static const char *stage_name[] = {"armed", "signals blocked", "after a syscall",
+				   "inside a syscall"};
+
+/* The tracer: freeze, arm, go as far as `stage`, then die without cleanup. */
+static void tracer(pid_t target, enum stage stage, int ready_fd)
+{
+	char msg[512];
+	struct ckpt_err e;
+	ckpt_err_init(&e, msg, sizeof(msg));
+	int st;
+	if (ptrace(PTRACE_SEIZE, target, 0, PTRACE_O_TRACESYSGOOD) < 0 ||
+	    ptrace(PTRACE_INTERRUPT, target, 0, 0) < 0 || ckpt_wait_stopped(target, &st, &e))
+		_exit(10);
+	uint64_t g = 0;
+	struct ckpt_heal h;
+	if (ckpt_gadget_install(target, &g, &e) || ckpt_heal_arm(&h, target, target, g, 4096, &e)) {
+		fprintf(stderr, "tracer: %s\n", msg);
+		_exit(11);
+	}
+	if (stage >= BLOCKED) {
+		uint64_t all = ~0ull;
+		ptrace(0x420b /* PTRACE_SETSIGMASK */, target, 8, &all);
+	}
+	long args[6] = {0}, ret = 0;
+	if (stage >= AFTER_SYSCALL && stage != IN_SYSCALL &&
+	    (ckpt_heal_syscall(&h, SYS_getpid, args, &ret, NULL, &e) || ret != target))
+		_exit(12);
+	if (stage == IN_SYSCALL) {
+		struct timespec ts = {0, 300 * 1000000};
+		struct iovec l = {&ts, sizeof(ts)}, r = {(void *)h.out, sizeof(ts)};
+		if (process_vm_writev(target, &l, 1, &r, 1, 0) != sizeof(ts))
+			_exit(13);
+		args[0] = (long)h.out;
+		if (write(ready_fd, "x", 1) != 1)
+			_exit(14);
+		ckpt_heal_syscall(&h, SYS_nanosleep, args, &ret, NULL, &e);
+		_exit(15); /* killed before this */
+	}
+	if (write(ready_fd, "x", 1) != 1)
+		_exit(14);
+	pause(); /* SIGKILLed by the test */
+	_exit(0);
+}
+
+static void wait_progress(pid_t target, uint64_t from, const char *what)
+{
+	for (int i = 0; i < 300 && sh->iters < from + 3; i++)
+		usleep(10000);
+	EXPECT(sh->iters >= from + 3, "%s: target %d made no progress", what, target);
+}
+
+static void die_at(enum stage stage)
+{
+	pid_t target = start_target();
+	wait_progress(target, 0, "start");
+	int maps = count_maps(target);
+	uint64_t blk = sigblk(target);
+	int p[2];
+	EXPECT(pipe(p) == 0, "pipe");
+	pid_t tr = fork();
+	if (tr == 0) {
+		close(p[0]);
+		tracer(target, stage, p[1]);
+	}
+	close(p[1]);
+	char c;
+	EXPECT(read(p[0], &c, 1) == 1, "%s: tracer got ready", stage_name[stage]);
+	close(p[0]);
+	if (stage == IN_SYSCALL)
+		usleep(50000); /* inside the injected nanosleep */
+	uint64_t before = sh->iters;
+	usleep(50000);
+	EXPECT(sh->iters == before, "%s: target ran while frozen", stage_name[stage]);
+	kill(tr, SIGKILL);
+	int st;
+	waitpid(tr, &st, 0);
+	EXPECT(WIFSIGNALED(st), "%s: tracer ended by itself (status %x)", stage_name[stage], st);
+	wait_progress(target, before, stage_name[stage]);
+	EXPECT(waitpid(target, &st, WNOHANG) == 0, "%s: target died (status %x)",
+	       stage_name[stage], st);
+	EXPECT(sh->bad == 0, "%s: registers changed under the target (%llu times)",
+	       stage_name[stage], (unsigned long long)sh->bad);
+	EXPECT(sigblk(target) == blk, "%s: sigmask %llx, was %llx", stage_name[stage],
+	       (unsigned long long)sigblk(target), (unsigned long long)blk);
+	EXPECT(count_maps(target) == maps, "%s: %d mappings, were %d", stage_name[stage],
+	       count_maps(target), maps);
+	kill(target, SIGKILL);
+	waitpid(target, &st, 0);
+	sh->bad = 0;
+	sh->iters = 0;
+}
+
+/* Arm, inject, disarm, detach: registers, stack bytes and [vdso] as before. */
+static void clean_round(void)
+{
+	char msg[512];
+	struct ckpt_err e;
+	ckpt_err_init(&e, msg, sizeof(msg));
+	pid_t target = start_target();
+	wait_progress(target, 0, "start");
+	int st;
+	EXPECT(ptrace(PTRACE_SEIZE, target, 0, PTRACE_O_TRACESYSGOOD) == 0, "seize");
+	EXPECT(ptrace(PTRACE_INTERRUPT, target, 0, 0) == 0, "interrupt");
+	EXPECT(ckpt_wait_stopped(target, &st, &e) == 0, "wait: %s", msg);
+	struct user_regs_struct r0, r1;
+	EXPECT(ckpt_getregs(target, &r0, &e) == 0, "getregs: %s", msg);
+	size_t n = 64 * 1024;
+	unsigned char *before = malloc(n), *after = malloc(n);
+	uint64_t lo = r0.rsp - 128 - n;
+	struct iovec l = {before, n}, rr = {(void *)lo, n};
+	ssize_t got = process_vm_readv(target, &l, 1, &rr, 1, 0);
+	uint64_t g = 0;
+	struct ckpt_heal h;
+	EXPECT(ckpt_gadget_install(target, &g, &e) == 0, "gadget: %s", msg);
+	EXPECT(ckpt_heal_arm(&h, target, target, g, 4096, &e) == 0, "arm: %s", msg);
+	long args[6] = {0}, ret = 0;
+	EXPECT(ckpt_heal_syscall(&h, SYS_getpid, args, &ret, NULL, &e) == 0 && ret == target,
+	       "getpid through the gadget: %ld (%s)", ret, msg);
+	EXPECT(ckpt_heal_syscall(&h, SYS_getppid, args, &ret, NULL, &e) == 0 && ret == getpid(),
+	       "getppid through the gadget: %ld (%s)", ret, msg);
+	EXPECT(ckpt_heal_disarm(&h, &e) == 0, "disarm: %s", msg);
+	EXPECT(ckpt_gadget_remove(target, g, &e) == 0, "gadget remove: %s", msg);
+	EXPECT(ckpt_getregs(target, &r1, &e) == 0 && !memcmp(&r0, &r1, sizeof(r0)),
+	       "registers put back");
+	l.iov_base = after;
+	EXPECT(got > 0 && process_vm_readv(target, &l, 1, &rr, 1, 0) == got &&
+		       !memcmp(before, after, (size_t)got),
+	       "stack bytes under the frame put back");
+	EXPECT(ptrace(PTRACE_DETACH, target, 0, 0) == 0, "detach");
+	uint64_t from = sh->iters;
+	wait_progress(target, from, "after detach");
+	EXPECT(sh->bad == 0, "registers changed after a clean round");
+	kill(target, SIGKILL);
+	waitpid(target, &st, 0);
+	free(before);
+	free(after);
+	sh->iters = 0;
+}
+
+int main(void)
+{
+	sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	has_avx = __builtin_cpu_supports("avx2");
+	clean_round();
+	for (int round = 0; round < 2; round++)
+		for (int s = 0; s < NR_STAGES; s++)
+			die_at((enum stage)s);
+	printf("ptrace_heal: %s\n", fails ? "FAIL" : "PASS");
+	return fails != 0;
+}
