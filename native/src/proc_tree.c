@@ -416,10 +416,6 @@ static void release_all(struct job *j, int sig)
 		struct dump *d = j->m[i].d;
 		if (!d)
 			continue;
-		if (d->scratch && sig != SIGKILL) /* do not leave our scratch page */
-			dump_sys(d, 0, "munmap scratch", 0, NULL, SYS_munmap, (long)d->scratch,
-				 4096, 0, 0, 0, 0);
-		d->scratch = 0;
 		dump_fds_release(d, sig == SIGKILL);
 		dump_release(d, sig);
 	}
