@@ -387,6 +387,15 @@ int dump_write_fds(struct dump *d, struct imgw *w)
 	return rc ? rc : imgw_end(w);
 }
 
+void rs_objs_restored(struct rs_ctx *c)
+{
+	for (uint32_t i = 0; i < c->nr_objs; i++) {
+		const struct fd_kind *k = fd_kind_of(c->objs[i].h->kind);
+		if (k && k->restored)
+			k->restored(c, &c->objs[i]);
+	}
+}
+
 void dump_fds_release(struct dump *d, int target_dies)
 {
 	for (uint32_t i = 0; d->objs && i < d->nr_objs; i++) {

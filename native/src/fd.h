@@ -65,6 +65,8 @@ struct dump_obj {
 	size_t len, cap;
 	int hold; /* a duplicate kept until the checkpoint ends (a TCP socket in
 		     repair mode, see fd_inet.c), or -1 */
+	int locked; /* a network lock is held for it (netlock.c): */
+	uint8_t lock_local[CKPT_OINET_ADDR_MAX], lock_peer[CKPT_OINET_ADDR_MAX];
 };
 
 struct dump_fd {
@@ -128,6 +130,11 @@ struct fd_kind {
 	/* Restart, in the new process, once every descriptor has its number:
 	   0 or -1 with msg filled. May be NULL. */
 	int (*post)(struct rs_ctx *c, struct rs_obj *o, char *msg, size_t msglen);
+	/* Restart, in the helper, once every object is made and the process is
+	   about to run: release what the checkpoint kept for it outside the
+	   process (the network lock of a TCP connection); trouble is a warning
+	   (rs_warn), the process is restored. May be NULL. */
+	void (*restored)(struct rs_ctx *c, struct rs_obj *o);
 	/* ckpt_inspect: the fields of the kind's struct; a one-line description
 	   for the descriptor list; what a restart does with it. */
 	void (*inspect)(struct json *j, const struct rs_obj *o);
@@ -140,6 +147,9 @@ struct fd_kind {
 };
 
 const struct fd_kind *fd_kind_of(uint32_t kind);
+
+/* fd.c, restart: every object's kind->restored, in the helper. */
+void rs_objs_restored(struct rs_ctx *c);
 
 /* fd.c, checkpoint: every descriptor of d->pid, recorded or refused. */
 int dump_fds(struct dump *d);

@@ -26,14 +26,19 @@
  * and port, given the sequence numbers, "connected" (no handshake), given
  * the options, the received and the sent-but-unacknowledged bytes and the
  * window; repair mode off; the bytes not sent yet are then sent normally.
- * Between checkpoint and restart nothing holds the connection: a segment
- * the peer sends in that time is answered with a RST (CRIU locks the
- * network around it; we do not).
+ * Between the checkpoint and the restart a network lock (netlock.c) drops the
+ * connection's packets both ways: taken before repair mode, released when
+ * the target carries on, else kept until the restart has the new socket out
+ * of repair mode (inet_restored). Without it the peer's next segment (data
+ * the frozen process received but had not acknowledged yet is retransmitted
+ * after about 200 ms) meets no socket once the target is killed, and the
+ * kernel answers with a RST.
  */
 #include "dump.h"
 #include "fd.h"
 #include "fd_sock.h"
 #include "json.h"
+#include "netlock.h"
 #include "restore.h"
 
 #include <arpa/inet.h>
@@ -144,16 +149,28 @@ static int peek_queue(struct dump *d, const struct fd_probe *p, struct dump_obj 
 static int dump_established(struct dump *d, const struct fd_probe *p, struct dump_obj *o,
 			    struct ckpt_img_oinet *in, const char *conn)
 {
+	char why[300];
+	if (ckpt_netlock_tcp(in->local, in->peer, why, sizeof(why)) < 0)
+		return fd_refuse(d, p, errno, "TCP connection %s: network lock: %s", conn, why);
 	int on = TCP_REPAIR_ON;
-	if (setsockopt(p->local, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) < 0)
-		return fd_refuse(d, p, errno, "TCP connection %s: TCP_REPAIR%s", conn,
-				 errno == EPERM ? " needs CAP_NET_ADMIN" : "");
+	if (setsockopt(p->local, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) < 0) {
+		int err = errno;
+		int absent;
+		ckpt_netunlock_tcp(in->local, in->peer, &absent, why, sizeof(why));
+		return fd_refuse(d, p, err, "TCP connection %s: TCP_REPAIR%s", conn,
+				 err == EPERM ? " needs CAP_NET_ADMIN" : "");
+	}
 	o->hold = dup(p->local);
 	if (o->hold < 0) {
+		int err = errno, absent;
 		int off = TCP_REPAIR_OFF_NO_WP;
 		setsockopt(p->local, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
-		return fd_refuse(d, p, errno, "TCP connection %s: dup", conn);
+		ckpt_netunlock_tcp(in->local, in->peer, &absent, why, sizeof(why));
+		return fd_refuse(d, p, err, "TCP connection %s: dup", conn);
 	}
+	o->locked = 1;
+	memcpy(o->lock_local, in->local, sizeof(o->lock_local));
+	memcpy(o->lock_peer, in->peer, sizeof(o->lock_peer));
 	int outq = 0, unsent = 0, inq = 0;
 	uint32_t seq = 0;
 	socklen_t l = sizeof(seq);
@@ -321,23 +338,24 @@ static int inet_dump(struct dump *d, const struct fd_probe *p, struct dump_obj *
 	return rc;
 }
 
-/* The checkpoint is over: a connection in repair mode leaves it, unless
-   the target is about to be killed (then closing it sends nothing). */
+/* The checkpoint is over. The target carries on: the connection leaves
+   repair mode (a window probe tells the peer the window again) and its
+   network lock is released. The target is about to be killed: both stay,
+   closing a socket in repair mode sends nothing, and the lock keeps the
+   peer's segments from meeting no socket until the restart releases it. */
 static void inet_release(struct dump *d, struct dump_obj *o, int target_dies)
 {
-	(void)d;
-	int q = TCP_NO_QUEUE, off = TCP_REPAIR_OFF_NO_WP, ack = TCP_REPAIR_OFF, on = TCP_REPAIR_ON;
+	int q = TCP_NO_QUEUE, off = TCP_REPAIR_OFF;
 	setsockopt(o->hold, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
-	if (!target_dies) {
-		setsockopt(o->hold, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+	if (target_dies || !o->locked)
 		return;
-	}
-	/* Leaving repair mode sends a window probe, which acknowledges
-	   every byte received (all saved in the image): the peer has nothing
-	   to retransmit into the gap before the restart. Then back into
-	   repair mode, so the kill closes it without FIN or RST. */
-	setsockopt(o->hold, IPPROTO_TCP, TCP_REPAIR, &ack, sizeof(ack));
-	setsockopt(o->hold, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on));
+	setsockopt(o->hold, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+	char why[300];
+	int absent;
+	if (ckpt_netunlock_tcp(o->lock_local, o->lock_peer, &absent, why, sizeof(why)) < 0)
+		fprintf(stderr, "ckpt: warning: the network lock of a TCP connection of pid %d "
+			"stays (its packets are dropped): %s\n", (int)d->pid, why);
+	o->locked = 0;
 }
 
 /* ---- restart ---------------------------------------------------------- */
@@ -555,6 +573,28 @@ fail_close:
 	return -1;
 }
 
+/* The restored connection is out of repair mode: let its packets through
+   again. No lock is a warning only (released by hand, or the checkpoint was
+   taken on another machine: that one's lock is not ours to release). */
+static void inet_restored(struct rs_ctx *c, struct rs_obj *o)
+{
+	const struct ckpt_img_oinet *in = oinet(o);
+	if (in->state != CKPT_OINET_ESTABLISHED)
+		return;
+	char why[300], cmd[300], la[80], ra[80];
+	int absent;
+	show_addr(in->local, in->local_len, la, sizeof(la));
+	show_addr(in->peer, in->peer_len, ra, sizeof(ra));
+	if (ckpt_netunlock_tcp(in->local, in->peer, &absent, why, sizeof(why)) < 0) {
+		ckpt_netlock_cmd(in->local, in->peer, cmd, sizeof(cmd));
+		rs_warn(c, "TCP connection %s -> %s: its network lock could not be released "
+			"(%s); its packets are dropped until `%s`", la, ra, why, cmd);
+	} else if (absent) {
+		rs_warn(c, "TCP connection %s -> %s: no network lock was held on this machine "
+			"(released already, or the checkpoint was taken elsewhere)", la, ra);
+	}
+}
+
 static const char *state_name(uint32_t s)
 {
 	static const char *const n[] = {"unbound", "bound", "listening", "established"};
@@ -606,6 +646,7 @@ const struct fd_kind fd_kind_inet = {
 	.release = inet_release,
 	.check = inet_check,
 	.open = inet_open,
+	.restored = inet_restored,
 	.inspect = inet_inspect,
 	.describe = inet_describe,
 	.on_restart = "bound again to its address (listening, UDP); an established TCP "

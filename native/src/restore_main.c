@@ -9,6 +9,7 @@
  * Without --report-fd the pid goes to stdout and errors to stderr.
  */
 #include "ckpt.h"
+#include "fd.h"
 #include "restore.h"
 #include "sanitize.h"
 
@@ -233,6 +234,8 @@ static int restore(struct rs_ctx *c)
 		rc = rs_restore_threads(c);
 	if (!rc)
 		rc = rs_restore_mm_late(c);
+	if (!rc) /* the network lock of TCP connections, now theirs again */
+		rs_objs_restored(c);
 	if (!rc)
 		rc = rs_finish(c);
 	if (rc)

@@ -118,7 +118,8 @@ test.serial(
   },
 );
 
-// asyncio's loop holds a socketpair (its self-pipe): restored by fd_unix.c.
+// asyncio's loop holds a socketpair (its self-wakeup channel) besides its
+// epoll: the AF_UNIX kind (fd_unix.c) brings it back with what is queued.
 test.serial('a python3 asyncio program with timers', async (t) => {
   await same(t, 'asyncio', ['python3', join(SRC, 'asyncio_timers.py')]);
 });

@@ -6,7 +6,7 @@
  * are this test process (node:net, node:dgram). Every refusal is checked to
  * name the descriptor and the object and to leave the target running.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, statSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -214,6 +214,17 @@ function pongServer(): PongServer {
   return { server, count: () => n, errors, sockets };
 }
 
+/** The connections the network lock (native/src/netlock.c) holds, as nft lists them
+ * (by its path: under npx, node_modules/.bin has an unrelated `nft`). */
+function netlocks(): string {
+  const r = spawnSync('/usr/sbin/nft', ['list', 'set', 'inet', 'ckpt-netlock', 'tcp4'], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0 || !r.stdout.includes('set tcp4'))
+    throw new Error(`nft list set: ${JSON.stringify(r)}`);
+  return r.stdout;
+}
+
 test.serial(
   'a TCP client of a server outside the job: refused by default, carries on with --tcp-established',
   async (t) => {
@@ -249,10 +260,28 @@ test.serial(
     ]);
     t.is(cp.code, 0, cp.stderr);
     await until('killed and reaped', () => gone(target.pid));
-    // restart at once: between the kill and the restart nothing holds the
-    // connection (no network lock), a retransmission would meet a RST
+    // Between the kill and the restart the network lock drops the
+    // connection's packets: the server's retransmission of the last pong
+    // (sent ~200 ms after it went unacknowledged) would otherwise meet no
+    // socket and be answered with a RST. Wait past it on purpose.
     const atKill = ps.count();
+    const clientPort = ps.sockets[0]?.remotePort;
+    const element = `127.0.0.1 . ${clientPort} . 127.0.0.1 . ${port}`;
+    t.teardown(() => {
+      // a failed run must not leave its lock behind (no-op once released)
+      spawnSync('/usr/sbin/nft', [
+        'delete',
+        'element',
+        'inet',
+        'ckpt-netlock',
+        'tcp4',
+        `{ ${element} }`,
+      ]);
+    });
+    t.true(netlocks().includes(element), `lock ${element} held: ${netlocks()}`);
+    await sleep(700);
     const rr = await restart(image);
+    t.false(netlocks().includes(element), 'the restart released the lock');
     t.is(ps.count(), atKill, 'nothing exchanged while the client was gone');
     t.deepEqual(ps.errors, [], 'the server saw no FIN, RST or error at the kill');
     t.is(rr.pid, target.pid);
