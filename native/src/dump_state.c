@@ -327,6 +327,36 @@ static int proc_injected(struct dump *d)
 	return rc;
 }
 
+/* /proc/PID/limits: one line per RLIMIT_* in their order, "Max ... SOFT
+   HARD [units]" where a value is a number or "unlimited". */
+static int limits_from_proc(struct dump *d)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/limits", d->pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return ckpt_fail_errno(d->e, errno, "read %s (prlimit was refused)", path);
+	int r = -1;
+	while (fgets(line, sizeof(line), f) && r < CKPT_RLIM_NLIMITS) {
+		if (r++ < 0 || r - 1 >= RLIM_NLIMITS)
+			continue; /* the heading */
+		if (strlen(line) < 26)
+			break;
+		char soft[32], hard[32];
+		if (sscanf(line + 26, "%31s %31s", soft, hard) != 2)
+			break;
+		d->proc.rlimits[r - 1].cur =
+			strcmp(soft, "unlimited") ? strtoull(soft, NULL, 10) : RLIM_INFINITY;
+		d->proc.rlimits[r - 1].max =
+			strcmp(hard, "unlimited") ? strtoull(hard, NULL, 10) : RLIM_INFINITY;
+	}
+	fclose(f);
+	int want = RLIM_NLIMITS < CKPT_RLIM_NLIMITS ? RLIM_NLIMITS : CKPT_RLIM_NLIMITS;
+	if (r < want)
+		return ckpt_fail(d->e, EIO, "%s: %d limits read, %d expected", path, r, want);
+	return 0;
+}
+
 int dump_proc_state(struct dump *d)
 {
 	struct ckpt_img_proc *p = &d->proc;
@@ -354,8 +384,13 @@ int dump_proc_state(struct dump *d)
 		rc = link_of(d, "root", p->root);
 	for (int r = 0; !rc && r < CKPT_RLIM_NLIMITS && r < RLIM_NLIMITS; r++) {
 		struct rlimit l;
-		if (prlimit(d->pid, r, NULL, &l) < 0)
-			return ckpt_fail_errno(d->e, errno, "prlimit %d of %d", r, d->pid);
+		if (prlimit(d->pid, r, NULL, &l) < 0) {
+			/* another user's process without CAP_SYS_RESOURCE: the
+			   same numbers, from /proc/PID/limits */
+			if (errno == EPERM && !(rc = limits_from_proc(d)))
+				break;
+			return rc ? rc : ckpt_fail_errno(d->e, errno, "prlimit %d of %d", r, d->pid);
+		}
 		p->rlimits[r].cur = l.rlim_cur;
 		p->rlimits[r].max = l.rlim_max;
 	}

@@ -216,5 +216,5 @@ const struct fd_kind fd_kind_file = {
 	.open = file_open,
 	.inspect = file_inspect,
 	.describe = file_describe,
-	.on_restart = "reopened by path at its offset (unlinked: made again from its content)",
+	.on_restart = "reopened by path at its offset, or made again from its content if unlinked",
 };

@@ -34,6 +34,19 @@ int ckpt_setregs(pid_t tid, const struct user_regs_struct *r, struct ckpt_err *e
 	return 0;
 }
 
+/*
+ * Calls interrupted with -ERESTART_RESTARTBLOCK whose new task enters them
+ * again rather than returning EINTR: poll(-1) (tail -f) and a sleep to an
+ * absolute time come back exactly as they were; a relative timeout (poll,
+ * nanosleep, a futex wait) starts again from its full length, which a
+ * program sees as a longer wait, never as an error it may not handle.
+ */
+static int restart_block_reenters(long nr)
+{
+	return nr == SYS_poll || nr == SYS_nanosleep || nr == SYS_clock_nanosleep ||
+	       nr == SYS_futex;
+}
+
 int ckpt_regs_fixup_restart(struct user_regs_struct *r, int for_image)
 {
 	if ((long)r->orig_rax < 0)
@@ -46,7 +59,12 @@ int ckpt_regs_fixup_restart(struct user_regs_struct *r, int for_image)
 		r->rip -= 2;
 		return 1;
 	case -CKPT_ERESTART_RESTARTBLOCK:
-		if (for_image) {
+		if (for_image && restart_block_reenters((long)r->orig_rax)) {
+			/* a new task has no restart block: it enters the call again
+			   with its original arguments (still in its registers) */
+			r->rax = r->orig_rax;
+			r->rip -= 2;
+		} else if (for_image) {
 			r->rax = (uint64_t)-EINTR;
 		} else {
 			r->rax = SYS_restart_syscall;

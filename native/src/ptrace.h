@@ -37,8 +37,10 @@ int ckpt_setregs(pid_t tid, const struct user_regs_struct *r, struct ckpt_err *e
  * stopped inside a syscall, so that setting them back re-enters the syscall.
  * for_image = 0 (the live task resumes): -516 becomes restart_syscall, which
  * uses the task's kernel restart block. for_image = 1 (a new task will run
- * these registers, without that block): -516 becomes -EINTR, as a signal
- * would have made it. Returns 1 if the thread was in an interrupted syscall.
+ * these registers, without that block): -516 re-enters poll, nanosleep,
+ * clock_nanosleep and futex with their original arguments and becomes
+ * -EINTR for any other call. Returns 1 if the thread was in an interrupted
+ * syscall.
  */
 int ckpt_regs_fixup_restart(struct user_regs_struct *r, int for_image);
 

@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
+#include <sys/fsuid.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -121,6 +123,24 @@ static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, in
 				       ? p->rlimits[RLIMIT_NOFILE].cur
 				       : cur.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &cur);
+	}
+	/* Every file this process opens from here on (its descriptors, its cwd,
+	   later its mapped files and exe through injected calls) is opened with
+	   the image's filesystem credentials, never the restarter's: an image
+	   naming /etc/shadow gets what its own user would get. (setfsuid to a
+	   non-zero id drops the DAC override capabilities too.) */
+	if (geteuid() == 0 && (p->fsuid || p->fsgid || p->ngroups)) {
+		gid_t groups[CKPT_NGROUPS_MAX];
+		uint32_t ng = p->ngroups < CKPT_NGROUPS_MAX ? p->ngroups : CKPT_NGROUPS_MAX;
+		for (uint32_t i = 0; i < ng; i++)
+			groups[i] = p->groups[i];
+		if (setgroups(ng, groups) < 0)
+			child_die(errfd, "setgroups to the image's %u groups", ng);
+		setfsgid(p->fsgid);
+		setfsuid(p->fsuid);
+		if ((uint32_t)setfsuid((uid_t)-1) != p->fsuid ||
+		    (uint32_t)setfsgid((gid_t)-1) != p->fsgid)
+			child_die(errfd, "filesystem ids %u/%u of the image", p->fsuid, p->fsgid);
 	}
 	errfd = child_setup_fds(c, errfd);
 	if (chdir(c->cwd) < 0)

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -263,6 +264,33 @@ static void test_after_actions(void)
 	EXPECT(ckpt_probe(js, 8, msg, sizeof(msg)) == -ENOSPC, "probe: ENOSPC on a short buffer");
 }
 
+/* Another user's process: its limits come from /proc/PID/limits where
+   prlimit needs CAP_SYS_RESOURCE (absent on some machines, even for root). */
+static void test_other_user(void)
+{
+	char img[PATH_MAX];
+	snprintf(img, sizeof(img), "%s/nobody.img", dir);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct rlimit l = {123, 456};
+		setrlimit(RLIMIT_CORE, &l);
+		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+			_exit(1);
+		for (;;) {
+			shared[0]++;
+			msleep(1);
+		}
+	}
+	msleep(100);
+	struct ckpt_checkpoint_opts o = {.fd = -1};
+	EXPECT(cp(pid, img, &o, NULL) == 0, "checkpoint of a nobody process: %s", msg);
+	static char js[1 << 16];
+	int n = ckpt_inspect(img, 0, js, sizeof(js), NULL, msg, sizeof(msg));
+	EXPECT(n > 0 && strstr(js, "\"uid\":65534"), "the image holds uid 65534: %s",
+	       n > 0 ? "(no)" : msg);
+	kill_reap(pid);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -272,6 +300,7 @@ int main(void)
 	test_failure_keeps_previous();
 	test_backup_noclobber_fd();
 	test_after_actions();
+	test_other_user();
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (!fails && system(cmd) != 0)

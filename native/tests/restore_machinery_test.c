@@ -362,6 +362,19 @@ static void run_case(uint32_t flags)
 	EXPECT(rs_fd_finish_load(&c) == 0 && rs_fd_verify(&c) == 0, "descriptors: %s", msg);
 	strcpy(c.cwd, "/tmp");
 	proc.umask = 027;
+	if (fresh) {
+		/* the files are reopened as the image's user (nobody), not as the
+		   restarter (root): root's 0600 files are refused, named... */
+		int rc0 = rs_create_child(&c);
+		EXPECT(rc0 < 0 && strstr(msg, logp) && strstr(msg, "Permission denied"),
+		       "a root-only file reopened as nobody is refused: %d %s", rc0, msg);
+		if (!rc0)
+			rs_kill_child(&c);
+		/* ...and nobody's own are reopened */
+		EXPECT(chown(logp, 65534, 65534) == 0 && chown(inp, 65534, 65534) == 0,
+		       "chown the files to nobody");
+		ckpt_err_init(&e, msg, sizeof(msg));
+	}
 
 	int rc = rs_create_child(&c);
 	if (!rc)

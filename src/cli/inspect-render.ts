@@ -97,7 +97,7 @@ function block(key: string, value: Json, indent: string, out: string[]): void {
       rows.forEach((row, i) => {
         for (const [k, v] of Object.entries(row)) {
           if (v !== null && typeof v === 'object') {
-            const label = row.pid ?? row.tid ?? row.name ?? i;
+            const label = row.pid ?? row.tid ?? row.id ?? row.name ?? i;
             block(`${singular(key)} ${String(label)} ${k}`, v, indent, out);
           }
         }
