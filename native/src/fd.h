@@ -148,6 +148,9 @@ struct fd_kind {
 
 const struct fd_kind *fd_kind_of(uint32_t kind);
 
+/* fd_lock.c, in the helper after the address space is rebuilt: POSIX
+   locks taken again (closing a mapped file's descriptor dropped them). */
+int rs_locks_after_mm(struct rs_ctx *c);
 /* fd.c, restart: every object's kind->restored, in the helper. */
 void rs_objs_restored(struct rs_ctx *c);
 

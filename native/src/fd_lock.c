@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -221,6 +222,42 @@ static void lock_describe(const struct rs_obj *o, char *buf, size_t len)
 	const struct ckpt_img_olock *k = olock(o);
 	snprintf(buf, len, "%s %s lock through fd %d", type_name(k->type),
 		 k->write ? "write" : "read", k->fd);
+}
+
+/*
+ * POSIX locks belong to the process and go when it closes ANY descriptor of
+ * the file: rebuilding the address space opens and closes a file the
+ * process maps (a sqlite -shm file is both locked and mapped), which drops
+ * the lock taken in post. So, in the helper once the address space is done,
+ * every POSIX lock is taken again by the process itself (injected fcntl;
+ * taking a lock one already holds is a no-op).
+ */
+int rs_locks_after_mm(struct rs_ctx *c)
+{
+	for (uint32_t i = 0; i < c->nr_objs; i++) {
+		struct rs_obj *o = &c->objs[i];
+		if (o->h->kind != CKPT_OBJ_LOCK || olock(o)->type != CKPT_LOCK_POSIX)
+			continue;
+		const struct ckpt_img_olock *k = olock(o);
+		struct flock fl = {.l_type = k->write ? F_WRLCK : F_RDLCK,
+				   .l_whence = SEEK_SET,
+				   .l_start = (off_t)k->start,
+				   .l_len = (off_t)k->len};
+		int rc = rs_write_mem(c, c->scratch, &fl, sizeof(fl));
+		long r = 0;
+		if (!rc)
+			rc = rs_sys(c, c->pid, "fcntl(F_SETLK) again after the address space", 0, &r,
+				    SYS_fcntl, k->fd, F_SETLK, (long)c->scratch, 0, 0, 0);
+		if (!rc && r < 0)
+			rc = ckpt_fail(c->e, (int)-r,
+				       "POSIX lock on fd %d (bytes %llu, length %llu) could not be "
+				       "taken again after the address space was rebuilt: %s",
+				       k->fd, (unsigned long long)k->start, (unsigned long long)k->len,
+				       strerror((int)-r));
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 const struct fd_kind fd_kind_lock = {

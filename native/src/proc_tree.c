@@ -854,6 +854,8 @@ int rs_restore_job(struct rs_ctx *c)
 			rc = rs_restore_threads(p);
 		if (!rc)
 			rc = rs_restore_mm_late(p);
+		if (!rc)
+			rc = rs_locks_after_mm(p);
 	}
 	/* children first: a parent that runs finds every child as it was */
 	for (uint32_t i = c->nr_procs; !rc && i-- > 0;)

@@ -234,6 +234,8 @@ static int restore(struct rs_ctx *c)
 		rc = rs_restore_threads(c);
 	if (!rc)
 		rc = rs_restore_mm_late(c);
+	if (!rc)
+		rc = rs_locks_after_mm(c);
 	if (!rc) /* the network lock of TCP connections, now theirs again */
 		rs_objs_restored(c);
 	if (!rc)

@@ -5,6 +5,7 @@
    cannot take any of them, else what it could take. "locks hold A": takes
    flock on A and waits. */
 #include "zdtm.h"
+#include <sys/mman.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -41,6 +42,15 @@ int main(int argc, char **argv)
 	}
 	if (flock(a, LOCK_EX | LOCK_NB) || fcntl(b, F_SETLK, &wr) || fcntl(c, F_OFD_SETLK, &rd))
 		return 2;
+	/* B is also mapped (as sqlite maps its -shm file): rebuilding the mapping
+	   at restart opens and closes B, which drops the process's POSIX locks on
+	   it unless they are taken again afterwards */
+	if (ftruncate(b, 4096))
+		return 2;
+	char *map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, b, 0);
+	if (map == MAP_FAILED)
+		return 2;
+	map[0] = 'm';
 	zdtm_ready();
 	zdtm_wait();
 	struct flock un = wr;
