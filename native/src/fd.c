@@ -343,6 +343,47 @@ int dump_fds(struct dump *d)
 	return rc;
 }
 
+pid_t fd_find_holder(const struct dump *d, pid_t skip, const char *link, uint64_t dev,
+		     uint64_t ino)
+{
+	DIR *proc = opendir("/proc");
+	if (!proc)
+		return 0;
+	struct dirent *pe;
+	pid_t found = 0;
+	while (!found && (pe = readdir(proc))) {
+		pid_t pid = (pid_t)atoi(pe->d_name);
+		if (pid <= 0 || pid == skip || (d && (dump_in_job(d, pid) || pid == getpid())))
+			continue;
+		char p[64];
+		snprintf(p, sizeof(p), "/proc/%d/fd", pid);
+		DIR *fds = opendir(p);
+		struct dirent *fe;
+		while (fds && !found && (fe = readdir(fds))) {
+			if (fe->d_name[0] == '.')
+				continue;
+			char lp[320], l[CKPT_PATH_MAX];
+			snprintf(lp, sizeof(lp), "/proc/%d/fd/%s", pid, fe->d_name);
+			if (link) {
+				ssize_t n = readlink(lp, l, sizeof(l) - 1);
+				if (n > 0) {
+					l[n] = '\0';
+					found = strcmp(l, link) ? 0 : pid;
+				}
+			} else {
+				struct stat st;
+				if (stat(lp, &st) == 0 && (uint64_t)st.st_dev == dev &&
+				    (uint64_t)st.st_ino == ino)
+					found = pid;
+			}
+		}
+		if (fds)
+			closedir(fds);
+	}
+	closedir(proc);
+	return found;
+}
+
 static uint32_t obj_rec_size(const struct dump_obj *o)
 {
 	return (uint32_t)((sizeof(struct ckpt_img_obj) + o->len + 7) & ~(size_t)7);

@@ -83,6 +83,12 @@ int dump_obj_put(struct dump *d, struct dump_obj *o, const void *p, size_t n);
 int dump_obj_put_str(struct dump *d, struct dump_obj *o, const char *s, uint32_t *len);
 /* The value after "key:" in fdinfo (first match), or NULL. */
 const char *fd_info_field(const struct fd_probe *p, const char *key);
+/* The first process holding a descriptor that leads to `link` (as
+   readlink shows it: "pipe:[INO]"), or when link is NULL to the inode
+   dev/ino: its pid, or 0. Never `skip`; with d, never a process of d's job
+   nor the checkpointer itself. */
+pid_t fd_find_holder(const struct dump *d, pid_t skip, const char *link, uint64_t dev,
+		     uint64_t ino);
 /* Refuse a descriptor: -ENOTSUP (or err) with "pid P fd N (LINK): why". */
 int fd_refuse(struct dump *d, const struct fd_probe *p, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

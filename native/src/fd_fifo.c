@@ -37,34 +37,8 @@
 /* Is the FIFO dev/ino open in a process outside the job (and not us)? */
 static int held_outside(const struct dump *d, uint64_t dev, uint64_t ino, int *who)
 {
-	DIR *proc = opendir("/proc");
-	if (!proc)
-		return 0;
-	struct dirent *pe;
-	int found = 0;
-	while (!found && (pe = readdir(proc))) {
-		int pid = atoi(pe->d_name);
-		if (pid <= 0 || dump_in_job(d, pid) || pid == getpid())
-			continue;
-		char p[64];
-		snprintf(p, sizeof(p), "/proc/%d/fd", pid);
-		DIR *fds = opendir(p);
-		struct dirent *fe;
-		while (fds && !found && (fe = readdir(fds))) {
-			char lp[320];
-			struct stat st;
-			snprintf(lp, sizeof(lp), "/proc/%d/fd/%s", pid, fe->d_name);
-			if (fe->d_name[0] != '.' && stat(lp, &st) == 0 && S_ISFIFO(st.st_mode) &&
-			    (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino) {
-				found = 1;
-				*who = pid;
-			}
-		}
-		if (fds)
-			closedir(fds);
-	}
-	closedir(proc);
-	return found;
+	*who = fd_find_holder(d, 0, NULL, dev, ino);
+	return *who != 0;
 }
 
 /* Copy the buffered bytes (left in place) after the record. */

@@ -113,36 +113,8 @@ static int held_elsewhere(const struct dump *d, uint64_t ino, int *who)
 {
 	char want[64];
 	snprintf(want, sizeof(want), "pipe:[%llu]", (unsigned long long)ino);
-	DIR *proc = opendir("/proc");
-	if (!proc)
-		return 0;
-	struct dirent *pe;
-	int found = 0;
-	while (!found && (pe = readdir(proc))) {
-		int pid = atoi(pe->d_name);
-		if (pid <= 0 || dump_in_job(d, pid) || pid == getpid())
-			continue;
-		char p[64];
-		snprintf(p, sizeof(p), "/proc/%d/fd", pid);
-		DIR *fds = opendir(p);
-		struct dirent *fe;
-		while (fds && !found && (fe = readdir(fds))) {
-			char lp[320], link[64];
-			snprintf(lp, sizeof(lp), "/proc/%d/fd/%s", pid, fe->d_name);
-			ssize_t n = readlink(lp, link, sizeof(link) - 1);
-			if (n > 0) {
-				link[n] = '\0';
-				if (!strcmp(link, want)) {
-					found = 1;
-					*who = pid;
-				}
-			}
-		}
-		if (fds)
-			closedir(fds);
-	}
-	closedir(proc);
-	return found;
+	*who = fd_find_holder(d, 0, want, 0, 0);
+	return *who != 0;
 }
 
 static int pipe_dump_done(struct dump *d)

@@ -136,34 +136,8 @@ pid_t sock_holder(pid_t self, uint64_t ino)
 {
 	char want[64];
 	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
-	DIR *proc = opendir("/proc");
-	if (!proc)
-		return 0;
-	struct dirent *pe;
-	pid_t found = 0;
-	while (!found && (pe = readdir(proc))) {
-		pid_t pid = (pid_t)atoi(pe->d_name);
-		if (pid <= 0 || pid == self)
-			continue; /* the caller counts: a test's server may hold it */
-		char p[64];
-		snprintf(p, sizeof(p), "/proc/%d/fd", pid);
-		DIR *fds = opendir(p);
-		struct dirent *fe;
-		while (fds && !found && (fe = readdir(fds))) {
-			char lp[320], link[64];
-			snprintf(lp, sizeof(lp), "/proc/%d/fd/%s", pid, fe->d_name);
-			ssize_t n = readlink(lp, link, sizeof(link) - 1);
-			if (n > 0) {
-				link[n] = '\0';
-				if (!strcmp(link, want))
-					found = pid;
-			}
-		}
-		if (fds)
-			closedir(fds);
-	}
-	closedir(proc);
-	return found;
+	/* the caller counts (no job given): a test's server may hold it */
+	return fd_find_holder(NULL, self, want, 0, 0);
 }
 
 int sock_holder_in(pid_t pid, uint64_t ino)

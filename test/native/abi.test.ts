@@ -1,7 +1,6 @@
 /** The koffi structs of src/engine/libckpt.ts against the C compiler's layout (native/tools/ckpt-abi.c). */
 import { execFileSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import test from 'ava';
 import koffi from 'koffi';
 import {
@@ -12,8 +11,8 @@ import {
   RestartResult,
   version,
 } from '../../src/engine/libckpt.js';
+import { REPO } from './harness.js';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const layout = JSON.parse(
   execFileSync(join(REPO, 'native', 'build', 'ckpt-abi')).toString(),
 ) as Record<string, { size: number; fields: Record<string, number> }>;

@@ -18,39 +18,17 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { AFTER, checkpoint, inspect, restart, wait } from '../../src/engine/libckpt.js';
 import { runCli } from '../cli/run-cli.js';
+import { PROGS, SRC, sleep, until, within } from './harness.js';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PROGS = join(REPO, 'native', 'build', 'progs');
-const SRC = join(REPO, 'test', 'native', 'progs');
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-accept-'));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
 
 /** p, or a failure naming what did not happen within ms (never a hung test). */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([
-    p,
-    sleep(ms).then(() => {
-      throw new Error(`${what} did not happen within ${ms} ms`);
-    }),
-  ]);
-}
 
 /** Lines "0".."n-1" with no gap or repeat: n, or -1. A partial last line is ignored. */
 function lines(file: string): number {

@@ -8,36 +8,13 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { AFTER, checkpoint, inspect, restart, wait } from '../../src/engine/libckpt.js';
+import { PROGS, SRC, sleep, until, within } from './harness.js';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PROGS = join(REPO, 'native', 'build', 'progs');
-const SRC = join(REPO, 'test', 'native', 'progs');
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-events-'));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
-
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([
-    p,
-    sleep(ms).then(() => {
-      throw new Error(`${what} did not happen within ${ms} ms`);
-    }),
-  ]);
-}
 
 /** Start argv detached (setsid -f: libckpt must not trace our children); its pid from READY. */
 async function launch(t: ExecutionContext, name: string, argv: string[]) {

@@ -15,18 +15,15 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import test from 'ava';
 import { inspect } from '../../src/engine/libckpt.js';
 import { runCli } from '../cli/run-cli.js';
+import { PROGS, REPO, sleep } from './harness.js';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PROGS = join(REPO, 'native', 'build', 'progs');
 const CKPT = join(REPO, 'bin', 'ckpt');
 const KILLS = Number(process.env.KILLSTORM_KILLS ?? 60);
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-killstorm-'));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function status(pid: number): Record<string, string> | undefined {
   try {

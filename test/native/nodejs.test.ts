@@ -25,35 +25,14 @@ import {
 } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { AFTER, checkpoint, inspect, restart, wait } from '../../src/engine/libckpt.js';
+import { REPO, sleep, until, within } from './harness.js';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const PROG = join(REPO, 'test', 'native', 'progs', 'nodeloop.mjs');
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-nodejs-'));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
-
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([
-    p,
-    sleep(ms).then(() => {
-      throw new Error(`${what} did not happen within ${ms} ms`);
-    }),
-  ]);
-}
 
 /** Start the program detached (setsid -f: not our child); pid and port from READY. */
 async function launch(t: ExecutionContext, name: string, uring = '0') {

@@ -15,26 +15,13 @@ import {
   writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { AFTER, checkpoint, restart, wait } from '../../src/engine/libckpt.js';
+import { PROGS, until } from './harness.js';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PROGS = join(REPO, 'native', 'build', 'progs');
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-objects-'));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
-
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 interface Target {
   pid: number;

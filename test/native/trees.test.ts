@@ -8,8 +8,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import {
   AFTER,
@@ -19,22 +18,10 @@ import {
   SCOPE,
   wait,
 } from '../../src/engine/libckpt.js';
+import { PROGS, sleep, until } from './harness.js';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PROGS = join(REPO, 'native', 'build', 'progs');
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-trees-'));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
-
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /** Start the tree detached (setsid -f), stdio a file and /dev/null only. */
 async function launch(t: ExecutionContext, name: string, args: string[]) {

@@ -15,15 +15,13 @@ import {
   readFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import test from 'ava';
 import { runCli } from '../cli/run-cli.js';
+import { REPO, sleep } from './harness.js';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const COUNTER = join(REPO, 'native', 'build', 'progs', 'counter');
 const USER = `ckptu${process.pid % 100000}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function idsOf(pid: number): { Uid: string; Gid: string; Groups: string } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
