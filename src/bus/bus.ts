@@ -142,7 +142,10 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
   checkPrefix(prefix);
   checkToken('node', opts.node);
   const node = opts.node;
-  const logger = opts.logger.child({ component: 'bus', node });
+  // the daemon's logger already names the node in every line
+  const logger = opts.logger.child(
+    'node' in opts.logger.bindings() ? { component: 'bus' } : { component: 'bus', node },
+  );
   const stream = opts.history?.stream ?? defaultStreamName(prefix);
   const bucket = opts.catalog?.bucket ?? DEFAULT_CATALOG_BUCKET;
   const maxEventBytes = opts.maxEventBytes ?? 64 * 1024;

@@ -68,7 +68,9 @@ export function formatValue(value: unknown, indent = ''): string {
   if (value === null || typeof value !== 'object') return `${indent}${String(value)}`;
   const lines: string[] = [];
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (v !== null && typeof v === 'object') {
+    if (v !== null && typeof v === 'object' && Object.keys(v).length === 0) {
+      lines.push(`${indent}${k}: none`);
+    } else if (v !== null && typeof v === 'object') {
       lines.push(`${indent}${k}:`);
       lines.push(formatValue(v, `${indent}  `));
     } else {
