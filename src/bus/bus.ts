@@ -19,7 +19,7 @@ import type { HealthEvent } from '../shared/types.js';
 import { isToken } from '../shared/types.js';
 import { authOptions, type BusAuth, BusAuthError, redactUrl } from './auth.js';
 import { type Catalog, createCatalog, DEFAULT_CATALOG_BUCKET } from './catalog.js';
-import { type CommandHandlers, handleCommand } from './commands.js';
+import { type Caller, type CommandHandlers, type CommandReply, handleCommand } from './commands.js';
 import { BusClosedError, BusConnectionError, type CommandErrorCode } from './errors.js';
 import { HEALTH_REJECT_REASONS, type HealthRejectReason, parseHealthMessage } from './health.js';
 import {
@@ -102,6 +102,11 @@ export interface ResultReceipt {
 }
 
 export interface CommandServer {
+  /**
+   * A command that came another way than the bus (the daemon's Unix socket), handled and
+   * audited exactly as one from the bus; `verb` is the subject's last token.
+   */
+  local(verb: string, data: Uint8Array, caller: Caller): Promise<CommandReply>;
   stop(): Promise<void>;
 }
 
@@ -304,6 +309,61 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
   // --- commands -----------------------------------------------------------------------
   let commandSub: Subscription | undefined;
   const inflight = new Set<Promise<void>>();
+  /**
+   * One command, from the bus or the daemon's Unix socket: handled, counted, a refusal
+   * logged, the audit record (request, reply and who sent it) queued in the outbox.
+   */
+  const dispatch = async (
+    handlers: CommandHandlers,
+    subject: string,
+    data: Uint8Array,
+    caller: Caller,
+  ): Promise<CommandReply> => {
+    counters.commands.received++;
+    const id = randomUUID();
+    const receivedAt = new Date().toISOString();
+    const done = await handleCommand(prefix, subject, data, handlers, id, receivedAt, caller);
+    const reply = done.reply;
+    if (reply.ok) counters.commands.ok++;
+    else {
+      const code = reply.error.code;
+      counters.commands.failed[code] = (counters.commands.failed[code] ?? 0) + 1;
+      if (done.internal !== undefined) {
+        logger.error({ err: done.internal, subject, id, caller }, 'command handler failed');
+      } else {
+        logger.warn({ subject, id, caller, error: reply.error }, 'command refused');
+      }
+      rejected.next({ on: 'command', reason: code, subject, message: reply.error.message });
+    }
+    const verbToken = isToken(done.verb) ? done.verb : '_invalid';
+    let audit = JSON.stringify({
+      id,
+      node,
+      verb: done.verb,
+      subject,
+      time: receivedAt,
+      caller,
+      request: done.request,
+      reply,
+    });
+    if (audit.length > MAX_OUTBOX_MESSAGE) {
+      audit = JSON.stringify({
+        id,
+        node,
+        verb: done.verb.slice(0, 64),
+        subject: subject.slice(0, 256),
+        time: receivedAt,
+        caller,
+        request: { truncated: true, bytes: data.length },
+        reply: reply.ok ? { ok: true, id } : reply,
+      });
+    }
+    if (!state.closed) {
+      outbox.enqueue(auditSubject(prefix, node, verbToken), audit, `audit-${id}`).catch(() => {});
+    }
+    return reply;
+  };
+
   const serveCommands = async (handlers: CommandHandlers): Promise<CommandServer> => {
     if (state.closed) throw new BusClosedError();
     if (commandSub) throw new BusConnectionError('serveCommands was already called on this bus');
@@ -314,58 +374,16 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
           logger.error({ err }, 'command subscription error');
           return;
         }
-        counters.commands.received++;
-        const id = randomUUID();
-        const receivedAt = new Date().toISOString();
         const work = (async () => {
-          const done = await handleCommand(prefix, msg.subject, msg.data, handlers, id, receivedAt);
-          const reply = done.reply;
-          if (reply.ok) counters.commands.ok++;
-          else {
-            const code = reply.error.code;
-            counters.commands.failed[code] = (counters.commands.failed[code] ?? 0) + 1;
-            if (done.internal !== undefined) {
-              logger.error(
-                { err: done.internal, subject: msg.subject, id },
-                'command handler failed',
-              );
-            } else {
-              logger.warn({ subject: msg.subject, id, error: reply.error }, 'command refused');
-            }
-            rejected.next({
-              on: 'command',
-              reason: code,
-              subject: msg.subject,
-              message: reply.error.message,
-            });
-          }
+          const reply = await dispatch(handlers, msg.subject, msg.data, { via: 'bus' });
           try {
             msg.respond(JSON.stringify(reply));
           } catch (e) {
-            logger.warn({ err: e, subject: msg.subject, id }, 'command reply could not be sent');
+            logger.warn(
+              { err: e, subject: msg.subject, id: reply.id },
+              'command reply could not be sent',
+            );
           }
-          const verbToken = isToken(done.verb) ? done.verb : '_invalid';
-          let audit = JSON.stringify({
-            id,
-            node,
-            verb: done.verb,
-            subject: msg.subject,
-            time: receivedAt,
-            request: done.request,
-            reply,
-          });
-          if (audit.length > MAX_OUTBOX_MESSAGE) {
-            audit = JSON.stringify({
-              id,
-              node,
-              verb: done.verb.slice(0, 64),
-              subject: msg.subject.slice(0, 256),
-              time: receivedAt,
-              request: { truncated: true, bytes: msg.data.length },
-              reply: reply.ok ? { ok: true, id } : reply,
-            });
-          }
-          void outbox.enqueue(auditSubject(prefix, node, verbToken), audit, `audit-${id}`);
         })().catch((e: unknown) =>
           logger.error({ err: e, subject: msg.subject }, 'command failed'),
         );
@@ -377,6 +395,16 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
     await nc.flush();
     logger.info({ subject: commandSubject(prefix, node, '>') }, 'serving commands');
     return {
+      local: (verb, data, caller) => {
+        const work = dispatch(handlers, commandSubject(prefix, node, verb), data, caller);
+        const settled = work.then(
+          () => {},
+          () => {},
+        );
+        inflight.add(settled);
+        void settled.finally(() => inflight.delete(settled));
+        return work;
+      },
       stop: async () => {
         if (commandSub === sub) commandSub = undefined;
         if (!sub.isClosed()) await sub.drain().catch(() => sub.unsubscribe());

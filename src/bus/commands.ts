@@ -34,12 +34,23 @@ export interface CommandBodies {
   detach: { job: string };
 }
 
+/**
+ * Who sent a command, as far as the daemon can know it: a bus principal (NATS cannot tell
+ * the daemon which one: the server's subject permissions decide what each may send), or a
+ * local user on the daemon's Unix socket, with the ids the kernel vouches for (SO_PEERCRED,
+ * SO_PEERGROUPS), never ids the request declares.
+ */
+export type Caller =
+  | { via: 'bus' }
+  | { via: 'socket'; pid: number; uid: number; gid: number; groups: number[] };
+
 export interface CommandMeta {
   /** Unique id of this command: use it as trigger.eventId. */
   id: string;
   verb: Verb;
   subject: string;
   receivedAt: string;
+  caller: Caller;
 }
 
 export type CommandHandler<V extends Verb> = (
@@ -79,6 +90,7 @@ export async function handleCommand(
   handlers: CommandHandlers,
   id: string,
   receivedAt: string,
+  caller: Caller = { via: 'bus' },
 ): Promise<HandledCommand> {
   const t = tokensAfterPrefix(prefix, subject) ?? [];
   const verb = t.slice(2).join('.');
@@ -124,7 +136,13 @@ export async function handleCommand(
   }
   let result: unknown;
   try {
-    result = await handler(request as CommandBodies[Verb], { id, verb, subject, receivedAt });
+    result = await handler(request as CommandBodies[Verb], {
+      id,
+      verb,
+      subject,
+      receivedAt,
+      caller,
+    });
   } catch (err) {
     const e = err as { code?: unknown; message?: unknown };
     const message = typeof e?.message === 'string' ? e.message : String(err);

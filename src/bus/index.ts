@@ -26,6 +26,7 @@ export type { Catalog } from './catalog.js';
 export { catalogKey, DEFAULT_CATALOG_BUCKET } from './catalog.js';
 export { type BusClient, type BusClientOptions, createBusClient } from './client.js';
 export type {
+  Caller,
   CommandBodies,
   CommandErrorBody,
   CommandHandler,

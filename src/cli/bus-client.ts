@@ -25,6 +25,12 @@ export interface BusAuth {
 
 export interface BusSettings {
   url: string;
+  /**
+   * The local daemon's Unix socket: set when the verb talks to the local daemon found
+   * through daemon.json (no --bus, $CKPT_BUS_URL or bus credentials given); then the
+   * request goes there instead of the bus (local-daemon.ts).
+   */
+  socket?: string;
   auth?: BusAuth;
   prefix?: string;
   timeoutMs: number;
@@ -32,6 +38,10 @@ export interface BusSettings {
 
 /** Connect (bus-binding.ts, loaded only by the verbs that talk to the bus). */
 export async function connectBus(settings: BusSettings): Promise<CliBus> {
+  if (settings.socket) {
+    const { socketBus } = await import('./socket-client.js');
+    return socketBus(settings.socket);
+  }
   const { createCliBus } = await import('./bus-binding.js');
   return createCliBus(settings);
 }

@@ -27,6 +27,8 @@ export interface DaemonInfoFile {
   pid: number;
   /** The local bus's CLI principal: a user and a password file (0600, root's). */
   auth?: { user: string; passwordFile: string };
+  /** The Unix socket every local user may send commands to. */
+  socket?: string;
 }
 
 export const DEFAULT_STATE_DIR = '/var/lib/ckpt';
@@ -115,6 +117,11 @@ export function readDaemonInfo(stateDir: string): DaemonInfoFile {
       throw bad('auth', '{user: a token, passwordFile: an absolute path}');
     out.auth = { user: a.user, passwordFile: a.passwordFile };
   }
+  if (data.socket !== undefined) {
+    if (typeof data.socket !== 'string' || !data.socket.startsWith('/'))
+      throw bad('socket', 'an absolute path');
+    out.socket = data.socket;
+  }
   return out;
 }
 
@@ -172,6 +179,8 @@ export function localDaemon(parsed: ParsedArgs, what = 'this command'): LocalDae
   let node = last(parsed, 'node') ?? (process.env.CKPT_NODE || undefined);
   let prefix = last(parsed, 'prefix') ?? (process.env.CKPT_BUS_PREFIX || undefined);
   let auth = busAuthFrom(parsed);
+  const explicitBus = url !== undefined || auth !== undefined;
+  let socket: string | undefined;
   if (url === undefined || node === undefined) {
     let info: DaemonInfoFile;
     try {
@@ -190,6 +199,9 @@ export function localDaemon(parsed: ParsedArgs, what = 'this command'): LocalDae
       auth ??= info.auth;
     }
     node ??= info.node;
+    // the local daemon, reached without naming a bus: its socket (any local user may use
+    // it; the daemon knows the caller from the kernel), the bus for another node
+    if (!explicitBus && node === info.node && info.socket) socket = info.socket;
   }
   auth ??= localAuthFor(url, parsed);
   if (!isToken(node)) {
@@ -202,6 +214,7 @@ export function localDaemon(parsed: ParsedArgs, what = 'this command'): LocalDae
   };
   if (prefix) settings.prefix = prefix;
   if (auth) settings.auth = auth;
+  if (socket) settings.socket = socket;
   return { settings, node };
 }
 

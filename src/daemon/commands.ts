@@ -6,7 +6,7 @@
  * Engine errors become CommandError replies with the bus's closed set of codes.
  */
 import type { Logger } from 'pino';
-import { type Bus, CommandError, type CommandHandlers } from '../bus/index.js';
+import { type Bus, type Caller, CommandError, type CommandHandlers } from '../bus/index.js';
 import { EngineError } from '../engine/errors.js';
 import type { Executor } from '../engine/executor.js';
 import {
@@ -21,6 +21,7 @@ import type { CkptMetrics } from '../metrics/metrics.js';
 import type { PolicyCommand, PolicySet } from '../policies/index.js';
 import { plannedKernel } from '../shared/planned.js';
 import type { CheckpointRequest, Trigger } from '../shared/types.js';
+import type { Authz } from './authz.js';
 
 export interface CommandContext {
   node: string;
@@ -32,6 +33,8 @@ export interface CommandContext {
   policies(): PolicySet;
   /** Processes no command may attach (the daemon itself, its nats-server). */
   protectedPids?(): number[];
+  /** Who may act on what (src/daemon/authz.ts). */
+  authz: Authz;
   /** Send a command through the policy engine; resolves with what it decided. */
   viaPolicies(cmd: PolicyCommand, skipped: string): Promise<object>;
 }
@@ -62,6 +65,12 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
     if (!job) throw new CommandError('UNKNOWN_JOB', `job ${id} is not registered on ${ctx.node}`);
     return job;
   };
+  /** The job, if the caller may act on it (its owner, root, the admin group, the bus). */
+  const mine = (id: string, caller: Caller, verb: string): Job => {
+    const job = known(id);
+    ctx.authz.requireOwner(caller, job.owner.uid, `${verb} of job ${id}`);
+    return job;
+  };
   const view = (j: Job) => ({
     id: j.id,
     node: j.node,
@@ -90,11 +99,24 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
         .then((p) => plannedKernel(p as unknown as Record<string, unknown>))
         .catch((e: Error) => ({ error: e.message })),
     }),
-    jobs: async (body) => {
-      if (body.job) return { jobs: [view(known(body.job))] };
-      return { jobs: ctx.jobs.list().map(view) };
+    jobs: async (body, meta) => {
+      if (body.job) return { jobs: [view(mine(body.job, meta.caller, 'jobs'))] };
+      const all = ctx.jobs.list();
+      const caller = meta.caller;
+      // a local user sees their own jobs; root, the admin group and the bus see all
+      if (ctx.authz.privileged(caller) || caller.via !== 'socket') return { jobs: all.map(view) };
+      return { jobs: all.filter((j) => j.owner.uid === caller.uid).map(view) };
     },
-    attach: async (body) => {
+    attach: async (body, meta) => {
+      const prev = ctx.jobs.get(body.job);
+      // a job id that names someone else's job is theirs (its images stay theirs)
+      if (prev) {
+        ctx.authz.requireOwner(
+          meta.caller,
+          prev.owner.uid,
+          `attach ${body.job} (pid ${body.pid}) over the registered job`,
+        );
+      }
       if (ctx.jobs.get(body.job) && isAlive(ctx.jobs.get(body.job) as Job)) {
         throw new CommandError(
           'JOB_EXISTS',
@@ -118,12 +140,13 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
           `its real, effective, saved and filesystem ids differ (uid ${owner.uids.join('/')}, gid ${owner.gids.join('/')}): a set-id process is never a job`,
         );
       }
+      ctx.authz.requireOwner(meta.caller, owner.uid, `attach ${body.job} (pid ${body.pid})`);
       if (body.owner && (body.owner.uid !== owner.uid || body.owner.gid !== owner.gid)) {
         forbid(
           `the request declares owner uid ${body.owner.uid} gid ${body.owner.gid}, but the process belongs to uid ${owner.uid} gid ${owner.gid}`,
         );
       }
-      const prev = ctx.jobs.get(body.job);
+      const inherit = prev && prev.owner.uid === owner.uid && prev.owner.gid === owner.gid;
       const job: Job = {
         id: body.job,
         node: ctx.node,
@@ -132,14 +155,15 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
         owner: {
           uid: owner.uid,
           gid: owner.gid,
+          groups: owner.groups,
           ...(body.owner?.user ? { user: body.owner.user } : {}),
         },
         command: body.command,
         cwd: body.cwd,
         state: 'running',
         registeredAt: new Date().toISOString(),
-        images: prev?.images ?? [],
-        lastImage: prev?.lastImage,
+        images: inherit ? prev.images : [],
+        lastImage: inherit ? prev.lastImage : undefined,
         seq: prev?.seq ?? 0,
         restarts: 0,
       };
@@ -148,14 +172,14 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
       ctx.logger.info({ job: job.id, pid: job.pid, owner: job.owner }, 'job attached');
       return { job: view(job) };
     },
-    detach: async (body) => {
-      known(body.job);
+    detach: async (body, meta) => {
+      mine(body.job, meta.caller, 'detach');
       ctx.jobs.remove(body.job);
       ctx.metrics.setJobs(ctx.jobs.list().length);
       return { detached: body.job };
     },
     checkpoint: async (body, meta) => {
-      known(body.job);
+      mine(body.job, meta.caller, 'checkpoint');
       if (body.timeoutMs !== undefined) {
         // a per-request timeout goes straight to the executor (no policy changes it)
         const req: CheckpointRequest = {
@@ -175,21 +199,21 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
       );
     },
     preempt: async (body, meta) => {
-      known(body.job);
+      mine(body.job, meta.caller, 'preempt');
       return ctx.viaPolicies(
         { verb: 'preempt', job: body.job, id: meta.id, after: body.after },
         'no preemptive policy selects this job',
       );
     },
     resume: async (body, meta) => {
-      known(body.job);
+      mine(body.job, meta.caller, 'resume');
       return ctx.viaPolicies(
         { verb: 'resume', job: body.job, id: meta.id },
         'no preemptive policy selects this job',
       );
     },
     restart: async (body, meta) => {
-      known(body.job);
+      mine(body.job, meta.caller, 'restart');
       const trigger: Trigger = { policy: 'command', kind: 'command', eventId: meta.id };
       const r = await ctx.executor
         .restart(

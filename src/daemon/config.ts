@@ -140,6 +140,13 @@ export const schema = {
       arg: 'local-port',
     },
   },
+  adminGroup: {
+    doc: 'A group (name or gid) whose members may act on every job through the local socket, as root does; empty: root alone',
+    format: String,
+    default: '',
+    env: 'CKPT_ADMIN_GROUP',
+    arg: 'admin-group',
+  },
   stateDir: {
     doc: 'Jobs, outbox, local NATS store, daemon.json (where `ckpt run` finds the daemon)',
     format: String,
@@ -238,6 +245,7 @@ export interface DaemonConfig {
     credsFile: string;
     tls: { ca: string; cert: string; key: string };
   };
+  adminGroup: string;
   stateDir: string;
   imageDir: string;
   policies: string[];

@@ -9,7 +9,15 @@
  * daemon listens. The local nats-server's port is kept in <stateDir>/nats-port
  * so it stays the same across restarts.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -35,9 +43,11 @@ import {
   type PolicyCommand,
   type PolicySet,
 } from '../policies/index.js';
+import { createAuthz, resolveGroup } from './authz.js';
 import { asCommandError, commandHandlers } from './commands.js';
 import { busAuthOf, type DaemonConfig } from './config.js';
 import { prepareLocalBusAuth } from './local-bus.js';
+import { type LocalSocket, SOCKET_NAME, startLocalSocket } from './local-socket.js';
 
 export interface DaemonHandle {
   readonly url: string;
@@ -59,6 +69,8 @@ export interface DaemonInfo {
   metrics?: string;
   /** The local bus's CLI principal: a user and a password file only root can read. */
   auth?: BusAuth;
+  /** The Unix socket every local user may send commands to (src/daemon/local-socket.ts). */
+  socket?: string;
 }
 
 /** Temp files libckpt leaves when its writer is killed mid-checkpoint (.NAME.tmp-XXXXXX). */
@@ -175,7 +187,11 @@ export async function startDaemon(
   engine: Engine = libckpt,
 ): Promise<DaemonHandle> {
   mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
+  // others may reach the socket and daemon.json by name, never list the directory; the
+  // secrets live in 0700 subdirectories (bus/, keys/) and 0600 files
+  chmodSync(cfg.stateDir, 0o711);
   refuseSecondDaemon(cfg.stateDir);
+  const authz = createAuthz(resolveGroup(cfg.adminGroup));
   let policies: PolicySet = loadPolicyFiles(cfg.policies);
   // jobs belong to a node name: refuse another node's state before starting anything
   const jobs = JobStore.load(join(cfg.stateDir, 'jobs.json'), cfg.node);
@@ -345,9 +361,15 @@ export async function startDaemon(
     metrics,
     policies: () => policies,
     protectedPids: () => (nats && nats.pid > 0 ? [nats.pid] : []),
+    authz,
     viaPolicies,
   });
   let server: CommandServer = await bus.serveCommands(handlers);
+  const localSocket: LocalSocket = await startLocalSocket(
+    join(cfg.stateDir, SOCKET_NAME),
+    (verb, body, caller) => server.local(verb, body, caller),
+    logger,
+  );
 
   let metricsServer: MetricsServer | undefined;
   if (cfg.metrics.port >= 0) {
@@ -368,6 +390,7 @@ export async function startDaemon(
     prefix: cfg.bus.prefix,
     pid: process.pid,
     metrics: metricsServer?.url,
+    socket: localSocket.path,
   };
   const infoFile = daemonInfoPath(cfg.stateDir);
   writeFileSync(`${infoFile}.tmp`, `${JSON.stringify(info)}\n`, { mode: 0o644 });
@@ -388,8 +411,14 @@ export async function startDaemon(
     close(timeoutMs = 10_000) {
       closing ??= (async () => {
         clearInterval(poll);
+        await localSocket.close();
         await server.stop().catch(() => {});
-        server = { stop: async () => {} };
+        server = {
+          stop: async () => {},
+          local: async () => {
+            throw new Error('the daemon is shutting down');
+          },
+        };
         policySub?.unsubscribe();
         await executor.close(timeoutMs);
         healthSub.unsubscribe();

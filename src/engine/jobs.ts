@@ -55,12 +55,13 @@ export function processStartTime(pid: number): number | undefined {
 
 /**
  * The credentials the kernel gives `pid` (real uid and gid, from /proc/PID/status; every
- * uid/gid field of the process, so a set-id process is seen with all its ids), or
+ * uid/gid field of the process, so a set-id process is seen with all its ids; its
+ * supplementary groups, sorted), or
  * undefined when it is gone. Never taken from a request.
  */
 export function processOwner(
   pid: number,
-): { uid: number; gid: number; uids: number[]; gids: number[] } | undefined {
+): { uid: number; gid: number; uids: number[]; gids: number[]; groups: number[] } | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -68,15 +69,17 @@ export function processOwner(
     return undefined;
   }
   const ids = (name: string) =>
-    (new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(text)?.[1] ?? '')
+    (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(text)?.[1] ?? '')
       .trim()
       .split(/\s+/)
+      .filter((x) => x !== '')
       .map(Number)
       .filter((n) => Number.isInteger(n) && n >= 0);
   const uids = ids('Uid');
   const gids = ids('Gid');
   if (uids.length < 4 || gids.length < 4) return undefined;
-  return { uid: uids[0] as number, gid: gids[0] as number, uids, gids };
+  const groups = [...new Set(ids('Groups'))].sort((a, b) => a - b);
+  return { uid: uids[0] as number, gid: gids[0] as number, uids, gids, groups };
 }
 
 /** 'T' while stopped, 'R'/'S'/... while alive, undefined when gone. */

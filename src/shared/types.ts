@@ -64,7 +64,8 @@ export interface JobInfo {
   id: string; // subject-safe token
   node: string;
   pid: number;
-  owner: { uid: number; gid: number; user?: string };
+  /** From /proc at attach; groups: the supplementary groups then (sorted). */
+  owner: { uid: number; gid: number; groups?: number[]; user?: string };
   command?: string[];
   cwd?: string;
   state: JobState;

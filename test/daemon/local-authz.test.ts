@@ -1,0 +1,263 @@
+/**
+ * Issue 12 item 2, the local side: the daemon's Unix socket knows the caller from the
+ * kernel (SO_PEERCRED), and a local user acts only on their own processes and jobs; root
+ * and the admin group on all. Users are made here with useradd (removed after); the CLI
+ * runs as them through setpriv, talking to the daemon through its socket (no --bus).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { connect as natsConnect } from '@nats-io/transport-node';
+import test from 'ava';
+import { natsServer } from '../helpers/nats.js';
+import { CKPT, REPO, startDaemon, until } from './fixture.js';
+
+const TAG = process.pid % 100000;
+const U1 = `ckpta${TAG}`;
+const U2 = `ckptb${TAG}`;
+const ADMINS = `ckptadm${TAG}`;
+const haveUseradd = (() => {
+  try {
+    execFileSync('sh', ['-c', 'command -v useradd && command -v userdel && command -v groupadd']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+const idOf = (flag: '-u' | '-g', user: string) =>
+  Number(execFileSync('id', [flag, user], { encoding: 'utf8' }).trim());
+const gidOfGroup = (g: string) =>
+  Number(execFileSync('getent', ['group', g], { encoding: 'utf8' }).split(':')[2]);
+
+test.before(() => {
+  if (!haveUseradd) return;
+  execFileSync('groupadd', [ADMINS]);
+  for (const u of [U1, U2])
+    execFileSync('useradd', [
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      '--user-group',
+      u,
+    ]);
+});
+test.after.always(() => {
+  if (!haveUseradd) return;
+  for (const u of [U1, U2]) {
+    try {
+      execFileSync('pkill', ['-KILL', '-u', u]);
+    } catch {}
+    try {
+      execFileSync('userdel', [u]);
+    } catch {}
+  }
+  try {
+    execFileSync('groupdel', [ADMINS]);
+  } catch {}
+});
+
+/** `ckpt ARGS` as `user` (its own group, plus `groups`), through the local socket. */
+function ckptAs(
+  user: string,
+  args: string[],
+  groups: string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const g = groups.length
+    ? ['--groups', groups.map((x) => String(gidOfGroup(x))).join(',')]
+    : ['--clear-groups'];
+  return new Promise((resolve) => {
+    const p = spawn('setpriv', ['--reuid', user, '--regid', user, ...g, CKPT, ...args], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CKPT_BUS_URL: '', CKPT_NODE: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    p.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** `sleep 600` as `user` (root if undefined); its pid. */
+function sleeper(t: { teardown(f: () => void): void }, user?: string): number {
+  const pre = user ? ['--reuid', user, '--regid', user, '--clear-groups'] : ['--reuid', '0'];
+  const p: ChildProcess = spawn('setpriv', [...pre, 'sleep', '600'], { stdio: 'ignore' });
+  t.teardown(() => p.kill('SIGKILL'));
+  return p.pid as number;
+}
+
+async function execed(pid: number): Promise<void> {
+  await until(`pid ${pid} to exec sleep`, () => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep';
+    } catch {
+      return false;
+    }
+  });
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('local users act on their own processes and jobs only; root and the admin group on all', async (t) => {
+  if (!haveUseradd) {
+    t.log('SKIPPED: useradd/groupadd missing: no users to test with');
+    t.pass();
+    return;
+  }
+  const server = await natsServer(t);
+  const d = await startDaemon(t, {
+    url: server.url,
+    node: 'authz',
+    args: ['--admin-group', ADMINS],
+  });
+  const sock = join(d.stateDir, 'ckpt.sock');
+  t.is(statSync(sock).mode & 0o777, 0o666, 'every local user may connect');
+  t.is(statSync(d.stateDir).mode & 0o777, 0o711, 'the state dir is reachable, not listable');
+  t.is(JSON.parse(readFileSync(join(d.stateDir, 'daemon.json'), 'utf8')).socket, sock);
+
+  const audit: Array<Record<string, unknown>> = [];
+  const nc = await natsConnect({ servers: server.url });
+  t.teardown(() => nc.close());
+  nc.subscribe('ft.audit.cmd.authz.>', {
+    callback: (_e, m) => {
+      audit.push(m.json());
+    },
+  });
+  await nc.flush();
+  const sd = ['--state-dir', d.stateDir];
+
+  const p1 = sleeper(t, U1);
+  const p2 = sleeper(t, U2);
+  const p0 = sleeper(t);
+  await Promise.all([execed(p1), execed(p2), execed(p0)]);
+
+  // each user attaches their own process
+  const a1 = await ckptAs(U1, ['attach', '--job', 'one', '--json', ...sd, String(p1)]);
+  t.is(a1.code, 0, a1.stderr);
+  const j1 = JSON.parse(a1.stdout).job;
+  t.is(j1.owner.uid, idOf('-u', U1));
+  t.deepEqual(j1.owner.groups, [], 'the groups the process has (setpriv cleared them)');
+  const a2 = await ckptAs(U2, ['attach', '--job', 'two', '--json', ...sd, String(p2)]);
+  t.is(a2.code, 0, a2.stderr);
+
+  // ... and nothing of anyone else's
+  const refused: Array<[string, string[], RegExp]> = [
+    [
+      'attach',
+      ['attach', '--job', 'theirs', ...sd, String(p2)],
+      /attach theirs \(pid \d+\) refused: it belongs to uid/,
+    ],
+    [
+      'attach',
+      ['attach', '--job', 'roots', ...sd, String(p0)],
+      /attach roots \(pid \d+\) refused: it belongs to uid 0/,
+    ],
+    ['checkpoint', ['checkpoint', '--job', 'two', ...sd], /checkpoint of job two refused/],
+    [
+      'checkpoint',
+      ['checkpoint', '--job', 'two', '--kill', ...sd],
+      /checkpoint of job two refused/,
+    ],
+    ['detach', ['detach', '--job', 'two', ...sd], /detach of job two refused/],
+    ['restart', ['restart', '--job', 'two', ...sd], /restart of job two refused/],
+    ['resume', ['resume', '--job', 'two', ...sd], /resume of job two refused/],
+    ['attach', ['attach', '--job', 'two', ...sd, String(p1)], /over the registered job/],
+  ];
+  for (const [verb, args, says] of refused) {
+    const r = await ckptAs(U1, args);
+    t.not(r.code, 0, `${args.join(' ')}: ${r.stdout}`);
+    t.regex(r.stderr, says, args.join(' '));
+    t.regex(r.stderr, new RegExp(`${verb}`), args.join(' '));
+  }
+  t.true(alive(p2), "the other user's process lives on");
+  t.true(alive(p0), "root's process lives on");
+
+  // a user's listing holds their own jobs; root's holds all
+  const l1 = await ckptAs(U1, ['jobs', '--json', ...sd]);
+  t.deepEqual(
+    JSON.parse(l1.stdout).map((j: { id: string }) => j.id),
+    ['one'],
+  );
+  const admin = await ckptAs(U1, ['jobs', '--json', ...sd], [ADMINS]);
+  t.deepEqual(
+    JSON.parse(admin.stdout)
+      .map((j: { id: string }) => j.id)
+      .sort(),
+    ['one', 'two'],
+    'a member of the admin group sees every job',
+  );
+
+  // the refusals changed nothing: job two is registered, running, with no image
+  const two = JSON.parse((await ckptAs(U2, ['jobs', '--json', ...sd])).stdout)[0];
+  t.is(two.id, 'two');
+  t.is(two.state, 'running');
+  t.is(two.pid, p2);
+  t.is(two.lastImage, undefined);
+
+  // each refusal: an audit record naming the caller's uid and FORBIDDEN
+  await until('audit records of the refusals', () => {
+    const f = audit.filter(
+      (a) => (a.reply as { error?: { code: string } }).error?.code === 'FORBIDDEN',
+    );
+    return f.length >= refused.length;
+  });
+  const forbidden = audit.filter(
+    (a) => (a.reply as { error?: { code: string } }).error?.code === 'FORBIDDEN',
+  );
+  for (const a of forbidden) {
+    t.like(a.caller, { via: 'socket', uid: idOf('-u', U1) });
+  }
+  t.regex(d.stderr(), /command refused/);
+
+  // the admin group acts on all: detach U2's job
+  const det = await ckptAs(U1, ['detach', '--job', 'two', ...sd], [ADMINS]);
+  t.is(det.code, 0, det.stderr);
+  // root too (its CLI uses the socket as well)
+  const rootList = execFileSync(CKPT, ['jobs', '--json', ...sd], {
+    encoding: 'utf8',
+    env: { ...process.env, CKPT_BUS_URL: '' },
+  });
+  t.deepEqual(
+    JSON.parse(rootList).map((j: { id: string }) => j.id),
+    ['one'],
+  );
+});
+
+test('the socket refuses an oversized or malformed line with a clear error', async (t) => {
+  const server = await natsServer(t);
+  const d = await startDaemon(t, { url: server.url, node: 'authzline' });
+  const ask = (payload: string) =>
+    new Promise<string>((resolve, reject) => {
+      const s = connect(join(d.stateDir, 'ckpt.sock'));
+      let got = '';
+      s.on('data', (x) => {
+        got += x;
+      });
+      s.on('close', () => resolve(got));
+      s.on('error', reject);
+      s.end(payload);
+    });
+  const big = await ask(`status ${'x'.repeat(70 * 1024)}\n`);
+  t.regex(big, /"code":"BAD_REQUEST".*at most \d+ per line/);
+  const noverb = await ask('{"job":"x"}\n');
+  t.regex(noverb, /expected 'VERB JSON-BODY'/);
+  const deep = await ask(`jobs ${'['.repeat(100)}\n`);
+  t.regex(deep, /"ok":false/);
+  const ok = JSON.parse(await ask('status {}\n'));
+  t.true(ok.ok);
+  t.is(ok.node, 'authzline');
+});
