@@ -125,6 +125,31 @@ static void process(struct json *j, const struct rs_ctx *c)
 	json_str(j, "cwd", p->cwd);
 	json_uint(j, "uid", p->uid);
 	json_uint(j, "gid", p->gid);
+	/* every id the restart gives the process: a restart through the daemon
+	   compares them with the job's owner */
+	json_key(j, "creds");
+	json_open(j, '{');
+	json_key(j, "uids");
+	json_open(j, '[');
+	json_uint(j, NULL, p->uid);
+	json_uint(j, NULL, p->euid);
+	json_uint(j, NULL, p->suid);
+	json_uint(j, NULL, p->fsuid);
+	json_close(j, ']');
+	json_key(j, "gids");
+	json_open(j, '[');
+	json_uint(j, NULL, p->gid);
+	json_uint(j, NULL, p->egid);
+	json_uint(j, NULL, p->sgid);
+	json_uint(j, NULL, p->fsgid);
+	json_close(j, ']');
+	json_key(j, "groups");
+	json_open(j, '[');
+	for (uint32_t g = 0; g < p->ngroups && g < CKPT_NGROUPS_MAX; g++)
+		json_uint(j, NULL, p->groups[g]);
+	json_close(j, ']');
+	json_uint(j, "ngroups", p->ngroups);
+	json_close(j, '}');
 	char um[8];
 	snprintf(um, sizeof(um), "%04o", p->umask);
 	json_str(j, "umask", um);

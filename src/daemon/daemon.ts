@@ -33,6 +33,7 @@ import {
   stripUrlCredentials,
 } from '../bus/index.js';
 import { type Engine, Executor } from '../engine/executor.js';
+import { ImageTrust, loadImageKey } from '../engine/image-trust.js';
 import { JobStore } from '../engine/jobs.js';
 import * as libckpt from '../engine/libckpt.js';
 import { createMetrics, type MetricsServer, startMetricsServer } from '../metrics/index.js';
@@ -192,6 +193,7 @@ export async function startDaemon(
   chmodSync(cfg.stateDir, 0o711);
   refuseSecondDaemon(cfg.stateDir);
   const authz = createAuthz(resolveGroup(cfg.adminGroup));
+  const imageKey = await loadImageKey(cfg.stateDir);
   let policies: PolicySet = loadPolicyFiles(cfg.policies);
   // jobs belong to a node name: refuse another node's state before starting anything
   const jobs = JobStore.load(join(cfg.stateDir, 'jobs.json'), cfg.node);
@@ -260,8 +262,10 @@ export async function startDaemon(
   }
   metrics.setJobs(jobs.list().length);
   const outcomes$ = new Subject<CheckpointOutcomeEvent>();
+  const trust = new ImageTrust(imageKey, cfg.imageDir);
   const executor = new Executor({
     engine,
+    trust,
     jobs,
     bus,
     imageDir: cfg.imageDir,

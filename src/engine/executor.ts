@@ -26,6 +26,7 @@ import type {
   Trigger,
 } from '../shared/types.js';
 import { EngineError } from './errors.js';
+import { ImageTrust } from './image-trust.js';
 import { isAlive, type Job, type JobStore, processStartTime, processState } from './jobs.js';
 import * as libckpt from './libckpt.js';
 
@@ -78,6 +79,14 @@ export interface ExecutorOptions {
   retain: number;
   logger: Logger;
   hooks?: ExecutorHooks;
+  /**
+   * Signs every image written and checks every image restarted (image-trust.ts): inside
+   * the image directory, signed by this daemon for this job, matching its record, with
+   * the job owner's credentials. The daemon always gives one.
+   */
+  trust?: ImageTrust;
+  /** How to read an image's description (default libckpt.inspect). */
+  inspect?: typeof libckpt.inspect;
 }
 
 export interface RestartOptions {
@@ -267,6 +276,22 @@ export class Executor {
       const code = e.code === 'ETIMEDOUT' ? 'TIMEOUT' : 'ENGINE';
       return fail(new EngineError(code, e.message, { cause: err, errno: e.code }), job.pid, image);
     }
+    if (this.o.trust) {
+      try {
+        await this.o.trust.sign(image, { node: this.o.bus.node, job: job.id, crc32c: r.crc32c });
+      } catch (err) {
+        // an unsigned image cannot be restarted through the daemon: the checkpoint failed
+        rmSync(image, { force: true });
+        this.o.jobs.update(job.id, { state: isAlive(job) ? before : 'exited' });
+        return fail(
+          new EngineError('ENGINE', `signing ${image} failed: ${(err as Error).message}`, {
+            cause: err,
+          }),
+          job.pid,
+          image,
+        );
+      }
+    }
     const record: ImageRecord = {
       job: job.id,
       node: this.o.bus.node,
@@ -308,7 +333,10 @@ export class Executor {
         'catalog update failed (the image is on disk and in the job state)',
       );
     });
-    for (const old of dropped) rmSync(old.path, { force: true });
+    for (const old of dropped) {
+      rmSync(old.path, { force: true });
+      rmSync(`${old.path}.sig`, { force: true });
+    }
     this.o.hooks?.checkpointDone?.({
       job: job.id,
       ok: true,
@@ -372,11 +400,14 @@ export class Executor {
         `job ${job.id} is still running as pid ${job.pid}: preempt or stop it first (ckpt checkpoint --preempt --job ${job.id}), or restart it under a new PID (ckpt restart --no-restore-pid --job ${job.id}; restorePid: false on the bus)`,
       );
     }
-    const image =
-      req.image ??
-      job.lastImage?.path ??
-      (await this.o.bus.catalog.get(this.o.bus.node, job.id))?.path;
+    // the image and the record it came through (the request's path: the job's own record
+    // of that path, if any)
+    const record: ImageRecord | undefined = req.image
+      ? job.images.find((i) => i.path === req.image)
+      : (job.lastImage ?? (await this.o.bus.catalog.get(this.o.bus.node, job.id)));
+    let image = req.image ?? record?.path;
     if (!image) throw new EngineError('NO_IMAGE', `job ${job.id} has no checkpoint image yet`);
+    if (this.o.trust) image = await this.trusted(job, image, record);
     this.restarting.add(job.id);
     const started = Date.now();
     this.publish('rstrt', 'begin', { job: job.id, pid: job.pid, trigger: req.trigger, image });
@@ -453,6 +484,27 @@ export class Executor {
       closeSync(nul);
       this.restarting.delete(job.id);
     }
+  }
+
+  /**
+   * The image's real path if a restart of `job` may use it (image-trust.ts), else an
+   * EngineError FORBIDDEN naming what did not hold.
+   */
+  private async trusted(job: Job, image: string, record?: ImageRecord): Promise<string> {
+    const trust = this.o.trust as ImageTrust;
+    const real = await trust.inside(image);
+    await trust.verify(real, { node: this.o.bus.node, id: job.id }, record);
+    const inspect = this.o.inspect ?? libckpt.inspect;
+    let described: Record<string, unknown>;
+    try {
+      described = await inspect(real);
+    } catch (err) {
+      throw new EngineError('ENGINE', `reading ${image}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    ImageTrust.checkCreds(image, described, job.owner);
+    return real;
   }
 
   /** Stop taking work; wait (bounded) for running checkpoints; fail queued ones as cancelled. */
