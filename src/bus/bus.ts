@@ -367,30 +367,36 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
   const serveCommands = async (handlers: CommandHandlers): Promise<CommandServer> => {
     if (state.closed) throw new BusClosedError();
     if (commandSub) throw new BusConnectionError('serveCommands was already called on this bus');
-    const sub = nc.subscribe(`${prefix}.cmd.${node}.>`, {
-      queue: `ckpt-daemon-${node}`,
-      callback: (err, msg) => {
-        if (err) {
-          logger.error({ err }, 'command subscription error');
-          return;
-        }
-        const work = (async () => {
-          const reply = await dispatch(handlers, msg.subject, msg.data, { via: 'bus' });
-          try {
-            msg.respond(JSON.stringify(reply));
-          } catch (e) {
-            logger.warn(
-              { err: e, subject: msg.subject, id: reply.id },
-              'command reply could not be sent',
-            );
+    /** Commands on `from` (a subject prefix ending in '.'), from `caller`. */
+    const serve = (from: string, caller: Caller) =>
+      nc.subscribe(`${from}>`, {
+        queue: `ckpt-daemon-${node}`,
+        callback: (err, msg) => {
+          if (err) {
+            logger.error({ err }, 'command subscription error');
+            return;
           }
-        })().catch((e: unknown) =>
-          logger.error({ err: e, subject: msg.subject }, 'command failed'),
-        );
-        inflight.add(work);
-        void work.finally(() => inflight.delete(work));
-      },
-    });
+          // the scheduler's subject, seen as the command subject it sent
+          const subject = commandSubject(prefix, node, msg.subject.slice(from.length));
+          const work = (async () => {
+            const reply = await dispatch(handlers, subject, msg.data, caller);
+            try {
+              msg.respond(JSON.stringify(reply));
+            } catch (e) {
+              logger.warn(
+                { err: e, subject: msg.subject, id: reply.id },
+                'command reply could not be sent',
+              );
+            }
+          })().catch((e: unknown) =>
+            logger.error({ err: e, subject: msg.subject }, 'command failed'),
+          );
+          inflight.add(work);
+          void work.finally(() => inflight.delete(work));
+        },
+      });
+    const sub = serve(`${prefix}.cmd.${node}.`, { via: 'bus' });
+    const schedSub = serve(`${prefix}.sched.cmd.${node}.`, { via: 'bus', principal: 'scheduler' });
     commandSub = sub;
     await nc.flush();
     logger.info({ subject: commandSubject(prefix, node, '>') }, 'serving commands');
@@ -407,7 +413,8 @@ export async function createBus(opts: BusOptions): Promise<Bus> {
       },
       stop: async () => {
         if (commandSub === sub) commandSub = undefined;
-        if (!sub.isClosed()) await sub.drain().catch(() => sub.unsubscribe());
+        for (const x of [sub, schedSub])
+          if (!x.isClosed()) await x.drain().catch(() => x.unsubscribe());
         await Promise.allSettled([...inflight]);
       },
     };

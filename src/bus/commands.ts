@@ -35,13 +35,16 @@ export interface CommandBodies {
 }
 
 /**
- * Who sent a command, as far as the daemon can know it: a bus principal (NATS cannot tell
- * the daemon which one: the server's subject permissions decide what each may send), or a
- * local user on the daemon's Unix socket, with the ids the kernel vouches for (SO_PEERCRED,
- * SO_PEERGROUPS), never ids the request declares.
+ * Who sent a command, as far as the daemon can know it: a bus principal, or a local user on
+ * the daemon's Unix socket with the ids the kernel vouches for (SO_PEERCRED,
+ * SO_PEERGROUPS), never ids the request declares. NATS does not name a message's sender:
+ * the scheduler is known by the subject its commands arrive on (<prefix>.sched.cmd.>,
+ * reachable only through the scheduler account's service import: docs/security.md); a
+ * command on <prefix>.cmd.> comes from a principal the server lets publish there (on the
+ * daemon's own server: ckpt-admin, root's CLI).
  */
 export type Caller =
-  | { via: 'bus' }
+  | { via: 'bus'; principal?: 'scheduler' }
   | { via: 'socket'; pid: number; uid: number; gid: number; groups: number[] };
 
 export interface CommandMeta {

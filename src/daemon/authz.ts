@@ -5,15 +5,18 @@
  * - a local user on the Unix socket acts only on their own processes and jobs (the job's
  *   owner, recorded from /proc at attach, is the caller's uid); root and members of the
  *   configured admin group (`adminGroup`) act on all;
- * - a bus principal: NATS does not tell the daemon which principal published a command, so
- *   the server's permissions decide which verbs each may send (the scheduler never attach or
- *   detach, health publishers no command at all: src/daemon/local-bus.ts); what the daemon
- *   checks for every caller (owner from /proc, images in the image directory, signed, with
- *   the owner's credentials) applies to them as to anyone.
+ * - the scheduler principal (its commands arrive on <prefix>.sched.cmd.>: the accounts in
+ *   src/daemon/local-bus.ts) may send checkpoint, preempt, resume, restart, status and jobs
+ *   for any job, never attach or detach, whatever the server's permissions let through;
+ *   health publishers reach no command subject at all; a command on <prefix>.cmd.> comes
+ *   from a principal the server lets publish there (ckpt-admin on the daemon's own server)
+ *   and may act on all. What the daemon checks for every caller (owner from /proc, images
+ *   in the image directory, signed, with the owner's credentials) applies to all of them.
  */
 import { execFileSync } from 'node:child_process';
 import type { Caller } from '../bus/index.js';
 import { CommandError } from '../bus/index.js';
+import { SCHEDULER_VERBS } from './local-bus.js';
 
 export interface Authz {
   /** The admin group's gid, if one is configured. */
@@ -25,6 +28,8 @@ export interface Authz {
    * is the caller's own uid.
    */
   requireOwner(caller: Caller, ownerUid: number, what: string): void;
+  /** Throws FORBIDDEN if this caller may never send `verb` (the scheduler: attach, detach). */
+  requireVerb(caller: Caller, verb: string): void;
 }
 
 export class AdminGroupError extends Error {
@@ -62,6 +67,18 @@ export function createAuthz(adminGid?: number): Authz {
   return {
     adminGid,
     privileged,
+    requireVerb(caller, verb) {
+      if (
+        caller.via === 'bus' &&
+        caller.principal === 'scheduler' &&
+        !SCHEDULER_VERBS.includes(verb)
+      ) {
+        throw new CommandError(
+          'FORBIDDEN',
+          `${verb} refused: the scheduler principal may send ${SCHEDULER_VERBS.join(', ')} only`,
+        );
+      }
+    },
     requireOwner(caller, ownerUid, what) {
       if (privileged(caller)) return;
       if (caller.via === 'socket' && caller.uid === ownerUid) return;

@@ -6,7 +6,13 @@
  * Engine errors become CommandError replies with the bus's closed set of codes.
  */
 import type { Logger } from 'pino';
-import { type Bus, type Caller, CommandError, type CommandHandlers } from '../bus/index.js';
+import {
+  type Bus,
+  type Caller,
+  CommandError,
+  type CommandHandlers,
+  type CommandMeta,
+} from '../bus/index.js';
 import { EngineError } from '../engine/errors.js';
 import type { Executor } from '../engine/executor.js';
 import {
@@ -85,7 +91,7 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
     lastImage: j.lastImage,
   });
 
-  return {
+  const handlers: CommandHandlers = {
     status: async () => ({
       node: ctx.node,
       pid: process.pid,
@@ -226,4 +232,15 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
       return { pid: r.pid, image: r.image };
     },
   };
+  // every verb: first whether this caller may send it at all
+  const guarded: Record<string, unknown> = {};
+  for (const [verb, fn] of Object.entries(handlers) as Array<
+    [string, (b: unknown, m: CommandMeta) => Promise<object>]
+  >) {
+    guarded[verb] = async (body: unknown, meta: CommandMeta) => {
+      ctx.authz.requireVerb(meta.caller, verb);
+      return fn(body, meta);
+    };
+  }
+  return guarded as CommandHandlers;
 }
