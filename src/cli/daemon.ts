@@ -43,6 +43,8 @@ Options (each also settable in the JSON config file or as CKPT_* variables):
       --local-port N      port of the local nats-server (default: a free one)
       --state-dir DIR     jobs, outbox, local NATS store (default /var/lib/ckpt)
       --image-dir DIR     checkpoint images (default STATE-DIR/images)
+      --admin-group GROUP members may act on every job through the local
+                          socket, as root does (default: none)
       --policies F[,F]    policy files (default: the built-in set)
       --concurrency N     checkpoints at once (default 1)
       --timeout-ms MS     give up a checkpoint after MS (default 600000)

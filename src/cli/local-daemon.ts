@@ -281,7 +281,10 @@ const BUS_LINES = `      --bus URL              the bus (default: $CKPT_BUS_URL,
       --bus-tls-cert FILE    client certificate ($CKPT_BUS_TLS_CERT), with
       --bus-tls-key FILE     its key ($CKPT_BUS_TLS_KEY)
                              Without these: credentials in the URL, else the
-                             local daemon's (daemon.json; readable by root only)`;
+                             local daemon's (daemon.json; readable by root only)
+      Without --bus, $CKPT_BUS_URL or bus credentials, a command for the local
+      daemon goes through its Unix socket (STATE-DIR/ckpt.sock): any local user
+      may use it, for their own processes and jobs.`;
 
 export const LOCAL_DAEMON_HELP = `Daemon:
       --node NODE            the daemon's node (default: $CKPT_NODE, else the
