@@ -400,15 +400,22 @@ export class Executor {
         `job ${job.id} is still running as pid ${job.pid}: preempt or stop it first (ckpt checkpoint --preempt --job ${job.id}), or restart it under a new PID (ckpt restart --no-restore-pid --job ${job.id}; restorePid: false on the bus)`,
       );
     }
-    // the image and the record it came through (the request's path: the job's own record
-    // of that path, if any)
-    const record: ImageRecord | undefined = req.image
-      ? job.images.find((i) => i.path === req.image)
-      : (job.lastImage ?? (await this.o.bus.catalog.get(this.o.bus.node, job.id)));
-    let image = req.image ?? record?.path;
-    if (!image) throw new EngineError('NO_IMAGE', `job ${job.id} has no checkpoint image yet`);
-    if (this.o.trust) image = await this.trusted(job, image, record);
+    // taken before the first await: a second restart meanwhile is BUSY, not a second copy
     this.restarting.add(job.id);
+    let image: string;
+    try {
+      // the image and the record it came through (the request's path: the job's own
+      // record of that path, if any)
+      const record: ImageRecord | undefined = req.image
+        ? job.images.find((i) => i.path === req.image)
+        : (job.lastImage ?? (await this.o.bus.catalog.get(this.o.bus.node, job.id)));
+      const named = req.image ?? record?.path;
+      if (!named) throw new EngineError('NO_IMAGE', `job ${job.id} has no checkpoint image yet`);
+      image = this.o.trust ? await this.trusted(job, named, record) : named;
+    } catch (err) {
+      this.restarting.delete(job.id);
+      throw err;
+    }
     const started = Date.now();
     this.publish('rstrt', 'begin', { job: job.id, pid: job.pid, trigger: req.trigger, image });
     const log = this.o.logger.child({ job: job.id, trigger: req.trigger });
