@@ -154,6 +154,10 @@ test('local users act on their own processes and jobs only; root and the admin g
   const a2 = await ckptAs(U2, ['attach', '--job', 'two', '--json', ...sd, String(p2)]);
   t.is(a2.code, 0, a2.stderr);
 
+  // `ckpt run` as a user: the job is theirs (its wrapper attaches through the socket)
+  const run = await ckptAs(U1, ['run', '--job', 'ran', ...sd, '--', '/bin/true']);
+  t.is(run.code, 0, run.stderr);
+
   // ... and nothing of anyone else's
   const refused: Array<[string, string[], RegExp]> = [
     [
@@ -188,16 +192,15 @@ test('local users act on their own processes and jobs only; root and the admin g
 
   // a user's listing holds their own jobs; root's holds all
   const l1 = await ckptAs(U1, ['jobs', '--json', ...sd]);
-  t.deepEqual(
-    JSON.parse(l1.stdout).map((j: { id: string }) => j.id),
-    ['one'],
-  );
+  const mine = JSON.parse(l1.stdout) as Array<{ id: string; owner: { uid: number } }>;
+  t.deepEqual(mine.map((j) => j.id).sort(), ['one', 'ran']);
+  t.true(mine.every((j) => j.owner.uid === idOf('-u', U1)));
   const admin = await ckptAs(U1, ['jobs', '--json', ...sd], [ADMINS]);
   t.deepEqual(
     JSON.parse(admin.stdout)
       .map((j: { id: string }) => j.id)
       .sort(),
-    ['one', 'two'],
+    ['one', 'ran', 'two'],
     'a member of the admin group sees every job',
   );
 
@@ -232,8 +235,10 @@ test('local users act on their own processes and jobs only; root and the admin g
     env: { ...process.env, CKPT_BUS_URL: '' },
   });
   t.deepEqual(
-    JSON.parse(rootList).map((j: { id: string }) => j.id),
-    ['one'],
+    JSON.parse(rootList)
+      .map((j: { id: string }) => j.id)
+      .sort(),
+    ['one', 'ran'],
   );
 });
 
