@@ -58,6 +58,7 @@ int dump_in_job(const struct dump *d, pid_t pid)
 struct member {
 	pid_t pid, ppid, pgid, sid;
 	char state;
+	char comm[16];
 	unsigned long long start;
 	int exit_code, exit_signal;
 	struct dump *d; /* NULL for a zombie */
@@ -82,6 +83,11 @@ static int read_stat(pid_t pid, struct member *m)
 	memset(m, 0, sizeof(*m));
 	m->pid = pid;
 	m->state = r[2];
+	char *l = strchr(buf, '(');
+	if (l && r > l + 1) {
+		size_t cn = (size_t)(r - l - 1);
+		memcpy(m->comm, l + 1, cn < sizeof(m->comm) - 1 ? cn : sizeof(m->comm) - 1);
+	}
 	/* field 3 is the state; count from field 4 */
 	char *s = r + 4;
 	for (int f = 4; f <= 52 && s && *s; f++) {
@@ -394,6 +400,7 @@ static int write_job(struct job *j, struct imgw *w, uint32_t *live)
 			     (m->pid == h.root_pid ? CKPT_TASK_F_ROOT : 0);
 		t[i].exit_status = m->d ? 0 : m->exit_code;
 		t[i].exit_signal = m->exit_signal;
+		memcpy(t[i].comm, m->comm, sizeof(t[i].comm));
 		if (m->d && m->d->nr_objs) {
 			t[i].obj_first = m->d->obj_base + 1;
 			t[i].obj_count = m->d->nr_objs;

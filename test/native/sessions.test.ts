@@ -14,6 +14,7 @@ import test, { type ExecutionContext } from 'ava';
 import {
   AFTER,
   checkpoint,
+  inspect,
   RS_RESTORE_PGID,
   RS_RESTORE_SID,
   restart,
@@ -67,10 +68,24 @@ test.serial(
     t.deepEqual(ids(m), { ppid: target.pid, pgid: g, sid: target.pid });
     t.deepEqual(ids(n), { ppid: target.pid, pgid: l, sid: l });
     t.true(gone(g) && gone(l), 'the leaders of two of the groups are gone');
+    const outside = ids(target.pid).ppid;
     const image = join(scratch, 'sessions.img');
     const r = await checkpoint(target.pid, image, { after: AFTER.kill, scope: SCOPE.tree });
     t.is(r.processes, 5, `the parent, A, B, M and N: ${JSON.stringify(r)}`);
     await until('killed and reaped', () => [target.pid, a, b, m, n].every(gone));
+    // inspect shows the tree with each process's group and session
+    const info = await inspect(image);
+    t.deepEqual(
+      (info.tree as Record<string, unknown>[]).map((r) => [r.pid, r.ppid, r.pgid, r.sid, r.state]),
+      [
+        [target.pid, outside, target.pid, target.pid, 'live'],
+        [a, target.pid, a, target.pid, 'live'],
+        [b, target.pid, a, target.pid, 'live'],
+        [m, target.pid, g, target.pid, 'live'],
+        [n, target.pid, l, l, 'live'],
+      ],
+    );
+    t.is((info.processes as unknown[]).length, 5, 'every process described');
     // the restarter is in another session and group: everything is made again
     const rr = await restart(image, { flags: RS_RESTORE_SID | RS_RESTORE_PGID });
     t.is(rr.pid, target.pid, 'same pid');
