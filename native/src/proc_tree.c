@@ -27,6 +27,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,6 +45,11 @@
 
 #define KCMP_FILE_ 0
 #define JOB_MAX 4096
+
+/* on disk: comm took the place of 16 reserved bytes, same size and offsets */
+_Static_assert(sizeof(struct ckpt_img_task) == 56 &&
+		       offsetof(struct ckpt_img_task, comm) == 40,
+	       "struct ckpt_img_task is 56 bytes, comm at 40");
 
 int dump_in_job(const struct dump *d, pid_t pid)
 {
