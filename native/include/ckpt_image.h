@@ -331,7 +331,8 @@ struct ckpt_img_task {
 	uint32_t obj_first; /* first object id of this process (0: none) */
 	uint32_t obj_count;
 	uint32_t pad;
-	uint64_t reserved[2];
+	char comm[16]; /* its command (/proc/PID/comm), NUL-padded; zero in images
+			  before it was recorded (it was reserved) */
 };
 
 /* ---- FDS (v2): one per process -------------------------------------------- */

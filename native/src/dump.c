@@ -208,16 +208,8 @@ int dump_after_signal(const struct ckpt_checkpoint_opts *o)
 void dump_wait_dead(pid_t pid)
 {
 	for (int i = 0; i < 200; i++) {
-		char p[64], buf[512];
-		snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-		FILE *f = fopen(p, "re");
-		if (!f)
-			return;
-		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[n] = '\0';
-		char *r = strrchr(buf, ')');
-		if (!r || r[2] == 'Z' || r[2] == 'X')
+		char s = ckpt_proc_state(pid);
+		if (!s || s == 'Z' || s == 'X')
 			return;
 		struct timespec ts = {0, 5000000};
 		nanosleep(&ts, NULL);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 
 static const char *vma_kind(uint32_t k)
@@ -50,7 +51,10 @@ static void header(struct json *j, const struct ckpt_img_header *h)
 	json_str(j, "machine", h->machine);
 	json_str(j, "hostname", h->hostname);
 	json_int(j, "rootPid", h->root_pid);
-	json_str(j, "scope", h->scope == CKPT_SCOPE_PID ? "process" : "group");
+	json_str(j, "scope", h->scope == CKPT_SCOPE_PID    ? "process"
+			     : h->scope == CKPT_SCOPE_TREE ? "tree"
+			     : h->scope == CKPT_SCOPE_PGID ? "process group"
+							   : "session");
 	json_uint(j, "processes", h->nr_processes);
 	json_close(j, '}');
 	json_key(j, "cpu");
@@ -186,6 +190,49 @@ static void process(struct json *j, const struct rs_ctx *c)
 	json_close(j, '}');
 }
 
+/* The processes as a tree (TREE section; one record for a single process):
+   creation order, a parent before its children. */
+static void tree(struct json *j, const struct rs_ctx *c)
+{
+	json_key(j, "tree");
+	json_open(j, '[');
+	for (uint32_t i = 0; i < (c->tasks ? c->nr_tasks : 1); i++) {
+		const struct ckpt_img_task *t = c->tasks ? &c->tasks[i] : NULL;
+		const struct rs_ctx *p = c;
+		for (uint32_t k = 0; t && k < c->nr_procs; k++)
+			if (c->procs[k]->task == t)
+				p = c->procs[k];
+		int zombie = t && (t->flags & CKPT_TASK_F_ZOMBIE);
+		const struct ckpt_img_proc *pr = zombie ? NULL : p->proc;
+		char comm[sizeof(t->comm) + 1] = "";
+		if (pr)
+			snprintf(comm, sizeof(comm), "%.16s", pr->comm);
+		else
+			memcpy(comm, t->comm, sizeof(t->comm));
+		json_open(j, '{');
+		json_int(j, "pid", t ? t->pid : pr->pid);
+		json_int(j, "ppid", t ? t->ppid : pr->ppid);
+		json_int(j, "pgid", t ? t->pgid : pr->pgid);
+		json_int(j, "sid", t ? t->sid : pr->sid);
+		json_str(j, "state", zombie ? "zombie"
+				     : pr->flags & CKPT_PROC_F_STOPPED ? "stopped"
+								       : "live");
+		/* a zombie's wait status: its exit code, or the signal that ended it */
+		const char *sig = zombie && WIFSIGNALED(t->exit_status)
+					  ? sigabbrev_np(WTERMSIG(t->exit_status))
+					  : NULL;
+		char sname[32];
+		snprintf(sname, sizeof(sname), "SIG%s", sig ? sig : "?");
+		if (zombie && WIFSIGNALED(t->exit_status))
+			json_str(j, "exit", sname);
+		else if (zombie)
+			json_int(j, "exit", WEXITSTATUS(t->exit_status));
+		json_str(j, "command", comm);
+		json_close(j, '}');
+	}
+	json_close(j, ']');
+}
+
 /* Every section: the reader has checked them all (PAGES only if verified). */
 static void sections(struct json *j, const struct rs_ctx *c, int verified)
 {
@@ -243,9 +290,14 @@ CKPT_EXPORT int ckpt_inspect(const char *path, uint32_t flags, char *out, size_t
 	json_uint(&j, "bytes", c.image_size);
 	json_bool(&j, "verified", verify);
 	header(&j, c.hdr);
+	tree(&j, &c);
 	json_key(&j, "processes");
 	json_open(&j, '[');
-	process(&j, &c);
+	if (c.procs)
+		for (uint32_t i = 0; i < c.nr_procs; i++)
+			process(&j, c.procs[i]);
+	else
+		process(&j, &c);
 	json_close(&j, ']');
 	sections(&j, &c, verify);
 	json_close(&j, '}');

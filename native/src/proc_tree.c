@@ -16,8 +16,10 @@
  * live member in the same order.
  *
  * Restart (restore_child.c, restore_main.c): each process is cloned by its
- * restored parent (clone3 with set_tid), leaders of groups and sessions
- * first; zombies exit at once with their status.
+ * restored parent (clone3 with set_tid) in depth-first order; each takes its
+ * session and group (--restore-sid/--restore-pgid: proc_ids.c, placeholder
+ * leaders for those whose leader is gone) before it makes its children;
+ * zombies exit at once with their status.
  */
 #include "dump.h"
 #include "ptrace.h"
@@ -25,6 +27,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,6 +46,11 @@
 #define KCMP_FILE_ 0
 #define JOB_MAX 4096
 
+/* on disk: comm took the place of 16 reserved bytes, same size and offsets */
+_Static_assert(sizeof(struct ckpt_img_task) == 56 &&
+		       offsetof(struct ckpt_img_task, comm) == 40,
+	       "struct ckpt_img_task is 56 bytes, comm at 40");
+
 int dump_in_job(const struct dump *d, pid_t pid)
 {
 	if (pid == d->pid)
@@ -56,6 +64,7 @@ int dump_in_job(const struct dump *d, pid_t pid)
 struct member {
 	pid_t pid, ppid, pgid, sid;
 	char state;
+	char comm[16];
 	unsigned long long start;
 	int exit_code, exit_signal;
 	struct dump *d; /* NULL for a zombie */
@@ -80,6 +89,11 @@ static int read_stat(pid_t pid, struct member *m)
 	memset(m, 0, sizeof(*m));
 	m->pid = pid;
 	m->state = r[2];
+	char *l = strchr(buf, '(');
+	if (l && r > l + 1) {
+		size_t cn = (size_t)(r - l - 1);
+		memcpy(m->comm, l + 1, cn < sizeof(m->comm) - 1 ? cn : sizeof(m->comm) - 1);
+	}
 	/* field 3 is the state; count from field 4 */
 	char *s = r + 4;
 	for (int f = 4; f <= 52 && s && *s; f++) {
@@ -392,6 +406,7 @@ static int write_job(struct job *j, struct imgw *w, uint32_t *live)
 			     (m->pid == h.root_pid ? CKPT_TASK_F_ROOT : 0);
 		t[i].exit_status = m->d ? 0 : m->exit_code;
 		t[i].exit_signal = m->exit_signal;
+		memcpy(t[i].comm, m->comm, sizeof(t[i].comm));
 		if (m->d && m->d->nr_objs) {
 			t[i].obj_first = m->d->obj_base + 1;
 			t[i].obj_count = m->d->nr_objs;
@@ -717,20 +732,23 @@ int rs_job_spawn_children(struct rs_ctx *c, int errfd, char *msg, size_t msglen)
 			continue;
 		struct rs_ctx *q = proc_of(job, t);
 		pid_t want = t->pid;
-		struct clone_args ca;
-		memset(&ca, 0, sizeof(ca));
 		int es = q ? q->proc->exit_signal : t->exit_signal;
-		ca.exit_signal = es > 0 ? (uint64_t)es : SIGCHLD;
-		if (!(job->flags & CKPT_RS_NO_RESTORE_PID)) {
-			ca.set_tid = (uint64_t)(uintptr_t)&want;
-			ca.set_tid_size = 1;
-		}
-		long r = syscall(SYS_clone3, &ca, CLONE_ARGS_SIZE_VER2);
+		long r = rs_ids_clone(job, i, want, es > 0 ? (uint64_t)es : SIGCHLD,
+				      !!(job->flags & CKPT_RS_NO_RESTORE_PID), msg, msglen);
 		if (r == 0) {
 			sigprocmask(SIG_SETMASK, &old, NULL);
 			if (q)
 				rs_job_child_main(q, errfd);
-			/* a zombie: end as it ended */
+			/* a zombie: in its session and group, end as it ended */
+			char m[256];
+			if (rs_ids_apply(job, i, m, sizeof(m)) < 0) {
+				int32_t code = EPERM;
+				if (write(errfd, &code, sizeof(code)) > 0) {
+					ssize_t w = write(errfd, m, strlen(m));
+					(void)w;
+				}
+				_exit(127);
+			}
 			int st = t->exit_status;
 			if (WIFSIGNALED(st)) {
 				prctl(PR_SET_DUMPABLE, 0);
@@ -745,11 +763,9 @@ int rs_job_spawn_children(struct rs_ctx *c, int errfd, char *msg, size_t msglen)
 			_exit(WEXITSTATUS(st));
 		}
 		if (r < 0) {
-			snprintf(msg, msglen, "clone3 of pid %d (child of %d): %s%s", want,
-				 c->task->pid, strerror(errno),
-				 errno == EEXIST ? " (the pid is in use; restart with "
-						   "--no-restore-pid)"
-						 : "");
+			char why[RS_LINE_MAX];
+			snprintf(why, sizeof(why), "%s", msg);
+			snprintf(msg, msglen, "%s (child of %d)", why, c->task->pid);
 			return -1;
 		}
 		job->live_pids[i] = (pid_t)r;
@@ -759,6 +775,13 @@ int rs_job_spawn_children(struct rs_ctx *c, int errfd, char *msg, size_t msglen)
 			while (waitid(P_PID, (id_t)r, &si, WEXITED | WNOWAIT | __WALL) < 0 &&
 			       errno == EINTR)
 				;
+			if (si.si_code == CLD_EXITED && si.si_status == 127 &&
+			    !(WIFEXITED(t->exit_status) && WEXITSTATUS(t->exit_status) == 127)) {
+				snprintf(msg, msglen, "zombie %d (child of %d) could not take its "
+					 "session %d or process group %d", want, c->task->pid,
+					 t->sid, t->pgid);
+				return -1;
+			}
 			continue;
 		}
 		/* a live child says when it (and its own children) are made */

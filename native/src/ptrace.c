@@ -503,3 +503,19 @@ int ckpt_heal_disarm(struct ckpt_heal *h, struct ckpt_err *e)
 	h->armed = 0;
 	return rc;
 }
+
+char ckpt_proc_state(pid_t pid)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	const char *r = strrchr(buf, ')');
+	return r && r[1] == ' ' ? r[2] : 0;
+}

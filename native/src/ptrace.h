@@ -47,6 +47,10 @@ int ckpt_regs_fixup_restart(struct user_regs_struct *r, int for_image);
 /* waitpid(tid, __WALL) until it stops; *status gets the wait status. */
 int ckpt_wait_stopped(pid_t tid, int *status, struct ckpt_err *e);
 
+/* The state letter of /proc/PID/stat ('R', 'S', 'T', 'Z', 'X', ...), or 0
+   when there is no such process (or its stat cannot be read). */
+char ckpt_proc_state(pid_t pid);
+
 /* Address of a `syscall` (0f 05) instruction in the target's [vdso]. */
 int ckpt_find_syscall_insn(pid_t pid, uint64_t *addr, struct ckpt_err *e);
 

@@ -20,6 +20,7 @@
  */
 #include "ckpt.h"
 #include "err.h"
+#include "ptrace.h"
 #include "restore.h"
 
 #include <dlfcn.h>
@@ -179,16 +180,8 @@ static int helper_died(pid_t helper, int st, struct ckpt_err *e)
 /* A zombie (or gone): its PID only waits for its parent to reap it. */
 static int dead(pid_t pid)
 {
-	char p[64], buf[512];
-	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-	FILE *f = fopen(p, "re");
-	if (!f)
-		return 1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *r = strrchr(buf, ')');
-	return !r || r[1] != ' ' || r[2] == 'Z' || r[2] == 'X';
+	char s = ckpt_proc_state(pid);
+	return !s || s == 'Z' || s == 'X';
 }
 
 /* After the helper died, the process it had begun to restore is killed

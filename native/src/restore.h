@@ -105,6 +105,7 @@ struct rs_ctx {
 	struct rs_ctx *job; /* in a process's context: the main one */
 	const struct ckpt_img_task *task; /* in a process's context: its record */
 	pid_t *live_pids; /* shared memory: pid of every TREE record once made */
+	struct rs_ids *ids; /* --restore-sid/-pgid: what each process does (proc_ids.c) */
 
 	/* live process */
 	pid_t pid;
@@ -148,6 +149,19 @@ void rs_job_close(struct rs_ctx *c);
 int rs_restore_job(struct rs_ctx *c);
 /* In a new process of the job (helper code): make its children. */
 int rs_job_spawn_children(struct rs_ctx *c, int errfd, char *msg, size_t msglen);
+
+/* proc_ids.c: groups and sessions (--restore-sid, --restore-pgid) */
+/* Before anything is made: decide, or refuse naming the process and id. */
+int rs_ids_plan(struct rs_ctx *c);
+void rs_ids_free(struct rs_ctx *c);
+/* In the process of record i (job: the main context), before it makes
+   children: note its pid, setsid / setpgid. -1 with msg on failure. */
+int rs_ids_apply(const struct rs_ctx *job, uint32_t i, char *msg, size_t len);
+/* Make the process of record i (clone3, through placeholder leaders where
+   its session or group leader is gone): its pid in the maker (placeholders
+   reaped), 0 in the process, -1 with msg. */
+long rs_ids_clone(const struct rs_ctx *job, uint32_t i, pid_t want, uint64_t exit_signal, int fresh,
+		  char *msg, size_t len);
 
 /* restore_child.c */
 /* The child side of rs_create_child for a process of a job, cloned by its

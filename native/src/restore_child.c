@@ -147,20 +147,16 @@ static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, in
 		child_die(errfd, "chdir %s", c->cwd);
 	umask(p->umask);
 	personality(p->personality);
-	if (c->flags & CKPT_RS_RESTORE_SID) {
-		if (p->sid == getpid()) {
-			if (setsid() < 0)
-				child_die(errfd, "setsid (--restore-sid)");
-		} else if (getsid(0) != p->sid) {
-			rs_warn(c, "--restore-sid: session %d cannot be rejoined; using %d", p->sid,
-				getsid(0));
+	{
+		/* session and group (proc_ids.c), before any child is made */
+		const struct rs_ctx *job = c->job ? c->job : c;
+		char m[RS_LINE_MAX - 80];
+		errno = 0;
+		if (rs_ids_apply(job, c->job ? (uint32_t)(c->task - c->job->tasks) : 0, m,
+				 sizeof(m)) < 0) {
+			errno = 0;
+			child_die(errfd, "%s", m);
 		}
-	}
-	if ((c->flags & CKPT_RS_RESTORE_PGID) && getpgid(0) != p->pgid) {
-		pid_t target = p->pgid == p->pid ? 0 : p->pgid;
-		if (setpgid(0, target) < 0)
-			rs_warn(c, "--restore-pgid: cannot join process group %d: %s", p->pgid,
-				strerror(errno));
 	}
 	/* default dispositions: only the image's own handlers are installed later */
 	struct sigaction dfl;
@@ -207,15 +203,11 @@ int rs_create_child(struct rs_ctx *c)
 	if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(syncp, O_CLOEXEC) < 0)
 		return ckpt_fail_errno(c->e, errno, "pipe");
 	pid_t want = c->proc->pid;
-	struct clone_args ca;
-	memset(&ca, 0, sizeof(ca));
-	ca.exit_signal = c->proc->exit_signal > 0 ? (uint64_t)c->proc->exit_signal : SIGCHLD;
-	if (!(c->flags & CKPT_RS_NO_RESTORE_PID)) {
-		ca.set_tid = (uint64_t)(uintptr_t)&want;
-		ca.set_tid_size = 1;
-	}
+	uint64_t es = c->proc->exit_signal > 0 ? (uint64_t)c->proc->exit_signal : SIGCHLD;
+	char cmsg[RS_LINE_MAX - 80] = "";
 	fflush(NULL);
-	long r = syscall(SYS_clone3, &ca, CLONE_ARGS_SIZE_VER2);
+	long r = rs_ids_clone(c->job ? c->job : c, 0, want, es,
+			      !!(c->flags & CKPT_RS_NO_RESTORE_PID), cmsg, sizeof(cmsg));
 	if (r == 0) {
 		close(errp[0]);
 		close(syncp[1]);
@@ -227,12 +219,12 @@ int rs_create_child(struct rs_ctx *c)
 	if (r < 0) {
 		close(errp[0]);
 		close(syncp[1]);
-		if (err == EEXIST)
+		if (err == EEXIST && !strstr(cmsg, "placeholder"))
 			return ckpt_fail(c->e, EBUSY,
 					 "pid %d is in use; restart with --no-restore-pid "
 					 "(cr_restart --no-restore-pid) to take a new one",
 					 want);
-		return ckpt_fail_errno(c->e, err, "clone3 with pid %d", want);
+		return ckpt_fail(c->e, err ? err : EIO, "%s", cmsg);
 	}
 	c->pid = (pid_t)r;
 	c->child_alive = 1;

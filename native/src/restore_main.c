@@ -215,6 +215,8 @@ static int restore(struct rs_ctx *c)
 	rs_progress(c, 0, c->image_size, CKPT_PHASE_RESTORE);
 	rc = rs_check_creds(c); /* before anything is made */
 	if (!rc)
+		rc = rs_ids_plan(c);
+	if (!rc)
 		rc = take_exit_signal(c);
 	/* The PID the restart will hold, named before it exists: should this
 	   helper die, the caller waits until that PID is free again. */

@@ -8,6 +8,7 @@
 #include "ckpt.h"
 #include "restore.h"
 #include "fd.h"
+#include "ptrace.h"
 
 #include <cpuid.h>
 #include <errno.h>
@@ -183,6 +184,9 @@ int rs_verify_files(struct rs_ctx *c)
    that init has not reaped yet? */
 static int held_by_dead(pid_t id)
 {
+	char s = ckpt_proc_state(id);
+	if (s == 'Z' || s == 'X')
+		return 1;
 	char p[64], buf[2048];
 	snprintf(p, sizeof(p), "/proc/%d/status", id);
 	FILE *f = fopen(p, "re");
@@ -191,9 +195,6 @@ static int held_by_dead(pid_t id)
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	const char *st = strstr(buf, "\nState:\t");
-	if (st && (st[8] == 'Z' || st[8] == 'X'))
-		return 1;
 	static const char *const pend[] = {"\nSigPnd:\t", "\nShdPnd:\t"};
 	for (int i = 0; i < 2; i++) {
 		const char *q = strstr(buf, pend[i]);

@@ -86,7 +86,37 @@ function table(rows: Record<string, Json>[], indent: string): string[] {
   return out;
 }
 
+/**
+ * The image's processes as a tree: one row each in creation order (a parent
+ * before its children), the command indented under its parent.
+ */
+function processTree(rows: Record<string, Json>[], indent: string): string[] {
+  const depth = new Map<Json, number>();
+  const cells = rows.map((r) => {
+    const d = depth.has(r.ppid ?? null) ? (depth.get(r.ppid ?? null) as number) + 1 : 0;
+    depth.set(r.pid ?? null, d);
+    const cmd = `${d ? `${'  '.repeat(d - 1)}\\_ ` : ''}${scalar('command', r.command ?? null)}`;
+    return [
+      ...['pid', 'ppid', 'pgid', 'sid', 'state'].map((k) => scalar(k, r[k] ?? null)),
+      'exit' in r ? scalar('exit', r.exit ?? null) : '',
+      cmd,
+    ];
+  });
+  const head = ['pid', 'ppid', 'pgid', 'sid', 'state', 'exit', 'command'];
+  const widths = head.map((c, i) =>
+    Math.max(c.length, ...cells.map((row) => (row[i] as string).length)),
+  );
+  const line = (vals: string[]) =>
+    `${indent}${vals.map((v, i) => v.padEnd(widths[i] as number)).join('  ')}`.trimEnd();
+  return [line(head), ...cells.map(line)];
+}
+
 function block(key: string, value: Json, indent: string, out: string[]): void {
+  if (key === 'tree' && Array.isArray(value) && value.length > 0 && value.every(isObject)) {
+    out.push(`${indent}${key} (${value.length}):`);
+    out.push(...processTree(value as Record<string, Json>[], `${indent}  `));
+    return;
+  }
   if (Array.isArray(value)) {
     if (value.length === 0) {
       out.push(`${indent}${key}: none`);

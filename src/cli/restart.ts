@@ -42,8 +42,9 @@ A relative FILE is taken from the current directory.
 Options:
       --no-restore-pid    give the process a new PID (default: its old one, which
                           must be free)
-      --restore-pgid      restore its process group (default: a new one)
-      --restore-sid       restore its session (default: a new one)
+      --restore-pgid      restore every process's process group (default: the
+                          restarter's); a gone leader is rebuilt, the rest refused
+      --restore-sid       restore every process's session (default: the restarter's)
       --relocate OLD=NEW  open NEW where the image names the file OLD (up to 16)
       --stop              leave it stopped once restored (attach a debugger, then SIGCONT)
       --cont, --run       let it continue (default)

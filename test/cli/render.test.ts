@@ -141,3 +141,22 @@ test('inspect: a bad checksum is counted and shown', (t) => {
     /^checksums: not verified$/m,
   );
 });
+
+test('inspect: the processes as a tree, commands indented under their parent, zombies with their exit', (t) => {
+  const { text } = renderInspection(
+    {
+      tree: [
+        { pid: 10, ppid: 1, pgid: 10, sid: 10, state: 'live', command: 'job.sh' },
+        { pid: 11, ppid: 10, pgid: 10, sid: 10, state: 'zombie', exit: 3, command: 'true' },
+        { pid: 12, ppid: 10, pgid: 12, sid: 10, state: 'live', command: 'sort' },
+        { pid: 13, ppid: 12, pgid: 12, sid: 10, state: 'zombie', exit: 'SIGKILL', command: 'cat' },
+      ],
+    },
+    'x',
+  );
+  t.regex(text, /^tree \(4\):$/m);
+  t.regex(text, /^ {2}pid +ppid +pgid +sid +state +exit +command$/m);
+  t.regex(text, /^ {2}10 +1 +10 +10 +live +job\.sh$/m);
+  t.regex(text, /^ {2}11 +10 +10 +10 +zombie +3 +\\_ true$/m);
+  t.regex(text, /^ {2}13 +12 +12 +10 +zombie +SIGKILL + {2}\\_ cat$/m);
+});

@@ -1,0 +1,138 @@
+/**
+ * Groups and sessions of a job (issue 11): restart with --restore-sid and
+ * --restore-pgid. The sessions prog (test/native/progs/sessions.c) verifies
+ * itself: a session leader with a group of two, a group whose leader exited
+ * before the checkpoint and a session whose leader exited (both rebuilt
+ * around a placeholder leader that the job never sees as a child). A session
+ * that cannot be rejoined is refused before any process is made.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import {
+  AFTER,
+  checkpoint,
+  inspect,
+  RS_RESTORE_PGID,
+  RS_RESTORE_SID,
+  restart,
+  SCOPE,
+  wait,
+} from '../../src/engine/libckpt.js';
+import { PROGS, until } from './harness.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'ckpt-sessions-'));
+const gone = (pid: number) => !existsSync(`/proc/${pid}`);
+
+/** pgid and sid of a live process, from /proc/PID/stat. */
+function ids(pid: number) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(f[1]), pgid: Number(f[2]), sid: Number(f[3]) };
+}
+
+async function launch(t: ExecutionContext, name: string, argv: string[]) {
+  const out = join(scratch, `${name}.out`);
+  const fd = openSync(out, 'w');
+  spawn('setsid', ['-f', ...argv], { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const m = await until(
+    `${name} READY`,
+    () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
+  );
+  const pid = Number(m[1]);
+  t.teardown(() => {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {}
+  });
+  return { pid, out };
+}
+
+test.serial(
+  'a session leader with a group of two, a group and a session whose leaders are gone: --restore-sid --restore-pgid',
+  async (t) => {
+    const target = await launch(t, 'sessions', [join(PROGS, 'sessions')]);
+    const line = /GROUPS ([\d ]+)/.exec(readFileSync(target.out, 'utf8'));
+    const [a, b, g, m, l, n] = (line?.[1] ?? '').split(' ').map(Number) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    t.deepEqual(ids(b), { ppid: target.pid, pgid: a, sid: target.pid });
+    t.deepEqual(ids(m), { ppid: target.pid, pgid: g, sid: target.pid });
+    t.deepEqual(ids(n), { ppid: target.pid, pgid: l, sid: l });
+    t.true(gone(g) && gone(l), 'the leaders of two of the groups are gone');
+    const outside = ids(target.pid).ppid;
+    const image = join(scratch, 'sessions.img');
+    const r = await checkpoint(target.pid, image, { after: AFTER.kill, scope: SCOPE.tree });
+    t.is(r.processes, 5, `the parent, A, B, M and N: ${JSON.stringify(r)}`);
+    await until('killed and reaped', () => [target.pid, a, b, m, n].every(gone));
+    // inspect shows the tree with each process's group and session
+    const info = await inspect(image);
+    t.deepEqual(
+      (info.tree as Record<string, unknown>[]).map((r) => [r.pid, r.ppid, r.pgid, r.sid, r.state]),
+      [
+        [target.pid, outside, target.pid, target.pid, 'live'],
+        [a, target.pid, a, target.pid, 'live'],
+        [b, target.pid, a, target.pid, 'live'],
+        [m, target.pid, g, target.pid, 'live'],
+        [n, target.pid, l, l, 'live'],
+      ],
+    );
+    t.is((info.processes as unknown[]).length, 5, 'every process described');
+    // the restarter is in another session and group: everything is made again
+    const rr = await restart(image, { flags: RS_RESTORE_SID | RS_RESTORE_PGID });
+    t.is(rr.pid, target.pid, 'same pid');
+    t.deepEqual(ids(b), { ppid: target.pid, pgid: a, sid: target.pid });
+    t.deepEqual(ids(m), { ppid: target.pid, pgid: g, sid: target.pid });
+    t.deepEqual(ids(n), { ppid: target.pid, pgid: l, sid: l });
+    t.true(gone(g) && gone(l), 'no placeholder leader is left');
+    process.kill(rr.pid, 'SIGUSR1');
+    const code = await wait(rr.waiterPid);
+    const out = readFileSync(target.out, 'utf8');
+    t.is(code, 0, out);
+    t.regex(out, /^PASS$/m, out);
+    t.notRegex(out, /FAIL/);
+  },
+);
+
+test.serial(
+  'a session whose leader lives outside the job is refused with --restore-sid before anything is made',
+  async (t) => {
+    const target = await launch(t, 'outside', [
+      'bash',
+      '-c',
+      'sleep 600 </dev/null >/dev/null 2>&1 & echo READY $!; wait',
+    ]);
+    const shell = ids(target.pid).ppid;
+    const sid = ids(target.pid).sid;
+    t.not(sid, target.pid, 'the sleep does not lead its session');
+    t.teardown(() => {
+      try {
+        process.kill(-sid, 'SIGKILL');
+      } catch {}
+    });
+    const image = join(scratch, 'outside.img');
+    await checkpoint(target.pid, image, { after: AFTER.kill, scope: SCOPE.tree });
+    await until('killed and reaped', () => gone(target.pid));
+    t.false(gone(shell), 'the session leader (the shell) lives on');
+    const err = await t.throwsAsync(restart(image, { flags: RS_RESTORE_SID }));
+    t.regex(
+      err?.message ?? '',
+      new RegExp(`pid ${target.pid} is in session ${sid}, whose leader .* pid ${sid} is in use`),
+    );
+    t.true(gone(target.pid), 'no process was made');
+    // without --restore-sid it comes back in the restarter's session
+    const rr = await restart(image, {});
+    t.is(rr.pid, target.pid);
+    t.not(ids(rr.pid).sid, sid);
+    process.kill(rr.pid, 'SIGKILL');
+    await wait(rr.waiterPid);
+  },
+);
