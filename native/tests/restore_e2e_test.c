@@ -240,7 +240,7 @@ static uint64_t pattern(uint64_t i)
 	return (i + 1) * 0x9e3779b97f4a7c15ull;
 }
 
-static void __attribute__((noreturn)) memory_main(const char *file)
+static void __attribute__((noreturn)) memory_main(const char *file, int ready)
 {
 	uint64_t *a = mmap(NULL, MEM_WORDS * 8, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -262,6 +262,10 @@ static void __attribute__((noreturn)) memory_main(const char *file)
 	sigemptyset(&s);
 	sigaddset(&s, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &s, NULL);
+	/* filled and blocked: only now may the checkpoint (and its kill) come */
+	if (write(ready, "R", 1) != 1)
+		_exit(3);
+	close(ready);
 	int sig = 0;
 	sigwait(&s, &sig); /* after restart */
 	for (uint64_t i = 0; i < MEM_WORDS; i++)
@@ -284,10 +288,22 @@ static void test_memory(void)
 	printf("  userfaultfd is %s here\n", uffd >= 0 ? "available" : "refused");
 	if (uffd >= 0)
 		close(uffd);
+	int ready[2];
+	if (pipe2(ready, O_CLOEXEC)) {
+		EXPECT(0, "pipe");
+		return;
+	}
 	pid_t pid = fork();
-	if (pid == 0)
-		memory_main(file);
-	msleep(300);
+	if (pid == 0) {
+		close(ready[0]);
+		memory_main(file, ready[1]);
+	}
+	close(ready[1]);
+	char c = 0;
+	/* a fixed sleep was too short under load: the kill came before the
+	   child had blocked SIGUSR1 */
+	EXPECT(read(ready[0], &c, 1) == 1 && c == 'R', "memory child ready");
+	close(ready[0]);
 	if (checkpoint(pid, img, CKPT_AFTER_KILL)) {
 		fails++;
 		return;
