@@ -69,13 +69,70 @@ static int check_opts(int32_t pid, const char *path, const struct ckpt_checkpoin
 	if (o->scope > CKPT_SCOPE_SID)
 		return ckpt_fail(e, EINVAL, "scope %u: expected 0..3 (pid, tree, pgid, session)",
 				 o->scope);
-	if (o->backend == CKPT_BACKEND_KERNEL)
-		return ckpt_fail(e, ENODEV,
-				 "kernel backend: /dev/ckpt is not available (ckpt.ko not loaded); "
-				 "use the userspace backend");
 	if (o->backend > CKPT_BACKEND_KERNEL)
-		return ckpt_fail(e, EINVAL, "backend %u: expected 0..2", o->backend);
+		return ckpt_fail(e, EINVAL, "backend %u: expected 0..2 (auto, user, kernel)",
+				 o->backend);
 	return 0;
+}
+
+/* auto: the module when /dev/ckpt answers our ABI, else the user engine. */
+static int resolve_backend(struct ckpt_checkpoint_opts *o, struct ckpt_err *e)
+{
+	if (o->backend == CKPT_BACKEND_USER)
+		return 0;
+	struct ckpt_err probe;
+	char why[CKPT_MSG_MAX];
+	ckpt_err_init(&probe, why, sizeof(why));
+	int rc = ckpt_kernel_probe(&probe);
+	if (!rc) {
+		o->backend = CKPT_BACKEND_KERNEL;
+		return 0;
+	}
+	if (o->backend == CKPT_BACKEND_AUTO) {
+		o->backend = CKPT_BACKEND_USER;
+		return 0;
+	}
+	return ckpt_fail(e, -rc, "kernel engine: %s; use the user engine or load ckpt.ko", why);
+}
+
+const struct dump_engine dump_user_engine = {
+	.name = "user",
+	.freeze = dump_user_freeze,
+	.threads_state = dump_user_threads_state,
+	.proc_state = dump_user_proc_state,
+	.unblock = dump_user_unblock,
+	.release = dump_user_release,
+};
+
+static const struct dump_engine *engine(struct dump *d)
+{
+	return d->opts->backend == CKPT_BACKEND_KERNEL ? &dump_kernel_engine : &dump_user_engine;
+}
+
+int dump_freeze(struct dump *d)
+{
+	return engine(d)->freeze(d);
+}
+
+int dump_threads_state(struct dump *d)
+{
+	return engine(d)->threads_state(d);
+}
+
+int dump_proc_state(struct dump *d)
+{
+	int rc = dump_proc_common(d);
+	return rc ? rc : engine(d)->proc_state(d);
+}
+
+int dump_unblock(struct dump *d)
+{
+	return engine(d)->unblock(d);
+}
+
+int dump_release(struct dump *d, int sig)
+{
+	return engine(d)->release(d, sig);
 }
 
 void dump_fill_header(struct dump *d, struct ckpt_img_header *h)
@@ -107,6 +164,8 @@ void dump_fill_header(struct dump *d, struct ckpt_img_header *h)
 	h->xstate_size = d->threads[0].t.xstate_size;
 	h->root_pid = d->pid;
 	h->scope = d->opts->scope;
+	if (d->opts->backend == CKPT_BACKEND_KERNEL)
+		h->flags |= CKPT_IMG_F_KERNEL; /* informative: the format is the same */
 }
 
 /* VMAS: fixed struct, name, NUL, padding to 8. */
@@ -233,6 +292,11 @@ void dump_free(struct dump *d)
 		}
 	free(d->threads);
 	free(d->shared_pending);
+	if (d->kf) {
+		ckpt_kernel_thaw(d->kf);
+		free(d->kf);
+		d->kf = NULL;
+	}
 	dump_free_fds(d);
 	dump_free_mm(d);
 }
@@ -254,12 +318,18 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 			o.fd = -1;
 	}
 	int rc = check_opts(pid, path, &o, &e);
+	if (!rc)
+		rc = resolve_backend(&o, &e);
 	if (rc)
 		return rc;
 	if (kill(pid, 0) < 0 && errno == ESRCH)
 		return ckpt_fail(&e, ESRCH, "no process %d", pid);
-	if (o.scope != CKPT_SCOPE_PID)
-		return dump_job(pid, path, &o, res, &e, t0);
+	if (o.scope != CKPT_SCOPE_PID) {
+		rc = dump_job(pid, path, &o, res, &e, t0);
+		if (!rc && res && (!res->size || res->size >= offsetof(struct ckpt_result, pad)))
+			res->backend = o.backend;
+		return rc;
+	}
 
 	struct dump d;
 	memset(&d, 0, sizeof(d));
@@ -340,7 +410,8 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 					.threads = d.nr_threads,
 					.processes = 1,
 					.vmas = d.nr_vmas,
-					.crc32c = crc};
+					.crc32c = crc,
+					.backend = o.backend};
 		memcpy(res, &r, size < sizeof(r) ? size : sizeof(r));
 	}
 	dump_free(&d);
