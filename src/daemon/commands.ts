@@ -19,7 +19,7 @@ import {
 import * as libckpt from '../engine/libckpt.js';
 import type { CkptMetrics } from '../metrics/metrics.js';
 import type { PolicyCommand, PolicySet } from '../policies/index.js';
-import { plannedKernel } from '../shared/planned.js';
+import { type EngineChoice, engineStatus } from '../shared/engine-choice.js';
 import type { CheckpointRequest, Trigger } from '../shared/types.js';
 
 export interface CommandContext {
@@ -30,6 +30,8 @@ export interface CommandContext {
   logger: Logger;
   metrics: CkptMetrics;
   policies(): PolicySet;
+  /** The configured engine (config `engine`): auto, user or kernel. */
+  engine: EngineChoice;
   /** Processes no command may attach (the daemon itself, its nats-server). */
   protectedPids?(): number[];
   /** Send a command through the policy engine; resolves with what it decided. */
@@ -87,8 +89,11 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
       bus: ctx.bus.status(),
       engine: await libckpt
         .probe()
-        .then((p) => plannedKernel(p as unknown as Record<string, unknown>))
-        .catch((e: Error) => ({ error: e.message })),
+        .then((p) => {
+          const probe = p as unknown as Record<string, unknown>;
+          return { ...engineStatus(ctx.engine, probe), probe };
+        })
+        .catch((e: Error) => ({ configured: ctx.engine, error: e.message })),
     }),
     jobs: async (body) => {
       if (body.job) return { jobs: [view(known(body.job))] };
