@@ -156,9 +156,32 @@ static void ckpt_record_queue(struct sigpending *q, u8 (*out)[CKPT_SIGINFO_SIZE]
 	}
 }
 
-/* ITIMER_REAL as getitimer(2) reports it; the CPU-time ones only flagged. */
+/*
+ * ITIMER_PROF (clock 0) or ITIMER_VIRTUAL (clock 1) as getitimer(2) reports
+ * it: the expiry against the group's CPU-time sample, which the kernel keeps
+ * (timers_active) whenever one is armed. Called under siglock.
+ */
+static u64 ckpt_cpu_itimer(struct signal_struct *sig, int clock, bool *unread)
+{
+	struct task_cputime_atomic *at = &sig->cputimer.cputime_atomic;
+	u64 val = sig->it[clock].expires, t;
+
+	if (!val)
+		return 0;
+	if (!READ_ONCE(sig->posix_cputimers.timers_active)) {
+		*unread = true;
+		return 0;
+	}
+	t = atomic64_read(&at->utime);
+	if (clock == 0)
+		t += atomic64_read(&at->stime);
+	return val < t ? TICK_NSEC : val - t; /* due: getitimer says one tick */
+}
+
+/* The three itimers as getitimer(2) reports them. Called under siglock. */
 static void ckpt_record_itimers(struct ckpt_freeze *fz)
 {
+	bool unread = false;
 	struct signal_struct *sig = current->signal;
 	struct hrtimer *tmr = &sig->real_timer;
 	ktime_t rem = 0;
@@ -170,8 +193,12 @@ static void ckpt_record_itimers(struct ckpt_freeze *fz)
 	}
 	fz->proc.itimer_real_value_ns = rem;
 	fz->proc.itimer_real_interval_ns = sig->it_real_incr;
-	if (sig->it[0].expires || sig->it[1].expires)
-		fz->proc.flags |= CKPT_PROC_ITIMER_CPU_ARMED;
+	fz->proc.itimer_prof_value_ns = ckpt_cpu_itimer(sig, 0, &unread);
+	fz->proc.itimer_prof_interval_ns = sig->it[0].incr;
+	fz->proc.itimer_virt_value_ns = ckpt_cpu_itimer(sig, 1, &unread);
+	fz->proc.itimer_virt_interval_ns = sig->it[1].incr;
+	if (unread)
+		fz->proc.flags |= CKPT_PROC_ITIMER_CPU_UNREAD;
 }
 
 /*

@@ -189,10 +189,10 @@ int ckpt_kernel_proc(struct ckpt_kfreeze *kf, struct ckpt_kproc *out, struct ckp
 	if (ioctl(kf->fd, CKPT_IOC_GET_PROC, &a) < 0)
 		return ckpt_fail_errno(e, errno, "process state of %d through %s", kf->pid,
 				       CKPT_KERNEL_DEV);
-	if (a.flags & CKPT_PROC_ITIMER_CPU_ARMED)
+	if (a.flags & CKPT_PROC_ITIMER_CPU_UNREAD)
 		return ckpt_fail(e, ENOTSUP,
-				 "process %d has ITIMER_VIRTUAL or ITIMER_PROF armed: the kernel "
-				 "engine does not read CPU-time itimers yet (use the user engine)",
+				 "process %d has ITIMER_VIRTUAL or ITIMER_PROF armed but the module "
+				 "could not read its CPU-time sample (use the user engine)",
 				 kf->pid);
 	memset(out, 0, sizeof(*out));
 	out->brk = a.brk;
@@ -200,6 +200,8 @@ int ckpt_kernel_proc(struct ckpt_kfreeze *kf, struct ckpt_kproc *out, struct ckp
 	out->thp_disable = a.thp_disable;
 	out->xcomp_perm = a.xcomp_perm;
 	itimer_from_ns(&out->itimers[0], a.itimer_real_value_ns, a.itimer_real_interval_ns);
+	itimer_from_ns(&out->itimers[1], a.itimer_virt_value_ns, a.itimer_virt_interval_ns);
+	itimer_from_ns(&out->itimers[2], a.itimer_prof_value_ns, a.itimer_prof_interval_ns);
 	return 0;
 }
 

@@ -47,8 +47,8 @@ int ckpt_kernel_sigactions(struct ckpt_kfreeze *kf, struct ckpt_img_sigaction *o
 #define CKPT_KERNEL_SHARED 0xffffffffu
 int ckpt_kernel_pending(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_siginfo *out,
 			uint32_t max, uint32_t *count, struct ckpt_err *e);
-/* Process-wide state: brk, dumpable, THP, xcomp permission, itimers (the
-   three slots of the image; the CPU-time ones refused when armed). */
+/* Process-wide state: brk, dumpable, THP, xcomp permission, the three
+   itimers in the image's order (REAL, VIRTUAL, PROF). */
 struct ckpt_kproc {
 	uint64_t brk;
 	uint32_t dumpable;

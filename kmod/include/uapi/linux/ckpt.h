@@ -121,14 +121,17 @@ struct ckpt_pending_args {
 #define CKPT_ITIMER_PROF 2
 
 /* ckpt_proc_args.flags */
-#define CKPT_PROC_ITIMER_CPU_ARMED (1u << 0) /* ITIMER_VIRTUAL or _PROF armed: not read */
+/* ITIMER_VIRTUAL or _PROF armed while the group's CPU-time sample is not kept
+   (never seen: arming one starts it); their values are then not given. */
+#define CKPT_PROC_ITIMER_CPU_UNREAD (1u << 0)
 
 /*
  * CKPT_IOC_GET_PROC: process-wide state the first stopped thread recorded,
  * that userspace otherwise reads only by running syscalls inside the target:
  * brk, dumpable, THP disable, the dynamic xfeatures permitted
  * (ARCH_GET_XCOMP_PERM) and ITIMER_REAL (value and interval in ns, as
- * getitimer(2) reports it). The CPU-time itimers are only flagged when armed.
+ * getitimer(2) reports it), ITIMER_VIRTUAL and ITIMER_PROF (the same, against
+ * the thread group's CPU time as the kernel's timers sample it).
  */
 struct ckpt_proc_args {
 	__u32 size;     /* in: sizeof(struct ckpt_proc_args) */
@@ -139,6 +142,10 @@ struct ckpt_proc_args {
 	__u64 xcomp_perm;  /* out */
 	__u64 itimer_real_value_ns;    /* out: 0 when disarmed */
 	__u64 itimer_real_interval_ns; /* out */
+	__u64 itimer_virt_value_ns;    /* out */
+	__u64 itimer_virt_interval_ns; /* out */
+	__u64 itimer_prof_value_ns;    /* out */
+	__u64 itimer_prof_interval_ns; /* out */
 };
 
 #define CKPT_IOC_FREEZE         _IOWR(CKPT_IOC_MAGIC, 1, struct ckpt_freeze_args)
