@@ -75,8 +75,26 @@ static int check_opts(int32_t pid, const char *path, const struct ckpt_checkpoin
 	return 0;
 }
 
-/* auto: the module when /dev/ckpt answers our ABI, else the user engine. */
-static int resolve_backend(struct ckpt_checkpoint_opts *o, struct ckpt_err *e)
+/* Is pid stopped by job control? The module freezes a thread on its way
+   back to user mode, which a stopped one does not take until SIGCONT. */
+static int job_stopped(pid_t pid)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	FILE *f = fopen(p, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *r = strrchr(buf, ')');
+	return r && r[1] == ' ' && r[2] == 'T';
+}
+
+/* auto: the module when /dev/ckpt answers our ABI, else the user engine;
+   also the user engine for a process stopped by job control (a preempted
+   job), which the module cannot freeze and ptrace can. */
+static int resolve_backend(pid_t pid, struct ckpt_checkpoint_opts *o, struct ckpt_err *e)
 {
 	if (o->backend == CKPT_BACKEND_USER)
 		return 0;
@@ -85,7 +103,9 @@ static int resolve_backend(struct ckpt_checkpoint_opts *o, struct ckpt_err *e)
 	ckpt_err_init(&probe, why, sizeof(why));
 	int rc = ckpt_kernel_probe(&probe);
 	if (!rc) {
-		o->backend = CKPT_BACKEND_KERNEL;
+		o->backend = o->backend == CKPT_BACKEND_AUTO && job_stopped(pid)
+				     ? CKPT_BACKEND_USER
+				     : CKPT_BACKEND_KERNEL;
 		return 0;
 	}
 	if (o->backend == CKPT_BACKEND_AUTO) {
@@ -319,7 +339,7 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 	}
 	int rc = check_opts(pid, path, &o, &e);
 	if (!rc)
-		rc = resolve_backend(&o, &e);
+		rc = resolve_backend(pid, &o, &e);
 	if (rc)
 		return rc;
 	if (kill(pid, 0) < 0 && errno == ESRCH)

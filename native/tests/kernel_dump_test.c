@@ -8,6 +8,7 @@
  *    restart with the same PID by ckpt_restart, SIGUSR1, PASS and exit 0;
  *  - cross-engine: one counter checkpointed by user, kernel, user, kernel
  *    engines in turn, each image restored, lines with no gap or repeat;
+ *  - auto takes the module for a running process, ptrace for a stopped one;
  *  - what the module reports instead of injected syscalls equals what the
  *    user engine reads (dispositions, pending signals with their values,
  *    the three itimers, brk, dumpable, THP, xcomp permission, altstack,
@@ -479,6 +480,37 @@ static void test_same_as_user(void)
 	waitpid(pid, NULL, 0);
 }
 
+/* auto: the module for a running process, ptrace for a stopped one (which
+   the module cannot freeze: asked explicitly, it refuses by name). */
+static void test_auto(void)
+{
+	info->ready = 0;
+	pid_t pid = spawn_rich();
+	for (int i = 0; i < 500 && !info->ready; i++)
+		msleep(10);
+	char img[PATH_MAX];
+	snprintf(img, sizeof(img), "%s/auto.img", dir);
+	struct ckpt_checkpoint_opts o = {.size = sizeof(o), .fd = -1, .backend = CKPT_BACKEND_AUTO};
+	struct ckpt_result r = {.size = sizeof(r)};
+	int rc = ckpt_checkpoint(pid, img, &o, &r, msg, sizeof(msg));
+	EXPECT(rc == 0 && r.backend == CKPT_BACKEND_KERNEL, "auto, running: %d backend %u %s", rc,
+	       r.backend, msg);
+	kill(pid, SIGSTOP);
+	char s = 0;
+	for (int i = 0; i < 200 && (s = state_of(pid)) != 'T'; i++)
+		msleep(10);
+	EXPECT(s == 'T', "stopped (%c)", s);
+	rc = cp(pid, img, CKPT_BACKEND_KERNEL, CKPT_AFTER_CONT, NULL);
+	EXPECT(rc == -EBUSY && strstr(msg, "stopped"), "kernel, stopped: %d %s", rc, msg);
+	r = (struct ckpt_result){.size = sizeof(r)};
+	rc = ckpt_checkpoint(pid, img, &o, &r, msg, sizeof(msg));
+	EXPECT(rc == 0 && r.backend == CKPT_BACKEND_USER, "auto, stopped: %d backend %u %s", rc,
+	       r.backend, msg);
+	EXPECT(state_of(pid) == 'T', "still stopped after the checkpoint (%c)", state_of(pid));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 /* ---- strace, killed checkpointer, corrupted images, bad ioctls ----------- */
 
 static int traced(pid_t pid)
@@ -738,6 +770,7 @@ int main(int argc, char **argv)
 	} while (0)
 	RUN("ioctls", test_new_ioctls);
 	RUN("same", test_same_as_user);
+	RUN("auto", test_auto);
 	RUN("acceptance", test_acceptance);
 	RUN("cross", test_cross_engine);
 	RUN("strace", test_under_strace);

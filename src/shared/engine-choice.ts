@@ -2,7 +2,9 @@
  * Which checkpoint engine to use (docs/kernel-engine.md): `user` freezes with
  * ptrace and injects syscalls, `kernel` freezes through /dev/ckpt (kmod/ckpt.ko,
  * no ptrace: works on a process under gdb or strace), `auto` takes the module
- * when /dev/ckpt is present and answers libckpt's ABI, else the user engine.
+ * when /dev/ckpt is present and answers libckpt's ABI, else the user engine
+ * (and the user engine for a process stopped by job control, which the module
+ * cannot freeze).
  * Both write the same image format; either restarts both.
  */
 export const ENGINE_CHOICES = ['auto', 'user', 'kernel'] as const;
