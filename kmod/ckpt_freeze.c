@@ -14,6 +14,11 @@
  * instant the holder dies at.
  */
 #include <linux/cred.h>
+#include <linux/hrtimer.h>
+#include <linux/sched/signal.h>
+#include <linux/signal_types.h>
+#include <asm/fpu/types.h>
+#include <asm/fpu/xstate.h>
 #include <linux/elf.h>
 #include <linux/module.h>
 #include <linux/pid.h>
@@ -50,9 +55,11 @@ static void ckpt_freeze_release(struct kref *ref)
 
 		put_task_struct(t->task);
 		kvfree(t->xstate);
+		kvfree(t->pending);
 		kfree(t);
 	}
 	kvfree(fz->threads);
+	kvfree(fz->shared);
 	kfree(fz);
 }
 
@@ -66,6 +73,9 @@ void ckpt_thaw(struct ckpt_freeze *fz)
 	WRITE_ONCE(fz->thawed, true);
 	wake_up_all(&fz->wq);
 }
+
+static void ckpt_record_queue(struct sigpending *q, u8 (*out)[CKPT_SIGINFO_SIZE],
+			      unsigned int *nr, unsigned int *lost);
 
 /* Runs as the stopping thread: record what only it (or a tracer) can see. */
 static void ckpt_record_self(struct ckpt_freeze *fz, struct ckpt_thread *t)
@@ -93,16 +103,112 @@ static void ckpt_record_self(struct ckpt_freeze *fz, struct ckpt_thread *t)
 	t->sas_ss_sp = current->sas_ss_sp;
 	t->sas_ss_size = current->sas_ss_size;
 	t->sas_ss_flags = current->sas_ss_flags;
+	spin_lock_irq(&current->sighand->siglock);
+	ckpt_record_queue(&current->pending, t->pending, &t->nr_pending, &t->lost_pending);
+	spin_unlock_irq(&current->sighand->siglock);
 #ifdef CONFIG_RSEQ
 	t->rseq = (unsigned long)current->rseq;
 	t->rseq_sig = current->rseq_sig;
 #endif
 }
 
-/* The dispositions are shared by all threads: the first one records them. */
-static void ckpt_record_actions(struct ckpt_freeze *fz)
+/*
+ * A pending queue as siginfo records, the queued ones first, then the
+ * signals of the set that have no queued siginfo. Called under siglock.
+ */
+static void ckpt_record_queue(struct sigpending *q, u8 (*out)[CKPT_SIGINFO_SIZE],
+			      unsigned int *nr, unsigned int *lost)
+{
+	struct sigqueue *sq;
+	unsigned long seen = 0;
+	int sig;
+
+	*nr = 0;
+	*lost = 0;
+	list_for_each_entry(sq, &q->list, list) {
+		sig = sq->info.si_signo;
+		if (sig >= 1 && sig <= CKPT_NSIG)
+			seen |= 1ul << (sig - 1);
+		if (*nr == CKPT_MAX_PENDING) {
+			(*lost)++;
+			continue;
+		}
+		BUILD_BUG_ON(sizeof(sq->info) > CKPT_SIGINFO_SIZE);
+		memset(out[*nr], 0, CKPT_SIGINFO_SIZE);
+		memcpy(out[*nr], &sq->info, sizeof(sq->info));
+		(*nr)++;
+	}
+	for (sig = 1; sig <= CKPT_NSIG; sig++) {
+		kernel_siginfo_t info;
+
+		if (!sigismember(&q->signal, sig) || (seen & (1ul << (sig - 1))))
+			continue;
+		if (*nr == CKPT_MAX_PENDING) {
+			(*lost)++;
+			continue;
+		}
+		memset(&info, 0, sizeof(info));
+		info.si_signo = sig;
+		info.si_code = SI_KERNEL;
+		memset(out[*nr], 0, CKPT_SIGINFO_SIZE);
+		memcpy(out[*nr], &info, sizeof(info));
+		(*nr)++;
+	}
+}
+
+/*
+ * ITIMER_PROF (clock 0) or ITIMER_VIRTUAL (clock 1) as getitimer(2) reports
+ * it: the expiry against the group's CPU-time sample, which the kernel keeps
+ * (timers_active) whenever one is armed. Called under siglock.
+ */
+static u64 ckpt_cpu_itimer(struct signal_struct *sig, int clock, bool *unread)
+{
+	struct task_cputime_atomic *at = &sig->cputimer.cputime_atomic;
+	u64 val = sig->it[clock].expires, t;
+
+	if (!val)
+		return 0;
+	if (!READ_ONCE(sig->posix_cputimers.timers_active)) {
+		*unread = true;
+		return 0;
+	}
+	t = atomic64_read(&at->utime);
+	if (clock == 0)
+		t += atomic64_read(&at->stime);
+	return val < t ? TICK_NSEC : val - t; /* due: getitimer says one tick */
+}
+
+/* The three itimers as getitimer(2) reports them. Called under siglock. */
+static void ckpt_record_itimers(struct ckpt_freeze *fz)
+{
+	bool unread = false;
+	struct signal_struct *sig = current->signal;
+	struct hrtimer *tmr = &sig->real_timer;
+	ktime_t rem = 0;
+
+	if (hrtimer_active(tmr)) {
+		rem = hrtimer_expires_remaining(tmr);
+		if (rem <= 0)
+			rem = NSEC_PER_USEC; /* due: getitimer says 1 us */
+	}
+	fz->proc.itimer_real_value_ns = rem;
+	fz->proc.itimer_real_interval_ns = sig->it_real_incr;
+	fz->proc.itimer_prof_value_ns = ckpt_cpu_itimer(sig, 0, &unread);
+	fz->proc.itimer_prof_interval_ns = sig->it[0].incr;
+	fz->proc.itimer_virt_value_ns = ckpt_cpu_itimer(sig, 1, &unread);
+	fz->proc.itimer_virt_interval_ns = sig->it[1].incr;
+	if (unread)
+		fz->proc.flags |= CKPT_PROC_ITIMER_CPU_UNREAD;
+}
+
+/*
+ * What the whole process shares, recorded once by the first thread to stop:
+ * dispositions, the shared pending queue, itimers, mm fields.
+ */
+static void ckpt_record_process(struct ckpt_freeze *fz)
 {
 	struct k_sigaction *ka = current->sighand->action;
+	struct mm_struct *mm = current->mm;
 	unsigned int i;
 
 	spin_lock_irq(&current->sighand->siglock);
@@ -112,7 +218,19 @@ static void ckpt_record_actions(struct ckpt_freeze *fz)
 		fz->actions[i].restorer = (unsigned long)ka[i].sa.sa_restorer;
 		fz->actions[i].mask = ka[i].sa.sa_mask.sig[0];
 	}
+	ckpt_record_queue(&current->signal->shared_pending, fz->shared, &fz->nr_shared,
+			  &fz->lost_shared);
+	ckpt_record_itimers(fz);
 	spin_unlock_irq(&current->sighand->siglock);
+
+	fz->proc.size = sizeof(fz->proc);
+	fz->proc.xcomp_perm = READ_ONCE(current->group_leader->thread.fpu.perm.__state_perm) &
+			      XFEATURE_MASK_USER_SUPPORTED;
+	if (mm) {
+		fz->proc.brk = READ_ONCE(mm->brk);
+		fz->proc.dumpable = get_dumpable(mm);
+		fz->proc.thp_disable = test_bit(MMF_DISABLE_THP, &mm->flags) ? 1 : 0;
+	}
 }
 
 static void ckpt_thread_work(struct callback_head *cb)
@@ -134,7 +252,7 @@ static void ckpt_thread_work(struct callback_head *cb)
 		fz->have_actions = true; /* claimed; written before arriving */
 	spin_unlock(&fz->lock);
 	if (first)
-		ckpt_record_actions(fz);
+		ckpt_record_process(fz);
 
 	spin_lock(&fz->lock);
 	t->arrived = true;
@@ -227,7 +345,8 @@ static int ckpt_collect(struct ckpt_freeze *fz, struct task_struct *leader)
 			goto out_free_spare;
 		}
 		spare[i]->xstate = kvzalloc(fz->xstate_size, GFP_KERNEL);
-		if (!spare[i]->xstate) {
+		spare[i]->pending = kvcalloc(CKPT_MAX_PENDING, CKPT_SIGINFO_SIZE, GFP_KERNEL);
+		if (!spare[i]->xstate || !spare[i]->pending) {
 			ret = -ENOMEM;
 			goto out_free_spare;
 		}
@@ -254,8 +373,10 @@ static int ckpt_collect(struct ckpt_freeze *fz, struct task_struct *leader)
 
 out_free_spare:
 	for (i = used; i < n; i++) {
-		if (spare[i])
+		if (spare[i]) {
 			kvfree(spare[i]->xstate);
+			kvfree(spare[i]->pending);
+		}
 		kfree(spare[i]);
 	}
 	kfree(spare);
@@ -327,6 +448,9 @@ int ckpt_freeze_process(pid_t pid, unsigned int timeout_ms, struct ckpt_freeze *
 	spin_lock_init(&fz->lock);
 	init_waitqueue_head(&fz->wq);
 	fz->pid = pid;
+	fz->shared = kvcalloc(CKPT_MAX_PENDING, CKPT_SIGINFO_SIZE, GFP_KERNEL);
+	if (!fz->shared)
+		goto out_put_fz;
 	rs = ckpt_regset(NT_X86_XSTATE);
 	ret = -EOPNOTSUPP; /* a CPU without XSAVE */
 	if (!rs || !rs->active || rs->active(current, rs) <= 0)

@@ -36,6 +36,9 @@ struct ckpt_thread {
 	__u32 sas_ss_flags;
 	__u32 rseq_sig;
 	__u64 rseq;
+
+	u8 (*pending)[CKPT_SIGINFO_SIZE]; /* CKPT_MAX_PENDING records */
+	unsigned int nr_pending, lost_pending;
 };
 
 /*
@@ -57,8 +60,11 @@ struct ckpt_freeze {
 	unsigned int nr_arrived;
 	struct ckpt_thread **threads;
 
-	bool have_actions;
+	bool have_actions;          /* and the rest the first thread records: */
 	struct ckpt_sigaction actions[CKPT_NSIG];
+	struct ckpt_proc_args proc;
+	u8 (*shared)[CKPT_SIGINFO_SIZE]; /* CKPT_MAX_PENDING records */
+	unsigned int nr_shared, lost_shared;
 };
 
 /* ckpt_freeze.c */

@@ -165,6 +165,80 @@ out_unlock:
 	return ret;
 }
 
+static long ckpt_ioc_get_pending(struct ckpt_file *cf, void __user *argp)
+{
+	struct ckpt_pending_args args;
+	struct ckpt_freeze *fz;
+	u8(*recs)[CKPT_SIGINFO_SIZE];
+	unsigned int nr, lost;
+	u32 usize;
+	int ret;
+
+	ret = ckpt_get_args(&args, sizeof(args), sizeof(args), argp, &usize);
+	if (ret)
+		return ret;
+	if (args.lost)
+		return -EINVAL;
+
+	mutex_lock(&cf->lock);
+	fz = cf->fz;
+	ret = -ENOENT;
+	if (!fz || !fz->have_actions)
+		goto out_unlock;
+	ret = -EINVAL;
+	if (args.index == CKPT_PENDING_SHARED) {
+		recs = fz->shared;
+		nr = fz->nr_shared;
+		lost = fz->lost_shared;
+	} else if (args.index < fz->nr_threads) {
+		recs = fz->threads[args.index]->pending;
+		nr = fz->threads[args.index]->nr_pending;
+		lost = fz->threads[args.index]->lost_pending;
+	} else {
+		goto out_unlock;
+	}
+	args.lost = lost;
+	if (args.count < nr) {
+		args.count = nr;
+		ret = ckpt_put_args(argp, &args, sizeof(args), usize) ?: -ENOSPC;
+		goto out_unlock;
+	}
+	args.count = nr;
+	ret = -EFAULT;
+	if (nr && copy_to_user(u64_to_user_ptr(args.siginfo), recs, nr * CKPT_SIGINFO_SIZE))
+		goto out_unlock;
+	ret = ckpt_put_args(argp, &args, sizeof(args), usize);
+
+out_unlock:
+	mutex_unlock(&cf->lock);
+	return ret;
+}
+
+static long ckpt_ioc_get_proc(struct ckpt_file *cf, void __user *argp)
+{
+	struct ckpt_proc_args args;
+	u32 usize;
+	int ret;
+
+	ret = ckpt_get_args(&args, sizeof(args), sizeof(args), argp, &usize);
+	if (ret)
+		return ret;
+	if (memchr_inv((u8 *)&args + sizeof(args.size), 0, sizeof(args) - sizeof(args.size)))
+		return -EINVAL; /* every field but the size is an output */
+
+	mutex_lock(&cf->lock);
+	ret = -ENOENT;
+	if (!cf->fz || !cf->fz->have_actions)
+		goto out_unlock;
+	args = cf->fz->proc;
+	args.size = usize;
+	ret = ckpt_put_args(argp, &args, sizeof(args), usize);
+
+out_unlock:
+	mutex_unlock(&cf->lock);
+	return ret;
+}
+
 static long ckpt_ioc_thaw(struct ckpt_file *cf)
 {
 	struct ckpt_freeze *fz;
@@ -194,6 +268,10 @@ static long ckpt_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ckpt_ioc_get_thread(cf, argp);
 	case CKPT_IOC_GET_SIGACTIONS:
 		return ckpt_ioc_get_sigactions(cf, argp);
+	case CKPT_IOC_GET_PENDING:
+		return ckpt_ioc_get_pending(cf, argp);
+	case CKPT_IOC_GET_PROC:
+		return ckpt_ioc_get_proc(cf, argp);
 	case CKPT_IOC_THAW:
 		return ckpt_ioc_thaw(cf);
 	default:

@@ -91,7 +91,8 @@ struct ckpt_checkpoint_opts {
 	uint32_t scope; /* enum ckpt_scope */
 	int32_t fd; /* >= 0: write the image to this fd; path is then only a label */
 	uint32_t timeout_ms; /* 0: none; else give up (target untouched) after this */
-	uint32_t backend; /* enum ckpt_backend */
+	uint32_t backend; /* enum ckpt_backend: which engine freezes and reads the
+			     threads; the image is the same either way */
 	struct ckpt_progress *progress; /* may be NULL */
 };
 
@@ -106,6 +107,8 @@ struct ckpt_result {
 	uint32_t processes;
 	uint32_t vmas;
 	uint32_t crc32c; /* checksum of the whole image file as written */
+	uint32_t backend; /* enum ckpt_backend that did it: USER or KERNEL */
+	uint32_t pad;
 };
 
 /*

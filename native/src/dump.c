@@ -69,13 +69,90 @@ static int check_opts(int32_t pid, const char *path, const struct ckpt_checkpoin
 	if (o->scope > CKPT_SCOPE_SID)
 		return ckpt_fail(e, EINVAL, "scope %u: expected 0..3 (pid, tree, pgid, session)",
 				 o->scope);
-	if (o->backend == CKPT_BACKEND_KERNEL)
-		return ckpt_fail(e, ENODEV,
-				 "kernel backend: /dev/ckpt is not available (ckpt.ko not loaded); "
-				 "use the userspace backend");
 	if (o->backend > CKPT_BACKEND_KERNEL)
-		return ckpt_fail(e, EINVAL, "backend %u: expected 0..2", o->backend);
+		return ckpt_fail(e, EINVAL, "backend %u: expected 0..2 (auto, user, kernel)",
+				 o->backend);
 	return 0;
+}
+
+/* Is pid stopped by job control? The module freezes a thread on its way
+   back to user mode, which a stopped one does not take until SIGCONT. */
+static int job_stopped(pid_t pid)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	FILE *f = fopen(p, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *r = strrchr(buf, ')');
+	return r && r[1] == ' ' && r[2] == 'T';
+}
+
+/* auto: the module when /dev/ckpt answers our ABI, else the user engine;
+   also the user engine for a process stopped by job control (a preempted
+   job), which the module cannot freeze and ptrace can. */
+static int resolve_backend(pid_t pid, struct ckpt_checkpoint_opts *o, struct ckpt_err *e)
+{
+	if (o->backend == CKPT_BACKEND_USER)
+		return 0;
+	struct ckpt_err probe;
+	char why[CKPT_MSG_MAX];
+	ckpt_err_init(&probe, why, sizeof(why));
+	int rc = ckpt_kernel_probe(&probe);
+	if (!rc) {
+		o->backend = o->backend == CKPT_BACKEND_AUTO && job_stopped(pid)
+				     ? CKPT_BACKEND_USER
+				     : CKPT_BACKEND_KERNEL;
+		return 0;
+	}
+	if (o->backend == CKPT_BACKEND_AUTO) {
+		o->backend = CKPT_BACKEND_USER;
+		return 0;
+	}
+	return ckpt_fail(e, -rc, "kernel engine: %s; use the user engine or load ckpt.ko", why);
+}
+
+const struct dump_engine dump_user_engine = {
+	.name = "user",
+	.freeze = dump_user_freeze,
+	.threads_state = dump_user_threads_state,
+	.proc_state = dump_user_proc_state,
+	.unblock = dump_user_unblock,
+	.release = dump_user_release,
+};
+
+static const struct dump_engine *engine(struct dump *d)
+{
+	return d->opts->backend == CKPT_BACKEND_KERNEL ? &dump_kernel_engine : &dump_user_engine;
+}
+
+int dump_freeze(struct dump *d)
+{
+	return engine(d)->freeze(d);
+}
+
+int dump_threads_state(struct dump *d)
+{
+	return engine(d)->threads_state(d);
+}
+
+int dump_proc_state(struct dump *d)
+{
+	int rc = dump_proc_common(d);
+	return rc ? rc : engine(d)->proc_state(d);
+}
+
+int dump_unblock(struct dump *d)
+{
+	return engine(d)->unblock(d);
+}
+
+int dump_release(struct dump *d, int sig)
+{
+	return engine(d)->release(d, sig);
 }
 
 void dump_fill_header(struct dump *d, struct ckpt_img_header *h)
@@ -107,6 +184,8 @@ void dump_fill_header(struct dump *d, struct ckpt_img_header *h)
 	h->xstate_size = d->threads[0].t.xstate_size;
 	h->root_pid = d->pid;
 	h->scope = d->opts->scope;
+	if (d->opts->backend == CKPT_BACKEND_KERNEL)
+		h->flags |= CKPT_IMG_F_KERNEL; /* informative: the format is the same */
 }
 
 /* VMAS: fixed struct, name, NUL, padding to 8. */
@@ -225,6 +304,11 @@ void dump_free(struct dump *d)
 		}
 	free(d->threads);
 	free(d->shared_pending);
+	if (d->kf) {
+		ckpt_kernel_thaw(d->kf);
+		free(d->kf);
+		d->kf = NULL;
+	}
 	dump_free_fds(d);
 	dump_free_mm(d);
 }
@@ -246,12 +330,18 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 			o.fd = -1;
 	}
 	int rc = check_opts(pid, path, &o, &e);
+	if (!rc)
+		rc = resolve_backend(pid, &o, &e);
 	if (rc)
 		return rc;
 	if (kill(pid, 0) < 0 && errno == ESRCH)
 		return ckpt_fail(&e, ESRCH, "no process %d", pid);
-	if (o.scope != CKPT_SCOPE_PID)
-		return dump_job(pid, path, &o, res, &e, t0);
+	if (o.scope != CKPT_SCOPE_PID) {
+		rc = dump_job(pid, path, &o, res, &e, t0);
+		if (!rc && res && (!res->size || res->size >= offsetof(struct ckpt_result, pad)))
+			res->backend = o.backend;
+		return rc;
+	}
 
 	struct dump d;
 	memset(&d, 0, sizeof(d));
@@ -332,7 +422,8 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 					.threads = d.nr_threads,
 					.processes = 1,
 					.vmas = d.nr_vmas,
-					.crc32c = crc};
+					.crc32c = crc,
+					.backend = o.backend};
 		memcpy(res, &r, size < sizeof(r) ? size : sizeof(r));
 	}
 	dump_free(&d);

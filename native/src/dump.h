@@ -21,6 +21,7 @@
 #include "err.h"
 #include "fd.h"
 #include "image_write.h"
+#include "kernel_engine.h"
 #include "ptrace.h"
 
 #define DUMP_MAX_THREADS 4096
@@ -49,6 +50,32 @@ struct dump_vma {
 	uint64_t nr_runs;
 };
 
+struct dump;
+
+/*
+ * How a process is stopped and what only a stopped thread tells: the one
+ * step that differs between the engines. Everything else (VMAs, memory,
+ * descriptors, credentials, limits, the image writer) is shared.
+ *   user (dump_freeze.c, dump_state.c): ptrace seize + injected syscalls;
+ *   kernel (kernel_dump.c): /dev/ckpt, no ptrace, nothing injected.
+ */
+struct dump_engine {
+	const char *name;
+	/* stop every thread; d->threads[0] the leader */
+	int (*freeze)(struct dump *d);
+	/* d->threads[i].t, .xstate, .pending */
+	int (*threads_state)(struct dump *d);
+	/* dispositions, shared pending, itimers, brk, dumpable, THP, xcomp_perm */
+	int (*proc_state)(struct dump *d);
+	/* the target's own signal masks back as soon as collecting is over */
+	int (*unblock)(struct dump *d);
+	/* let it run again, sig (0: none) acted on before its next instruction */
+	int (*release)(struct dump *d, int sig);
+};
+
+extern const struct dump_engine dump_user_engine;
+extern const struct dump_engine dump_kernel_engine;
+
 struct dump {
 	pid_t pid;
 	const struct ckpt_checkpoint_opts *opts;
@@ -59,6 +86,7 @@ struct dump {
 	uint32_t nr_threads;
 	int was_stopped; /* in group-stop before we came */
 	uint64_t gadget; /* self-healing injection gadget in the target's [vdso] */
+	struct ckpt_kfreeze *kf; /* the kernel engine's freeze (kernel_dump.c) */
 
 	struct ckpt_img_proc proc;
 	struct ckpt_img_siginfo *shared_pending; /* DUMP_MAX_PENDING */
@@ -105,11 +133,23 @@ void dump_free(struct dump *d);
 int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 	     struct ckpt_result *res, struct ckpt_err *e, uint64_t t0);
 
-/* dump_freeze.c */
+/* The engine's steps (dump.c picks d->opts->backend's engine). */
+int dump_freeze(struct dump *d);
+int dump_threads_state(struct dump *d);
+/* /proc's part (dump_state.c), then the engine's. */
+int dump_proc_state(struct dump *d);
+int dump_unblock(struct dump *d);
+int dump_release(struct dump *d, int sig);
+
+/* dump_freeze.c: the user engine */
+/* Is the process tracing another one (BLCR's --ptracer-error)? */
+int dump_refuse_tracer(struct dump *d);
+int dump_user_freeze(struct dump *d);
+int dump_user_unblock(struct dump *d);
+int dump_user_release(struct dump *d, int sig);
 /* A signal a freeze stop dequeued that the instruction raises again by
    itself when it runs (a fault): neither kept as pending nor re-queued. */
 int dump_is_sync_fault(const struct ckpt_img_siginfo *si);
-int dump_freeze(struct dump *d);
 /* Frame and park thread index i for injection, its signals blocked
    (dump_sys does it on first use; afterwards t->heal.out is its result area). */
 int dump_inject_prepare(struct dump *d, uint32_t i);
@@ -118,23 +158,23 @@ int dump_inject_prepare(struct dump *d, uint32_t i);
 int dump_sys(struct dump *d, uint32_t i, const char *what, int check, long *ret, long nr,
 	     long a0, long a1, long a2, long a3, long a4, long a5);
 int dump_read_mem(struct dump *d, uint64_t addr, void *buf, size_t len);
-/* Put back the sigmasks dump_sys blocked, as soon as injecting is over: if
-   we die later (the daemon killed mid-copy), the kernel detaches the threads
-   and they must not run on with every signal blocked. */
-int dump_unblock(struct dump *d);
-/* Put sigmasks back, queue caught signals again, detach every thread.
-   sig: sent to the process before detaching (0: none) so it acts on it
-   before running any of its own instructions. */
-int dump_release(struct dump *d, int sig);
+/* dump_user_unblock: put back the sigmasks dump_sys blocked, as soon as
+   injecting is over: if we die later (the daemon killed mid-copy), the kernel
+   detaches the threads and they must not run on with every signal blocked.
+   dump_user_release: put sigmasks back, queue caught signals again, detach
+   every thread. sig: sent to the process before detaching (0: none) so it
+   acts on it before running any of its own instructions. */
 
 /* dump_state.c */
-int dump_threads_state(struct dump *d);
+int dump_user_threads_state(struct dump *d);
 /* Bytes of result area below each thread's injection frame. */
 #define DUMP_OUT_SIZE 4096
 /* Every armed thread back on its own registers (sigmasks put back first),
    then the gadget out of the [vdso]. */
 int dump_heal_end(struct dump *d);
-int dump_proc_state(struct dump *d);
+/* What /proc tells of a process, whatever the engine. */
+int dump_proc_common(struct dump *d);
+int dump_user_proc_state(struct dump *d);
 
 /* dump_mm.c */
 int dump_vmas(struct dump *d);

@@ -158,7 +158,7 @@ static int list_tasks(struct dump *d, int *added)
 
 /* Is a thread of d->pid tracing some process? Its tracees would be
    left behind, or frozen with it (BLCR's --ptracer-error, the default). */
-static int refuse_tracer(struct dump *d)
+int dump_refuse_tracer(struct dump *d)
 {
 	DIR *proc = opendir("/proc");
 	if (!proc)
@@ -183,7 +183,7 @@ static int refuse_tracer(struct dump *d)
 	return rc;
 }
 
-int dump_freeze(struct dump *d)
+int dump_user_freeze(struct dump *d)
 {
 	long tgid = status_field(d->pid, "Tgid:");
 	if (tgid < 0)
@@ -200,7 +200,7 @@ int dump_freeze(struct dump *d)
 		return ckpt_fail(d->e, ESRCH, "process %d is a zombie (exited, not yet reaped)",
 				 d->pid);
 	d->was_stopped = state == 'T';
-	int rc0 = refuse_tracer(d);
+	int rc0 = dump_refuse_tracer(d);
 	if (rc0)
 		return rc0;
 	d->threads = calloc(DUMP_MAX_THREADS, sizeof(*d->threads));
@@ -300,7 +300,7 @@ int dump_read_mem(struct dump *d, uint64_t addr, void *buf, size_t len)
 	return 0;
 }
 
-int dump_unblock(struct dump *d)
+int dump_user_unblock(struct dump *d)
 {
 	int rc = 0;
 	for (uint32_t i = 0; i < d->nr_threads; i++) {
@@ -341,7 +341,7 @@ static void requeue(struct dump *d, struct dump_thread *t)
 	t->nr_caught = 0;
 }
 
-int dump_release(struct dump *d, int sig)
+int dump_user_release(struct dump *d, int sig)
 {
 	int rc = 0;
 	if (!d->threads)

@@ -138,7 +138,7 @@ static int thread_injected(struct dump *d, uint32_t i)
 	return 0;
 }
 
-int dump_threads_state(struct dump *d)
+int dump_user_threads_state(struct dump *d)
 {
 	int rc = 0;
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++)
@@ -357,7 +357,15 @@ static int limits_from_proc(struct dump *d)
 	return 0;
 }
 
-int dump_proc_state(struct dump *d)
+int dump_user_proc_state(struct dump *d)
+{
+	uint32_t np = 0;
+	int rc = peek_pending(d, d->pid, PEEKSIGINFO_SHARED, d->shared_pending, &np);
+	d->proc.pending_shared_count = np;
+	return rc ? rc : proc_injected(d);
+}
+
+int dump_proc_common(struct dump *d)
 {
 	struct ckpt_img_proc *p = &d->proc;
 	p->pid = d->pid;
@@ -394,11 +402,5 @@ int dump_proc_state(struct dump *d)
 		p->rlimits[r].cur = l.rlim_cur;
 		p->rlimits[r].max = l.rlim_max;
 	}
-	uint32_t np = 0;
-	if (!rc)
-		rc = peek_pending(d, d->pid, PEEKSIGINFO_SHARED, d->shared_pending, &np);
-	p->pending_shared_count = np;
-	if (!rc)
-		rc = proc_injected(d);
 	return rc;
 }

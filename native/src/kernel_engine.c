@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/user.h>
@@ -22,6 +23,8 @@ _Static_assert(sizeof(struct ckpt_img_regs) == CKPT_NR_REGS * 8,
 _Static_assert(sizeof(struct ckpt_img_sigaction) == sizeof(struct ckpt_sigaction),
 	       "image sigaction is the module's");
 _Static_assert(CKPT_NSIG == 64, "64 signals on x86-64");
+_Static_assert(sizeof(struct ckpt_img_siginfo) == CKPT_SIGINFO_SIZE, "siginfo records");
+_Static_assert(CKPT_KERNEL_SHARED == CKPT_PENDING_SHARED, "shared queue index");
 
 /* sizeof(struct rseq) of the original ABI: 6.1 reports it to ptrace always. */
 #define KERNEL_RSEQ_ABI_SIZE 32
@@ -141,6 +144,64 @@ int ckpt_kernel_sigactions(struct ckpt_kfreeze *kf, struct ckpt_img_sigaction *o
 	if (ioctl(kf->fd, CKPT_IOC_GET_SIGACTIONS, &a) < 0)
 		return ckpt_fail_errno(e, errno, "signal actions of %d through %s", kf->pid,
 				       CKPT_KERNEL_DEV);
+	return 0;
+}
+
+int ckpt_kernel_pending(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_siginfo *out,
+			uint32_t max, uint32_t *count, struct ckpt_err *e)
+{
+	char which[32];
+	if (i == CKPT_KERNEL_SHARED)
+		snprintf(which, sizeof(which), "process");
+	else
+		snprintf(which, sizeof(which), "thread %u", i);
+	struct ckpt_pending_args a = {
+		.size = sizeof(a), .index = i, .count = max, .siginfo = (uint64_t)(uintptr_t)out};
+	if (ioctl(kf->fd, CKPT_IOC_GET_PENDING, &a) < 0) {
+		if (errno == ENOSPC)
+			return ckpt_fail(e, E2BIG,
+					 "%s of %d has %u pending signals, more than the %u an "
+					 "image keeps",
+					 which, kf->pid, a.count, max);
+		return ckpt_fail_errno(e, errno, "pending signals of %s of %d through %s", which,
+				       kf->pid, CKPT_KERNEL_DEV);
+	}
+	if (a.lost)
+		return ckpt_fail(e, E2BIG,
+				 "%s of %d has more than %u pending signals queued (%u more): "
+				 "refusing rather than dropping them",
+				 which, kf->pid, a.count, a.lost);
+	*count = a.count;
+	return 0;
+}
+
+static void itimer_from_ns(struct ckpt_img_itimer *it, uint64_t value, uint64_t interval)
+{
+	it->value_sec = value / 1000000000ull;
+	it->value_usec = value % 1000000000ull / 1000;
+	it->interval_sec = interval / 1000000000ull;
+	it->interval_usec = interval % 1000000000ull / 1000;
+}
+
+int ckpt_kernel_proc(struct ckpt_kfreeze *kf, struct ckpt_kproc *out, struct ckpt_err *e)
+{
+	struct ckpt_proc_args a = {.size = sizeof(a)};
+	if (ioctl(kf->fd, CKPT_IOC_GET_PROC, &a) < 0)
+		return ckpt_fail_errno(e, errno, "process state of %d through %s", kf->pid,
+				       CKPT_KERNEL_DEV);
+	if (a.flags & CKPT_PROC_ITIMER_CPU_UNREAD)
+		return ckpt_fail(e, ENOTSUP,
+				 "process %d has ITIMER_VIRTUAL or ITIMER_PROF armed but the module "
+				 "could not read its CPU-time sample (use the user engine)",
+				 kf->pid);
+	memset(out, 0, sizeof(*out));
+	out->brk = a.brk;
+	out->dumpable = a.dumpable;
+	out->thp_disable = a.thp_disable;
+	out->xcomp_perm = a.xcomp_perm;
+	itimer_from_ns(&out->itimers[0], a.itimer_real_value_ns, a.itimer_real_interval_ns);
+	itimer_from_ns(&out->itimers[1], a.itimer_virt_value_ns, a.itimer_virt_interval_ns);
+	itimer_from_ns(&out->itimers[2], a.itimer_prof_value_ns, a.itimer_prof_interval_ns);
 	return 0;
 }
 

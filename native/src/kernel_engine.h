@@ -39,6 +39,24 @@ int ckpt_kernel_thread(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_thre
 /* The process's CKPT_NSIG signal dispositions. */
 int ckpt_kernel_sigactions(struct ckpt_kfreeze *kf, struct ckpt_img_sigaction *out,
 			   struct ckpt_err *e);
+/*
+ * Pending signals of thread i, or with i CKPT_KERNEL_SHARED of the process,
+ * as image records into out[max]; *count: records written. A queue longer
+ * than the module keeps is refused (-E2BIG) rather than cut short.
+ */
+#define CKPT_KERNEL_SHARED 0xffffffffu
+int ckpt_kernel_pending(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_siginfo *out,
+			uint32_t max, uint32_t *count, struct ckpt_err *e);
+/* Process-wide state: brk, dumpable, THP, xcomp permission, the three
+   itimers in the image's order (REAL, VIRTUAL, PROF). */
+struct ckpt_kproc {
+	uint64_t brk;
+	uint32_t dumpable;
+	uint32_t thp_disable;
+	uint64_t xcomp_perm;
+	struct ckpt_img_itimer itimers[3];
+};
+int ckpt_kernel_proc(struct ckpt_kfreeze *kf, struct ckpt_kproc *out, struct ckpt_err *e);
 /* Thaw and close; safe to call twice. */
 void ckpt_kernel_thaw(struct ckpt_kfreeze *kf);
 

@@ -7,6 +7,7 @@
 #include "ckpt_image.h"
 #include "err.h"
 #include "json.h"
+#include "kernel_engine.h"
 
 #include <cpuid.h>
 #include <dlfcn.h>
@@ -107,13 +108,21 @@ CKPT_EXPORT int ckpt_probe(char *out, size_t outlen, char *msg, size_t msglen)
 	json_close(&j, '}');
 	json_key(&j, "kernel");
 	json_open(&j, '{');
-	struct stat st;
-	int dev = stat("/dev/ckpt", &st) == 0;
-	json_bool(&j, "available", 0);
-	json_str(&j, "reason",
-		 dev ? "/dev/ckpt exists but this library does not drive the kernel module yet"
-		     : "/dev/ckpt not present (ckpt.ko not loaded)");
+	char why[CKPT_MSG_MAX];
+	struct ckpt_err ke;
+	ckpt_err_init(&ke, why, sizeof(why));
+	int kernel_ok = ckpt_kernel_probe(&ke) == 0;
+	json_bool(&j, "available", kernel_ok);
+	if (!kernel_ok)
+		json_str(&j, "reason", why);
 	json_close(&j, '}');
+	json_close(&j, '}');
+	/* what CKPT_BACKEND_AUTO chooses here, and why */
+	json_key(&j, "auto");
+	json_open(&j, '{');
+	json_str(&j, "engine", kernel_ok ? "kernel" : "user");
+	json_str(&j, "why", kernel_ok ? CKPT_KERNEL_DEV " is present and speaks this library's ABI"
+				       : why);
 	json_close(&j, '}');
 	json_close(&j, '}');
 	size_t needed = 0;

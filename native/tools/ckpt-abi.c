@@ -29,7 +29,7 @@ int main(void)
 	S(ckpt_result, F(ckpt_result, size); F(ckpt_result, pid); F(ckpt_result, bytes);
 	  F(ckpt_result, pages); F(ckpt_result, wall_ns); F(ckpt_result, frozen_ns);
 	  F(ckpt_result, threads); F(ckpt_result, processes); F(ckpt_result, vmas);
-	  F(ckpt_result, crc32c));
+	  F(ckpt_result, crc32c); F(ckpt_result, backend); F(ckpt_result, pad));
 	S(ckpt_restart_opts, F(ckpt_restart_opts, size); F(ckpt_restart_opts, flags);
 	  F(ckpt_restart_opts, after); F(ckpt_restart_opts, signal); F(ckpt_restart_opts, fd);
 	  F(ckpt_restart_opts, stdin_fd); F(ckpt_restart_opts, stdout_fd);

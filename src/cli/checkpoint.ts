@@ -10,6 +10,7 @@ import {
 } from './blcr/after.js';
 import type { CheckpointPlan, Scope } from './blcr/checkpoint-options.js';
 import { withBus } from './bus-client.js';
+import { ENGINE_HELP, ENGINE_OPTION_SPEC, engineFromOptions } from './engine.js';
 import { UsageError } from './errors.js';
 import { checkpointLocally } from './local-checkpoint.js';
 import { LOCAL_DAEMON_HELP, LOCAL_DAEMON_SPECS, localDaemon } from './local-daemon.js';
@@ -28,6 +29,7 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'nosync' },
   { long: 'tcp-established' },
   { long: 'timeout', short: 't', arg: 'required', argName: 'SEC' },
+  ENGINE_OPTION_SPEC,
   { long: 'json' },
   { long: 'job', arg: 'required', argName: 'JOB' },
   { long: 'preempt' },
@@ -60,6 +62,7 @@ Options:
       --tcp-established  save established TCP connections through TCP_REPAIR (needs
                          CAP_NET_ADMIN); without it they refuse the checkpoint
   -t, --timeout SEC      give up after SEC seconds, leaving the process untouched
+${ENGINE_HELP}
       --json             print the result as JSON
       --job JOB          ask the daemon to checkpoint its job JOB instead of working here
       --preempt          with --job: send the daemon's preempt command instead (a
@@ -101,6 +104,7 @@ export const verb: Verb = {
     const timeout = last(parsed, 'timeout');
     const timeoutSec = timeout === undefined ? undefined : parseNumber(timeout, '--timeout', 0);
 
+    const engine = engineFromOptions(parsed);
     const preempt = has(parsed, 'preempt');
     const daemonOption = LOCAL_DAEMON_SPECS.some((s) => has(parsed, s.long));
     if (job !== undefined || daemonOption || preempt) {
@@ -117,6 +121,11 @@ export const verb: Verb = {
       }
       if (pidText !== undefined) {
         throw new UsageError(`give --job JOB or a PID, not both (got PID ${pidText})`);
+      }
+      if (engine !== undefined) {
+        throw new UsageError(
+          "--engine is for local checkpoints; a daemon uses its configured engine (config 'engine', see ckpt status --daemon)",
+        );
       }
       if (last(parsed, 'file') !== undefined) {
         throw new UsageError(
@@ -162,6 +171,7 @@ export const verb: Verb = {
     };
     if (timeoutSec) plan.timeoutSec = timeoutSec;
     if (has(parsed, 'tcp-established')) plan.tcpEstablished = true;
+    if (engine) plan.engine = engine;
     const done = await checkpointLocally(plan);
     const s = done.summary;
     if (json) {
@@ -171,7 +181,7 @@ export const verb: Verb = {
     } else {
       process.stdout.write(
         `checkpointed ${id} to ${done.path}: ${formatBytes(s.bytes)} in ${s.durationMs.toFixed(1)} ms ` +
-          `(frozen ${s.frozenMs.toFixed(1)} ms); process ${describeAfter(after)}\n`,
+          `(frozen ${s.frozenMs.toFixed(1)} ms${s.engine ? `, ${s.engine} engine` : ''}); process ${describeAfter(after)}\n`,
       );
     }
     return 0;

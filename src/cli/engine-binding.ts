@@ -5,6 +5,8 @@
  * The module is imported on first use (it loads koffi and libckpt.so), so
  * commands that do not need the engine never pay for it.
  */
+
+import { type EngineChoice, engineName } from '../shared/engine-choice.js';
 import type {
   AfterKind,
   CheckpointSummary,
@@ -27,6 +29,7 @@ const AFTER: Record<AfterKind, number> = {
   abort: 5,
 };
 const SCOPE: Record<ScopeKind, number> = { pid: 0, tree: 1, pgid: 2, sid: 3 };
+const BACKEND: Record<EngineChoice, number> = { auto: 0, user: 1, kernel: 2 };
 const CP_NOSYNC = 1 << 0;
 const CP_BACKUP = 1 << 1;
 const CP_NOCLOBBER = 1 << 2;
@@ -118,6 +121,7 @@ function adapt(b: Binding): LocalEngine {
           scope: SCOPE[o.scope],
           fd: o.fd ?? -1,
           timeoutMs: o.timeoutMs ?? 0,
+          backend: BACKEND[o.engine ?? 'auto'],
         };
         if (progress) opts.progress = progress;
         const r = await call(`checkpoint ${pid}`, () => b.checkpoint(pid, path, opts));
@@ -130,6 +134,8 @@ function adapt(b: Binding): LocalEngine {
         for (const k of ['pages', 'threads', 'processes', 'vmas', 'crc32c'] as const) {
           if (r[k] !== undefined) summary[k] = num(r[k]);
         }
+        const engine = engineName(r.backend === undefined ? undefined : num(r.backend));
+        if (engine) summary.engine = engine;
         return summary;
       });
     },

@@ -4,7 +4,10 @@
  * loaded on first use, so `ckpt --help` and the bus verbs never load koffi or
  * libckpt.so; if it cannot be loaded the command says so in one line.
  */
-import { CliError, EXIT } from './errors.js';
+import { type EngineChoice, isEngineChoice } from '../shared/engine-choice.js';
+import { CliError, EXIT, UsageError } from './errors.js';
+import type { OptionSpec, ParsedArgs } from './options.js';
+import { last } from './options.js';
 import type { ProgressSnapshot } from './progress.js';
 
 export type AfterKind = 'cont' | 'stop' | 'term' | 'kill' | 'signal' | 'abort';
@@ -21,6 +24,7 @@ export interface LocalCheckpointOptions {
   noatomic?: boolean;
   nosync?: boolean;
   tcpEstablished?: boolean; // CKPT_CP_TCP_ESTABLISHED
+  engine?: EngineChoice; // default auto
   onProgress?: (read: () => ProgressSnapshot) => () => void;
 }
 
@@ -34,6 +38,43 @@ export interface CheckpointSummary {
   processes?: number;
   vmas?: number;
   crc32c?: number;
+  engine?: 'user' | 'kernel'; // the one that froze the process
+}
+
+/** --engine on checkpoint and restart verbs (ckpt, cr_checkpoint, cr_restart). */
+export const ENGINE_OPTION_SPEC: OptionSpec = {
+  long: 'engine',
+  arg: 'required',
+  argName: 'ENGINE',
+};
+
+export const ENGINE_HELP = `      --engine ENGINE    kernel (kmod/ckpt.ko through /dev/ckpt: no ptrace, a process
+                         under gdb or strace can be checkpointed), user (ptrace), or
+                         auto (default: kernel when /dev/ckpt is present, else user);
+                         the image is the same, either engine's restarts with the other`;
+
+/** The --engine value, checked; undefined when not given. */
+export function engineFromOptions(parsed: ParsedArgs): EngineChoice | undefined {
+  const v = last(parsed, 'engine');
+  if (v === undefined) return undefined;
+  if (!isEngineChoice(v)) {
+    throw new UsageError(`--engine must be kernel, user or auto, got '${v}'`);
+  }
+  return v;
+}
+
+/**
+ * Restarts all go through the user engine's restorer: the module has no
+ * restart help yet (docs/kernel-engine.md, "Not done"). --engine kernel on a
+ * restart is refused rather than silently ignored.
+ */
+export function refuseKernelRestart(engine: EngineChoice | undefined): void {
+  if (engine === 'kernel') {
+    throw new CliError(
+      '--engine kernel: the kernel engine has no restart of its own yet; images of both engines restart with the user engine (--engine user or auto)',
+      EXIT.unavailable,
+    );
+  }
 }
 
 export interface LocalRestartOptions {

@@ -43,10 +43,12 @@ export function refuseUnsupported(plan: CheckpointPlan): void {
       'the engine chooses which memory to save by itself; only the default --save-none is accepted',
     );
   }
-  if (plan.ptraced !== 'error') {
+  if (plan.ptraced === 'skip' || (plan.ptraced === 'allow' && plan.engine !== 'kernel')) {
     throw notSupported(
       `--ptraced-${plan.ptraced}`,
-      'the engine freezes targets with ptrace, so a traced process cannot be included',
+      plan.ptraced === 'allow'
+        ? 'the user engine freezes targets with ptrace, so a traced process cannot be included; --engine kernel can (--ptraced-allow --engine kernel)'
+        : 'traced processes cannot be left out of a checkpoint',
     );
   }
   if (plan.ptracer !== 'error') {
@@ -127,6 +129,7 @@ export async function checkpointLocally(
     noatomic: plan.replace === 'clobber',
     nosync: !plan.sync,
     tcpEstablished: plan.tcpEstablished === true,
+    engine: plan.engine ?? 'auto',
     onProgress: (read) => startProgress({ label: `${label} ${plan.id}`, read }),
   };
   if (plan.after.kind === 'signal') opts.signal = plan.after.signal;

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { AFTER_OPTION_SPECS, afterFromOptions } from './blcr/after.js';
 import { checkRelocation, MAX_RELOCATIONS, type RestartPlan } from './blcr/restart-options.js';
 import { withBus } from './bus-client.js';
+import { ENGINE_OPTION_SPEC, engineFromOptions } from './engine.js';
 import { UsageError } from './errors.js';
 import { LOCAL_DAEMON_HELP, LOCAL_DAEMON_SPECS, localDaemon } from './local-daemon.js';
 import { restartLocally } from './local-restart.js';
@@ -22,6 +23,7 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'restore-sid' },
   { long: 'relocate', arg: 'required', argName: 'OLD=NEW' },
   ...AFTER_OPTION_SPECS,
+  ENGINE_OPTION_SPEC,
   { long: 'quiet', short: 'q' },
   { long: 'pid-file', arg: 'required', argName: 'FILE' },
   { long: 'json' },
@@ -50,6 +52,9 @@ Options:
       --cont, --run       let it continue (default)
       --term, --kill, --abort, -S NUM
                           send that signal once restored
+      --engine ENGINE     user or auto (default): the restorer; kernel is refused
+                          for now (the module has no restart help yet). Images of
+                          both engines restart the same way.
   -q, --quiet             do not print the restored PID
       --pid-file FILE     write the restored PID to FILE (for scripts: this
                           command's own PID is not the job's)
@@ -93,7 +98,11 @@ export const verb: Verb = {
       throw new UsageError(`at most ${MAX_RELOCATIONS} --relocate options, got ${relocate.length}`);
     }
 
+    const engine = engineFromOptions(parsed);
     if (job !== undefined || LOCAL_DAEMON_SPECS.some((s) => has(parsed, s.long))) {
+      if (engine !== undefined) {
+        throw new UsageError('--engine is for local restarts; a daemon uses its configured engine');
+      }
       if (job === undefined) throw new UsageError('restart through a daemon needs --job JOB');
       const body: Record<string, unknown> = { job };
       if (file !== undefined) body.image = resolve(file);
@@ -121,6 +130,7 @@ export const verb: Verb = {
       quiet: has(parsed, 'quiet'),
       verbose: false,
     };
+    if (engine) plan.engine = engine;
     const pidFile = last(parsed, 'pid-file');
     return restartLocally(plan, {
       onRestored: (s) => {

@@ -3,7 +3,7 @@
  * with --node, what the node's daemon reports (jobs, queue, bus).
  */
 
-import { plannedKernel } from '../shared/planned.js';
+import { engineStatus } from '../shared/engine-choice.js';
 import { withBus } from './bus-client.js';
 import { loadEngine } from './engine.js';
 import { describeError, UsageError } from './errors.js';
@@ -16,7 +16,8 @@ const HELP = `Usage: ckpt status [--json]
        ckpt status --daemon|--node NODE|--bus URL|--state-dir DIR [--json]
 
 Without daemon options: whether libckpt works on this machine (its version, the
-image format, the backends available and why not, kernel and CPU state size).
+image format, the backends available and why not, kernel and CPU state size)
+and which engine --engine auto (the default) uses here, and why.
 With --daemon (the local daemon) or any daemon option: the status the daemon
 reports (its jobs, queue, bus, engine).
 Exit status 0 if what was asked for is available, 3 if libckpt or the daemon is
@@ -53,7 +54,7 @@ export const verb: Verb = {
     }
     let probe: Record<string, unknown>;
     try {
-      probe = plannedKernel(await (await loadEngine()).probe());
+      probe = await (await loadEngine()).probe();
     } catch (err) {
       const line = `libckpt: not available: ${describeError(err).replace(/^libckpt is not available: /, '')}`;
       process.stdout.write(
@@ -61,8 +62,12 @@ export const verb: Verb = {
       );
       return 3;
     }
+    const s = engineStatus('auto', probe);
+    const engine = `engine: ${s.inUse} (${s.why}; checkpoint and restart take --engine kernel|user|auto)`;
     process.stdout.write(
-      json ? `${JSON.stringify({ libckpt: probe })}\n` : `libckpt:\n${formatValue(probe, '  ')}\n`,
+      json
+        ? `${JSON.stringify({ libckpt: probe })}\n`
+        : `${engine}\nlibckpt:\n${formatValue(probe, '  ')}\n`,
     );
     return 0;
   },

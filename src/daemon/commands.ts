@@ -25,7 +25,7 @@ import {
 import * as libckpt from '../engine/libckpt.js';
 import type { CkptMetrics } from '../metrics/metrics.js';
 import type { PolicyCommand, PolicySet } from '../policies/index.js';
-import { plannedKernel } from '../shared/planned.js';
+import { type EngineChoice, engineStatus } from '../shared/engine-choice.js';
 import type { CheckpointRequest, Trigger } from '../shared/types.js';
 import type { Authz } from './authz.js';
 
@@ -37,6 +37,8 @@ export interface CommandContext {
   logger: Logger;
   metrics: CkptMetrics;
   policies(): PolicySet;
+  /** The configured engine (config `engine`): auto, user or kernel. */
+  engine: EngineChoice;
   /** Processes no command may attach (the daemon itself, its nats-server). */
   protectedPids?(): number[];
   /** Who may act on what (src/daemon/authz.ts). */
@@ -102,8 +104,11 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
       bus: ctx.bus.status(),
       engine: await libckpt
         .probe()
-        .then((p) => plannedKernel(p as unknown as Record<string, unknown>))
-        .catch((e: Error) => ({ error: e.message })),
+        .then((p) => {
+          const probe = p as unknown as Record<string, unknown>;
+          return { ...engineStatus(ctx.engine, probe), probe };
+        })
+        .catch((e: Error) => ({ configured: ctx.engine, error: e.message })),
     }),
     jobs: async (body, meta) => {
       if (body.job) return { jobs: [view(mine(body.job, meta.caller, 'jobs'))] };

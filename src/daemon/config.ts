@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import convict from 'convict';
 import type { BusAuth } from '../bus/index.js';
+import { ENGINE_CHOICES, type EngineChoice } from '../shared/engine-choice.js';
 import { isToken } from '../shared/types.js';
 
 /** The host name as a subject-safe token (dots and the like become '-'). */
@@ -182,6 +183,13 @@ export const schema = {
     env: 'CKPT_COLLAPSE_MS',
     arg: 'collapse-ms',
   },
+  engine: {
+    doc: 'Checkpoint engine: kernel (kmod/ckpt.ko through /dev/ckpt, no ptrace), user (ptrace), or auto (the module when /dev/ckpt is present, else user); images of either restart with either',
+    format: [...ENGINE_CHOICES],
+    default: 'auto' as EngineChoice,
+    env: 'CKPT_ENGINE',
+    arg: 'engine',
+  },
   timeoutMs: {
     doc: 'A checkpoint taking longer is abandoned (the job continues, the last image stays)',
     format: 'nat',
@@ -250,6 +258,7 @@ export interface DaemonConfig {
   imageDir: string;
   policies: string[];
   concurrency: number;
+  engine: EngineChoice;
   timeoutMs: number;
   collapseMs: number;
   retain: number;

@@ -272,6 +272,7 @@ export async function startDaemon(
     logDir: join(cfg.stateDir, 'logs'),
     concurrency: cfg.concurrency,
     timeoutMs: cfg.timeoutMs,
+    backend: libckpt.BACKEND[cfg.engine],
     retain: Math.max(1, cfg.retain),
     logger,
     hooks: {
@@ -364,6 +365,7 @@ export async function startDaemon(
     logger,
     metrics,
     policies: () => policies,
+    engine: cfg.engine,
     protectedPids: () => (nats && nats.pid > 0 ? [nats.pid] : []),
     authz,
     viaPolicies,

@@ -76,6 +76,8 @@ export interface ExecutorOptions {
   logDir: string;
   concurrency: number;
   timeoutMs: number;
+  /** libckpt.BACKEND: which engine checkpoints (config `engine`); default auto. */
+  backend?: number;
   retain: number;
   logger: Logger;
   hooks?: ExecutorHooks;
@@ -267,6 +269,7 @@ export class Executor {
       r = await this.o.engine.checkpoint(job.pid, image, {
         after: AFTER_CODE[req.after],
         timeoutMs: this.o.timeoutMs,
+        backend: this.o.backend ?? libckpt.BACKEND.auto,
         // a job is its process tree: never its top process alone
         scope: libckpt.SCOPE.tree,
       });

@@ -100,6 +100,8 @@ export const CheckpointResult = koffi.struct('ckpt_result', {
   processes: 'uint32_t',
   vmas: 'uint32_t',
   crc32c: 'uint32_t',
+  backend: 'uint32_t',
+  pad: 'uint32_t',
 });
 
 export const RestartOpts = koffi.struct('ckpt_restart_opts', {
@@ -233,6 +235,8 @@ export interface CheckpointResultJs {
   processes: number;
   vmas: number;
   crc32c: number;
+  /** The engine that froze the process: BACKEND.user or BACKEND.kernel. */
+  backend: number;
 }
 
 /** PPid of pid from /proc, or -1. */
@@ -285,6 +289,7 @@ export async function checkpoint(
     processes: num(res.processes),
     vmas: num(res.vmas),
     crc32c: num(res.crc32c) >>> 0,
+    backend: num(res.backend),
   };
 }
 

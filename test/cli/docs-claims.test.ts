@@ -20,6 +20,7 @@ const ALLOWED: Record<string, string> = {
   now: '`systemctl enable --now` (docs/cli.md)',
   x: "an example of an unknown option in an error message (`unknown option '--x'`)",
   smp: "scripts/vm/run's guest CPU count (docs/kernel-engine.md)",
+  mem: "scripts/vm/run's guest memory in MiB (docs/benchmarks.md)",
 };
 
 const DOCS = [

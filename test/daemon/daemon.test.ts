@@ -244,6 +244,11 @@ policies:
     const cmd = await commands(t, d);
     const status = await cmd.request('status', {});
     t.deepEqual(status.policies, [{ name: 'p', kind: 'periodic' }]);
+    // config `engine` defaults to auto; without /dev/ckpt it falls back to the user engine
+    const engine = status.engine as { configured: string; inUse: string; why: string };
+    t.is(engine.configured, 'auto');
+    t.is(engine.inUse, existsSync('/dev/ckpt') ? 'kernel' : 'user', engine.why);
+    t.regex(engine.why, /^auto: /);
   },
 );
 

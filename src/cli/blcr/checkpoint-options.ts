@@ -3,6 +3,8 @@
  * turned into a CheckpointPlan: what to checkpoint, where, how to replace an old
  * image, and what to do with the target afterwards. Pure: no I/O here.
  */
+import type { EngineChoice } from '../../shared/engine-choice.js';
+import { ENGINE_OPTION_SPEC, engineFromOptions } from '../engine.js';
 import { UsageError } from '../errors.js';
 import type { OptionSpec, ParsedArgs } from '../options.js';
 import { last, parseInteger, parseNumber, parseOptions } from '../options.js';
@@ -27,6 +29,7 @@ export interface CheckpointPlan {
   sync: boolean;
   tcpEstablished?: boolean; // save established TCP connections (TCP_REPAIR)
   timeoutSec?: number;
+  engine?: EngineChoice; // --engine (not BLCR's: BLCR had only its kernel module)
   save: SaveMode[]; // in the order given; [] means BLCR's default (--save-none)
   ptraced: 'error' | 'skip' | 'allow';
   ptracer: 'error' | 'skip';
@@ -56,6 +59,7 @@ export const CHECKPOINT_OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'save-all' },
   { long: 'save-none' },
   { long: 'time', short: 't', arg: 'required', argName: 'SEC' },
+  ENGINE_OPTION_SPEC,
   { long: 'ptraced-error' },
   { long: 'ptraced-skip' },
   { long: 'ptraced-allow' },
@@ -165,6 +169,8 @@ export function planCheckpoint(parsed: ParsedArgs): CheckpointPlan {
     verbose: parsed.options.some((o) => o.name === 'verbose'),
   };
   if (backupName !== undefined) plan.backupName = backupName;
+  const engine = engineFromOptions(parsed);
+  if (engine) plan.engine = engine;
   if (parsed.options.some((o) => o.name === 'tcp-established')) plan.tcpEstablished = true;
   if (time !== undefined) plan.timeoutSec = parseNumber(time, "the SEC of '-t/--time'", 0, 4294967);
   return plan;

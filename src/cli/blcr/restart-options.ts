@@ -1,6 +1,8 @@
 /**
  * cr_restart's command line (BLCR's options) turned into a RestartPlan. Pure.
  */
+import type { EngineChoice } from '../../shared/engine-choice.js';
+import { ENGINE_OPTION_SPEC, engineFromOptions } from '../engine.js';
 import { UsageError } from '../errors.js';
 import type { OptionSpec, ParsedArgs } from '../options.js';
 import { parseInteger, parseOptions } from '../options.js';
@@ -16,6 +18,7 @@ export interface RestartPlan {
   restoreSid: boolean;
   relocate: string[]; // "OLD=NEW"
   after: AfterAction;
+  engine?: EngineChoice; // --engine: kernel is refused (no restart help in the module yet)
   runOnSuccess?: string;
   runOnFailure?: string;
   runOnFail: Partial<Record<FailureClass, string>>;
@@ -42,6 +45,7 @@ export const RESTART_OPTION_SPECS: readonly OptionSpec[] = [
   { long: 'run-on-fail-temp', arg: 'required', argName: 'CMD' },
   { long: 'run-on-fail-env', arg: 'required', argName: 'CMD' },
   { long: 'run-on-fail-perm', arg: 'required', argName: 'CMD' },
+  ENGINE_OPTION_SPEC,
   { long: 'quiet', short: 'q' },
   { long: 'verbose', short: 'v' },
   { long: 'help', short: '?' },
@@ -121,6 +125,8 @@ export function planRestart(parsed: ParsedArgs): RestartPlan {
     quiet: parsed.options.some((o) => o.name === 'quiet'),
     verbose: parsed.options.some((o) => o.name === 'verbose'),
   };
+  const engine = engineFromOptions(parsed);
+  if (engine) plan.engine = engine;
   for (const o of parsed.options) {
     if (o.name === 'run-on-success') plan.runOnSuccess = o.value;
     else if (o.name === 'run-on-failure') plan.runOnFailure = o.value;

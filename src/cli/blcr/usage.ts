@@ -50,8 +50,11 @@ Other:
       --save-exe, --save-private, --save-shared, --save-all
                       save file-backed memory too (not supported yet: refused)
   -t, --time SEC      give up after SEC seconds, leaving the process untouched
+      --engine ENGINE kernel (kmod/ckpt.ko through /dev/ckpt: no ptrace), user
+                      (ptrace) or auto (default: kernel when /dev/ckpt is present)
       --ptraced-error fail if a target is being traced (default)
-      --ptraced-skip, --ptraced-allow, --ptracer-skip (not supported yet: refused)
+      --ptraced-allow checkpoint a traced target too (with --engine kernel only)
+      --ptraced-skip, --ptracer-skip (not supported yet: refused)
       --ptracer-error fail if a target traces another process (default)
   -q, --quiet         print nothing but errors
   -v, --verbose       print what was saved
@@ -97,6 +100,9 @@ Commands:
                            run CMD for that class of failure only: bad arguments,
                            temporary (PID in use, busy), environment (missing file,
                            kernel or CPU mismatch), permanent (corrupt image)
+      --engine ENGINE      user or auto (default); kernel is refused for now (the
+                           module has no restart help yet); images of both engines
+                           restart the same way
   -q, --quiet              print nothing but errors
   -v, --verbose            say what was restored
   -?, --help               print this help and exit

@@ -17,7 +17,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define CKPT_UAPI_VERSION 1
+#define CKPT_UAPI_VERSION 2
 #define CKPT_IOC_MAGIC 0xCF
 
 /* NT_PRSTATUS on x86-64: struct user_regs_struct, 27 registers. */
@@ -91,9 +91,68 @@ struct ckpt_sigactions_args {
 	__u64 actions; /* in: user pointer to struct ckpt_sigaction[count] */
 };
 
+/* A pending signal: siginfo_t as rt_sigqueueinfo(2) and PTRACE_PEEKSIGINFO see it. */
+#define CKPT_SIGINFO_SIZE 128
+/* Records kept per queue (each thread's, and the process's shared one). */
+#define CKPT_MAX_PENDING 64
+#define CKPT_PENDING_SHARED 0xffffffffu
+
+/*
+ * CKPT_IOC_GET_PENDING: the signals pending when thread @index stopped
+ * (its own queue), or with @index CKPT_PENDING_SHARED the process's shared
+ * queue. A signal in the pending set with no queued siginfo (the kernel
+ * queues none when it cannot allocate one) is reported with si_code
+ * SI_KERNEL. @count is in: records of room at @siginfo, out: records written.
+ * @lost: out, records that did not fit in CKPT_MAX_PENDING (the caller
+ * should refuse the checkpoint rather than drop signals).
+ * Errors: ENOENT no freeze; EINVAL bad index, size, padding; ENOSPC @count
+ * smaller than the records there are (the number is written back).
+ */
+struct ckpt_pending_args {
+	__u32 size;    /* in: sizeof(struct ckpt_pending_args) */
+	__u32 index;   /* in: thread index or CKPT_PENDING_SHARED */
+	__u32 count;   /* in/out */
+	__u32 lost;    /* out */
+	__u64 siginfo; /* in: user pointer to count * CKPT_SIGINFO_SIZE bytes */
+};
+
+#define CKPT_ITIMER_REAL 0
+#define CKPT_ITIMER_VIRTUAL 1
+#define CKPT_ITIMER_PROF 2
+
+/* ckpt_proc_args.flags */
+/* ITIMER_VIRTUAL or _PROF armed while the group's CPU-time sample is not kept
+   (never seen: arming one starts it); their values are then not given. */
+#define CKPT_PROC_ITIMER_CPU_UNREAD (1u << 0)
+
+/*
+ * CKPT_IOC_GET_PROC: process-wide state the first stopped thread recorded,
+ * that userspace otherwise reads only by running syscalls inside the target:
+ * brk, dumpable, THP disable, the dynamic xfeatures permitted
+ * (ARCH_GET_XCOMP_PERM) and ITIMER_REAL (value and interval in ns, as
+ * getitimer(2) reports it), ITIMER_VIRTUAL and ITIMER_PROF (the same, against
+ * the thread group's CPU time as the kernel's timers sample it).
+ */
+struct ckpt_proc_args {
+	__u32 size;     /* in: sizeof(struct ckpt_proc_args) */
+	__u32 flags;    /* out: CKPT_PROC_* */
+	__u64 brk;      /* out */
+	__u32 dumpable; /* out: SUID_DUMP_* */
+	__u32 thp_disable; /* out: PR_GET_THP_DISABLE */
+	__u64 xcomp_perm;  /* out */
+	__u64 itimer_real_value_ns;    /* out: 0 when disarmed */
+	__u64 itimer_real_interval_ns; /* out */
+	__u64 itimer_virt_value_ns;    /* out */
+	__u64 itimer_virt_interval_ns; /* out */
+	__u64 itimer_prof_value_ns;    /* out */
+	__u64 itimer_prof_interval_ns; /* out */
+};
+
 #define CKPT_IOC_FREEZE         _IOWR(CKPT_IOC_MAGIC, 1, struct ckpt_freeze_args)
 #define CKPT_IOC_GET_THREAD     _IOWR(CKPT_IOC_MAGIC, 2, struct ckpt_thread_args)
 #define CKPT_IOC_GET_SIGACTIONS _IOWR(CKPT_IOC_MAGIC, 3, struct ckpt_sigactions_args)
+#define CKPT_IOC_GET_PENDING    _IOWR(CKPT_IOC_MAGIC, 5, struct ckpt_pending_args)
+#define CKPT_IOC_GET_PROC       _IOWR(CKPT_IOC_MAGIC, 6, struct ckpt_proc_args)
 /* Thaw now; the same as closing the file. ENOENT when nothing is frozen. */
 #define CKPT_IOC_THAW           _IO(CKPT_IOC_MAGIC, 4)
 /* Returns CKPT_UAPI_VERSION. */

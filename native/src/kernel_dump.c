@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * The kernel engine's part of a checkpoint (struct dump_engine, dump.h):
+ * the process is frozen by /dev/ckpt (kernel_engine.c) instead of ptrace,
+ * and what the user engine learns by injecting syscalls (clear-tid address,
+ * sigaltstack, dispositions, itimers, brk, dumpable, THP, xcomp permission)
+ * and by PTRACE_PEEKSIGINFO (pending signals) comes from the module. No
+ * ptrace relation is made and nothing runs inside the target, so a process
+ * under gdb or strace can be checkpointed and our death at any instant
+ * thaws it untouched (the freeze belongs to the /dev/ckpt file).
+ */
+#include "dump.h"
+#include "kernel_engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+_Static_assert(DUMP_MAX_PENDING == 64, "the module keeps 64 records per queue");
+
+/* State letter and Tgid from /proc/PID/status; 0 when unreadable. */
+static char status_of(pid_t pid, long *tgid)
+{
+	char p[64], line[256], state = 0;
+	snprintf(p, sizeof(p), "/proc/%d/status", pid);
+	FILE *f = fopen(p, "re");
+	*tgid = -1;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "State:", 6))
+			sscanf(line + 6, " %c", &state);
+		else if (!strncmp(line, "Tgid:", 5))
+			*tgid = strtol(line + 5, NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return state;
+}
+
+static uint32_t freeze_timeout(struct dump *d)
+{
+	if (!d->deadline_ns)
+		return 0; /* the module's default */
+	uint64_t now = dump_now_ns();
+	uint64_t left = d->deadline_ns > now ? (d->deadline_ns - now) / 1000000ull : 1;
+	return left ? (uint32_t)(left < 0xffffffffull ? left : 0xffffffffull) : 1;
+}
+
+static int kernel_freeze(struct dump *d)
+{
+	long tgid;
+	char state = status_of(d->pid, &tgid);
+	if (tgid < 0)
+		return ckpt_fail(d->e, ESRCH, "no process %d", d->pid);
+	if (tgid != d->pid)
+		return ckpt_fail(d->e, EINVAL,
+				 "%d is a thread of process %ld; checkpoint the process (%ld)", d->pid,
+				 tgid, tgid);
+	if (d->pid == getpid())
+		return ckpt_fail(d->e, EINVAL, "a process cannot checkpoint itself (pid %d)",
+				 d->pid);
+	if (state == 'Z' || state == 'X')
+		return ckpt_fail(d->e, ESRCH, "process %d is a zombie (exited, not yet reaped)",
+				 d->pid);
+	if (state == 'T' || state == 't')
+		return ckpt_fail(d->e, EBUSY,
+				 "process %d is stopped (%s): the kernel engine freezes a thread on "
+				 "its way back to user mode, which a stopped one never takes; "
+				 "continue it or use the user engine",
+				 d->pid, state == 'T' ? "job control" : "in a tracer's stop");
+	int rc = dump_refuse_tracer(d);
+	if (rc)
+		return rc;
+	d->kf = calloc(1, sizeof(*d->kf));
+	if (!d->kf)
+		return ckpt_fail(d->e, ENOMEM, "no memory");
+	d->kf->fd = -1;
+	rc = ckpt_kernel_freeze(d->kf, d->pid, freeze_timeout(d), d->e);
+	if (rc)
+		return rc;
+	if (d->kf->nr_threads > DUMP_MAX_THREADS)
+		return ckpt_fail(d->e, E2BIG, "process %d has more than %d threads", d->pid,
+				 DUMP_MAX_THREADS);
+	d->threads = calloc(d->kf->nr_threads, sizeof(*d->threads));
+	if (!d->threads)
+		return ckpt_fail(d->e, ENOMEM, "no memory for threads");
+	for (uint32_t i = 0; i < d->kf->nr_threads; i++) {
+		struct dump_thread *t = &d->threads[i];
+		t->xstate = calloc(1, d->kf->xstate_size);
+		t->pending = calloc(DUMP_MAX_PENDING, sizeof(*t->pending));
+		d->nr_threads++;
+		if (!t->xstate || !t->pending)
+			return ckpt_fail(d->e, ENOMEM, "no memory for thread %u", i);
+		rc = ckpt_kernel_thread(d->kf, i, &t->t, t->xstate, d->e);
+		if (rc)
+			return rc;
+		t->tid = t->t.tid;
+		uint32_t n = 0;
+		rc = ckpt_kernel_pending(d->kf, i, t->pending, DUMP_MAX_PENDING, &n, d->e);
+		if (rc)
+			return rc;
+		t->t.pending_count = n;
+	}
+	/* the leader first, as the image wants it */
+	for (uint32_t i = 1; i < d->nr_threads; i++)
+		if (d->threads[i].tid == d->pid) {
+			struct dump_thread t = d->threads[0];
+			d->threads[0] = d->threads[i];
+			d->threads[i] = t;
+		}
+	if (!d->nr_threads || d->threads[0].tid != d->pid)
+		return ckpt_fail(d->e, ESRCH, "process %d has no live leader thread", d->pid);
+	return 0;
+}
+
+/* Everything was read with the freeze (the module recorded it as each
+   thread stopped). */
+static int kernel_threads_state(struct dump *d)
+{
+	(void)d;
+	return 0;
+}
+
+static int kernel_proc_state(struct dump *d)
+{
+	struct ckpt_img_proc *p = &d->proc;
+	int rc = ckpt_kernel_sigactions(d->kf, p->sigactions, d->e);
+	uint32_t n = 0;
+	if (!rc)
+		rc = ckpt_kernel_pending(d->kf, CKPT_KERNEL_SHARED, d->shared_pending,
+					 DUMP_MAX_PENDING, &n, d->e);
+	p->pending_shared_count = n;
+	struct ckpt_kproc k;
+	if (!rc)
+		rc = ckpt_kernel_proc(d->kf, &k, d->e);
+	if (rc)
+		return rc;
+	p->mm.brk = k.brk;
+	p->dumpable = k.dumpable;
+	p->thp_disable = k.thp_disable;
+	memcpy(p->itimers, k.itimers, sizeof(p->itimers));
+	d->procx.xcomp_perm = k.xcomp_perm;
+	return 0;
+}
+
+/* Nothing was blocked: the target's masks were never touched. */
+static int kernel_unblock(struct dump *d)
+{
+	(void)d;
+	return 0;
+}
+
+/*
+ * A signal sent while frozen is pending when the threads leave the module's
+ * work, and acted on before any user instruction (SIGKILL wakes the frozen
+ * threads at once, they sleep killably).
+ */
+static int kernel_release(struct dump *d, int sig)
+{
+	int rc = 0;
+	if (sig > 0 && d->kf && d->kf->fd >= 0 && kill(d->pid, sig) < 0 && errno != ESRCH)
+		rc = ckpt_fail_errno(d->e, errno, "kill(%d, %d)", d->pid, sig);
+	if (d->kf)
+		ckpt_kernel_thaw(d->kf);
+	return rc;
+}
+
+const struct dump_engine dump_kernel_engine = {
+	.name = "kernel",
+	.freeze = kernel_freeze,
+	.threads_state = kernel_threads_state,
+	.proc_state = kernel_proc_state,
+	.unblock = kernel_unblock,
+	.release = kernel_release,
+};
