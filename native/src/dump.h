@@ -105,6 +105,15 @@ void dump_free(struct dump *d);
 int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 	     struct ckpt_result *res, struct ckpt_err *e, uint64_t t0);
 
+/* shared.c: objects held by several processes of a job. live: the live
+   members in creation order, ppid[i] the parent of live[i]. dump_share
+   puts each object in the slice of the process that makes it again (or
+   refuses, naming both holders); dump_share_ids numbers them for the image
+   (all->objs: room for every object), each process's slice in first[i],
+   count[i], and points every descriptor at its object's id. */
+int dump_share(struct dump **live, const pid_t *ppid, uint32_t n, struct ckpt_err *e);
+int dump_share_ids(struct dump **live, uint32_t n, struct dump *all, uint32_t *first,
+		   uint32_t *count);
 /* dump_freeze.c */
 /* A signal a freeze stop dequeued that the instruction raises again by
    itself when it runs (a fault): neither kept as pending nor re-queued. */

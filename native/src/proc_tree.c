@@ -40,7 +40,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KCMP_FILE_ 0
 #define JOB_MAX 4096
 
 int dump_in_job(const struct dump *d, pid_t pid)
@@ -257,8 +256,8 @@ static int freeze_member(struct job *j, struct member *m, const struct ckpt_chec
 	return dump_freeze(d);
 }
 
-/* Objects (and shared memory) two processes hold: one object each would
-   come back as two. Refused for now, naming both. */
+/* Shared memory two processes map: one object each would come back as
+   two. Refused for now, naming both. (Descriptors: shared.c.) */
 static int refuse_shared(struct job *j)
 {
 	for (uint32_t a = 0; a < j->n; a++)
@@ -266,25 +265,6 @@ static int refuse_shared(struct job *j)
 			struct dump *x = j->m[a].d, *y = j->m[b].d;
 			if (!x || !y)
 				continue;
-			for (uint32_t i = 0; i < x->nr_fds; i++)
-				for (uint32_t k = 0; k < y->nr_fds; k++) {
-					const struct dump_obj *ox = &x->objs[x->fds[i].f.obj - 1];
-					const struct dump_obj *oy = &y->objs[y->fds[k].f.obj - 1];
-					if (ox->kind == CKPT_OBJ_STDIO || oy->kind == CKPT_OBJ_STDIO ||
-					    ox->dev != oy->dev || ox->ino != oy->ino)
-						continue;
-					int fx = x->fds[i].f.fd, fy = y->fds[k].f.fd;
-					if (ox->kind == CKPT_OBJ_FILE &&
-					    syscall(SYS_kcmp, x->pid, y->pid, KCMP_FILE_, fx, fy) != 0)
-						continue; /* two opens of one file: each its own */
-					return ckpt_fail(j->e, ENOTSUP,
-							 "pid %d fd %d (%s) and pid %d fd %d (%s) are one "
-							 "kernel object held by two processes of the job: "
-							 "objects shared between processes cannot be "
-							 "restored yet",
-							 x->pid, fx, x->fds[i].link, y->pid, fy,
-							 y->fds[k].link);
-				}
 			for (uint32_t i = 0; i < x->nr_vmas; i++)
 				for (uint32_t k = 0; k < y->nr_vmas; k++) {
 					const struct ckpt_img_vma *vx = &x->vmas[i].v,
@@ -335,7 +315,23 @@ static int collect_state(struct job *j)
 		if (!rc)
 			rc = dump_vmas(d);
 	}
-	return rc ? rc : refuse_shared(j);
+	if (!rc)
+		rc = refuse_shared(j);
+	if (!rc) { /* descriptors of one object in several processes */
+		struct dump **live = calloc(j->n, sizeof(*live));
+		pid_t *ppid = calloc(j->n, sizeof(*ppid));
+		uint32_t n = 0;
+		for (uint32_t i = 0; live && ppid && i < j->n; i++)
+			if (j->m[i].d) {
+				ppid[n] = j->m[i].ppid;
+				live[n++] = j->m[i].d;
+			}
+		rc = live && ppid ? dump_share(live, ppid, n, j->e)
+				  : ckpt_fail(j->e, ENOMEM, "no memory");
+		free(live);
+		free(ppid);
+	}
+	return rc;
 }
 
 static int write_job(struct job *j, struct imgw *w, uint32_t *live)
@@ -357,31 +353,37 @@ static int write_job(struct job *j, struct imgw *w, uint32_t *live)
 		if (j->m[i].pid == j->root)
 			h.root_pid = j->root;
 	int rc = imgw_header(w, &h);
-	/* every member's objects in one table, ids renumbered per process */
+	/* every member's objects in one table, each process's slice holding
+	   what it makes again (shared.c) */
 	struct dump all;
 	memset(&all, 0, sizeof(all));
 	all.e = j->e;
 	all.objs = calloc(nobj + 1, sizeof(*all.objs));
-	if (!all.objs)
+	struct dump **lv = calloc(j->n, sizeof(*lv));
+	uint32_t *slice = calloc(j->n, sizeof(*slice)), *count = calloc(j->n, sizeof(*count));
+	if (!all.objs || !lv || !slice || !count) {
+		free(all.objs);
+		free(lv);
+		free(slice);
+		free(count);
 		return ckpt_fail(j->e, ENOMEM, "no memory");
-	for (uint32_t i = 0; i < j->n; i++) {
-		struct dump *d = j->m[i].d;
-		if (!d)
-			continue;
-		d->obj_base = all.nr_objs;
-		for (uint32_t k = 0; k < d->nr_objs; k++) {
-			all.objs[all.nr_objs] = d->objs[k];
-			all.objs[all.nr_objs++].id += d->obj_base;
-		}
-		for (uint32_t k = 0; k < d->nr_fds; k++)
-			d->fds[k].f.obj += d->obj_base;
 	}
+	uint32_t nl = 0;
+	for (uint32_t i = 0; i < j->n; i++)
+		if (j->m[i].d)
+			lv[nl++] = j->m[i].d;
+	dump_share_ids(lv, nl, &all, slice, count);
 	if (!rc)
 		rc = dump_write_objs(&all, w);
 	free(all.objs); /* bodies stay with their process */
+	free(lv);
 	struct ckpt_img_task *t = calloc(j->n, sizeof(*t));
-	if (!t)
+	if (!t) {
+		free(slice);
+		free(count);
 		return ckpt_fail(j->e, ENOMEM, "no memory");
+	}
+	nl = 0;
 	for (uint32_t i = 0; i < j->n; i++) {
 		const struct member *m = &j->m[i];
 		t[i].pid = m->pid;
@@ -392,11 +394,13 @@ static int write_job(struct job *j, struct imgw *w, uint32_t *live)
 			     (m->pid == h.root_pid ? CKPT_TASK_F_ROOT : 0);
 		t[i].exit_status = m->d ? 0 : m->exit_code;
 		t[i].exit_signal = m->exit_signal;
-		if (m->d && m->d->nr_objs) {
-			t[i].obj_first = m->d->obj_base + 1;
-			t[i].obj_count = m->d->nr_objs;
+		if (m->d) {
+			t[i].obj_first = slice[nl];
+			t[i].obj_count = count[nl++];
 		}
 	}
+	free(slice);
+	free(count);
 	if (!rc)
 		rc = imgw_begin(w, CKPT_SEC_TREE, j->n * sizeof(*t), 0);
 	if (!rc)
@@ -832,6 +836,7 @@ int rs_restore_job(struct rs_ctx *c)
 		c->live_pids = NULL;
 		return ckpt_fail_errno(c->e, errno, "mmap");
 	}
+	rs_share_plan(c);
 	/* the root is the helper's own child; it makes the rest */
 	struct rs_ctx *root = c->procs[0];
 	root->live_pids = c->live_pids;

@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * Objects shared between the processes of a job (issue 11): one open file
+ * description held by several processes (a log file a shell's children
+ * inherit, an eventfd across fork), and objects that are several
+ * descriptions made together (both ends of a pipe, a socketpair, the ends
+ * of a FIFO) held by different processes (a shell pipeline).
+ *
+ * Checkpoint (dump_share, after every member's descriptors are recorded):
+ * the objects of all members are put in classes: two records of one open
+ * file description (same kind and inode, kcmp KCMP_FILE across the two
+ * pids) are one object, the later record dropped and its descriptors
+ * pointed at the first; records that are made together (a pipe's ends, a
+ * socket and its peer, one FIFO) are one class. A class held by several
+ * processes goes to the slice of the image of their lowest common ancestor
+ * in the tree, its "owner", which is the process that makes it again. What
+ * cannot come back that way is refused naming both processes: holders with
+ * no common ancestor in the job, a TCP/UDP socket shared by two processes,
+ * an epoll instance whose owner is not the process it was recorded from
+ * (its interest list names that process's descriptors).
+ *
+ * Restart: the owner makes its whole slice as a single process does
+ * (kinds find their peers in it), lays out its own table, then moves each
+ * object other processes hold to a fixed number of the job's "shared
+ * region", shared_base + id - 1, above every descriptor number of the job.
+ * Its children are cloned after that and inherit the region; each process
+ * takes its descriptors of objects outside its slice from there, keeps the
+ * region while it clones its own children, then closes all of it before
+ * it runs any of its own code.
+ */
+#include "dump.h"
+#include "fd.h"
+#include "restore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define KCMP_FILE_ 0
+
+/* ---- checkpoint ----------------------------------------------------------- */
+
+struct ent {
+	uint32_t p; /* process index */
+	struct dump_obj *o;
+	uint32_t up; /* union-find parent */
+};
+
+static uint32_t root_of(struct ent *e, uint32_t i)
+{
+	while (e[i].up != i) {
+		e[i].up = e[e[i].up].up;
+		i = e[i].up;
+	}
+	return i;
+}
+
+static void unite(struct ent *e, uint32_t a, uint32_t b)
+{
+	a = root_of(e, a);
+	b = root_of(e, b);
+	if (a < b)
+		e[b].up = a;
+	else if (b < a)
+		e[a].up = b;
+}
+
+/* Records that a restart makes together although they are different
+   descriptions. */
+static int made_together(const struct dump_obj *x, const struct dump_obj *y)
+{
+	if (x->kind != y->kind)
+		return 0;
+	switch (x->kind) {
+	case CKPT_OBJ_PIPE:
+		return ((const struct ckpt_img_opipe *)x->body)->ino ==
+		       ((const struct ckpt_img_opipe *)y->body)->ino;
+	case CKPT_OBJ_FIFO:
+		return x->dev == y->dev && x->ino == y->ino;
+	case CKPT_OBJ_UNIX: {
+		const struct ckpt_img_ounix *u = (const void *)x->body, *v = (const void *)y->body;
+		return (u->peer_ino && u->peer_ino == v->ino) || (v->peer_ino && v->peer_ino == u->ino);
+	}
+	default:
+		return 0;
+	}
+}
+
+static const struct dump_fd *fd_of(const struct dump *d, const struct dump_obj *o)
+{
+	for (uint32_t i = 0; i < d->nr_fds; i++)
+		if (d->fds[i].f.obj == o->id)
+			return &d->fds[i];
+	return NULL;
+}
+
+static int refuse(struct ckpt_err *e, struct dump **live, const struct ent *a,
+		  const struct ent *b, const char *why)
+{
+	const struct dump_fd *fa = fd_of(live[a->p], a->o), *fb = fd_of(live[b->p], b->o);
+	return ckpt_fail(e, ENOTSUP,
+			 "pid %d fd %d (%s) and pid %d fd %d (%s) are one kernel object held by "
+			 "two processes of the job: %s",
+			 live[a->p]->pid, fa ? fa->f.fd : -1, fa ? fa->link : "?", live[b->p]->pid,
+			 fb ? fb->f.fd : -1, fb ? fb->link : "?", why);
+}
+
+/* Is a an ancestor of b (or b itself)? parent[i]: index of i's parent, or -1. */
+static int ancestor(const int *parent, uint32_t a, uint32_t b)
+{
+	for (int i = (int)b; i >= 0; i = parent[i])
+		if ((uint32_t)i == a)
+			return 1;
+	return 0;
+}
+
+int dump_share(struct dump **live, const pid_t *ppid, uint32_t n, struct ckpt_err *e)
+{
+	uint32_t total = 0;
+	for (uint32_t p = 0; p < n; p++)
+		for (uint32_t k = 0; k < live[p]->nr_objs; k++) {
+			live[p]->objs[k].owner = p;
+			live[p]->objs[k].same = NULL;
+			total++;
+		}
+	if (n < 2 || !total)
+		return 0;
+	struct ent *en = calloc(total, sizeof(*en));
+	int *parent = calloc(n, sizeof(*parent));
+	if (!en || !parent) {
+		free(en);
+		free(parent);
+		return ckpt_fail(e, ENOMEM, "no memory");
+	}
+	uint32_t ne = 0;
+	for (uint32_t p = 0; p < n; p++) {
+		parent[p] = -1;
+		for (uint32_t q = 0; q < p; q++)
+			if (live[q]->pid == ppid[p])
+				parent[p] = (int)q;
+		for (uint32_t k = 0; k < live[p]->nr_objs; k++) {
+			struct dump_obj *o = &live[p]->objs[k];
+			if (o->first_fd < 0 || o->kind == CKPT_OBJ_STDIO || o->kind == CKPT_OBJ_LOCK ||
+			    o->kind == CKPT_OBJ_SYSVSHM)
+				continue; /* held by no descriptor, or the restarter's */
+			en[ne].p = p;
+			en[ne].o = o;
+			en[ne].up = ne;
+			ne++;
+		}
+	}
+	int rc = 0;
+	for (uint32_t i = 0; i < ne; i++)
+		for (uint32_t k = i + 1; k < ne; k++) {
+			struct dump_obj *x = en[i].o, *y = en[k].o;
+			if (en[i].p != en[k].p && x->kind == y->kind && x->dev == y->dev &&
+			    x->ino == y->ino && !y->same &&
+			    syscall(SYS_kcmp, live[en[i].p]->pid, live[en[k].p]->pid, KCMP_FILE_,
+				    x->first_fd, y->first_fd) == 0) {
+				y->same = x->same ? x->same : x;
+				unite(en, i, k);
+			} else if (made_together(x, y)) {
+				unite(en, i, k);
+			}
+		}
+	/* each class held by several processes goes to their common ancestor */
+	for (uint32_t r = 0; !rc && r < ne; r++) {
+		if (root_of(en, r) != r)
+			continue;
+		int lca = (int)en[r].p, several = 0;
+		const struct ent *other = NULL;
+		for (uint32_t i = r + 1; i < ne; i++) {
+			if (root_of(en, i) != r || en[i].p == en[r].p)
+				continue;
+			several = 1;
+			other = other ? other : &en[i];
+			while (lca >= 0 && !ancestor(parent, (uint32_t)lca, en[i].p))
+				lca = parent[lca];
+		}
+		if (!several)
+			continue;
+		if (lca < 0) {
+			rc = refuse(e, live, &en[r], other,
+				    "they have no common ancestor in the job to make it again "
+				    "(checkpoint the tree that holds both)");
+			break;
+		}
+		int fifo_data = 0;
+		for (uint32_t i = r; !rc && i < ne; i++) {
+			if (root_of(en, i) != r)
+				continue;
+			struct dump_obj *o = en[i].o;
+			if (o->kind == CKPT_OBJ_INET)
+				rc = refuse(e, live, &en[r], other,
+					    "a TCP/UDP socket shared between processes cannot be "
+					    "restored yet");
+			else if (o->kind == CKPT_OBJ_EPOLL && en[i].p != (uint32_t)lca &&
+				 !o->same)
+				rc = refuse(e, live, &en[r], other,
+					    "an epoll instance whose interest list was recorded in "
+					    "a process that did not hand it to the others cannot be "
+					    "restored (its entries name that process's descriptors)");
+			else if (o->kind == CKPT_OBJ_FIFO) {
+				struct ckpt_img_ofifo *f = (struct ckpt_img_ofifo *)o->body;
+				if (fifo_data && f->data_len) { /* the bytes once, with the first */
+					f->data_len = 0;
+					o->len = sizeof(*f) + f->path_len;
+				}
+				fifo_data |= !!f->data_len;
+			}
+			o->owner = (uint32_t)lca;
+		}
+	}
+	/* a socket pair's peer in another process must be in the job too */
+	for (uint32_t i = 0; !rc && i < ne; i++) {
+		const struct dump_obj *o = en[i].o;
+		if (o->kind != CKPT_OBJ_UNIX)
+			continue;
+		const struct ckpt_img_ounix *u = (const void *)o->body;
+		if (u->state != CKPT_OUNIX_PAIR && u->state != CKPT_OUNIX_CONNECTED)
+			continue;
+		int found = 0;
+		for (uint32_t k = 0; k < ne && !found; k++) {
+			const struct ckpt_img_ounix *v = (const void *)en[k].o->body;
+			found = en[k].o->kind == CKPT_OBJ_UNIX && v->ino == u->peer_ino &&
+				(u->state == CKPT_OUNIX_CONNECTED || v->peer_ino == u->ino);
+		}
+		if (!found)
+			rc = ckpt_fail(e, ENOTSUP,
+				       "pid %d fd %d (socket:[%llu]): unix socket connected to "
+				       "socket:[%llu], which no process of the job holds connected "
+				       "back to it (a datagram socket connected to another "
+				       "process's socket cannot be restored yet)",
+				       live[en[i].p]->pid, o->first_fd, (unsigned long long)u->ino,
+				       (unsigned long long)u->peer_ino);
+	}
+	free(en);
+	free(parent);
+	return rc;
+}
+
+int dump_share_ids(struct dump **live, uint32_t n, struct dump *all, uint32_t *first,
+		   uint32_t *count)
+{
+	uint32_t next = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		first[i] = next + 1;
+		for (uint32_t p = 0; p < n; p++)
+			for (uint32_t k = 0; k < live[p]->nr_objs; k++) {
+				struct dump_obj *o = &live[p]->objs[k];
+				if (o->same || o->owner != i)
+					continue;
+				o->gid = ++next;
+				all->objs[all->nr_objs] = *o;
+				all->objs[all->nr_objs++].id = o->gid;
+			}
+		count[i] = next + 1 - first[i];
+		if (!count[i])
+			first[i] = 0;
+	}
+	for (uint32_t p = 0; p < n; p++)
+		for (uint32_t k = 0; k < live[p]->nr_fds; k++) {
+			struct dump_fd *f = &live[p]->fds[k];
+			const struct dump_obj *o = &live[p]->objs[f->f.obj - 1];
+			f->f.obj = o->same ? o->same->gid : o->gid;
+		}
+	return 0;
+}
+
+/* ---- restart -------------------------------------------------------------- */
+
+static int highest_fd(void)
+{
+	int hi = 2;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return 1024;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (atoi(de->d_name) > hi)
+			hi = atoi(de->d_name);
+	closedir(d);
+	return hi;
+}
+
+void rs_share_plan(struct rs_ctx *job)
+{
+	int hi = highest_fd();
+	for (uint32_t i = 0; i < job->nr_procs; i++) {
+		const struct rs_ctx *p = job->procs[i];
+		for (uint32_t k = 0; k < p->nr_fds; k++)
+			if (p->fdt[k].f->fd > hi)
+				hi = p->fdt[k].f->fd;
+	}
+	job->shared_base = hi + 16;
+}
+
+int rs_share_own(const struct rs_ctx *c, const struct rs_obj *o)
+{
+	return o >= c->objs && o < c->objs + c->nr_objs;
+}
+
+struct rs_obj *rs_share_find(struct rs_ctx *c, uint32_t id)
+{
+	struct rs_ctx *job = c->job;
+	for (uint32_t i = 0; job && i < job->nr_objs; i++)
+		if (job->objs[i].h->id == id) {
+			job->objs[i].shared = 1;
+			return &job->objs[i];
+		}
+	return NULL;
+}
+
+int rs_share_slot(const struct rs_ctx *c, const struct rs_obj *o)
+{
+	if (!c->job || !c->job->shared_base)
+		return -1;
+	return c->job->shared_base + (int)o->h->id - 1;
+}
+
+void rs_share_region(const struct rs_ctx *c, int *lo, int *hi)
+{
+	*lo = *hi = -1;
+	if (!c->job || !c->job->shared_base)
+		return;
+	*lo = c->job->shared_base;
+	*hi = c->job->shared_base + (int)c->job->nr_objs - 1;
+}
+
+void rs_share_close(const struct rs_ctx *c)
+{
+	int lo, hi;
+	rs_share_region(c, &lo, &hi);
+	if (lo >= 0 && hi >= lo)
+		syscall(SYS_close_range, (unsigned)lo, (unsigned)hi, 0);
+}

@@ -1,0 +1,208 @@
+/*
+ * Objects shared between a parent and its child (issue 11), one per mode:
+ *   pipe        parent -> child with 10 KiB in flight
+ *   socketpair  one end each, data queued both ways
+ *   fifo        a named FIFO, writer parent, reader child, bytes buffered
+ *   ofd         one open file description: a write by the child moves the
+ *               parent's offset
+ *   eventfd     one eventfd across fork, counter added to by both
+ *   shm         MAP_SHARED anonymous counter incremented by both
+ * Both processes hold their part until SIGUSR1 (sent to the parent, which
+ * passes it on), then check it; the parent prints PASS if both did.
+ * Usage: share MODE DIR
+ */
+#include "zdtm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define PIPE_BYTES 10240
+
+static unsigned char pat(size_t i)
+{
+	return (unsigned char)(i * 7 + 3);
+}
+
+static int read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: share pipe|socketpair|fifo|ofd|eventfd|shm DIR\n");
+		return 2;
+	}
+	const char *mode = argv[1], *dir = argv[2];
+	zdtm_init();
+	int fds[2] = {-1, -1}, fd = -1;
+	char path[4096];
+	volatile long *counter = NULL;
+	static unsigned char buf[PIPE_BYTES];
+	if (!strcmp(mode, "pipe")) {
+		if (pipe(fds) < 0)
+			return 2;
+	} else if (!strcmp(mode, "socketpair")) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
+			return 2;
+	} else if (!strcmp(mode, "fifo")) {
+		snprintf(path, sizeof(path), "%s/share.fifo", dir);
+		unlink(path);
+		if (mkfifo(path, 0600) < 0)
+			return 2;
+	} else if (!strcmp(mode, "ofd")) {
+		snprintf(path, sizeof(path), "%s/share.ofd", dir);
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0)
+			return 2;
+	} else if (!strcmp(mode, "eventfd")) {
+		fd = eventfd(5, 0);
+		if (fd < 0)
+			return 2;
+	} else if (!strcmp(mode, "shm")) {
+		counter = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (counter == MAP_FAILED)
+			return 2;
+		*counter = 0;
+	} else {
+		fprintf(stderr, "share: unknown mode %s\n", mode);
+		return 2;
+	}
+	int ready[2];
+	if (pipe(ready) < 0)
+		return 2;
+	pid_t child = fork();
+	if (child < 0)
+		return 2;
+	if (child == 0) {
+		/* the child's part before the checkpoint */
+		close(ready[0]);
+		if (!strcmp(mode, "pipe")) {
+			close(fds[1]);
+		} else if (!strcmp(mode, "socketpair")) {
+			close(fds[0]);
+			if (write(fds[1], "from-child", 10) != 10)
+				_exit(2);
+		} else if (!strcmp(mode, "fifo")) {
+			fd = open(path, O_RDONLY | O_NONBLOCK);
+			if (fd < 0)
+				_exit(2);
+		} else if (!strcmp(mode, "ofd")) {
+			if (write(fd, "abc", 3) != 3)
+				_exit(2);
+		} else if (!strcmp(mode, "shm")) {
+			__atomic_add_fetch(counter, 1, __ATOMIC_SEQ_CST);
+		}
+		close(ready[1]);
+		zdtm_wait();
+		/* after the restart */
+		if (!strcmp(mode, "pipe")) {
+			ZDTM_CHECK(read_full(fds[0], buf, PIPE_BYTES) == 0, "child: read 10 KiB");
+			size_t bad = 0;
+			for (size_t i = 0; i < PIPE_BYTES; i++)
+				bad += buf[i] != pat(i);
+			ZDTM_CHECK(!bad, "child: %zu bytes of the pipe differ", bad);
+			char c;
+			ZDTM_CHECK(read(fds[0], &c, 1) == 0, "child: EOF after the parent closed");
+		} else if (!strcmp(mode, "socketpair")) {
+			char m[16] = "";
+			ZDTM_CHECK(read_full(fds[1], m, 11) == 0 && !memcmp(m, "from-parent", 11),
+				   "child: queued bytes '%.11s'", m);
+			ZDTM_CHECK(write(fds[1], "again", 5) == 5, "child: write after restart");
+		} else if (!strcmp(mode, "fifo")) {
+			fcntl(fd, F_SETFL, 0);
+			ZDTM_CHECK(read_full(fd, buf, 5000) == 0, "child: read 5000 buffered bytes");
+			size_t bad = 0;
+			for (size_t i = 0; i < 5000; i++)
+				bad += buf[i] != pat(i);
+			ZDTM_CHECK(!bad, "child: %zu bytes of the FIFO differ", bad);
+			char m[8] = "";
+			ZDTM_CHECK(read_full(fd, m, 4) == 0 && !memcmp(m, "more", 4),
+				   "child: bytes written after restart '%.4s'", m);
+			ZDTM_CHECK(read(fd, m, 1) == 0, "child: EOF after the writer closed");
+		} else if (!strcmp(mode, "ofd")) {
+			ZDTM_CHECK(lseek(fd, 0, SEEK_CUR) == 3, "child: offset %ld, want 3",
+				   (long)lseek(fd, 0, SEEK_CUR));
+			ZDTM_CHECK(write(fd, "def", 3) == 3, "child: write after restart");
+		} else if (!strcmp(mode, "eventfd")) {
+			uint64_t v = 3;
+			ZDTM_CHECK(write(fd, &v, 8) == 8, "child: eventfd write");
+		} else if (!strcmp(mode, "shm")) {
+			ZDTM_CHECK(*counter == 2, "child: counter %ld, want 2", *counter);
+			__atomic_add_fetch(counter, 10, __ATOMIC_SEQ_CST);
+		}
+		_exit(zdtm_fails ? 1 : 0);
+	}
+	/* the parent's part before the checkpoint */
+	close(ready[1]);
+	char c;
+	if (read(ready[0], &c, 1) != 0)
+		return 2;
+	close(ready[0]);
+	if (!strcmp(mode, "pipe")) {
+		close(fds[0]);
+		for (size_t i = 0; i < PIPE_BYTES; i++)
+			buf[i] = pat(i);
+		if (write(fds[1], buf, PIPE_BYTES) != PIPE_BYTES)
+			return 2;
+	} else if (!strcmp(mode, "socketpair")) {
+		close(fds[1]);
+		if (write(fds[0], "from-parent", 11) != 11)
+			return 2;
+	} else if (!strcmp(mode, "fifo")) {
+		fd = open(path, O_WRONLY);
+		for (size_t i = 0; i < 5000; i++)
+			buf[i] = pat(i);
+		if (fd < 0 || write(fd, buf, 5000) != 5000)
+			return 2;
+	} else if (!strcmp(mode, "shm")) {
+		__atomic_add_fetch(counter, 1, __ATOMIC_SEQ_CST);
+	}
+	zdtm_ready();
+	zdtm_wait();
+	/* after the restart */
+	kill(child, SIGUSR1);
+	if (!strcmp(mode, "pipe")) {
+		close(fds[1]);
+	} else if (!strcmp(mode, "socketpair")) {
+		char m[16] = "";
+		ZDTM_CHECK(read_full(fds[0], m, 10) == 0 && !memcmp(m, "from-child", 10),
+			   "parent: queued bytes '%.10s'", m);
+		ZDTM_CHECK(read_full(fds[0], m, 5) == 0 && !memcmp(m, "again", 5),
+			   "parent: bytes sent after restart '%.5s'", m);
+	} else if (!strcmp(mode, "fifo")) {
+		ZDTM_CHECK(write(fd, "more", 4) == 4, "parent: FIFO write after restart");
+		close(fd);
+	}
+	int st = 0;
+	ZDTM_CHECK(waitpid(child, &st, 0) == child, "parent: waitpid: %s", strerror(errno));
+	ZDTM_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child's checks (status 0x%x)", st);
+	if (!strcmp(mode, "ofd")) {
+		ZDTM_CHECK(lseek(fd, 0, SEEK_CUR) == 6, "parent: offset %ld after the child's write, "
+			   "want 6", (long)lseek(fd, 0, SEEK_CUR));
+		char m[8] = "";
+		ZDTM_CHECK(pread(fd, m, 6, 0) == 6 && !memcmp(m, "abcdef", 6), "file holds '%.6s'", m);
+	} else if (!strcmp(mode, "eventfd")) {
+		uint64_t v = 0;
+		ZDTM_CHECK(read(fd, &v, 8) == 8 && v == 8, "parent: eventfd counter %llu, want 8",
+			   (unsigned long long)v);
+	} else if (!strcmp(mode, "shm")) {
+		ZDTM_CHECK(*counter == 12, "parent: counter %ld, want 12", *counter);
+	}
+	return zdtm_done();
+}

@@ -1,0 +1,49 @@
+/**
+ * Objects shared between processes of a job (issue 11): a parent and its
+ * child share a pipe with 10 KiB in flight, a socketpair with data queued
+ * both ways, a FIFO with buffered bytes, one open file description, an
+ * eventfd, a MAP_SHARED anonymous counter. Each is checkpointed with
+ * --kill as a tree, restarted with the same pids, and checks itself
+ * (test/native/progs/share.c).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { AFTER, checkpoint, restart, SCOPE, wait } from '../../src/engine/libckpt.js';
+import { PROGS, until } from './harness.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'ckpt-shared-'));
+const gone = (pid: number) => !existsSync(`/proc/${pid}`);
+
+for (const mode of ['pipe', 'socketpair', 'fifo', 'ofd', 'eventfd', 'shm']) {
+  test.serial(`a ${mode} shared by a parent and its child comes back shared`, async (t) => {
+    const out = join(scratch, `${mode}.out`);
+    const fd = openSync(out, 'w');
+    spawn('setsid', ['-f', join(PROGS, 'share'), mode, scratch], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const m = await until(
+      `${mode} READY`,
+      () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
+    );
+    const pid = Number(m[1]);
+    t.teardown(() => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {}
+    });
+    const image = join(scratch, `${mode}.img`);
+    const r = await checkpoint(pid, image, { after: AFTER.kill, scope: SCOPE.tree });
+    t.is(r.processes, 2, JSON.stringify(r));
+    await until('killed and reaped', () => gone(pid));
+    const rr = await restart(image, {});
+    t.is(rr.pid, pid, 'same pid');
+    process.kill(rr.pid, 'SIGUSR1');
+    const code = await wait(rr.waiterPid);
+    const text = readFileSync(out, 'utf8');
+    t.is(code, 0, text);
+    t.regex(text, /^PASS$/m, text);
+    t.notRegex(text, /FAIL/);
+  });
+}
