@@ -276,6 +276,9 @@ static int refuse_shared(struct job *j)
 					if (vx->kind == CKPT_VMA_FILE && !(vx->flags & CKPT_VMA_F_SYSV) &&
 					    strncmp(x->vmas[i].name, "/memfd:", 7) != 0)
 						continue; /* a file on disk: it is the shared part */
+					if (vx->kind == CKPT_VMA_ANON && vy->kind == CKPT_VMA_ANON &&
+					    !(vx->flags & CKPT_VMA_F_SYSV))
+						continue; /* anonymous: mapped again from one (shared.c) */
 					return ckpt_fail(j->e, ENOTSUP,
 							 "pid %d mapping 0x%llx-0x%llx (%s) and pid %d "
 							 "mapping 0x%llx-0x%llx are one shared memory "

@@ -157,6 +157,11 @@ struct rs_obj *rs_share_find(struct rs_ctx *c, uint32_t id);
 int rs_share_slot(const struct rs_ctx *c, const struct rs_obj *o);
 void rs_share_region(const struct rs_ctx *c, int *lo, int *hi);
 void rs_share_close(const struct rs_ctx *c);
+/* In the helper, mapping c's VMAs: shared anonymous memory an earlier
+   process of the job maps is mapped from its object. 1: not such a VMA;
+   0: mapped; <0: error with message. */
+struct rs_vma;
+int rs_share_map(struct rs_ctx *c, const struct rs_vma *rv);
 /* In a new process of the job (helper code): make its children. */
 int rs_job_spawn_children(struct rs_ctx *c, int errfd, char *msg, size_t msglen);
 

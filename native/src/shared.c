@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -338,4 +339,73 @@ void rs_share_close(const struct rs_ctx *c)
 	rs_share_region(c, &lo, &hi);
 	if (lo >= 0 && hi >= lo)
 		syscall(SYS_close_range, (unsigned)lo, (unsigned)hi, 0);
+}
+
+/*
+ * MAP_SHARED anonymous memory two processes map (a counter a parent and its
+ * child both write): the first process of the job that maps it (creation
+ * order, so its memory is restored first) makes it as an anonymous shared
+ * mapping; each later one opens that mapping's object through
+ * /proc/PID/map_files (as CRIU does; it needs CAP_SYS_ADMIN, as a restart
+ * with the same pids does) and maps it at its own address and offset. The
+ * pages are in the image for each process; they are the same bytes.
+ * Returns 1 when v is not such a mapping or no earlier process maps it, 0
+ * when mapped, or -errno with the message set.
+ */
+int rs_share_map(struct rs_ctx *c, const struct rs_vma *rv)
+{
+	const struct ckpt_img_vma *v = rv->v;
+	struct rs_ctx *job = c->job;
+	if (!job || v->kind != CKPT_VMA_ANON || !(v->flags & CKPT_VMA_F_SHARED) ||
+	    (v->flags & CKPT_VMA_F_SYSV) || !v->ino)
+		return 1;
+	const struct rs_ctx *by = NULL;
+	const struct ckpt_img_vma *e = NULL;
+	for (uint32_t i = 0; i < job->nr_procs && job->procs[i] != c && !e; i++) {
+		const struct rs_ctx *p = job->procs[i];
+		for (uint32_t k = 0; k < p->nr_vmas && !e; k++) {
+			const struct ckpt_img_vma *w = p->vmas[k].v;
+			if (w->kind == CKPT_VMA_ANON && (w->flags & CKPT_VMA_F_SHARED) &&
+			    !(w->flags & CKPT_VMA_F_SYSV) && w->dev == v->dev && w->ino == v->ino) {
+				e = w;
+				by = p;
+			}
+		}
+	}
+	if (!e)
+		return 1;
+	uint64_t len = v->end - v->start;
+	if (v->pgoff < e->pgoff || v->pgoff - e->pgoff + len > e->end - e->start)
+		return ckpt_fail(c->e, ENOTSUP,
+				 "pid %d mapping 0x%llx-0x%llx: shared memory it has in common with "
+				 "pid %d lies outside that process's mapping 0x%llx-0x%llx of it",
+				 c->proc->pid, (unsigned long long)v->start,
+				 (unsigned long long)v->end, by->proc->pid,
+				 (unsigned long long)e->start, (unsigned long long)e->end);
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", by->pid,
+		 (unsigned long long)e->start, (unsigned long long)e->end);
+	long fd = -1, r = 0;
+	int rc = rs_write_mem(c, c->scratch, path, strlen(path) + 1);
+	if (!rc)
+		rc = rs_sys(c, c->pid, "open shared memory", 0, &fd, SYS_openat, AT_FDCWD,
+			    (long)c->scratch, O_RDWR | O_CLOEXEC, 0, 0, 0);
+	if (!rc && fd < 0)
+		return ckpt_fail_errno(c->e, (int)-fd,
+				       "pid %d: open %s (the shared memory of 0x%llx-0x%llx, made "
+				       "by pid %d)",
+				       c->proc->pid, path, (unsigned long long)v->start,
+				       (unsigned long long)v->end, by->proc->pid);
+	if (!rc)
+		rc = rs_sys(c, c->pid, "mmap shared memory", 0, &r, SYS_mmap, (long)v->start,
+			    (long)len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+			    (long)(v->pgoff - e->pgoff));
+	if (fd >= 0)
+		rs_sys(c, c->pid, "close", 0, NULL, SYS_close, fd, 0, 0, 0, 0, 0);
+	if (!rc && (uint64_t)r != v->start)
+		rc = ckpt_fail_errno(c->e, r < 0 && r > -4096 ? (int)-r : EADDRINUSE,
+				     "mmap 0x%llx-0x%llx of the memory shared with pid %d",
+				     (unsigned long long)v->start, (unsigned long long)v->end,
+				     by->proc->pid);
+	return rc;
 }
