@@ -898,6 +898,21 @@ void rs_fd_inspect(struct json *j, const struct rs_ctx *c)
 		json_uint(j, "id", o->h->id);
 		json_str(j, "kind", k->name);
 		json_hex(j, "openFlags", o->h->open_flags);
+		/* a job's object that processes other than its maker hold: which */
+		const struct rs_ctx *job = c->job ? c->job : c->procs ? c : NULL;
+		if (job && o->shared) {
+			json_key(j, "heldBy");
+			json_open(j, '[');
+			for (uint32_t p = 0; p < job->nr_procs; p++) {
+				const struct rs_ctx *q = job->procs[p];
+				for (uint32_t f = 0; f < q->nr_fds; f++)
+					if (q->fdt[f].obj == o) {
+						json_int(j, NULL, q->proc->pid);
+						break;
+					}
+			}
+			json_close(j, ']');
+		}
 		if (k->inspect)
 			k->inspect(j, o);
 		json_close(j, '}');

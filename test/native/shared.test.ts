@@ -11,7 +11,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { AFTER, checkpoint, restart, SCOPE, wait } from '../../src/engine/libckpt.js';
+import { AFTER, checkpoint, inspect, restart, SCOPE, wait } from '../../src/engine/libckpt.js';
 import { PROGS, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-shared-'));
@@ -36,6 +36,15 @@ for (const mode of ['pipe', 'socketpair', 'fifo', 'ofd', 'eventfd', 'shm']) {
     const image = join(scratch, `${mode}.img`);
     const r = await checkpoint(pid, image, { after: AFTER.kill, scope: SCOPE.tree });
     t.is(r.processes, 2, JSON.stringify(r));
+    if (mode !== 'shm') {
+      // inspect names the child as a holder of an object the parent makes
+      const shown = JSON.stringify(await inspect(image));
+      const held = [...shown.matchAll(/"heldBy":\[([\d,]*)\]/g)].map((h) => h[1] ?? '');
+      t.true(
+        held.some((h) => h.split(',').some((p) => p !== String(pid))),
+        `heldBy names the child: ${held.join(' | ')}`,
+      );
+    }
     await until('killed and reaped', () => gone(pid));
     const rr = await restart(image, {});
     t.is(rr.pid, pid, 'same pid');
