@@ -676,8 +676,11 @@ int rs_fd_finish_load(struct rs_ctx *c)
 					 c->label, i, f->fd);
 		c->fdt[i].f = f;
 		c->fdt[i].obj = find_obj(c, f->obj);
-		if (!c->fdt[i].obj && c->job) /* made by an ancestor (shared.c) */
+		if (!c->fdt[i].obj && c->job) { /* made by an ancestor (shared.c) */
 			c->fdt[i].obj = rs_share_find(c, f->obj);
+			if (!c->fdt[i].obj && c->e->code)
+				return c->e->code;
+		}
 		if (!c->fdt[i].obj)
 			return ckpt_fail(c->e, EBADMSG, "image %s: fd %d refers to object %u, which is "
 					 "not in the image", c->label, f->fd, f->obj);

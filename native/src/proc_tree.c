@@ -9,9 +9,11 @@
  * their pid, links and wait status are recorded so that the restart makes
  * them again for their parent to reap. Then every live member's state is
  * collected as for one process, kinds telling "outside the job" by the
- * whole set (dump_in_job); objects two processes share are refused for now,
- * naming both holders. The image holds the object sections of all members
- * (ids renumbered so that each process owns a range), the TREE section (one
+ * whole set (dump_in_job); objects several processes hold are recorded once,
+ * in the slice of the process that makes them again (shared.c, which also
+ * refuses, naming both holders, what cannot come back shared). The image
+ * holds the object sections of all members (each process owns a range of
+ * ids: the objects it makes again), the TREE section (one
  * struct ckpt_img_task per member, creation order) and PROC..PAGES of every
  * live member in the same order.
  *
@@ -256,44 +258,6 @@ static int freeze_member(struct job *j, struct member *m, const struct ckpt_chec
 	return dump_freeze(d);
 }
 
-/* Shared memory two processes map: one object each would come back as
-   two. Refused for now, naming both. (Descriptors: shared.c.) */
-static int refuse_shared(struct job *j)
-{
-	for (uint32_t a = 0; a < j->n; a++)
-		for (uint32_t b = a + 1; b < j->n; b++) {
-			struct dump *x = j->m[a].d, *y = j->m[b].d;
-			if (!x || !y)
-				continue;
-			for (uint32_t i = 0; i < x->nr_vmas; i++)
-				for (uint32_t k = 0; k < y->nr_vmas; k++) {
-					const struct ckpt_img_vma *vx = &x->vmas[i].v,
-								  *vy = &y->vmas[k].v;
-					if (!(vx->flags & CKPT_VMA_F_SHARED) ||
-					    !(vy->flags & CKPT_VMA_F_SHARED) || vx->dev != vy->dev ||
-					    vx->ino != vy->ino)
-						continue;
-					if (vx->kind == CKPT_VMA_FILE && !(vx->flags & CKPT_VMA_F_SYSV) &&
-					    strncmp(x->vmas[i].name, "/memfd:", 7) != 0)
-						continue; /* a file on disk: it is the shared part */
-					if (vx->kind == CKPT_VMA_ANON && vy->kind == CKPT_VMA_ANON &&
-					    !(vx->flags & CKPT_VMA_F_SYSV))
-						continue; /* anonymous: mapped again from one (shared.c) */
-					return ckpt_fail(j->e, ENOTSUP,
-							 "pid %d mapping 0x%llx-0x%llx (%s) and pid %d "
-							 "mapping 0x%llx-0x%llx are one shared memory "
-							 "object: memory shared between processes of the "
-							 "job cannot be restored yet",
-							 x->pid, (unsigned long long)vx->start,
-							 (unsigned long long)vx->end,
-							 x->vmas[i].name[0] ? x->vmas[i].name : "anonymous",
-							 y->pid, (unsigned long long)vy->start,
-							 (unsigned long long)vy->end);
-				}
-		}
-	return 0;
-}
-
 static int collect_state(struct job *j)
 {
 	int rc = 0;
@@ -318,9 +282,7 @@ static int collect_state(struct job *j)
 		if (!rc)
 			rc = dump_vmas(d);
 	}
-	if (!rc)
-		rc = refuse_shared(j);
-	if (!rc) { /* descriptors of one object in several processes */
+	if (!rc) { /* objects and memory held by several processes: shared.c */
 		struct dump **live = calloc(j->n, sizeof(*live));
 		pid_t *ppid = calloc(j->n, sizeof(*ppid));
 		uint32_t n = 0;

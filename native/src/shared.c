@@ -46,6 +46,21 @@
 
 /* ---- checkpoint ----------------------------------------------------------- */
 
+/* The object is opened by its maker with the maker's filesystem
+   credentials (restore_child.c): a holder whose own differ would get what
+   it could not open itself (a forged image naming a file only the maker may
+   read), so such an image is refused. */
+static int same_creds(const struct ckpt_img_proc *a, const struct ckpt_img_proc *b)
+{
+	if (a->fsuid != b->fsuid || a->fsgid != b->fsgid || a->ngroups != b->ngroups)
+		return 0;
+	for (uint32_t i = 0; i < a->ngroups && i < CKPT_NGROUPS_MAX; i++)
+		if (a->groups[i] != b->groups[i])
+			return 0;
+	return 1;
+}
+
+
 struct ent {
 	uint32_t p; /* process index */
 	struct dump_obj *o;
@@ -83,6 +98,10 @@ static int made_together(const struct dump_obj *x, const struct dump_obj *y)
 		       ((const struct ckpt_img_opipe *)y->body)->ino;
 	case CKPT_OBJ_FIFO:
 		return x->dev == y->dev && x->ino == y->ino;
+	case CKPT_OBJ_MEMFD: {
+		const struct ckpt_img_omemfd *m = (const void *)x->body, *n = (const void *)y->body;
+		return m->dev == n->dev && m->ino == n->ino;
+	}
 	case CKPT_OBJ_UNIX: {
 		const struct ckpt_img_ounix *u = (const void *)x->body, *v = (const void *)y->body;
 		return (u->peer_ino && u->peer_ino == v->ino) || (v->peer_ino && v->peer_ino == u->ino);
@@ -120,6 +139,50 @@ static int ancestor(const int *parent, uint32_t a, uint32_t b)
 	return 0;
 }
 
+static int maps_memfd(const struct dump *d, uint64_t dev, uint64_t ino)
+{
+	for (uint32_t i = 0; i < d->nr_vmas; i++)
+		if (d->vmas[i].v.kind == CKPT_VMA_FILE && d->vmas[i].v.dev == dev &&
+		    d->vmas[i].v.ino == ino && !strncmp(d->vmas[i].name, "/memfd:", 7))
+			return 1;
+	return 0;
+}
+
+/* A memfd in several processes: one record made again (the first held by a
+   descriptor; records of mappings only are dropped), and the first process
+   that maps it must be its maker (the others map the maker's mapping). */
+static int one_memfd(struct ckpt_err *e, struct dump **live, uint32_t n, struct ent *en,
+		     uint32_t ne, uint32_t r, const struct ent *other, uint32_t lca)
+{
+	struct dump_obj *keep = NULL;
+	for (uint32_t i = r; i < ne && !keep; i++)
+		if (root_of(en, i) == r && en[i].o->first_fd >= 0 && !en[i].o->same)
+			keep = en[i].o;
+	for (uint32_t i = r; i < ne && !keep; i++)
+		if (root_of(en, i) == r)
+			keep = en[i].o;
+	for (uint32_t i = r; i < ne; i++) {
+		struct dump_obj *o = en[i].o;
+		if (root_of(en, i) != r || o == keep || o->same)
+			continue;
+		if (o->first_fd >= 0)
+			return refuse(e, live, &en[r], &en[i],
+				      "two open file descriptions of one memfd in two processes "
+				      "cannot be restored yet");
+		o->same = keep;
+	}
+	const struct ckpt_img_omemfd *m = (const void *)keep->body;
+	for (uint32_t p = 0; p < n; p++)
+		if (maps_memfd(live[p], m->dev, m->ino)) {
+			if (p != lca)
+				return refuse(e, live, &en[r], other,
+					      "a memfd is mapped first by a process that did not "
+					      "hand it to the others");
+			break;
+		}
+	return 0;
+}
+
 int dump_share(struct dump **live, const pid_t *ppid, uint32_t n, struct ckpt_err *e)
 {
 	uint32_t total = 0;
@@ -146,9 +209,11 @@ int dump_share(struct dump **live, const pid_t *ppid, uint32_t n, struct ckpt_er
 				parent[p] = (int)q;
 		for (uint32_t k = 0; k < live[p]->nr_objs; k++) {
 			struct dump_obj *o = &live[p]->objs[k];
-			if (o->first_fd < 0 || o->kind == CKPT_OBJ_STDIO || o->kind == CKPT_OBJ_LOCK ||
+			if ((o->first_fd < 0 && o->kind != CKPT_OBJ_MEMFD) ||
+			    o->kind == CKPT_OBJ_STDIO || o->kind == CKPT_OBJ_LOCK ||
 			    o->kind == CKPT_OBJ_SYSVSHM)
-				continue; /* held by no descriptor, or the restarter's */
+				continue; /* held by no descriptor (a memfd by a mapping
+					     is), or the restarter's */
 			en[ne].p = p;
 			en[ne].o = o;
 			en[ne].up = ne;
@@ -192,6 +257,8 @@ int dump_share(struct dump **live, const pid_t *ppid, uint32_t n, struct ckpt_er
 			break;
 		}
 		int fifo_data = 0;
+		if (en[r].o->kind == CKPT_OBJ_MEMFD)
+			rc = one_memfd(e, live, n, en, ne, r, other, (uint32_t)lca);
 		for (uint32_t i = r; !rc && i < ne; i++) {
 			if (root_of(en, i) != r)
 				continue;
@@ -200,6 +267,11 @@ int dump_share(struct dump **live, const pid_t *ppid, uint32_t n, struct ckpt_er
 				rc = refuse(e, live, &en[r], other,
 					    "a TCP/UDP socket shared between processes cannot be "
 					    "restored yet");
+			else if ((o->kind == CKPT_OBJ_FILE || o->kind == CKPT_OBJ_FIFO) &&
+				 !same_creds(&live[lca]->proc, &live[en[i].p]->proc))
+				rc = refuse(e, live, &en[r], other,
+					    "the process that would open it again has other "
+					    "filesystem credentials than a holder");
 			else if (o->kind == CKPT_OBJ_EPOLL && en[i].p != (uint32_t)lca &&
 				 !o->same)
 				rc = refuse(e, live, &en[r], other,
@@ -309,12 +381,31 @@ int rs_share_own(const struct rs_ctx *c, const struct rs_obj *o)
 struct rs_obj *rs_share_find(struct rs_ctx *c, uint32_t id)
 {
 	struct rs_ctx *job = c->job;
-	for (uint32_t i = 0; job && i < job->nr_objs; i++)
-		if (job->objs[i].h->id == id) {
-			job->objs[i].shared = 1;
-			return &job->objs[i];
-		}
-	return NULL;
+	struct rs_obj *o = NULL;
+	for (uint32_t i = 0; job && i < job->nr_objs && !o; i++)
+		if (job->objs[i].h->id == id)
+			o = &job->objs[i];
+	if (!o)
+		return NULL;
+	const struct rs_ctx *maker = NULL;
+	for (uint32_t i = 0; i < job->nr_procs && !maker; i++)
+		if (job->procs[i] != c && rs_share_own(job->procs[i], o))
+			maker = job->procs[i];
+	if (!maker) {
+		ckpt_fail(c->e, EBADMSG, "image %s: pid %d: object %u is in the slice of no "
+			  "process made before it", c->label, c->proc->pid, id);
+		return NULL;
+	}
+	if ((o->h->kind == CKPT_OBJ_FILE || o->h->kind == CKPT_OBJ_FIFO) &&
+	    !same_creds(maker->proc, c->proc)) {
+		ckpt_fail(c->e, EPERM, "image %s: pid %d holds object %u, which pid %d makes "
+			  "again with other filesystem credentials (%u/%u, not %u/%u): refused",
+			  c->label, c->proc->pid, id, maker->proc->pid, maker->proc->fsuid,
+			  maker->proc->fsgid, c->proc->fsuid, c->proc->fsgid);
+		return NULL;
+	}
+	o->shared = 1;
+	return o;
 }
 
 int rs_share_slot(const struct rs_ctx *c, const struct rs_obj *o)
@@ -341,9 +432,23 @@ void rs_share_close(const struct rs_ctx *c)
 		syscall(SYS_close_range, (unsigned)lo, (unsigned)hi, 0);
 }
 
+/* Shared memory with no file a restart can map: anonymous, or a file
+   deleted since (a POSIX semaphore sem_open()ed and unlinked). */
+static int share_like(const struct ckpt_img_vma *v)
+{
+	return (v->flags & CKPT_VMA_F_SHARED) && !(v->flags & CKPT_VMA_F_SYSV) && v->ino &&
+	       (v->kind == CKPT_VMA_ANON ||
+		(v->kind == CKPT_VMA_FILE && (v->flags & CKPT_VMA_F_DELETED)));
+}
+
+static int is_memfd(const struct rs_vma *rv)
+{
+	return rv->v->kind == CKPT_VMA_FILE && !strncmp(rv->name, "/memfd:", 7);
+}
+
 /*
  * MAP_SHARED anonymous memory two processes map (a counter a parent and its
- * child both write): the first process of the job that maps it (creation
+ * child both write; a deleted file's shared mapping counts too): the first process of the job that maps it (creation
  * order, so its memory is restored first) makes it as an anonymous shared
  * mapping; each later one opens that mapping's object through
  * /proc/PID/map_files (as CRIU does; it needs CAP_SYS_ADMIN, as a restart
@@ -356,8 +461,7 @@ int rs_share_map(struct rs_ctx *c, const struct rs_vma *rv)
 {
 	const struct ckpt_img_vma *v = rv->v;
 	struct rs_ctx *job = c->job;
-	if (!job || v->kind != CKPT_VMA_ANON || !(v->flags & CKPT_VMA_F_SHARED) ||
-	    (v->flags & CKPT_VMA_F_SYSV) || !v->ino)
+	if (!job || !share_like(v))
 		return 1;
 	const struct rs_ctx *by = NULL;
 	const struct ckpt_img_vma *e = NULL;
@@ -365,17 +469,27 @@ int rs_share_map(struct rs_ctx *c, const struct rs_vma *rv)
 		const struct rs_ctx *p = job->procs[i];
 		for (uint32_t k = 0; k < p->nr_vmas && !e; k++) {
 			const struct ckpt_img_vma *w = p->vmas[k].v;
-			if (w->kind == CKPT_VMA_ANON && (w->flags & CKPT_VMA_F_SHARED) &&
-			    !(w->flags & CKPT_VMA_F_SYSV) && w->dev == v->dev && w->ino == v->ino) {
+			if (share_like(w) && w->kind == v->kind && w->dev == v->dev &&
+			    w->ino == v->ino && is_memfd(&p->vmas[k]) == is_memfd(rv)) {
 				e = w;
 				by = p;
 			}
 		}
 	}
+	if (!e && is_memfd(rv))
+		return ckpt_fail(c->e, EBADMSG,
+				 "image %s: pid %d mapping 0x%llx-0x%llx (%s): a memfd of the job "
+				 "that no earlier process maps nor this one holds",
+				 c->label, c->proc->pid, (unsigned long long)v->start,
+				 (unsigned long long)v->end, rv->name);
 	if (!e)
 		return 1;
 	uint64_t len = v->end - v->start;
-	if (v->pgoff < e->pgoff || v->pgoff - e->pgoff + len > e->end - e->start)
+	/* a memfd is its own file: the same offsets; anonymous memory was made
+	   from the maker's mapping, offset 0 at its start */
+	uint64_t off = is_memfd(rv) ? v->pgoff : v->pgoff - e->pgoff;
+	if (!is_memfd(rv) &&
+	    (v->pgoff < e->pgoff || v->pgoff - e->pgoff + len > e->end - e->start))
 		return ckpt_fail(c->e, ENOTSUP,
 				 "pid %d mapping 0x%llx-0x%llx: shared memory it has in common with "
 				 "pid %d lies outside that process's mapping 0x%llx-0x%llx of it",
@@ -385,11 +499,13 @@ int rs_share_map(struct rs_ctx *c, const struct rs_vma *rv)
 	char path[96];
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", by->pid,
 		 (unsigned long long)e->start, (unsigned long long)e->end);
+	/* a memfd sealed against writes is mapped read-only, as it was */
+	int ro = is_memfd(rv) && !(v->prot & PROT_WRITE);
 	long fd = -1, r = 0;
 	int rc = rs_write_mem(c, c->scratch, path, strlen(path) + 1);
 	if (!rc)
 		rc = rs_sys(c, c->pid, "open shared memory", 0, &fd, SYS_openat, AT_FDCWD,
-			    (long)c->scratch, O_RDWR | O_CLOEXEC, 0, 0, 0);
+			    (long)c->scratch, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0, 0, 0);
 	if (!rc && fd < 0)
 		return ckpt_fail_errno(c->e, (int)-fd,
 				       "pid %d: open %s (the shared memory of 0x%llx-0x%llx, made "
@@ -398,8 +514,8 @@ int rs_share_map(struct rs_ctx *c, const struct rs_vma *rv)
 				       (unsigned long long)v->end, by->proc->pid);
 	if (!rc)
 		rc = rs_sys(c, c->pid, "mmap shared memory", 0, &r, SYS_mmap, (long)v->start,
-			    (long)len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
-			    (long)(v->pgoff - e->pgoff));
+			    (long)len, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			    fd, (long)off);
 	if (fd >= 0)
 		rs_sys(c, c->pid, "close", 0, NULL, SYS_close, fd, 0, 0, 0, 0, 0);
 	if (!rc && (uint64_t)r != v->start)

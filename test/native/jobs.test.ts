@@ -2,8 +2,9 @@
  * Real programs whose processes share pipes, files and memory (issue 11),
  * each checkpointed mid-run with --kill as a tree, restarted with the same
  * pids, and compared with an uninterrupted run of the same job:
- * a bash pipeline `sort | uniq -c` over a ~100 MB file, and `make -j2` of a
- * small generated C project.
+ * a bash pipeline `sort | uniq -c` over a ~100 MB file, `make -j2` of a
+ * small generated C project, a Python multiprocessing Pool(2) and a node.js
+ * script with timers and a child process on an IPC channel.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import {
@@ -20,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { AFTER, checkpoint, restart, SCOPE, wait } from '../../src/engine/libckpt.js';
-import { sleep, until } from './harness.js';
+import { SRC, sleep, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-jobs-'));
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
@@ -128,4 +129,31 @@ test.serial('make -j2 of a small C project, interrupted, same result', async (t)
     encoding: 'utf8',
   });
   t.deepEqual(lines(r.log), lines(refLog), 'make ran every command once');
+});
+
+test.serial('python multiprocessing Pool(2), interrupted, same output', async (t) => {
+  const script = join(SRC, 'pool.py');
+  const ref = execFileSync('python3', [script, '12000'], { encoding: 'utf8' });
+  const dir = join(scratch, 'pool');
+  mkdirSync(dir);
+  const r = await interrupted(t, 'pool', dir, `exec python3 ${script} 12000`, 1500);
+  t.is(r.code, 0, r.log.slice(-2000));
+  t.true(r.log === ref, `output differs (${r.log.length} bytes, want ${ref.length})`);
+});
+
+test.serial('node.js with timers and a child process, interrupted, same output', async (t) => {
+  const script = join(SRC, 'nodechild.mjs');
+  const env = { ...process.env, UV_USE_IO_URING: '0' };
+  const ref = execFileSync(process.execPath, [script, '300'], { encoding: 'utf8', env });
+  const dir = join(scratch, 'nodechild');
+  mkdirSync(dir);
+  const r = await interrupted(
+    t,
+    'nodechild',
+    dir,
+    `UV_USE_IO_URING=0 exec ${process.execPath} ${script} 300`,
+    2000,
+  );
+  t.is(r.code, 0, r.log.slice(-2000));
+  t.true(r.log === ref, `output differs (${r.log.length} bytes, want ${ref.length})`);
 });

@@ -2,7 +2,8 @@
  * Objects shared between processes of a job (issue 11): a parent and its
  * child share a pipe with 10 KiB in flight, a socketpair with data queued
  * both ways, a FIFO with buffered bytes, one open file description, an
- * eventfd, a MAP_SHARED anonymous counter. Each is checkpointed with
+ * eventfd, a MAP_SHARED anonymous counter, a SysV segment, a memfd, an
+ * O_APPEND description holding a flock, an epoll instance. Each is checkpointed with
  * --kill as a tree, restarted with the same pids, and checks itself
  * (test/native/progs/share.c).
  */
@@ -17,7 +18,19 @@ import { PROGS, until } from './harness.js';
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-shared-'));
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
 
-for (const mode of ['pipe', 'socketpair', 'fifo', 'ofd', 'eventfd', 'shm']) {
+const modes = [
+  'pipe',
+  'socketpair',
+  'fifo',
+  'ofd',
+  'eventfd',
+  'shm',
+  'sysv',
+  'memfd',
+  'flock',
+  'epoll',
+];
+for (const mode of modes) {
   test.serial(`a ${mode} shared by a parent and its child comes back shared`, async (t) => {
     const out = join(scratch, `${mode}.out`);
     const fd = openSync(out, 'w');
@@ -36,7 +49,7 @@ for (const mode of ['pipe', 'socketpair', 'fifo', 'ofd', 'eventfd', 'shm']) {
     const image = join(scratch, `${mode}.img`);
     const r = await checkpoint(pid, image, { after: AFTER.kill, scope: SCOPE.tree });
     t.is(r.processes, 2, JSON.stringify(r));
-    if (mode !== 'shm') {
+    if (mode !== 'shm' && mode !== 'sysv') {
       // inspect names the child as a holder of an object the parent makes
       const shown = JSON.stringify(await inspect(image));
       const held = [...shown.matchAll(/"heldBy":\[([\d,]*)\]/g)].map((h) => h[1] ?? '');

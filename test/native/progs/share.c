@@ -7,6 +7,14 @@
  *               parent's offset
  *   eventfd     one eventfd across fork, counter added to by both
  *   shm         MAP_SHARED anonymous counter incremented by both
+ *   sysv        a SysV segment (removed with IPC_RMID after the fork) both
+ *               have attached, a counter in it incremented by both
+ *   memfd       a memfd both hold and map, a counter in it incremented by both
+ *   flock       an O_APPEND description locked with flock: after the restart
+ *               the child's append lands at the end and a new open of the
+ *               file still cannot take the lock
+ *   epoll       an epoll instance watching an eventfd, both inherited: the
+ *               child's write after the restart wakes the parent's wait
  * Both processes hold their part until SIGUSR1 (sent to the parent, which
  * passes it on), then check it; the parent prints PASS if both did.
  * Usage: share MODE DIR
@@ -15,8 +23,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -45,7 +56,7 @@ static int read_full(int fd, void *buf, size_t n)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: share pipe|socketpair|fifo|ofd|eventfd|shm DIR\n");
+		fprintf(stderr, "usage: share pipe|socketpair|fifo|ofd|eventfd|shm|sysv|memfd|flock|epoll DIR\n");
 		return 2;
 	}
 	const char *mode = argv[1], *dir = argv[2];
@@ -79,6 +90,31 @@ int main(int argc, char **argv)
 		if (counter == MAP_FAILED)
 			return 2;
 		*counter = 0;
+	} else if (!strcmp(mode, "flock")) {
+		snprintf(path, sizeof(path), "%s/share.flock", dir);
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_APPEND, 0600);
+		if (fd < 0 || write(fd, "0123", 4) != 4 || flock(fd, LOCK_EX) < 0)
+			return 2;
+	} else if (!strcmp(mode, "epoll")) {
+		fds[0] = eventfd(0, EFD_NONBLOCK);
+		fd = epoll_create1(0);
+		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 42};
+		if (fds[0] < 0 || fd < 0 || epoll_ctl(fd, EPOLL_CTL_ADD, fds[0], &ev) < 0)
+			return 2;
+	} else if (!strcmp(mode, "sysv")) {
+		fd = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+		counter = fd < 0 ? MAP_FAILED : shmat(fd, NULL, 0);
+		if (counter == MAP_FAILED || counter == (void *)-1)
+			return 2;
+		*counter = 0;
+	} else if (!strcmp(mode, "memfd")) {
+		fd = memfd_create("share", 0);
+		if (fd < 0 || ftruncate(fd, 4096) < 0)
+			return 2;
+		counter = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (counter == MAP_FAILED)
+			return 2;
+		*counter = 0;
 	} else {
 		fprintf(stderr, "share: unknown mode %s\n", mode);
 		return 2;
@@ -105,7 +141,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(mode, "ofd")) {
 			if (write(fd, "abc", 3) != 3)
 				_exit(2);
-		} else if (!strcmp(mode, "shm")) {
+		} else if (counter) {
 			__atomic_add_fetch(counter, 1, __ATOMIC_SEQ_CST);
 		}
 		close(ready[1]);
@@ -142,7 +178,20 @@ int main(int argc, char **argv)
 		} else if (!strcmp(mode, "eventfd")) {
 			uint64_t v = 3;
 			ZDTM_CHECK(write(fd, &v, 8) == 8, "child: eventfd write");
-		} else if (!strcmp(mode, "shm")) {
+		} else if (!strcmp(mode, "flock")) {
+			ZDTM_CHECK(write(fd, "abc", 3) == 3, "child: append after restart");
+			ZDTM_CHECK(lseek(fd, 0, SEEK_CUR) == 7, "child: offset %ld after the append, "
+				   "want 7", (long)lseek(fd, 0, SEEK_CUR));
+			int other = open(path, O_RDONLY);
+			ZDTM_CHECK(other >= 0 && flock(other, LOCK_EX | LOCK_NB) < 0 &&
+					   errno == EWOULDBLOCK,
+				   "child: a new description of the file took the lock the shared "
+				   "one holds");
+			close(other);
+		} else if (!strcmp(mode, "epoll")) {
+			uint64_t v = 1;
+			ZDTM_CHECK(write(fds[0], &v, 8) == 8, "child: eventfd write");
+		} else if (counter) {
 			ZDTM_CHECK(*counter == 2, "child: counter %ld, want 2", *counter);
 			__atomic_add_fetch(counter, 10, __ATOMIC_SEQ_CST);
 		}
@@ -170,8 +219,10 @@ int main(int argc, char **argv)
 			buf[i] = pat(i);
 		if (fd < 0 || write(fd, buf, 5000) != 5000)
 			return 2;
-	} else if (!strcmp(mode, "shm")) {
+	} else if (counter) {
 		__atomic_add_fetch(counter, 1, __ATOMIC_SEQ_CST);
+		if (!strcmp(mode, "sysv"))
+			shmctl(fd, IPC_RMID, NULL); /* gone once both detach */
 	}
 	zdtm_ready();
 	zdtm_wait();
@@ -201,7 +252,18 @@ int main(int argc, char **argv)
 		uint64_t v = 0;
 		ZDTM_CHECK(read(fd, &v, 8) == 8 && v == 8, "parent: eventfd counter %llu, want 8",
 			   (unsigned long long)v);
-	} else if (!strcmp(mode, "shm")) {
+	} else if (!strcmp(mode, "flock")) {
+		struct stat st;
+		ZDTM_CHECK(fstat(fd, &st) == 0 && st.st_size == 7, "parent: file size %ld, want 7",
+			   (long)st.st_size);
+		ZDTM_CHECK(flock(fd, LOCK_EX | LOCK_NB) == 0, "parent: the shared description "
+			   "no longer holds its lock: %s", strerror(errno));
+	} else if (!strcmp(mode, "epoll")) {
+		struct epoll_event ev = {0};
+		int n = epoll_wait(fd, &ev, 1, 5000);
+		ZDTM_CHECK(n == 1 && ev.data.u64 == 42, "parent: epoll_wait gave %d (data %llu), "
+			   "want the eventfd (42)", n, (unsigned long long)ev.data.u64);
+	} else if (counter) {
 		ZDTM_CHECK(*counter == 12, "parent: counter %ld, want 12", *counter);
 	}
 	return zdtm_done();
