@@ -4,7 +4,8 @@
  *   socketpair  one end each, data queued both ways
  *   fifo        a named FIFO, writer parent, reader child, bytes buffered
  *   ofd         one open file description: a write by the child moves the
- *               parent's offset
+ *               parent's offset; the child's own second open of the file
+ *               keeps its own offset
  *   eventfd     one eventfd across fork, counter added to by both
  *   shm         MAP_SHARED anonymous counter incremented by both
  *   sysv        a SysV segment (removed with IPC_RMID after the fork) both
@@ -139,7 +140,11 @@ int main(int argc, char **argv)
 			if (fd < 0)
 				_exit(2);
 		} else if (!strcmp(mode, "ofd")) {
+			char b;
 			if (write(fd, "abc", 3) != 3)
+				_exit(2);
+			fds[0] = open(path, O_RDONLY); /* a description of its own */
+			if (fds[0] < 0 || read(fds[0], &b, 1) != 1)
 				_exit(2);
 		} else if (counter) {
 			__atomic_add_fetch(counter, 1, __ATOMIC_SEQ_CST);
@@ -175,6 +180,8 @@ int main(int argc, char **argv)
 			ZDTM_CHECK(lseek(fd, 0, SEEK_CUR) == 3, "child: offset %ld, want 3",
 				   (long)lseek(fd, 0, SEEK_CUR));
 			ZDTM_CHECK(write(fd, "def", 3) == 3, "child: write after restart");
+			ZDTM_CHECK(lseek(fds[0], 0, SEEK_CUR) == 1, "child: its own open's offset %ld, "
+				   "want 1", (long)lseek(fds[0], 0, SEEK_CUR));
 		} else if (!strcmp(mode, "eventfd")) {
 			uint64_t v = 3;
 			ZDTM_CHECK(write(fd, &v, 8) == 8, "child: eventfd write");
