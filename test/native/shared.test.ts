@@ -69,3 +69,33 @@ for (const mode of modes) {
     t.notRegex(text, /FAIL/);
   });
 }
+
+test.serial(
+  'a file a child holds after dropping to nobody is refused naming both; the job runs on',
+  async (t) => {
+    // its maker (the parent, root) would open it again for the child with
+    // root's filesystem credentials
+    const out = join(scratch, 'creds.out');
+    const fd = openSync(out, 'w');
+    spawn('setsid', ['-f', join(PROGS, 'share'), 'creds', scratch], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const m = await until(
+      'creds READY',
+      () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
+    );
+    const pid = Number(m[1]);
+    t.teardown(() => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {}
+    });
+    const err = await t.throwsAsync(
+      checkpoint(pid, join(scratch, 'creds.img'), { after: AFTER.kill, scope: SCOPE.tree }),
+    );
+    t.regex(
+      err?.message ?? '',
+      /pid \d+ fd \d+ \(\/.*\) and pid \d+ fd \d+ \(\/.*other filesystem credentials/,
+    );
+    t.false(gone(pid), 'the job keeps running after the refusal');
+  },
+);

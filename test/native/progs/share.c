@@ -16,6 +16,8 @@
  *               file still cannot take the lock
  *   epoll       an epoll instance watching an eventfd, both inherited: the
  *               child's write after the restart wakes the parent's wait
+ *   creds       a file description the child keeps after dropping to nobody
+ *               (root only): the checkpoint must refuse it, naming both
  * Both processes hold their part until SIGUSR1 (sent to the parent, which
  * passes it on), then check it; the parent prints PASS if both did.
  * Usage: share MODE DIR
@@ -31,6 +33,7 @@
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <grp.h>
 #include <sys/wait.h>
 
 #define PIPE_BYTES 10240
@@ -77,7 +80,7 @@ int main(int argc, char **argv)
 		unlink(path);
 		if (mkfifo(path, 0600) < 0)
 			return 2;
-	} else if (!strcmp(mode, "ofd")) {
+	} else if (!strcmp(mode, "ofd") || !strcmp(mode, "creds")) {
 		snprintf(path, sizeof(path), "%s/share.ofd", dir);
 		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 		if (fd < 0)
@@ -148,6 +151,10 @@ int main(int argc, char **argv)
 				_exit(2);
 		} else if (counter) {
 			__atomic_add_fetch(counter, 1, __ATOMIC_SEQ_CST);
+		} else if (!strcmp(mode, "creds")) {
+			if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+			    setresuid(65534, 65534, 65534) < 0)
+				_exit(2);
 		}
 		close(ready[1]);
 		zdtm_wait();
