@@ -109,7 +109,6 @@ struct dump {
 	   process of it. NULL: just d->pid. */
 	const pid_t *job;
 	uint32_t nr_job;
-	uint32_t obj_base; /* ids of d->objs are renumbered from here */
 };
 
 /* Is pid d->pid or another process of the job? */
@@ -133,6 +132,15 @@ void dump_free(struct dump *d);
 int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 	     struct ckpt_result *res, struct ckpt_err *e, uint64_t t0);
 
+/* shared.c: objects held by several processes of a job. live: the live
+   members in creation order, ppid[i] the parent of live[i]. dump_share
+   puts each object in the slice of the process that makes it again (or
+   refuses, naming both holders); dump_share_ids numbers them for the image
+   (all->objs: room for every object), each process's slice in first[i],
+   count[i], and points every descriptor at its object's id. */
+int dump_share(struct dump **live, const pid_t *ppid, uint32_t n, struct ckpt_err *e);
+int dump_share_ids(struct dump **live, uint32_t n, struct dump *all, uint32_t *first,
+		   uint32_t *count);
 /* The engine's steps (dump.c picks d->opts->backend's engine). */
 int dump_freeze(struct dump *d);
 int dump_threads_state(struct dump *d);

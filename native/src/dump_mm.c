@@ -102,10 +102,15 @@ static int scan_pages(struct dump *d, struct dump_vma *dv, int pm)
 	dv->first_run = d->nr_runs;
 	if (v->kind != CKPT_VMA_ANON && v->kind != CKPT_VMA_FILE)
 		return 0;
-	if ((v->kind == CKPT_VMA_FILE && (v->flags & CKPT_VMA_F_SHARED)) ||
+	/* a shared mapping of a file deleted since (a POSIX semaphore or shm
+	   object unlinked after mmap) has no file to map again: its pages are
+	   saved as shared anonymous memory's (memfds have their own object) */
+	int gone = v->kind == CKPT_VMA_FILE && (v->flags & CKPT_VMA_F_SHARED) &&
+		   (v->flags & CKPT_VMA_F_DELETED) && strncmp(dv->name, "/memfd:", 7) != 0;
+	if ((v->kind == CKPT_VMA_FILE && (v->flags & CKPT_VMA_F_SHARED) && !gone) ||
 	    (v->flags & CKPT_VMA_F_SYSV))
 		return 0;
-	int anon = v->kind == CKPT_VMA_ANON;
+	int anon = v->kind == CKPT_VMA_ANON || gone;
 	static __thread uint64_t ent[8192];
 	uint64_t npages = (v->end - v->start) / PAGE, run_start = 0, run_len = 0;
 	for (uint64_t done = 0; done < npages;) {
@@ -119,8 +124,10 @@ static int scan_pages(struct dump *d, struct dump_vma *dv, int pm)
 		for (uint64_t i = 0; i < k; i++) {
 			uint64_t e = ent[i];
 			int guard = (e & PM_GUARD) && (e & PM_SWAP);
-			int keep = !guard && ((e & PM_SWAP) ||
-					      ((e & PM_PRESENT) && (anon || !(e & PM_FILE))));
+			/* a deleted file's pages: every one (those this process has
+			   not touched are in the file's page cache only) */
+			int keep = gone || (!guard && ((e & PM_SWAP) ||
+						       ((e & PM_PRESENT) && (anon || !(e & PM_FILE)))));
 			uint64_t addr = v->start + (done + i) * PAGE;
 			if (keep && run_len && run_start + run_len * PAGE == addr) {
 				run_len++;

@@ -676,6 +676,11 @@ int rs_fd_finish_load(struct rs_ctx *c)
 					 c->label, i, f->fd);
 		c->fdt[i].f = f;
 		c->fdt[i].obj = find_obj(c, f->obj);
+		if (!c->fdt[i].obj && c->job) { /* made by an ancestor (shared.c) */
+			c->fdt[i].obj = rs_share_find(c, f->obj);
+			if (!c->fdt[i].obj && c->e->code)
+				return c->e->code;
+		}
 		if (!c->fdt[i].obj)
 			return ckpt_fail(c->e, EBADMSG, "image %s: fd %d refers to object %u, which is "
 					 "not in the image", c->label, f->fd, f->obj);
@@ -757,7 +762,8 @@ int rs_obj_fd(const struct rs_ctx *c, const struct rs_obj *o)
 	for (uint32_t i = 0; i < c->nr_fds; i++)
 		if (c->fdt[i].obj == o)
 			return c->fdt[i].f->fd;
-	return -1;
+	int slot = o->shared ? rs_share_slot(c, o) : -1; /* handed to others only */
+	return slot >= 0 && fcntl(slot, F_GETFD) >= 0 ? slot : -1;
 }
 
 int rs_fd_setup(struct rs_ctx *c, int park, const int stdio[3], char *msg, size_t msglen)
@@ -800,9 +806,31 @@ int rs_fd_setup(struct rs_ctx *c, int park, const int stdio[3], char *msg, size_
 	for (uint32_t i = 0; i < c->nr_fds; i++) {
 		const struct rs_fd *f = &c->fdt[i];
 		int cl = (f->f->flags & CKPT_FD_F_CLOEXEC) ? O_CLOEXEC : 0;
-		if (dup3(f->obj->fd, f->f->fd, cl) < 0) {
+		int from = f->obj->fd;
+		if (!rs_share_own(c, f->obj)) { /* from the ancestor that made it */
+			from = rs_share_slot(c, f->obj);
+			if (from < 0 || fcntl(from, F_GETFD) < 0) {
+				snprintf(msg, msglen,
+					 "fd %d: object %u (%s), made by another process of the "
+					 "job, was not handed down to this one",
+					 f->f->fd, f->obj->h->id, fd_kind_of(f->obj->h->kind)->name);
+				return -1;
+			}
+		}
+		if (dup3(from, f->f->fd, cl) < 0) {
 			snprintf(msg, msglen, "fd %d: dup3 from object %u: %s", f->f->fd,
 				 f->obj->h->id, strerror(errno));
+			return -1;
+		}
+	}
+	/* objects other processes of the job hold: into the shared region for
+	   the children cloned next (shared.c) */
+	for (uint32_t i = 0; i < c->nr_objs; i++) {
+		struct rs_obj *o = &c->objs[i];
+		int slot = o->shared && o->fd >= 0 ? rs_share_slot(c, o) : -1;
+		if (slot >= 0 && dup3(o->fd, slot, O_CLOEXEC) < 0) {
+			snprintf(msg, msglen, "object %u (%s): hand it on at %d: %s", o->h->id,
+				 fd_kind_of(o->h->kind)->name, slot, strerror(errno));
 			return -1;
 		}
 	}
@@ -873,6 +901,21 @@ void rs_fd_inspect(struct json *j, const struct rs_ctx *c)
 		json_uint(j, "id", o->h->id);
 		json_str(j, "kind", k->name);
 		json_hex(j, "openFlags", o->h->open_flags);
+		/* a job's object that processes other than its maker hold: which */
+		const struct rs_ctx *job = c->job ? c->job : c->procs ? c : NULL;
+		if (job && o->shared) {
+			json_key(j, "heldBy");
+			json_open(j, '[');
+			for (uint32_t p = 0; p < job->nr_procs; p++) {
+				const struct rs_ctx *q = job->procs[p];
+				for (uint32_t f = 0; f < q->nr_fds; f++)
+					if (q->fdt[f].obj == o) {
+						json_int(j, NULL, q->proc->pid);
+						break;
+					}
+			}
+			json_close(j, ']');
+		}
 		if (k->inspect)
 			k->inspect(j, o);
 		json_close(j, '}');

@@ -65,6 +65,12 @@ struct dump_obj {
 	size_t len, cap;
 	int hold; /* a duplicate kept until the checkpoint ends (a TCP socket in
 		     repair mode, see fd_inet.c), or -1 */
+	/* a job (shared.c): the process whose slice of the image holds it
+	   (index in creation order), and, when another process recorded the
+	   same open file description first, that record (this one is dropped) */
+	uint32_t owner;
+	struct dump_obj *same;
+	uint32_t gid; /* the id written to the image */
 	int locked; /* a network lock is held for it (netlock.c): */
 	uint8_t lock_local[CKPT_OINET_ADDR_MAX], lock_peer[CKPT_OINET_ADDR_MAX];
 };
@@ -101,6 +107,7 @@ struct rs_obj {
 	uint64_t body_len;
 	char *path; /* CKPT_OBJ_FILE: after --relocate (owned) */
 	int fd; /* in the new process: where the object is parked, or -1 */
+	int shared; /* a job: a descriptor of another process leads to it (shared.c) */
 };
 
 struct rs_fd {

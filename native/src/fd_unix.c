@@ -424,13 +424,8 @@ static int unix_dump_done(struct dump *d)
 		char whos[48] = "no process found";
 		if (who)
 			snprintf(whos, sizeof(whos), "pid %d", who);
-		if (who && dump_in_job(d, who))
-			return ckpt_fail(d->e, ENOTSUP,
-					 "pid %d fd %d (socket:[%llu]): unix %s socket connected to "
-					 "socket:[%llu] held by pid %d of the job: a socket pair between "
-					 "two processes cannot be restored yet",
-					 d->pid, o->first_fd, (unsigned long long)u->ino,
-					 type_name(u->type), (unsigned long long)u->peer_ino, who);
+		if (who && d->job && dump_in_job(d, who))
+			continue; /* another process of the job: shared.c pairs them */
 		return ckpt_fail(d->e, ENOTSUP,
 				 "pid %d fd %d (socket:[%llu]): unix %s socket connected to "
 				 "socket:[%llu] %s, held by %s, outside what is checkpointed; the "

@@ -9,9 +9,11 @@
  * their pid, links and wait status are recorded so that the restart makes
  * them again for their parent to reap. Then every live member's state is
  * collected as for one process, kinds telling "outside the job" by the
- * whole set (dump_in_job); objects two processes share are refused for now,
- * naming both holders. The image holds the object sections of all members
- * (ids renumbered so that each process owns a range), the TREE section (one
+ * whole set (dump_in_job); objects several processes hold are recorded once,
+ * in the slice of the process that makes them again (shared.c, which also
+ * refuses, naming both holders, what cannot come back shared). The image
+ * holds the object sections of all members (each process owns a range of
+ * ids: the objects it makes again), the TREE section (one
  * struct ckpt_img_task per member, creation order) and PROC..PAGES of every
  * live member in the same order.
  *
@@ -43,7 +45,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KCMP_FILE_ 0
 #define JOB_MAX 4096
 
 /* on disk: comm took the place of 16 reserved bytes, same size and offsets */
@@ -271,60 +272,6 @@ static int freeze_member(struct job *j, struct member *m, const struct ckpt_chec
 	return dump_freeze(d);
 }
 
-/* Objects (and shared memory) two processes hold: one object each would
-   come back as two. Refused for now, naming both. */
-static int refuse_shared(struct job *j)
-{
-	for (uint32_t a = 0; a < j->n; a++)
-		for (uint32_t b = a + 1; b < j->n; b++) {
-			struct dump *x = j->m[a].d, *y = j->m[b].d;
-			if (!x || !y)
-				continue;
-			for (uint32_t i = 0; i < x->nr_fds; i++)
-				for (uint32_t k = 0; k < y->nr_fds; k++) {
-					const struct dump_obj *ox = &x->objs[x->fds[i].f.obj - 1];
-					const struct dump_obj *oy = &y->objs[y->fds[k].f.obj - 1];
-					if (ox->kind == CKPT_OBJ_STDIO || oy->kind == CKPT_OBJ_STDIO ||
-					    ox->dev != oy->dev || ox->ino != oy->ino)
-						continue;
-					int fx = x->fds[i].f.fd, fy = y->fds[k].f.fd;
-					if (ox->kind == CKPT_OBJ_FILE &&
-					    syscall(SYS_kcmp, x->pid, y->pid, KCMP_FILE_, fx, fy) != 0)
-						continue; /* two opens of one file: each its own */
-					return ckpt_fail(j->e, ENOTSUP,
-							 "pid %d fd %d (%s) and pid %d fd %d (%s) are one "
-							 "kernel object held by two processes of the job: "
-							 "objects shared between processes cannot be "
-							 "restored yet",
-							 x->pid, fx, x->fds[i].link, y->pid, fy,
-							 y->fds[k].link);
-				}
-			for (uint32_t i = 0; i < x->nr_vmas; i++)
-				for (uint32_t k = 0; k < y->nr_vmas; k++) {
-					const struct ckpt_img_vma *vx = &x->vmas[i].v,
-								  *vy = &y->vmas[k].v;
-					if (!(vx->flags & CKPT_VMA_F_SHARED) ||
-					    !(vy->flags & CKPT_VMA_F_SHARED) || vx->dev != vy->dev ||
-					    vx->ino != vy->ino)
-						continue;
-					if (vx->kind == CKPT_VMA_FILE && !(vx->flags & CKPT_VMA_F_SYSV) &&
-					    strncmp(x->vmas[i].name, "/memfd:", 7) != 0)
-						continue; /* a file on disk: it is the shared part */
-					return ckpt_fail(j->e, ENOTSUP,
-							 "pid %d mapping 0x%llx-0x%llx (%s) and pid %d "
-							 "mapping 0x%llx-0x%llx are one shared memory "
-							 "object: memory shared between processes of the "
-							 "job cannot be restored yet",
-							 x->pid, (unsigned long long)vx->start,
-							 (unsigned long long)vx->end,
-							 x->vmas[i].name[0] ? x->vmas[i].name : "anonymous",
-							 y->pid, (unsigned long long)vy->start,
-							 (unsigned long long)vy->end);
-				}
-		}
-	return 0;
-}
-
 static int collect_state(struct job *j)
 {
 	int rc = 0;
@@ -349,7 +296,21 @@ static int collect_state(struct job *j)
 		if (!rc)
 			rc = dump_vmas(d);
 	}
-	return rc ? rc : refuse_shared(j);
+	if (!rc) { /* objects and memory held by several processes: shared.c */
+		struct dump **live = calloc(j->n, sizeof(*live));
+		pid_t *ppid = calloc(j->n, sizeof(*ppid));
+		uint32_t n = 0;
+		for (uint32_t i = 0; live && ppid && i < j->n; i++)
+			if (j->m[i].d) {
+				ppid[n] = j->m[i].ppid;
+				live[n++] = j->m[i].d;
+			}
+		rc = live && ppid ? dump_share(live, ppid, n, j->e)
+				  : ckpt_fail(j->e, ENOMEM, "no memory");
+		free(live);
+		free(ppid);
+	}
+	return rc;
 }
 
 static int write_job(struct job *j, struct imgw *w, uint32_t *live)
@@ -371,31 +332,37 @@ static int write_job(struct job *j, struct imgw *w, uint32_t *live)
 		if (j->m[i].pid == j->root)
 			h.root_pid = j->root;
 	int rc = imgw_header(w, &h);
-	/* every member's objects in one table, ids renumbered per process */
+	/* every member's objects in one table, each process's slice holding
+	   what it makes again (shared.c) */
 	struct dump all;
 	memset(&all, 0, sizeof(all));
 	all.e = j->e;
 	all.objs = calloc(nobj + 1, sizeof(*all.objs));
-	if (!all.objs)
+	struct dump **lv = calloc(j->n, sizeof(*lv));
+	uint32_t *slice = calloc(j->n, sizeof(*slice)), *count = calloc(j->n, sizeof(*count));
+	if (!all.objs || !lv || !slice || !count) {
+		free(all.objs);
+		free(lv);
+		free(slice);
+		free(count);
 		return ckpt_fail(j->e, ENOMEM, "no memory");
-	for (uint32_t i = 0; i < j->n; i++) {
-		struct dump *d = j->m[i].d;
-		if (!d)
-			continue;
-		d->obj_base = all.nr_objs;
-		for (uint32_t k = 0; k < d->nr_objs; k++) {
-			all.objs[all.nr_objs] = d->objs[k];
-			all.objs[all.nr_objs++].id += d->obj_base;
-		}
-		for (uint32_t k = 0; k < d->nr_fds; k++)
-			d->fds[k].f.obj += d->obj_base;
 	}
+	uint32_t nl = 0;
+	for (uint32_t i = 0; i < j->n; i++)
+		if (j->m[i].d)
+			lv[nl++] = j->m[i].d;
+	dump_share_ids(lv, nl, &all, slice, count);
 	if (!rc)
 		rc = dump_write_objs(&all, w);
 	free(all.objs); /* bodies stay with their process */
+	free(lv);
 	struct ckpt_img_task *t = calloc(j->n, sizeof(*t));
-	if (!t)
+	if (!t) {
+		free(slice);
+		free(count);
 		return ckpt_fail(j->e, ENOMEM, "no memory");
+	}
+	nl = 0;
 	for (uint32_t i = 0; i < j->n; i++) {
 		const struct member *m = &j->m[i];
 		t[i].pid = m->pid;
@@ -407,11 +374,13 @@ static int write_job(struct job *j, struct imgw *w, uint32_t *live)
 		t[i].exit_status = m->d ? 0 : m->exit_code;
 		t[i].exit_signal = m->exit_signal;
 		memcpy(t[i].comm, m->comm, sizeof(t[i].comm));
-		if (m->d && m->d->nr_objs) {
-			t[i].obj_first = m->d->obj_base + 1;
-			t[i].obj_count = m->d->nr_objs;
+		if (m->d) {
+			t[i].obj_first = slice[nl];
+			t[i].obj_count = count[nl++];
 		}
 	}
+	free(slice);
+	free(count);
 	if (!rc)
 		rc = imgw_begin(w, CKPT_SEC_TREE, j->n * sizeof(*t), 0);
 	if (!rc)
@@ -855,6 +824,7 @@ int rs_restore_job(struct rs_ctx *c)
 		c->live_pids = NULL;
 		return ckpt_fail_errno(c->e, errno, "mmap");
 	}
+	rs_share_plan(c);
 	/* the root is the helper's own child; it makes the rest */
 	struct rs_ctx *root = c->procs[0];
 	root->live_pids = c->live_pids;

@@ -106,6 +106,7 @@ struct rs_ctx {
 	const struct ckpt_img_task *task; /* in a process's context: its record */
 	pid_t *live_pids; /* shared memory: pid of every TREE record once made */
 	struct rs_ids *ids; /* --restore-sid/-pgid: what each process does (proc_ids.c) */
+	int shared_base; /* main context: the job's shared region (shared.c) */
 
 	/* live process */
 	pid_t pid;
@@ -147,6 +148,21 @@ int rs_job_next_proc(struct rs_ctx *c, int (*check)(struct rs_ctx *));
 void rs_job_close(struct rs_ctx *c);
 /* The whole job: verify, create, restore, let run. */
 int rs_restore_job(struct rs_ctx *c);
+/* shared.c: objects other processes of the job hold. In the helper, before
+   the root is made: place the shared region. In a process's context: is o
+   in its own slice; object id of the whole job (marked shared); o's number
+   in the shared region (-1: not a job); the region; closing it. */
+void rs_share_plan(struct rs_ctx *job);
+int rs_share_own(const struct rs_ctx *c, const struct rs_obj *o);
+struct rs_obj *rs_share_find(struct rs_ctx *c, uint32_t id);
+int rs_share_slot(const struct rs_ctx *c, const struct rs_obj *o);
+void rs_share_region(const struct rs_ctx *c, int *lo, int *hi);
+void rs_share_close(const struct rs_ctx *c);
+/* In the helper, mapping c's VMAs: shared anonymous memory an earlier
+   process of the job maps is mapped from its object. 1: not such a VMA;
+   0: mapped; <0: error with message. */
+struct rs_vma;
+int rs_share_map(struct rs_ctx *c, const struct rs_vma *rv);
 /* In a new process of the job (helper code): make its children. */
 int rs_job_spawn_children(struct rs_ctx *c, int errfd, char *msg, size_t msglen);
 

@@ -76,6 +76,10 @@ static int child_setup_fds(struct rs_ctx *c, int errfd)
 	for (uint32_t i = 0; i < c->nr_fds; i++)
 		if (c->fdt[i].f->fd > maxfd)
 			maxfd = c->fdt[i].f->fd;
+	int slo, shi;
+	rs_share_region(c, &slo, &shi);
+	if (shi > maxfd)
+		maxfd = shi; /* parked objects above the shared region */
 	int base = maxfd + 1;
 	/* stdio sources, the error pipe and the warning descriptor parked above
 	   every number in use */
@@ -91,7 +95,19 @@ static int child_setup_fds(struct rs_ctx *c, int errfd)
 	errfd = base + 3;
 	if (rs_warn_fd >= 0)
 		rs_warn_fd = dup3(rs_warn_fd, base + 4, O_CLOEXEC) >= 0 ? base + 4 : -1;
-	syscall(SYS_close_range, 0, (unsigned)base - 1, 0);
+	/* the job's shared region, what the parent handed down, stays until
+	   this process has made its children (shared.c) */
+	int lo, hi;
+	rs_share_region(c, &lo, &hi);
+	if (lo >= 0 && c->task == c->job->tasks)
+		rs_share_close(c); /* the root: nothing is handed down to it */
+	if (lo >= 0 && lo < base) {
+		syscall(SYS_close_range, 0, (unsigned)lo - 1, 0);
+		if (hi + 1 <= base - 1)
+			syscall(SYS_close_range, (unsigned)hi + 1, (unsigned)base - 1, 0);
+	} else {
+		syscall(SYS_close_range, 0, (unsigned)base - 1, 0);
+	}
 	syscall(SYS_close_range, (unsigned)base + 5, ~0u, 0);
 	char msg[RS_LINE_MAX - 80];
 	if (rs_fd_setup(c, base + 5, src, msg, sizeof(msg)) < 0) {
@@ -118,10 +134,13 @@ static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, in
 	   limits themselves are applied later (prlimit from the helper). */
 	struct rlimit cur;
 	getrlimit(RLIMIT_NOFILE, &cur);
-	if (p->rlimits[RLIMIT_NOFILE].cur > cur.rlim_cur) {
-		cur.rlim_cur = p->rlimits[RLIMIT_NOFILE].cur < cur.rlim_max
-				       ? p->rlimits[RLIMIT_NOFILE].cur
-				       : cur.rlim_max;
+	uint64_t want = p->rlimits[RLIMIT_NOFILE].cur;
+	if (c->job && c->job->shared_base) /* the shared region, then our parking */
+		want = want > (uint64_t)c->job->shared_base + c->job->nr_objs + c->nr_objs + 64
+			       ? want
+			       : (uint64_t)c->job->shared_base + c->job->nr_objs + c->nr_objs + 64;
+	if (want > cur.rlim_cur) {
+		cur.rlim_cur = want < cur.rlim_max ? want : cur.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &cur);
 	}
 	/* Every file this process opens from here on (its descriptors, its cwd,
@@ -172,6 +191,7 @@ static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, in
 			errno = 0;
 			child_die(errfd, "%s", m);
 		}
+		rs_share_close(c); /* the children have what they hold */
 	}
 	close(errfd);
 	if (rs_warn_fd >= 0)

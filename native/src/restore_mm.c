@@ -63,6 +63,8 @@ static int map_vmas(struct rs_ctx *c)
 			continue;
 		/* SysV segments and memfds: their own objects (shm_sysv.c, fd_memfd.c) */
 		int own = (v->flags & CKPT_VMA_F_SYSV) ? rs_sysvshm_map(c, rv) : rs_memfd_map(c, rv);
+		if (own == 1) /* shared with an earlier process of the job (shared.c) */
+			own = rs_share_map(c, rv);
 		if (own <= 0) {
 			rc = own;
 			continue;

@@ -47,9 +47,9 @@ Options:
   -f, --file FILE        where to write (default: context.PID in the current directory;
                          local only: a daemon writes into its image directory)
       --scope SCOPE      pid (one process), tree (it and its descendants, default),
-                         pgid (PID is a process group) or sid (a session); not
-                         supported yet (exit 3): pgid, sid, and tree when the
-                         process has children
+                         pgid (PID is a process group) or sid (a session); what
+                         the processes share comes back shared (refused, exit 3:
+                         a TCP/UDP socket two of them hold)
       --cont, --run      leave the process running (default)
       --stop             leave it stopped (SIGSTOP) once saved
       --term             send SIGTERM once saved

@@ -69,15 +69,23 @@ for (const fresh of [false, true]) {
 }
 
 test.serial(
-  'a descriptor shared by two processes of the tree is refused naming both; the tree runs on',
+  'a UDP socket shared by two processes of the tree is refused naming both; the tree runs on',
   async (t) => {
-    // the tree prog's children close their stdio; this one's children keep
-    // the parent's: one open description held by two processes
+    // shared descriptions come back shared (shared.test.ts), but not a
+    // TCP/UDP socket held by two processes
     const out = join(scratch, 'shared.out');
     const fd = openSync(out, 'w');
-    spawn('setsid', ['-f', 'bash', '-c', 'sleep 600 & sleep 600 & echo READY $$; wait'], {
-      stdio: ['ignore', fd, fd],
-    });
+    const py = [
+      'import os, socket, time',
+      's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+      "s.bind(('127.0.0.1', 0))",
+      'if os.fork() == 0:',
+      '    time.sleep(600)',
+      '    os._exit(0)',
+      "print('READY', os.getpid(), flush=True)",
+      'time.sleep(600)',
+    ].join('\n');
+    spawn('setsid', ['-f', 'python3', '-c', py], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     const m = await until('READY', () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false);
     const pid = Number(m[1]);
@@ -90,7 +98,10 @@ test.serial(
     const err = await t.throwsAsync(
       checkpoint(pid, join(scratch, 'shared.img'), { after: AFTER.kill, scope: SCOPE.tree }),
     );
-    t.regex(err?.message ?? '', /pid \d+ fd \d+ .* and pid \d+ fd \d+ .* held by two processes/);
+    t.regex(
+      err?.message ?? '',
+      /pid \d+ fd \d+ \(socket:.* and pid \d+ fd \d+ .* held by two processes.*TCP\/UDP/,
+    );
     t.false(gone(pid), 'the job keeps running after the refusal');
   },
 );

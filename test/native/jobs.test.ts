@@ -1,0 +1,159 @@
+/**
+ * Real programs whose processes share pipes, files and memory (issue 11),
+ * each checkpointed mid-run with --kill as a tree, restarted with the same
+ * pids, and compared with an uninterrupted run of the same job:
+ * a bash pipeline `sort | uniq -c` over a ~100 MB file, `make -j2` of a
+ * small generated C project, a Python multiprocessing Pool(2) and a node.js
+ * script with timers and a child process on an IPC channel.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { AFTER, checkpoint, restart, SCOPE, wait } from '../../src/engine/libckpt.js';
+import { SRC, sleep, until } from './harness.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'ckpt-jobs-'));
+const gone = (pid: number) => !existsSync(`/proc/${pid}`);
+
+/** Run `script` (bash) in dir detached, checkpoint it after `after` ms,
+    restart it, and return its exit code once it finishes. */
+async function interrupted(
+  t: ExecutionContext,
+  name: string,
+  dir: string,
+  script: string,
+  after: number,
+) {
+  const log = join(scratch, `${name}.log`);
+  const fd = openSync(log, 'w');
+  const pidfile = join(scratch, `${name}.pid`);
+  spawn('setsid', ['-f', 'bash', '-c', `echo $$ > ${pidfile}; cd ${dir} && ${script}`], {
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  const pid = await until(`${name} started`, () =>
+    existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) || false : false,
+  );
+  t.teardown(() => {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {}
+  });
+  await sleep(after);
+  t.false(gone(pid), `${name} still running at the checkpoint`);
+  const image = join(scratch, `${name}.img`);
+  const r = await checkpoint(pid, image, { after: AFTER.kill, scope: SCOPE.tree });
+  t.log(`${name}: ${r.processes} processes checkpointed`);
+  t.true(r.processes > 1, JSON.stringify(r));
+  await until('killed and reaped', () => gone(pid));
+  const rr = await restart(image, {});
+  t.is(rr.pid, pid, 'same pid');
+  const code = await wait(rr.waiterPid);
+  return { code, log: readFileSync(log, 'utf8') };
+}
+
+test.serial('bash: sort | uniq -c over a 100 MB file, interrupted, same output', async (t) => {
+  const input = join(scratch, 'words.txt');
+  const fd = openSync(input, 'w');
+  let chunk = '';
+  let x = 12345;
+  for (let i = 0; i < 200_000; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    chunk += `word-${x % 50_000}-${'abcdefghijklmnopqrstuvwxyz'.slice(0, x % 27)}\n`;
+  }
+  for (let size = 0; size < 100 * 1024 * 1024; size += chunk.length) writeSync(fd, chunk);
+  closeSync(fd);
+  const script = `LC_ALL=C sort ${input} | uniq -c > OUT`;
+  mkdirSync(join(scratch, 'ref'));
+  mkdirSync(join(scratch, 'run'));
+  execFileSync('bash', ['-c', `cd ${join(scratch, 'ref')} && ${script}`]);
+  const r = await interrupted(t, 'sortuniq', join(scratch, 'run'), script, 1500);
+  t.is(r.code, 0, r.log);
+  const want = readFileSync(join(scratch, 'ref', 'OUT'));
+  const got = readFileSync(join(scratch, 'run', 'OUT'));
+  t.true(want.length > 0);
+  t.true(got.equals(want), `output differs: ${got.length} bytes, want ${want.length}`);
+});
+
+test.serial('make -j2 of a small C project, interrupted, same result', async (t) => {
+  const gen = (dir: string) => {
+    mkdirSync(dir);
+    const objs: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      let body = '';
+      for (let k = 0; k < 300; k++)
+        body += `static long f${k}(long x) { return x * ${k + 1} + ${i} - (x >> 3); }\n`;
+      body += `long part${i}(long x) { long s = 0;\n`;
+      for (let k = 0; k < 300; k++) body += `  s += f${k}(x + ${k});\n`;
+      body += '  return s; }\n';
+      writeFileSync(join(dir, `p${i}.c`), body);
+      objs.push(`p${i}.o`);
+    }
+    let main = '#include <stdio.h>\n';
+    for (let i = 0; i < 8; i++) main += `long part${i}(long);\n`;
+    main += 'int main(void) { long s = 0;\n';
+    for (let i = 0; i < 8; i++) main += `  s += part${i}(${i});\n`;
+    main += '  printf("%ld\\n", s); return 0; }\n';
+    writeFileSync(join(dir, 'main.c'), main);
+    writeFileSync(
+      join(dir, 'Makefile'),
+      `prog: main.o ${objs.join(' ')}\n\tcc -o $@ $^\n%.o: %.c\n\tcc -O2 -c -o $@ $<\n`,
+    );
+  };
+  gen(join(scratch, 'mref'));
+  gen(join(scratch, 'mrun'));
+  const ref = execFileSync(
+    'bash',
+    ['-c', `cd ${join(scratch, 'mref')} && make -j2 >/dev/null && ./prog`],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const r = await interrupted(t, 'make', join(scratch, 'mrun'), 'make -j2', 1000);
+  t.is(r.code, 0, r.log);
+  const got = execFileSync(join(scratch, 'mrun', 'prog'), { encoding: 'utf8' });
+  t.is(got, ref);
+  const lines = (s: string) => s.split('\n').filter(Boolean).sort();
+  const refLog = execFileSync('bash', ['-c', `cd ${join(scratch, 'mref')} && make -n -B`], {
+    encoding: 'utf8',
+  });
+  t.deepEqual(lines(r.log), lines(refLog), 'make ran every command once');
+});
+
+test.serial('python multiprocessing Pool(2), interrupted, same output', async (t) => {
+  const script = join(SRC, 'pool.py');
+  const ref = execFileSync('python3', [script, '12000'], { encoding: 'utf8' });
+  const dir = join(scratch, 'pool');
+  mkdirSync(dir);
+  const r = await interrupted(t, 'pool', dir, `exec python3 ${script} 12000`, 1500);
+  t.is(r.code, 0, r.log.slice(-2000));
+  t.true(r.log === ref, `output differs (${r.log.length} bytes, want ${ref.length})`);
+});
+
+test.serial('node.js with timers and a child process, interrupted, same output', async (t) => {
+  const script = join(SRC, 'nodechild.mjs');
+  const env = { ...process.env, UV_USE_IO_URING: '0' };
+  const ref = execFileSync(process.execPath, [script, '300'], { encoding: 'utf8', env });
+  const dir = join(scratch, 'nodechild');
+  mkdirSync(dir);
+  const r = await interrupted(
+    t,
+    'nodechild',
+    dir,
+    `UV_USE_IO_URING=0 exec ${process.execPath} ${script} 300`,
+    2000,
+  );
+  t.is(r.code, 0, r.log.slice(-2000));
+  t.true(r.log === ref, `output differs (${r.log.length} bytes, want ${ref.length})`);
+});
