@@ -144,6 +144,14 @@ static int add(struct job *j, const struct member *m)
 	return 1;
 }
 
+/* A member that left the job before it was frozen. */
+static void drop(struct job *j, uint32_t i)
+{
+	memmove(&j->m[i], &j->m[i + 1], (j->n - i - 1) * sizeof(*j->m));
+	memmove(&j->pids[i], &j->pids[i + 1], (j->n - i - 1) * sizeof(*j->pids));
+	j->n--;
+}
+
 /* Children of pid (every thread's), as listed by the kernel. */
 static int add_children(struct job *j, pid_t pid, int *added)
 {
@@ -184,9 +192,9 @@ static int add_children(struct job *j, pid_t pid, int *added)
 	return rc;
 }
 
-/* Take the list again: new members join (never leave: frozen members
-   cannot exit, a zombie's parent is frozen or outside). Returns the number
-   added or -errno. */
+/* Take the list again: new members join. Frozen members cannot exit; one
+   not frozen yet may, and its parent may reap it: the freeze loop drops
+   it then. Returns the number added or -errno. */
 static int collect(struct job *j)
 {
 	int added = 0, rc = 0;
@@ -458,9 +466,11 @@ int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 			}
 			froze++;
 			rc = freeze_member(&j, m, o, deadline);
-			if (rc == -ESRCH && m->pid != pid && read_stat(m->pid, &now) &&
-			    now.state == 'Z') {
-				/* it exited before we seized it: a zombie member */
+			int seen = rc == -ESRCH && m->pid != pid ? read_stat(m->pid, &now) : 1;
+			if (rc == -ESRCH && m->pid != pid && (!seen || now.state == 'Z')) {
+				/* it exited before we seized it: a zombie member, or
+				   gone altogether (its parent, not frozen yet, reaped
+				   it: make reaps each cc at once) */
 				dump_release(m->d, 0);
 				dump_free(m->d);
 				free(m->d);
@@ -468,6 +478,8 @@ int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 				m->state = 'Z';
 				ckpt_err_init(e, e->msg, e->len);
 				rc = 0;
+				if (!seen)
+					drop(&j, i--);
 			}
 		}
 		if (!rc && !added && !froze)
@@ -477,12 +489,17 @@ int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 					 "freezing", pid);
 	}
 	if (!rc) {
-		/* zombies: their status now (the parent is frozen, nobody reaps) */
+		/* zombies: their status now (every parent in the job is frozen:
+		   nobody reaps). One its parent reaped before it was frozen is
+		   gone (or its pid is another process's now): not a member. */
 		for (uint32_t i = 0; i < j.n; i++)
 			if (!j.m[i].d) {
 				struct member now;
-				if (read_stat(j.m[i].pid, &now))
+				if (read_stat(j.m[i].pid, &now) && now.state == 'Z' &&
+				    now.start == j.m[i].start)
 					j.m[i].exit_code = now.exit_code;
+				else
+					drop(&j, i--);
 			}
 		order(&j);
 		if (!j.n || (o->scope == CKPT_SCOPE_TREE && !j.m[0].d))
