@@ -65,12 +65,22 @@ static int kernel_freeze(struct dump *d)
 	if (state == 'Z' || state == 'X')
 		return ckpt_fail(d->e, ESRCH, "process %d is a zombie (exited, not yet reaped)",
 				 d->pid);
+	/* a tracer stop under strace lasts while strace prints a line: wait
+	   it out (2 s at most, or to the deadline); a debugger's lasts */
+	for (int ms = 0; state == 't' && ms < 2000; ms += 2) {
+		if (d->deadline_ns && dump_now_ns() >= d->deadline_ns)
+			break;
+		usleep(2000);
+		state = status_of(d->pid, &tgid);
+	}
+	if (tgid < 0)
+		return ckpt_fail(d->e, ESRCH, "no process %d", d->pid);
 	if (state == 'T' || state == 't')
 		return ckpt_fail(d->e, EBUSY,
 				 "process %d is stopped (%s): the kernel engine freezes a thread on "
 				 "its way back to user mode, which a stopped one never takes; "
 				 "continue it or use the user engine",
-				 d->pid, state == 'T' ? "job control" : "in a tracer's stop");
+				 d->pid, state == 'T' ? "job control" : "in a tracer's stop for 2 s");
 	int rc = dump_refuse_tracer(d);
 	if (rc)
 		return rc;
