@@ -146,6 +146,11 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
           `its real, effective, saved and filesystem ids differ (uid ${owner.uids.join('/')}, gid ${owner.gids.join('/')}): a set-id process is never a job`,
         );
       }
+      if (owner.uid !== 0 && owner.capPrm !== 0n) {
+        forbid(
+          `it holds capabilities (CapPrm ${owner.capPrm < 0n ? 'unknown' : owner.capPrm.toString(16)}) its owner uid ${owner.uid} does not have: the owner could not ptrace it, and a restart could not give them back`,
+        );
+      }
       ctx.authz.requireOwner(meta.caller, owner.uid, `attach ${body.job} (pid ${body.pid})`);
       if (body.owner && (body.owner.uid !== owner.uid || body.owner.gid !== owner.gid)) {
         forbid(

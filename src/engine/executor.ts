@@ -27,7 +27,14 @@ import type {
 } from '../shared/types.js';
 import { EngineError } from './errors.js';
 import { ImageTrust } from './image-trust.js';
-import { isAlive, type Job, type JobStore, processStartTime, processState } from './jobs.js';
+import {
+  isAlive,
+  type Job,
+  type JobStore,
+  processStartTime,
+  processState,
+  treeCredsProblem,
+} from './jobs.js';
 import * as libckpt from './libckpt.js';
 
 /** What the executor uses of libckpt (src/engine/libckpt.ts). */
@@ -241,6 +248,16 @@ export class Executor {
     if (!isAlive(job)) {
       return fail(
         new EngineError('NOT_RUNNING', `job ${job.id} has no running process (state ${job.state})`),
+        job.pid,
+      );
+    }
+    // the owner recorded at attach must still be who the tree is: a process that ran a
+    // set-id program (su, passwd) or gained capabilities since is not frozen, copied or
+    // killed for them
+    const problem = treeCredsProblem(job.pid, job.owner);
+    if (problem) {
+      return fail(
+        new EngineError('FORBIDDEN', `checkpoint of job ${job.id} refused: ${problem}`),
         job.pid,
       );
     }
