@@ -294,3 +294,45 @@ test('a user restarts their own counter with the same PID; forged, outside and c
   await until('the counter to go on', () => lines(join(dir, 'c.lines')) > countAtKill + 3);
   process.kill(pid, 'SIGKILL');
 });
+
+test('an image directory others may write is refused at start; a job directory not the daemon own is never written', async (t) => {
+  const server = await natsServer(t);
+  // shared scratch: others could make <imageDir>/<job> themselves, keep the daemon's
+  // images in a directory of theirs and swap one between its checks and the restart
+  const scratch = mkdtempSync(join(tmpdir(), 'ckpt-scratch-'));
+  chmodSync(scratch, 0o1777);
+  await t.throwsAsync(
+    startDaemon(t, { url: server.url, node: 'scratch', args: ['--image-dir', scratch] }),
+    { message: /image directory .*ckpt-scratch-.* is writable by others \(mode 1777\)/ },
+  );
+
+  // the image directory is the daemon's, but a job directory in it belongs to nobody
+  const images = mkdtempSync(join(tmpdir(), 'ckpt-images-'));
+  const d = await startDaemon(t, {
+    url: server.url,
+    node: 'jobdir',
+    args: ['--image-dir', images],
+  });
+  const jobDir = join(images, 'theirs');
+  execFileSync('mkdir', ['-m', '0777', jobDir]);
+  chownSync(jobDir, 65534, 65534);
+  const { request } = await commands(t, d);
+  const p = spawn(
+    'setpriv',
+    ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', 'sleep', '60'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  t.teardown(() => p.kill('SIGKILL'));
+  await until('sleep to run as nobody', () => idsOf(p.pid as number).Uid.startsWith('65534'));
+  await sleep(200);
+  t.true((await request('attach', { job: 'theirs', pid: p.pid })).ok);
+  const r = await request('checkpoint', { job: 'theirs', timeoutMs: 20_000 });
+  t.false(r.ok, JSON.stringify(r));
+  t.regex(
+    (r.error as { message: string }).message,
+    /theirs is owned by uid 65534.*expected a directory of the daemon's/,
+  );
+  t.false(existsSync(join(jobDir, 'theirs.1.ckpt')), 'no image in a directory of someone else');
+});
