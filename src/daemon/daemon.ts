@@ -33,7 +33,7 @@ import {
   stripUrlCredentials,
 } from '../bus/index.js';
 import { type Engine, Executor } from '../engine/executor.js';
-import { ImageTrust, loadImageKey } from '../engine/image-trust.js';
+import { dirProblem, ImageTrust, loadImageKey } from '../engine/image-trust.js';
 import { JobStore } from '../engine/jobs.js';
 import * as libckpt from '../engine/libckpt.js';
 import { createMetrics, type MetricsServer, startMetricsServer } from '../metrics/index.js';
@@ -194,6 +194,10 @@ export async function startDaemon(
   refuseSecondDaemon(cfg.stateDir);
   const authz = createAuthz(resolveGroup(cfg.adminGroup));
   const imageKey = await loadImageKey(cfg.stateDir);
+  // the images (and their signatures) live where only the daemon can write
+  mkdirSync(cfg.imageDir, { recursive: true, mode: 0o700 });
+  const imageDirBad = dirProblem(cfg.imageDir);
+  if (imageDirBad) throw new DaemonStartError(`image directory ${imageDirBad}`);
   let policies: PolicySet = loadPolicyFiles(cfg.policies);
   // jobs belong to a node name: refuse another node's state before starting anything
   const jobs = JobStore.load(join(cfg.stateDir, 'jobs.json'), cfg.node);

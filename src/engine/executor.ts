@@ -26,7 +26,7 @@ import type {
   Trigger,
 } from '../shared/types.js';
 import { EngineError } from './errors.js';
-import { ImageTrust } from './image-trust.js';
+import { dirProblem, ImageTrust } from './image-trust.js';
 import {
   isAlive,
   type Job,
@@ -263,6 +263,21 @@ export class Executor {
     }
     const seq = job.seq + 1;
     const dir = join(this.o.imageDir, job.id);
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      return fail(
+        new EngineError('ENGINE', `cannot make ${dir}: ${(err as Error).message}`),
+        job.pid,
+      );
+    }
+    const dirBad = dirProblem(dir);
+    if (dirBad) {
+      return fail(
+        new EngineError('FORBIDDEN', `checkpoint of job ${job.id} refused: ${dirBad}`),
+        job.pid,
+      );
+    }
     const image = join(dir, `${job.id}.${seq}.ckpt`);
     const before = job.state;
     this.publish('ckpt', 'begin', {
