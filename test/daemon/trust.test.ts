@@ -336,3 +336,27 @@ test('an image directory others may write is refused at start; a job directory n
   );
   t.false(existsSync(join(jobDir, 'theirs.1.ckpt')), 'no image in a directory of someone else');
 });
+
+test('a state directory someone else made is refused at start', async (t) => {
+  const server = await natsServer(t);
+  // made by nobody before the daemon's first start: nobody could later swap keys/ (the
+  // image key) or jobs.json for their own, since they own the directory
+  const parent = mkdtempSync(join(tmpdir(), 'ckpt-state-'));
+  chmodSync(parent, 0o1777); // as /tmp is
+  const stateDir = join(parent, 'state');
+  execFileSync('setpriv', [
+    '--reuid',
+    'nobody',
+    '--regid',
+    'nogroup',
+    '--clear-groups',
+    'mkdir',
+    '-m',
+    '0755',
+    stateDir,
+  ]);
+  await t.throwsAsync(startDaemon(t, { url: server.url, node: 'theirstate', stateDir }), {
+    message: /state directory .*state is owned by uid 65534/,
+  });
+  t.false(existsSync(join(stateDir, 'keys')), 'no key was made where nobody could replace it');
+});
