@@ -11,6 +11,7 @@
  */
 import {
   chmodSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -190,6 +191,15 @@ export async function startDaemon(
   mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
   // others may reach the socket and daemon.json by name, never list the directory; the
   // secrets live in 0700 subdirectories (bus/, keys/) and 0600 files
+  // a directory someone else made (before our first start) stays theirs: they could swap
+  // keys/, bus/ or jobs.json under us; only the daemon's own directory will do
+  const stateOwner = lstatSync(cfg.stateDir);
+  const me = process.geteuid?.() ?? 0;
+  if (!stateOwner.isDirectory() || stateOwner.uid !== me) {
+    throw new DaemonStartError(
+      `state directory ${cfg.stateDir} ${stateOwner.isDirectory() ? `is owned by uid ${stateOwner.uid}` : 'is not a directory'}: expected a directory of the daemon's (uid ${me}); move it away and let the daemon make it`,
+    );
+  }
   chmodSync(cfg.stateDir, 0o711);
   refuseSecondDaemon(cfg.stateDir);
   const authz = createAuthz(resolveGroup(cfg.adminGroup));
