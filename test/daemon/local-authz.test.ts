@@ -370,3 +370,62 @@ test('one user cannot take every descriptor of the daemon with idle connections'
   t.true(r.refused >= 250, 'the connections beyond the limit were told why');
   t.regex(r.said, /"code":"BUSY".*connections/);
 });
+
+test("a user's job cannot claim another user's name nor put escape sequences on root's terminal", async (t) => {
+  if (!haveUseradd) {
+    t.log('SKIPPED: useradd missing');
+    t.pass();
+    return;
+  }
+  const server = await natsServer(t);
+  const d = await startDaemon(t, { url: server.url, node: 'authzname' });
+  const sock = join(d.stateDir, 'ckpt.sock');
+  const p1 = sleeper(t, U1);
+  await execed(p1);
+  const uid = idOf('-u', U1);
+  const gid = idOf('-g', U1);
+  /** One request as U1 through the socket; the reply. */
+  const asU1 = (line: string) =>
+    execFileSync(
+      'setpriv',
+      [
+        '--reuid',
+        U1,
+        '--regid',
+        U1,
+        '--clear-groups',
+        process.execPath,
+        '-e',
+        `const s = require('node:net').connect(${JSON.stringify(sock)}); let g = '';
+         s.on('data', (x) => { g += x; }); s.on('close', () => process.stdout.write(g));
+         s.end(${JSON.stringify(`${line}\n`)});`,
+      ],
+      { encoding: 'utf8' },
+    );
+  // U1's own process, declared as root's by name
+  const named = JSON.parse(
+    asU1(`attach ${JSON.stringify({ job: 'named', pid: p1, owner: { uid, gid, user: 'root' } })}`),
+  );
+  t.false(named.ok, JSON.stringify(named));
+  t.is(named.error.code, 'FORBIDDEN');
+  t.regex(named.error.message, new RegExp(`declares user root, but uid ${uid} is ${U1}`));
+  // a command line made of terminal escapes (set the title, clear the screen)
+  const esc = JSON.parse(
+    asU1(
+      `attach ${JSON.stringify({ job: 'esc', pid: p1, command: ['\x1b]0;owned\x07', 'x\x1b[2J\x9b1m'] })}`,
+    ),
+  );
+  t.true(esc.ok, JSON.stringify(esc));
+  t.is(esc.job.owner.user, U1, 'the daemon names the owner from the uid');
+  const shown = execFileSync(CKPT, ['jobs', '--state-dir', d.stateDir], {
+    encoding: 'utf8',
+    env: { ...process.env, CKPT_BUS_URL: '' },
+  });
+  const control = [...shown].filter((ch) => {
+    const c = ch.codePointAt(0) as number;
+    return (c < 0x20 && c !== 0x0a) || (c >= 0x7f && c <= 0x9f);
+  });
+  t.deepEqual(control, [], 'no control character reaches the terminal');
+  t.regex(shown, /\\x1b\]0;owned\\x07 x\\x1b\[2J\\x9b1m/, 'shown escaped');
+  t.regex(shown, new RegExp(`esc .* ${U1} `));
+});
