@@ -27,7 +27,7 @@ import type { CkptMetrics } from '../metrics/metrics.js';
 import type { PolicyCommand, PolicySet } from '../policies/index.js';
 import { plannedKernel } from '../shared/planned.js';
 import type { CheckpointRequest, Trigger } from '../shared/types.js';
-import type { Authz } from './authz.js';
+import { type Authz, userNameOf } from './authz.js';
 
 export interface CommandContext {
   node: string;
@@ -157,6 +157,13 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
           `the request declares owner uid ${body.owner.uid} gid ${body.owner.gid}, but the process belongs to uid ${owner.uid} gid ${owner.gid}`,
         );
       }
+      // the owner's name too is what the system says of the uid, never what the request says
+      const user = userNameOf(owner.uid);
+      if (body.owner?.user !== undefined && body.owner.user !== user) {
+        forbid(
+          `the request declares user ${JSON.stringify(body.owner.user).slice(1, -1)}, but uid ${owner.uid} is ${user ?? 'a uid without a name'}`,
+        );
+      }
       const inherit = prev && prev.owner.uid === owner.uid && prev.owner.gid === owner.gid;
       const job: Job = {
         id: body.job,
@@ -167,7 +174,7 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
           uid: owner.uid,
           gid: owner.gid,
           groups: owner.groups,
-          ...(body.owner?.user ? { user: body.owner.user } : {}),
+          ...(user ? { user } : {}),
         },
         command: body.command,
         cwd: body.cwd,

@@ -71,7 +71,12 @@ test('attach: forged owners, init and the daemon itself are FORBIDDEN and audite
   // the same process without a forged owner: its owner comes from /proc
   const ok = await request('attach', { job: 'honest', pid });
   t.true(ok.ok, JSON.stringify(ok));
-  t.deepEqual((ok.job as { owner: unknown }).owner, { uid: 65534, gid: 65534, groups: [] });
+  t.deepEqual((ok.job as { owner: unknown }).owner, {
+    uid: 65534,
+    gid: 65534,
+    groups: [],
+    user: 'nobody',
+  });
 
   await until('audit records of the refusals', () => audit.length >= 5);
   for (const [name] of refusals) {
