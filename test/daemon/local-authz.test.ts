@@ -429,3 +429,53 @@ test("a user's job cannot claim another user's name nor put escape sequences on 
   t.regex(shown, /\\x1b\]0;owned\\x07 x\\x1b\[2J\\x9b1m/, 'shown escaped');
   t.regex(shown, new RegExp(`esc .* ${U1} `));
 });
+
+test('one user cannot register jobs without bound (each holds images on the daemon disk)', async (t) => {
+  if (!haveUseradd) {
+    t.log('SKIPPED: useradd missing');
+    t.pass();
+    return;
+  }
+  const server = await natsServer(t);
+  const d = await startDaemon(t, { url: server.url, node: 'authzquota' });
+  const sock = join(d.stateDir, 'ckpt.sock');
+  const p1 = sleeper(t, U1);
+  await execed(p1);
+  // 70 attaches on one connection, as U1
+  const script = `
+    const s = require('node:net').connect(${JSON.stringify(sock)});
+    let g = '';
+    s.on('data', (x) => { g += x; });
+    s.on('close', () => process.stdout.write(g));
+    for (let i = 0; i < 70; i++) s.write('attach ' + JSON.stringify({ job: 'q' + i, pid: ${p1} }) + '\\n');
+    s.end();
+  `;
+  const out = execFileSync(
+    'setpriv',
+    ['--reuid', U1, '--regid', U1, '--clear-groups', process.execPath, '-e', script],
+    { encoding: 'utf8' },
+  );
+  const replies = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { ok: boolean; error?: { code: string; message: string } });
+  t.is(replies.length, 70);
+  t.is(replies.filter((r) => r.ok).length, 64, 'a user holds at most 64 jobs');
+  const refused = replies.filter((r) => !r.ok);
+  t.true(refused.every((r) => r.error?.code === 'FORBIDDEN'));
+  t.regex(
+    refused[0]?.error?.message ?? '',
+    /uid \d+ has 64 jobs on authzquota: at most 64 per user/,
+  );
+  // root is not limited
+  const root = await new Promise<string>((resolve) => {
+    const c = connect(sock);
+    let got = '';
+    c.on('data', (x) => {
+      got += x;
+    });
+    c.on('close', () => resolve(got));
+    c.end(`attach ${JSON.stringify({ job: 'byroot', pid: p1 })}\n`);
+  });
+  t.true(JSON.parse(root).ok, root);
+});
