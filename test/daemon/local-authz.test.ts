@@ -345,6 +345,7 @@ test('one user cannot take every descriptor of the daemon with idle connections'
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   t.teardown(() => held.kill('SIGKILL'));
+  const heldExit = new Promise<void>((r) => held.on('exit', () => r()));
   let out = '';
   held.stdout.on('data', (x) => {
     out += x;
@@ -363,7 +364,7 @@ test('one user cannot take every descriptor of the daemon with idle connections'
     c.end('status {}\n');
   });
   t.true(JSON.parse(ok).ok, ok);
-  await new Promise<void>((r) => held.on('exit', () => r()));
+  await heldExit;
   const r = JSON.parse(out) as { open: number; refused: number; said: string };
   t.log(`daemon descriptors grew by ${grew}; ${JSON.stringify(r)}`);
   t.true(grew <= 40, `one user holds ${grew} of the daemon's descriptors`);
