@@ -45,6 +45,9 @@ export interface CommandContext {
   viaPolicies(cmd: PolicyCommand, skipped: string): Promise<object>;
 }
 
+/** Jobs one local user (not root, not the admin group) may have registered at once. */
+export const MAX_JOBS_PER_USER = 64;
+
 const COMMAND_CODES = new Set([
   'UNKNOWN_JOB',
   'JOB_EXISTS',
@@ -156,6 +159,17 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
         forbid(
           `the request declares owner uid ${body.owner.uid} gid ${body.owner.gid}, but the process belongs to uid ${owner.uid} gid ${owner.gid}`,
         );
+      }
+      // each job may hold images on the daemon's disk and a line in jobs.json: a user
+      // holds a bounded number (root, the admin group and the bus are not limited)
+      if (!prev && !ctx.authz.privileged(meta.caller)) {
+        const held = ctx.jobs.list().filter((j) => j.owner.uid === owner.uid).length;
+        if (held >= MAX_JOBS_PER_USER) {
+          throw new CommandError(
+            'FORBIDDEN',
+            `attach ${body.job} (pid ${body.pid}) refused: uid ${owner.uid} has ${held} jobs on ${ctx.node}: at most ${MAX_JOBS_PER_USER} per user (root and the admin group are not limited); detach some first`,
+          );
+        }
       }
       // the owner's name too is what the system says of the uid, never what the request says
       const user = userNameOf(owner.uid);
