@@ -15,7 +15,9 @@ import {
   existsSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
+  readlinkSync,
   statSync,
   symlinkSync,
 } from 'node:fs';
@@ -48,6 +50,23 @@ function idsOf(pid: number): { Uid: string; Gid: string; Groups: string } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const get = (k: string) => new RegExp(`^${k}:[ \\t]*(.*)$`, 'm').exec(s)?.[1]?.trim() ?? '';
   return { Uid: get('Uid'), Gid: get('Gid'), Groups: get('Groups') };
+}
+
+/** Capability sets and no_new_privs, from /proc/PID/status. */
+function privsOf(pid: number): Record<string, string> {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const out: Record<string, string> = {};
+  for (const k of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs']) {
+    out[k] = new RegExp(`^${k}:[ \\t]*(.*)$`, 'm').exec(s)?.[1]?.trim() ?? '';
+  }
+  return out;
+}
+
+/** Each descriptor number and what it names (pipes and sockets by kind, not inode). */
+function fdsOf(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/fd`)
+    .map((fd) => `${fd} ${readlinkSync(`/proc/${pid}/fd/${fd}`).replace(/:\[\d+\]$/, '')}`)
+    .sort();
 }
 
 test.before(() => {
@@ -157,6 +176,8 @@ test('a user restarts their own counter with the same PID; forged, outside and c
   chownSync(dir, idOf('-u', USER), idOf('-g', USER));
   const pid = await userCounter(dir, 'c');
   const before = idsOf(pid);
+  const privsBefore = privsOf(pid);
+  const fdsBefore = fdsOf(pid);
   const uid = String(idOf('-u', USER));
   t.is(before.Uid, [uid, uid, uid, uid].join('\t'));
 
@@ -291,6 +312,10 @@ test('a user restarts their own counter with the same PID; forged, outside and c
   t.is(JSON.parse(rs.stdout).pid, pid, 'the same PID');
   const after = idsOf(pid);
   t.deepEqual(after, before, "exactly the user's credentials");
+  // nothing of the daemon's (root) comes along: no capability, the same no_new_privs,
+  // and no descriptor the counter did not have (the daemon's sockets, its key, its logs)
+  t.deepEqual(privsOf(pid), privsBefore, 'the capabilities and no_new_privs the counter had');
+  t.deepEqual(fdsOf(pid), fdsBefore, 'the descriptors the counter had, nothing more');
   await until('the counter to go on', () => lines(join(dir, 'c.lines')) > countAtKill + 3);
   process.kill(pid, 'SIGKILL');
 });
