@@ -1,4 +1,6 @@
 /** `ckpt jobs --node NODE`: the jobs a node's daemon manages, as a table or JSON. */
+
+import { printable } from '../shared/printable.js';
 import type { JobInfo } from '../shared/types.js';
 import { withBus } from './bus-client.js';
 import { CliError, UsageError } from './errors.js';
@@ -27,14 +29,18 @@ function jobList(reply: unknown): JobInfo[] {
 
 export function formatJobs(jobs: readonly JobInfo[]): string {
   if (jobs.length === 0) return 'no jobs\n';
-  const rows = jobs.map((j) => [
-    j.id,
-    String(j.pid),
-    j.state,
-    j.owner?.user ?? String(j.owner?.uid ?? '?'),
-    j.lastImage ? `${j.lastImage.time} ${j.lastImage.path}` : '-',
-    (j.command ?? []).join(' ') || '-',
-  ]);
+  // every cell comes from the daemon, and the command line from whoever attached the job:
+  // no control character reaches the terminal
+  const rows = jobs.map((j) =>
+    [
+      j.id,
+      String(j.pid),
+      j.state,
+      j.owner?.user ?? String(j.owner?.uid ?? '?'),
+      j.lastImage ? `${j.lastImage.time} ${j.lastImage.path}` : '-',
+      (j.command ?? []).join(' ') || '-',
+    ].map((cell) => printable(String(cell))),
+  );
   const head = ['JOB', 'PID', 'STATE', 'OWNER', 'LAST IMAGE', 'COMMAND'];
   const widths = head.map((h, i) =>
     Math.max(h.length, ...rows.map((r) => (r[i] as string).length)),

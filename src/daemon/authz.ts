@@ -90,3 +90,14 @@ export function createAuthz(adminGid?: number): Authz {
     },
   };
 }
+
+/** The login name of `uid` (NSS: getent passwd), or undefined when it has none. */
+export function userNameOf(uid: number): string | undefined {
+  try {
+    const line = execFileSync('getent', ['passwd', String(uid)], { encoding: 'utf8' }).trim();
+    const [name, , id] = line.split(':');
+    return name && Number(id) === uid ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -27,7 +27,7 @@ import type { CkptMetrics } from '../metrics/metrics.js';
 import type { PolicyCommand, PolicySet } from '../policies/index.js';
 import { type EngineChoice, engineStatus } from '../shared/engine-choice.js';
 import type { CheckpointRequest, Trigger } from '../shared/types.js';
-import type { Authz } from './authz.js';
+import { type Authz, userNameOf } from './authz.js';
 
 export interface CommandContext {
   node: string;
@@ -46,6 +46,9 @@ export interface CommandContext {
   /** Send a command through the policy engine; resolves with what it decided. */
   viaPolicies(cmd: PolicyCommand, skipped: string): Promise<object>;
 }
+
+/** Jobs one local user (not root, not the admin group) may have registered at once. */
+export const MAX_JOBS_PER_USER = 64;
 
 const COMMAND_CODES = new Set([
   'UNKNOWN_JOB',
@@ -151,10 +154,33 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
           `its real, effective, saved and filesystem ids differ (uid ${owner.uids.join('/')}, gid ${owner.gids.join('/')}): a set-id process is never a job`,
         );
       }
+      if (owner.uid !== 0 && owner.capPrm !== 0n) {
+        forbid(
+          `it holds capabilities (CapPrm ${owner.capPrm < 0n ? 'unknown' : owner.capPrm.toString(16)}) its owner uid ${owner.uid} does not have: the owner could not ptrace it, and a restart could not give them back`,
+        );
+      }
       ctx.authz.requireOwner(meta.caller, owner.uid, `attach ${body.job} (pid ${body.pid})`);
       if (body.owner && (body.owner.uid !== owner.uid || body.owner.gid !== owner.gid)) {
         forbid(
           `the request declares owner uid ${body.owner.uid} gid ${body.owner.gid}, but the process belongs to uid ${owner.uid} gid ${owner.gid}`,
+        );
+      }
+      // each job may hold images on the daemon's disk and a line in jobs.json: a user
+      // holds a bounded number (root, the admin group and the bus are not limited)
+      if (!prev && !ctx.authz.privileged(meta.caller)) {
+        const held = ctx.jobs.list().filter((j) => j.owner.uid === owner.uid).length;
+        if (held >= MAX_JOBS_PER_USER) {
+          throw new CommandError(
+            'FORBIDDEN',
+            `attach ${body.job} (pid ${body.pid}) refused: uid ${owner.uid} has ${held} jobs on ${ctx.node}: at most ${MAX_JOBS_PER_USER} per user (root and the admin group are not limited); detach some first`,
+          );
+        }
+      }
+      // the owner's name too is what the system says of the uid, never what the request says
+      const user = userNameOf(owner.uid);
+      if (body.owner?.user !== undefined && body.owner.user !== user) {
+        forbid(
+          `the request declares user ${JSON.stringify(body.owner.user).slice(1, -1)}, but uid ${owner.uid} is ${user ?? 'a uid without a name'}`,
         );
       }
       const inherit = prev && prev.owner.uid === owner.uid && prev.owner.gid === owner.gid;
@@ -167,7 +193,7 @@ export function commandHandlers(ctx: CommandContext): CommandHandlers {
           uid: owner.uid,
           gid: owner.gid,
           groups: owner.groups,
-          ...(body.owner?.user ? { user: body.owner.user } : {}),
+          ...(user ? { user } : {}),
         },
         command: body.command,
         cwd: body.cwd,

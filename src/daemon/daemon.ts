@@ -11,6 +11,7 @@
  */
 import {
   chmodSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -33,7 +34,7 @@ import {
   stripUrlCredentials,
 } from '../bus/index.js';
 import { type Engine, Executor } from '../engine/executor.js';
-import { ImageTrust, loadImageKey } from '../engine/image-trust.js';
+import { dirProblem, ImageTrust, loadImageKey } from '../engine/image-trust.js';
 import { JobStore } from '../engine/jobs.js';
 import * as libckpt from '../engine/libckpt.js';
 import { createMetrics, type MetricsServer, startMetricsServer } from '../metrics/index.js';
@@ -190,10 +191,23 @@ export async function startDaemon(
   mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
   // others may reach the socket and daemon.json by name, never list the directory; the
   // secrets live in 0700 subdirectories (bus/, keys/) and 0600 files
+  // a directory someone else made (before our first start) stays theirs: they could swap
+  // keys/, bus/ or jobs.json under us; only the daemon's own directory will do
+  const stateOwner = lstatSync(cfg.stateDir);
+  const me = process.geteuid?.() ?? 0;
+  if (!stateOwner.isDirectory() || stateOwner.uid !== me) {
+    throw new DaemonStartError(
+      `state directory ${cfg.stateDir} ${stateOwner.isDirectory() ? `is owned by uid ${stateOwner.uid}` : 'is not a directory'}: expected a directory of the daemon's (uid ${me}); move it away and let the daemon make it`,
+    );
+  }
   chmodSync(cfg.stateDir, 0o711);
   refuseSecondDaemon(cfg.stateDir);
   const authz = createAuthz(resolveGroup(cfg.adminGroup));
   const imageKey = await loadImageKey(cfg.stateDir);
+  // the images (and their signatures) live where only the daemon can write
+  mkdirSync(cfg.imageDir, { recursive: true, mode: 0o700 });
+  const imageDirBad = dirProblem(cfg.imageDir);
+  if (imageDirBad) throw new DaemonStartError(`image directory ${imageDirBad}`);
   let policies: PolicySet = loadPolicyFiles(cfg.policies);
   // jobs belong to a node name: refuse another node's state before starting anything
   const jobs = JobStore.load(join(cfg.stateDir, 'jobs.json'), cfg.node);

@@ -26,8 +26,15 @@ import type {
   Trigger,
 } from '../shared/types.js';
 import { EngineError } from './errors.js';
-import { ImageTrust } from './image-trust.js';
-import { isAlive, type Job, type JobStore, processStartTime, processState } from './jobs.js';
+import { dirProblem, ImageTrust } from './image-trust.js';
+import {
+  isAlive,
+  type Job,
+  type JobStore,
+  processStartTime,
+  processState,
+  treeCredsProblem,
+} from './jobs.js';
 import * as libckpt from './libckpt.js';
 
 /** What the executor uses of libckpt (src/engine/libckpt.ts). */
@@ -246,8 +253,33 @@ export class Executor {
         job.pid,
       );
     }
+    // the owner recorded at attach must still be who the tree is: a process that ran a
+    // set-id program (su, passwd) or gained capabilities since is not frozen, copied or
+    // killed for them
+    const problem = treeCredsProblem(job.pid, job.owner);
+    if (problem) {
+      return fail(
+        new EngineError('FORBIDDEN', `checkpoint of job ${job.id} refused: ${problem}`),
+        job.pid,
+      );
+    }
     const seq = job.seq + 1;
     const dir = join(this.o.imageDir, job.id);
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      return fail(
+        new EngineError('ENGINE', `cannot make ${dir}: ${(err as Error).message}`),
+        job.pid,
+      );
+    }
+    const dirBad = dirProblem(dir);
+    if (dirBad) {
+      return fail(
+        new EngineError('FORBIDDEN', `checkpoint of job ${job.id} refused: ${dirBad}`),
+        job.pid,
+      );
+    }
     const image = join(dir, `${job.id}.${seq}.ckpt`);
     const before = job.state;
     this.publish('ckpt', 'begin', {

@@ -17,7 +17,7 @@
  * Each refusal is an EngineError FORBIDDEN naming the image and what did not hold.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, lstatSync } from 'node:fs';
 import {
   chmod,
   lstat,
@@ -29,7 +29,7 @@ import {
   stat,
   writeFile,
 } from 'node:fs/promises';
-import { basename, join, sep } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import type { ImageRecord } from '../shared/types.js';
 import { EngineError } from './errors.js';
 
@@ -56,6 +56,32 @@ export interface Owner {
 }
 
 export const sigPath = (image: string) => `${image}.sig`;
+
+/**
+ * Why `dir` may not hold the daemon's images, or undefined if it may: it must be a real
+ * directory (not a symlink) of the daemon's own uid that nobody else may write. In a
+ * directory of someone else's they could keep, replace or swap the daemon's images (and
+ * signatures) between its checks and a restart.
+ */
+export function dirProblem(dir: string): string | undefined {
+  let st: ReturnType<typeof lstatSync>;
+  try {
+    st = lstatSync(dir);
+  } catch (err) {
+    return `${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+  }
+  const me = process.geteuid?.() ?? 0;
+  const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+  if (st.isSymbolicLink()) return `${dir} is a symbolic link: expected a directory of the daemon's`;
+  if (!st.isDirectory()) return `${dir} is not a directory`;
+  if (st.uid !== me) {
+    return `${dir} is owned by uid ${st.uid} (mode ${mode}): expected a directory of the daemon's (uid ${me}) that others cannot write; move it away`;
+  }
+  if ((st.mode & 0o022) !== 0) {
+    return `${dir} is writable by others (mode ${mode}): expected a directory only the daemon (uid ${me}) can write (chmod go-w, or another directory)`;
+  }
+  return undefined;
+}
 
 const forbid = (msg: string): never => {
   throw new EngineError('FORBIDDEN', msg);
@@ -155,6 +181,12 @@ export class ImageTrust {
     }
     const st = await stat(real);
     if (!st.isFile()) forbid(`restart from ${image} refused: not a regular file`);
+    // the directories from the image directory down to the image are the daemon's alone
+    for (let d = dirname(real); d.startsWith(root); d = dirname(d)) {
+      const problem = dirProblem(d);
+      if (problem) forbid(`restart from ${image} refused: ${problem}`);
+      if (d === root) break;
+    }
     return real;
   }
 

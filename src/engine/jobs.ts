@@ -13,6 +13,7 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   writeSync,
@@ -59,9 +60,18 @@ export function processStartTime(pid: number): number | undefined {
  * supplementary groups, sorted), or
  * undefined when it is gone. Never taken from a request.
  */
-export function processOwner(
-  pid: number,
-): { uid: number; gid: number; uids: number[]; gids: number[]; groups: number[] } | undefined {
+export function processOwner(pid: number):
+  | {
+      uid: number;
+      gid: number;
+      uids: number[];
+      gids: number[];
+      groups: number[];
+      /** Permitted capabilities (CapPrm), a bit mask. */
+      capPrm: bigint;
+      name: string;
+    }
+  | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -79,7 +89,65 @@ export function processOwner(
   const gids = ids('Gid');
   if (uids.length < 4 || gids.length < 4) return undefined;
   const groups = [...new Set(ids('Groups'))].sort((a, b) => a - b);
-  return { uid: uids[0] as number, gid: gids[0] as number, uids, gids, groups };
+  const cap = /^CapPrm:[ \t]*([0-9a-f]+)$/m.exec(text)?.[1];
+  // no CapPrm line: count it as holding capabilities (never as holding none)
+  const capPrm = cap ? BigInt(`0x${cap}`) : -1n;
+  const name = /^Name:[ \t]*(.*)$/m.exec(text)?.[1] ?? '?';
+  return { uid: uids[0] as number, gid: gids[0] as number, uids, gids, groups, capPrm, name };
+}
+
+/** `pid` and every descendant (each thread's children, from /proc), pid first. */
+export function processTree(pid: number): number[] {
+  const out: number[] = [];
+  const seen = new Set<number>();
+  const todo = [pid];
+  while (todo.length && out.length < 100_000) {
+    const p = todo.shift() as number;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    out.push(p);
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        for (const c of readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').split(' ')) {
+          if (/^\d+$/.test(c)) todo.push(Number(c));
+        }
+      } catch {
+        // the thread ended
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Why `pid`'s process tree may not be checkpointed as a job of `owner`, or undefined if
+ * it may: every process must still hold exactly the owner's ids (a process that ran a
+ * set-id program since the attach does not), and, for an owner other than root, no
+ * permitted capability (a file-capability program, ambient capabilities): the owner
+ * could not ptrace such a process, the daemon does not copy or kill it for them, and a
+ * restart could not give the capabilities back.
+ */
+export function treeCredsProblem(
+  pid: number,
+  owner: { uid: number; gid: number },
+): string | undefined {
+  for (const p of processTree(pid)) {
+    const o = processOwner(p);
+    if (!o) continue; // ended meanwhile
+    if (o.uids.some((u) => u !== owner.uid) || o.gids.some((g) => g !== owner.gid)) {
+      return `pid ${p} (${JSON.stringify(o.name).slice(1, -1)}) has uid ${o.uids.join('/')} gid ${o.gids.join('/')}, but the job's owner is uid ${owner.uid} gid ${owner.gid}: it ran a set-id program since the attach`;
+    }
+    if (owner.uid !== 0 && o.capPrm !== 0n) {
+      return `pid ${p} (${JSON.stringify(o.name).slice(1, -1)}) holds capabilities (CapPrm ${o.capPrm < 0n ? 'unknown' : o.capPrm.toString(16)}) that its owner uid ${owner.uid} does not have`;
+    }
+  }
+  return undefined;
 }
 
 /** 'T' while stopped, 'R'/'S'/... while alive, undefined when gone. */

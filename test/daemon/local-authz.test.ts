@@ -5,7 +5,7 @@
  * runs as them through setpriv, talking to the daemon through its socket (no --bus).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { connect as natsConnect } from '@nats-io/transport-node';
@@ -265,4 +265,218 @@ test('the socket refuses an oversized or malformed line with a clear error', asy
   const ok = JSON.parse(await ask('status {}\n'));
   t.true(ok.ok);
   t.is(ok.node, 'authzline');
+});
+
+const rssKiB = (pid: number) =>
+  Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
+
+test('a client that sends requests and never reads the replies does not grow the daemon', async (t) => {
+  const server = await natsServer(t);
+  const d = await startDaemon(t, { url: server.url, node: 'authzflood' });
+  const pid = d.proc.pid as number;
+  const before = rssKiB(pid);
+  const s = connect(join(d.stateDir, 'ckpt.sock'));
+  t.teardown(() => s.destroy());
+  s.on('error', () => {});
+  s.pause(); // never reads
+  const lines = Buffer.from('jobs {}\n'.repeat(8192));
+  let sent = 0;
+  const end = Date.now() + 8000;
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (Date.now() < end) {
+        sent += lines.length;
+        if (!s.write(lines)) {
+          s.once('drain', pump);
+          return;
+        }
+      }
+      resolve();
+    };
+    s.once('connect', pump);
+    setTimeout(resolve, 8500);
+  });
+  const grown = (rssKiB(pid) - before) / 1024;
+  t.log(`sent ${sent} bytes of requests; the daemon grew by ${grown.toFixed(0)} MiB`);
+  t.true(grown < 64, `the daemon grew by ${grown.toFixed(0)} MiB for a client that never reads`);
+  s.destroy();
+  // others are answered at once
+  const ok = await new Promise<string>((resolve) => {
+    const c = connect(join(d.stateDir, 'ckpt.sock'));
+    let got = '';
+    c.on('data', (x) => {
+      got += x;
+    });
+    c.on('close', () => resolve(got));
+    c.end('status {}\n');
+  });
+  t.true(JSON.parse(ok).ok);
+});
+
+test('one user cannot take every descriptor of the daemon with idle connections', async (t) => {
+  if (!haveUseradd) {
+    t.log('SKIPPED: useradd missing');
+    t.pass();
+    return;
+  }
+  const server = await natsServer(t);
+  const d = await startDaemon(t, { url: server.url, node: 'authzconns' });
+  const pid = d.proc.pid as number;
+  const sock = join(d.stateDir, 'ckpt.sock');
+  const fds = fdCount(pid);
+  // U1 opens 300 connections and holds them, printing what each was told
+  const script = `
+    const net = require('node:net');
+    const out = { open: 0, refused: 0, said: '' };
+    let done = 0;
+    for (let i = 0; i < 300; i++) {
+      const s = net.connect(${JSON.stringify(sock)});
+      s.on('connect', () => { out.open++; });
+      s.on('data', (x) => { out.refused++; out.said = String(x); });
+      s.on('error', () => {});
+      s.on('close', () => { out.open--; });
+    }
+    setTimeout(() => { console.log(JSON.stringify(out)); process.exit(0); }, 4000);
+  `;
+  const held = spawn(
+    'setpriv',
+    ['--reuid', U1, '--regid', U1, '--clear-groups', process.execPath, '-e', script],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  t.teardown(() => held.kill('SIGKILL'));
+  const heldExit = new Promise<void>((r) => held.on('exit', () => r()));
+  let out = '';
+  held.stdout.on('data', (x) => {
+    out += x;
+  });
+  await until('the connections to be made', () => fdCount(pid) > fds + 10, 5000).catch(() => 0);
+  await new Promise((r) => setTimeout(r, 1500));
+  const grew = fdCount(pid) - fds;
+  // root is still answered while they are held
+  const ok = await new Promise<string>((resolve) => {
+    const c = connect(sock);
+    let got = '';
+    c.on('data', (x) => {
+      got += x;
+    });
+    c.on('close', () => resolve(got));
+    c.end('status {}\n');
+  });
+  t.true(JSON.parse(ok).ok, ok);
+  await heldExit;
+  const r = JSON.parse(out) as { open: number; refused: number; said: string };
+  t.log(`daemon descriptors grew by ${grew}; ${JSON.stringify(r)}`);
+  t.true(grew <= 40, `one user holds ${grew} of the daemon's descriptors`);
+  t.true(r.refused >= 250, 'the connections beyond the limit were told why');
+  t.regex(r.said, /"code":"BUSY".*connections/);
+});
+
+test("a user's job cannot claim another user's name nor put escape sequences on root's terminal", async (t) => {
+  if (!haveUseradd) {
+    t.log('SKIPPED: useradd missing');
+    t.pass();
+    return;
+  }
+  const server = await natsServer(t);
+  const d = await startDaemon(t, { url: server.url, node: 'authzname' });
+  const sock = join(d.stateDir, 'ckpt.sock');
+  const p1 = sleeper(t, U1);
+  await execed(p1);
+  const uid = idOf('-u', U1);
+  const gid = idOf('-g', U1);
+  /** One request as U1 through the socket; the reply. */
+  const asU1 = (line: string) =>
+    execFileSync(
+      'setpriv',
+      [
+        '--reuid',
+        U1,
+        '--regid',
+        U1,
+        '--clear-groups',
+        process.execPath,
+        '-e',
+        `const s = require('node:net').connect(${JSON.stringify(sock)}); let g = '';
+         s.on('data', (x) => { g += x; }); s.on('close', () => process.stdout.write(g));
+         s.end(${JSON.stringify(`${line}\n`)});`,
+      ],
+      { encoding: 'utf8' },
+    );
+  // U1's own process, declared as root's by name
+  const named = JSON.parse(
+    asU1(`attach ${JSON.stringify({ job: 'named', pid: p1, owner: { uid, gid, user: 'root' } })}`),
+  );
+  t.false(named.ok, JSON.stringify(named));
+  t.is(named.error.code, 'FORBIDDEN');
+  t.regex(named.error.message, new RegExp(`declares user root, but uid ${uid} is ${U1}`));
+  // a command line made of terminal escapes (set the title, clear the screen)
+  const esc = JSON.parse(
+    asU1(
+      `attach ${JSON.stringify({ job: 'esc', pid: p1, command: ['\x1b]0;owned\x07', 'x\x1b[2J\x9b1m'] })}`,
+    ),
+  );
+  t.true(esc.ok, JSON.stringify(esc));
+  t.is(esc.job.owner.user, U1, 'the daemon names the owner from the uid');
+  const shown = execFileSync(CKPT, ['jobs', '--state-dir', d.stateDir], {
+    encoding: 'utf8',
+    env: { ...process.env, CKPT_BUS_URL: '' },
+  });
+  const control = [...shown].filter((ch) => {
+    const c = ch.codePointAt(0) as number;
+    return (c < 0x20 && c !== 0x0a) || (c >= 0x7f && c <= 0x9f);
+  });
+  t.deepEqual(control, [], 'no control character reaches the terminal');
+  t.regex(shown, /\\x1b\]0;owned\\x07 x\\x1b\[2J\\x9b1m/, 'shown escaped');
+  t.regex(shown, new RegExp(`esc .* ${U1} `));
+});
+
+test('one user cannot register jobs without bound (each holds images on the daemon disk)', async (t) => {
+  if (!haveUseradd) {
+    t.log('SKIPPED: useradd missing');
+    t.pass();
+    return;
+  }
+  const server = await natsServer(t);
+  const d = await startDaemon(t, { url: server.url, node: 'authzquota' });
+  const sock = join(d.stateDir, 'ckpt.sock');
+  const p1 = sleeper(t, U1);
+  await execed(p1);
+  // 70 attaches on one connection, as U1
+  const script = `
+    const s = require('node:net').connect(${JSON.stringify(sock)});
+    let g = '';
+    s.on('data', (x) => { g += x; });
+    s.on('close', () => process.stdout.write(g));
+    for (let i = 0; i < 70; i++) s.write('attach ' + JSON.stringify({ job: 'q' + i, pid: ${p1} }) + '\\n');
+    s.end();
+  `;
+  const out = execFileSync(
+    'setpriv',
+    ['--reuid', U1, '--regid', U1, '--clear-groups', process.execPath, '-e', script],
+    { encoding: 'utf8' },
+  );
+  const replies = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { ok: boolean; error?: { code: string; message: string } });
+  t.is(replies.length, 70);
+  t.is(replies.filter((r) => r.ok).length, 64, 'a user holds at most 64 jobs');
+  const refused = replies.filter((r) => !r.ok);
+  t.true(refused.every((r) => r.error?.code === 'FORBIDDEN'));
+  t.regex(
+    refused[0]?.error?.message ?? '',
+    /uid \d+ has 64 jobs on authzquota: at most 64 per user/,
+  );
+  // root is not limited
+  const root = await new Promise<string>((resolve) => {
+    const c = connect(sock);
+    let got = '';
+    c.on('data', (x) => {
+      got += x;
+    });
+    c.on('close', () => resolve(got));
+    c.end(`attach ${JSON.stringify({ job: 'byroot', pid: p1 })}\n`);
+  });
+  t.true(JSON.parse(root).ok, root);
 });

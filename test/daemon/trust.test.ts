@@ -15,7 +15,9 @@ import {
   existsSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
+  readlinkSync,
   statSync,
   symlinkSync,
 } from 'node:fs';
@@ -48,6 +50,23 @@ function idsOf(pid: number): { Uid: string; Gid: string; Groups: string } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const get = (k: string) => new RegExp(`^${k}:[ \\t]*(.*)$`, 'm').exec(s)?.[1]?.trim() ?? '';
   return { Uid: get('Uid'), Gid: get('Gid'), Groups: get('Groups') };
+}
+
+/** Capability sets and no_new_privs, from /proc/PID/status. */
+function privsOf(pid: number): Record<string, string> {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const out: Record<string, string> = {};
+  for (const k of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs']) {
+    out[k] = new RegExp(`^${k}:[ \\t]*(.*)$`, 'm').exec(s)?.[1]?.trim() ?? '';
+  }
+  return out;
+}
+
+/** Each descriptor number and what it names (pipes and sockets by kind, not inode). */
+function fdsOf(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/fd`)
+    .map((fd) => `${fd} ${readlinkSync(`/proc/${pid}/fd/${fd}`).replace(/:\[\d+\]$/, '')}`)
+    .sort();
 }
 
 test.before(() => {
@@ -157,6 +176,8 @@ test('a user restarts their own counter with the same PID; forged, outside and c
   chownSync(dir, idOf('-u', USER), idOf('-g', USER));
   const pid = await userCounter(dir, 'c');
   const before = idsOf(pid);
+  const privsBefore = privsOf(pid);
+  const fdsBefore = fdsOf(pid);
   const uid = String(idOf('-u', USER));
   t.is(before.Uid, [uid, uid, uid, uid].join('\t'));
 
@@ -291,6 +312,76 @@ test('a user restarts their own counter with the same PID; forged, outside and c
   t.is(JSON.parse(rs.stdout).pid, pid, 'the same PID');
   const after = idsOf(pid);
   t.deepEqual(after, before, "exactly the user's credentials");
+  // nothing of the daemon's (root) comes along: no capability, the same no_new_privs,
+  // and no descriptor the counter did not have (the daemon's sockets, its key, its logs)
+  t.deepEqual(privsOf(pid), privsBefore, 'the capabilities and no_new_privs the counter had');
+  t.deepEqual(fdsOf(pid), fdsBefore, 'the descriptors the counter had, nothing more');
   await until('the counter to go on', () => lines(join(dir, 'c.lines')) > countAtKill + 3);
   process.kill(pid, 'SIGKILL');
+});
+
+test('an image directory others may write is refused at start; a job directory not the daemon own is never written', async (t) => {
+  const server = await natsServer(t);
+  // shared scratch: others could make <imageDir>/<job> themselves, keep the daemon's
+  // images in a directory of theirs and swap one between its checks and the restart
+  const scratch = mkdtempSync(join(tmpdir(), 'ckpt-scratch-'));
+  chmodSync(scratch, 0o1777);
+  await t.throwsAsync(
+    startDaemon(t, { url: server.url, node: 'scratch', args: ['--image-dir', scratch] }),
+    { message: /image directory .*ckpt-scratch-.* is writable by others \(mode 1777\)/ },
+  );
+
+  // the image directory is the daemon's, but a job directory in it belongs to nobody
+  const images = mkdtempSync(join(tmpdir(), 'ckpt-images-'));
+  const d = await startDaemon(t, {
+    url: server.url,
+    node: 'jobdir',
+    args: ['--image-dir', images],
+  });
+  const jobDir = join(images, 'theirs');
+  execFileSync('mkdir', ['-m', '0777', jobDir]);
+  chownSync(jobDir, 65534, 65534);
+  const { request } = await commands(t, d);
+  const p = spawn(
+    'setpriv',
+    ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', 'sleep', '60'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  t.teardown(() => p.kill('SIGKILL'));
+  await until('sleep to run as nobody', () => idsOf(p.pid as number).Uid.startsWith('65534'));
+  await sleep(200);
+  t.true((await request('attach', { job: 'theirs', pid: p.pid })).ok);
+  const r = await request('checkpoint', { job: 'theirs', timeoutMs: 20_000 });
+  t.false(r.ok, JSON.stringify(r));
+  t.regex(
+    (r.error as { message: string }).message,
+    /theirs is owned by uid 65534.*expected a directory of the daemon's/,
+  );
+  t.false(existsSync(join(jobDir, 'theirs.1.ckpt')), 'no image in a directory of someone else');
+});
+
+test('a state directory someone else made is refused at start', async (t) => {
+  const server = await natsServer(t);
+  // made by nobody before the daemon's first start: nobody could later swap keys/ (the
+  // image key) or jobs.json for their own, since they own the directory
+  const parent = mkdtempSync(join(tmpdir(), 'ckpt-state-'));
+  chmodSync(parent, 0o1777); // as /tmp is
+  const stateDir = join(parent, 'state');
+  execFileSync('setpriv', [
+    '--reuid',
+    'nobody',
+    '--regid',
+    'nogroup',
+    '--clear-groups',
+    'mkdir',
+    '-m',
+    '0755',
+    stateDir,
+  ]);
+  await t.throwsAsync(startDaemon(t, { url: server.url, node: 'theirstate', stateDir }), {
+    message: /state directory .*state is owned by uid 65534/,
+  });
+  t.false(existsSync(join(stateDir, 'keys')), 'no key was made where nobody could replace it');
 });
