@@ -43,12 +43,9 @@ export const verb: Verb = {
     const pid = parseInteger(parsed.positionals[0] as string, 'PID', 1, 2 ** 22);
     const { settings, node } = localDaemon(parsed);
     const reply = await withBus(settings, (bus) =>
-      bus.request(
-        node,
-        'attach',
-        { job, pid, owner: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } },
-        settings.timeoutMs,
-      ),
+      // no owner declared: the daemon takes it from /proc (root or the
+      // admin group may attach another user's process; the job is theirs)
+      bus.request(node, 'attach', { job, pid }, settings.timeoutMs),
     );
     return printResult(reply, has(parsed, 'json'), `attach ${job} (pid ${pid}) on ${node}`);
   },

@@ -229,17 +229,18 @@ test('local users act on their own processes and jobs only; root and the admin g
   // the admin group acts on all: detach U2's job
   const det = await ckptAs(U1, ['detach', '--job', 'two', ...sd], [ADMINS]);
   t.is(det.code, 0, det.stderr);
-  // root too (its CLI uses the socket as well)
-  const rootList = execFileSync(CKPT, ['jobs', '--json', ...sd], {
+  // root too (its CLI uses the socket as well): it attaches U2's process,
+  // the job belonging to U2 (the owner comes from /proc, not the caller)
+  const rootEnv = { ...process.env, CKPT_BUS_URL: '' };
+  execFileSync(CKPT, ['attach', '--job', 'two-again', ...sd, String(p2)], {
     encoding: 'utf8',
-    env: { ...process.env, CKPT_BUS_URL: '' },
+    env: rootEnv,
   });
-  t.deepEqual(
-    JSON.parse(rootList)
-      .map((j: { id: string }) => j.id)
-      .sort(),
-    ['one', 'ran'],
-  );
+  const rootList = JSON.parse(
+    execFileSync(CKPT, ['jobs', '--json', ...sd], { encoding: 'utf8', env: rootEnv }),
+  ) as Array<{ id: string; owner: { uid: number } }>;
+  t.deepEqual(rootList.map((j) => j.id).sort(), ['one', 'ran', 'two-again']);
+  t.is(rootList.find((j) => j.id === 'two-again')?.owner.uid, idOf('-u', U2));
 });
 
 test('the socket refuses an oversized or malformed line with a clear error', async (t) => {
