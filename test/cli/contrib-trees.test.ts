@@ -71,8 +71,8 @@ async function startJob(t: ExecutionContext, dir: string) {
   writeFileSync(
     script,
     `echo SHELL $$
-${lines} "$1/a" 400 </dev/null >/dev/null 2>&1 &
-${lines} "$1/b" 450 </dev/null >/dev/null 2>&1 &
+${lines} "$1/a" 1200 </dev/null >/dev/null 2>&1 &
+${lines} "$1/b" 1250 </dev/null >/dev/null 2>&1 &
 wait
 echo "done $(wc -l <"$1/a") $(wc -l <"$1/b")" >"$1/result"
 `,
@@ -104,9 +104,9 @@ echo "done $(wc -l <"$1/a") $(wc -l <"$1/b")" >"$1/result"
 }
 
 async function finished(t: ExecutionContext, dir: string) {
-  t.is(readFileSync(join(dir, 'result'), 'utf8'), 'done 400 450\n');
-  t.is(lineCount(join(dir, 'a')), 400, 'a: no gap, no repeat');
-  t.is(lineCount(join(dir, 'b')), 450, 'b: no gap, no repeat');
+  t.is(readFileSync(join(dir, 'result'), 'utf8'), 'done 1200 1250\n');
+  t.is(lineCount(join(dir, 'a')), 1200, 'a: no gap, no repeat');
+  t.is(lineCount(join(dir, 'b')), 1250, 'b: no gap, no repeat');
 }
 
 test.serial(

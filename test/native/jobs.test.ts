@@ -13,6 +13,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   writeFileSync,
   writeSync,
@@ -26,14 +27,15 @@ import { SRC, sleep, until } from './harness.js';
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-jobs-'));
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
 
-/** Run `script` (bash) in dir detached, checkpoint it after `after` ms,
-    restart it, and return its exit code once it finishes. */
+/** Run `script` (bash) in dir detached, checkpoint it after `after` ms (or
+    once `after` says so), restart it, and return its exit code once it
+    finishes. */
 async function interrupted(
   t: ExecutionContext,
   name: string,
   dir: string,
   script: string,
-  after: number,
+  after: number | (() => boolean),
 ) {
   const log = join(scratch, `${name}.log`);
   const fd = openSync(log, 'w');
@@ -50,7 +52,8 @@ async function interrupted(
       process.kill(-pid, 'SIGKILL');
     } catch {}
   });
-  await sleep(after);
+  if (typeof after === 'number') await sleep(after);
+  else await until(`${name} under way`, after);
   t.false(gone(pid), `${name} still running at the checkpoint`);
   const image = join(scratch, `${name}.img`);
   const r = await checkpoint(pid, image, { after: AFTER.kill, scope: SCOPE.tree });
@@ -87,10 +90,11 @@ test.serial('bash: sort | uniq -c over a 100 MB file, interrupted, same output',
 });
 
 test.serial('make -j2 of a small C project, interrupted, same result', async (t) => {
+  const PARTS = 16;
   const gen = (dir: string) => {
     mkdirSync(dir);
     const objs: string[] = [];
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < PARTS; i++) {
       let body = '';
       for (let k = 0; k < 300; k++)
         body += `static long f${k}(long x) { return x * ${k + 1} + ${i} - (x >> 3); }\n`;
@@ -101,9 +105,9 @@ test.serial('make -j2 of a small C project, interrupted, same result', async (t)
       objs.push(`p${i}.o`);
     }
     let main = '#include <stdio.h>\n';
-    for (let i = 0; i < 8; i++) main += `long part${i}(long);\n`;
+    for (let i = 0; i < PARTS; i++) main += `long part${i}(long);\n`;
     main += 'int main(void) { long s = 0;\n';
-    for (let i = 0; i < 8; i++) main += `  s += part${i}(${i});\n`;
+    for (let i = 0; i < PARTS; i++) main += `  s += part${i}(${i});\n`;
     main += '  printf("%ld\\n", s); return 0; }\n';
     writeFileSync(join(dir, 'main.c'), main);
     writeFileSync(
@@ -120,7 +124,12 @@ test.serial('make -j2 of a small C project, interrupted, same result', async (t)
       encoding: 'utf8',
     },
   );
-  const r = await interrupted(t, 'make', join(scratch, 'mrun'), 'make -j2', 1000);
+  // mid-build: once the first object is there (a fixed delay let a fast
+  // machine finish the build first)
+  const mrun = join(scratch, 'mrun');
+  const r = await interrupted(t, 'make', mrun, 'make -j2', () =>
+    readdirSync(mrun).some((f) => f.endsWith('.o')),
+  );
   t.is(r.code, 0, r.log);
   const got = execFileSync(join(scratch, 'mrun', 'prog'), { encoding: 'utf8' });
   t.is(got, ref);
