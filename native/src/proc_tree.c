@@ -505,6 +505,21 @@ int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 		if (!j.n || (o->scope == CKPT_SCOPE_TREE && !j.m[0].d))
 			rc = ckpt_fail(e, ESRCH, "process %d is a zombie (exited, not yet reaped)",
 				       pid);
+		/* the restart makes the first process as the restarter's child
+		   and every other one from its parent in the image: a group or
+		   session with a second process whose parent is outside it
+		   (two commands of a shell's pipeline) could not be made */
+		const char *what = o->scope == CKPT_SCOPE_PGID ? "process group" : "session";
+		for (uint32_t i = 1; !rc && o->scope != CKPT_SCOPE_TREE && i < j.n; i++)
+			if (find_member(&j, j.m[i].ppid) < 0)
+				rc = ckpt_fail(e, ENOTSUP,
+					       "pid %d (%.16s) of %s %d: its parent %d is outside "
+					       "the %s, as is the parent of pid %d: a %s with "
+					       "two processes whose parents are outside it cannot "
+					       "be restarted yet; checkpoint the tree of a common "
+					       "parent, or each process",
+					       j.m[i].pid, j.m[i].comm, what, pid, j.m[i].ppid,
+					       what, j.m[0].pid, what);
 	}
 	if (!rc)
 		rc = collect_state(&j);

@@ -136,3 +136,44 @@ test.serial(
     await wait(rr.waiterPid);
   },
 );
+
+test.serial(
+  'a process group of two whose parents are outside it (a pipeline of a shell) is refused at checkpoint; both run on',
+  async (t) => {
+    // the launcher: a shell outside the group, running `sleep | sleep` in a
+    // group of their own (set -m: job control puts a pipeline in one group)
+    const out = join(scratch, 'pipeline.out');
+    const fd = openSync(out, 'w');
+    spawn('setsid', ['-f', 'bash', '-c', 'set -m; sleep 600 | sleep 600 & echo READY $!; wait'], {
+      stdio: ['ignore', fd, fd],
+    });
+    closeSync(fd);
+    const last = Number(
+      (
+        await until('pipeline READY', () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false)
+      )[1],
+    );
+    const group = ids(last).pgid;
+    t.not(group, last, 'the pipeline leader is the first sleep');
+    const shell = ids(last).ppid;
+    t.teardown(() => {
+      try {
+        process.kill(-ids(shell).sid, 'SIGKILL');
+      } catch {}
+    });
+    t.is(ids(group).ppid, shell, 'both sleeps are children of the shell, outside the group');
+    const image = join(scratch, 'pipeline.img');
+    const err = await t.throwsAsync(
+      checkpoint(group, image, { after: AFTER.kill, scope: SCOPE.pgid }),
+    );
+    t.regex(
+      err?.message ?? '',
+      new RegExp(
+        `pid ${last} \\(sleep\\) of process group ${group}: its parent ${shell} is outside`,
+      ),
+    );
+    t.false(existsSync(image), 'no image');
+    t.false(gone(group), 'the first sleep runs on');
+    t.false(gone(last), 'the second sleep runs on');
+  },
+);
