@@ -1,0 +1,72 @@
+/**
+ * Shapes of real jobs found by trying shell pipelines and Python/Perl
+ * programs (issue 11), each checkpointed with --kill as a tree, restarted
+ * with the same pids and compared with what an uninterrupted run gives.
+ *
+ * A pipe on a process's stdin whose writer has already exited (the first
+ * stage of `cat file | { sleep; cat; }` done, a here-document, Python's
+ * communicate() having written and closed, `done < <(...)`) holds the bytes
+ * the reader has not read yet; no process outside the job holds it, so it
+ * is the job's own pipe, not a way outside to be replaced by the
+ * restarter's stdin.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { AFTER, checkpoint, restart, SCOPE, wait } from '../../src/engine/libckpt.js';
+import { until } from './harness.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'ckpt-realjobs-'));
+const gone = (pid: number) => !existsSync(`/proc/${pid}`);
+const children = (pid: number) =>
+  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
+
+test.serial(
+  'a stdin pipe whose writer exited keeps its unread bytes across a restart',
+  async (t) => {
+    const dir = mkdtempSync(join(scratch, 'stdin-'));
+    let text = '';
+    for (let i = 0; i < 800; i++) text += `line ${i} ${'x'.repeat(i % 13)}\n`; // ~14 KiB: fits the pipe
+    writeFileSync(join(dir, 'in.txt'), text);
+    const log = join(dir, 'log');
+    const fd = openSync(log, 'w');
+    // the second stage reads nothing until `go` exists; the first has exited by then
+    const script =
+      'echo $$ > pid; { cat in.txt; touch written; } | ' +
+      '{ while [ ! -e go ]; do sleep 0.05; done; cat > out.txt; }';
+    // descriptors > 2 the test runner's environment leaks would be a pipe to
+    // a process outside the job, rightly refused: the job starts without them
+    const closeExec =
+      'import os, sys; os.closerange(3, 1024); os.execvp(sys.argv[1], sys.argv[1:])';
+    spawn('setsid', ['-f', 'python3', '-c', closeExec, 'bash', '-c', `cd ${dir} && ${script}`], {
+      stdio: ['ignore', fd, fd],
+    });
+    closeSync(fd);
+    const pidfile = join(dir, 'pid');
+    const pid = await until('job started', () =>
+      existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) || false : false,
+    );
+    t.teardown(() => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {}
+    });
+    await until('the writer wrote and exited', () =>
+      existsSync(join(dir, 'written')) && children(pid).length === 1 ? true : false,
+    );
+    const image = join(dir, 'img');
+    const r = await checkpoint(pid, image, { after: AFTER.kill, scope: SCOPE.tree });
+    t.true(r.processes >= 2, JSON.stringify(r));
+    await until('killed and reaped', () => gone(pid));
+    const rr = await restart(image, {});
+    t.is(rr.pid, pid, 'same pid');
+    writeFileSync(join(dir, 'go'), '');
+    const code = await wait(rr.waiterPid);
+    t.is(code, 0, readFileSync(log, 'utf8'));
+    const got = readFileSync(join(dir, 'out.txt'), 'utf8');
+    t.is(got.length, text.length, 'every unread byte of the pipe came back');
+    t.true(got === text, 'the same bytes');
+  },
+);
