@@ -4,7 +4,8 @@
  * outside the job (a terminal, a pipe or socket whose other end the job does
  * not hold) cannot come back as they were; the restarted process gets the
  * restarting command's own 0, 1 and 2 instead (cr_restart's terminal, the
- * pipes of the shell that runs it). Every other descriptor is either
+ * pipes of the shell that runs it). A pipe that only the job holds (its
+ * other end closed by everyone) is not a way outside. Every other descriptor is either
  * restored by its kind or refuses the checkpoint.
  */
 #include "dump.h"
@@ -74,7 +75,11 @@ static int other_end_held_by(pid_t pid, const struct fd_probe *p)
 }
 
 /* The pipe's other end is in the process or another process of the job:
-   the job's own pipe, not a way outside. */
+   the job's own pipe, not a way outside. So is a pipe no process outside
+   the job holds at all: its other end is gone (the first stage of
+   `cat file | reader` has exited, a here-document, communicate() has
+   written and closed), and its unread bytes are the job's (fd_pipe.c
+   brings them back, then EOF). */
 static int other_end_in_job(const struct dump *d, const struct fd_probe *p)
 {
 	if (other_end_held_by(p->pid, p))
@@ -82,7 +87,7 @@ static int other_end_in_job(const struct dump *d, const struct fd_probe *p)
 	for (uint32_t i = 0; d->job && i < d->nr_job; i++)
 		if (d->job[i] != p->pid && other_end_held_by(d->job[i], p))
 			return 1;
-	return 0;
+	return !fd_find_holder(d, 0, p->link, 0, 0);
 }
 
 static int stdio_dump(struct dump *d, const struct fd_probe *p, struct dump_obj *o)
