@@ -881,6 +881,12 @@ int rs_restore_job(struct rs_ctx *c)
 				       "with --no-restore-pid to take new pids", c->tasks[i].pid);
 	if (rc)
 		return rc;
+	if ((c->flags & CKPT_RS_NO_RESTORE_PID) && c->nr_tasks > 1)
+		rs_warn(c, "--no-restore-pid: the %u processes of the job get new pids; a "
+			   "parent that waits for or signals a child by the pid it recorded "
+			   "(waitpid(pid), bash's wait $!, Python's subprocess and "
+			   "multiprocessing) will not find it (ECHILD, exit status 127)",
+			c->nr_tasks);
 	c->live_pids = mmap(NULL, 2 * c->nr_tasks * sizeof(pid_t), PROT_READ | PROT_WRITE,
 			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (c->live_pids == MAP_FAILED) {

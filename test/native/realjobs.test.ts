@@ -10,13 +10,13 @@
  * is the job's own pipe, not a way outside to be replaced by the
  * restarter's stdin.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { AFTER, checkpoint, restart, SCOPE, wait } from '../../src/engine/libckpt.js';
-import { until } from './harness.js';
+import { REPO, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-realjobs-'));
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
@@ -53,8 +53,9 @@ test.serial(
         process.kill(-pid, 'SIGKILL');
       } catch {}
     });
-    await until('the writer wrote and exited', () =>
-      existsSync(join(dir, 'written')) && children(pid).length === 1 ? true : false,
+    await until(
+      'the writer wrote and exited',
+      () => existsSync(join(dir, 'written')) && children(pid).length === 1,
     );
     const image = join(dir, 'img');
     const r = await checkpoint(pid, image, { after: AFTER.kill, scope: SCOPE.tree });
@@ -116,5 +117,42 @@ test.serial(
     const code = await wait(rr.waiterPid);
     t.is(code, 0, readFileSync(log, 'utf8'));
     t.regex(readFileSync(log, 'utf8'), /^ran \d+$/m);
+  },
+);
+
+test.serial(
+  '--no-restore-pid of a tree warns that a parent waiting by pid loses its child',
+  async (t) => {
+    // bash's `wait $p` after the restart asks for the recorded pid: 127, not
+    // the child's status; the restarter must say so, not leave it silent
+    const dir = mkdtempSync(join(scratch, 'newpids-'));
+    const log = join(dir, 'log');
+    const fd = openSync(log, 'w');
+    const script = 'echo $$ > pid; (sleep 1.5; exit 3) & p=$!; wait $p; echo "status $?"';
+    const closeExec =
+      'import os, sys; os.closerange(3, 1024); os.execvp(sys.argv[1], sys.argv[1:])';
+    spawn('setsid', ['-f', 'python3', '-c', closeExec, 'bash', '-c', `cd ${dir} && ${script}`], {
+      stdio: ['ignore', fd, fd],
+    });
+    closeSync(fd);
+    const pidfile = join(dir, 'pid');
+    const pid = await until('job started', () =>
+      existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) || false : false,
+    );
+    t.teardown(() => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {}
+    });
+    await until('the child started', () => children(pid).length > 0);
+    const image = join(dir, 'img');
+    await checkpoint(pid, image, { after: AFTER.kill, scope: SCOPE.tree });
+    await until('killed and reaped', () => gone(pid));
+    const r = spawnSync(join(REPO, 'bin', 'ckpt'), ['restart', '--no-restore-pid', image], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    t.log(readFileSync(log, 'utf8'));
+    t.regex(r.stderr, /--no-restore-pid: the \d+ processes of the job get new pids/, r.stderr);
   },
 );
