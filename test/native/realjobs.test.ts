@@ -156,3 +156,50 @@ test.serial(
     t.regex(r.stderr, /--no-restore-pid: the \d+ processes of the job get new pids/, r.stderr);
   },
 );
+
+test.serial(
+  '-g of a process group whose leader exited reaches its members (refused naming them here); they run on',
+  async (t) => {
+    // the leader forks two members and exits: -g PGID must not stop at
+    // "no process PGID"; the members share the leader's /dev/null with no
+    // common ancestor in the job, which is refused naming both
+    const dir = mkdtempSync(join(scratch, 'pgleader-'));
+    const prog =
+      'import os, time\n' +
+      'if os.fork() == 0:\n' +
+      '    os.setpgid(0, 0)\n' +
+      '    for i in range(2):\n' +
+      '        if os.fork() == 0:\n' +
+      '            time.sleep(2)\n' +
+      '            open("member%d" % i, "w").write("done")\n' +
+      '            os._exit(0)\n' +
+      '    open("pgid", "w").write(str(os.getpid()))\n' +
+      '    os._exit(0)\n';
+    const closeExec =
+      'import os, sys; os.closerange(3, 1024); os.execvp(sys.argv[1], sys.argv[1:])';
+    spawn('setsid', ['-f', 'python3', '-c', closeExec, 'python3', '-c', prog], {
+      cwd: dir,
+      stdio: 'ignore',
+    });
+    const pgidfile = join(dir, 'pgid');
+    const pgid = await until('group made', () =>
+      existsSync(pgidfile) ? Number(readFileSync(pgidfile, 'utf8')) || false : false,
+    );
+    await until('leader gone', () => gone(pgid));
+    t.teardown(() => {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {}
+    });
+    const err = await t.throwsAsync(
+      checkpoint(pgid, join(dir, 'img'), { after: AFTER.kill, scope: SCOPE.pgid }),
+    );
+    t.notRegex(err?.message ?? '', /^no process/, err?.message);
+    t.regex(err?.message ?? '', /pid \d+ fd 0 .* and pid \d+ fd 0 /, err?.message);
+    await until(
+      'both members finished',
+      () => existsSync(join(dir, 'member0')) && existsSync(join(dir, 'member1')),
+    );
+    t.pass();
+  },
+);
