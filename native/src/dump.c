@@ -334,7 +334,10 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 		rc = resolve_backend(pid, &o, &e);
 	if (rc)
 		return rc;
-	if (kill(pid, 0) < 0 && errno == ESRCH)
+	/* -g/-s name a group or session: its leader may be gone while its
+	   members run (dump_job says when none is left) */
+	if (o.scope != CKPT_SCOPE_PGID && o.scope != CKPT_SCOPE_SID && kill(pid, 0) < 0 &&
+	    errno == ESRCH)
 		return ckpt_fail(&e, ESRCH, "no process %d", pid);
 	if (o.scope != CKPT_SCOPE_PID) {
 		rc = dump_job(pid, path, &o, res, &e, t0);

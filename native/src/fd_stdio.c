@@ -4,7 +4,8 @@
  * outside the job (a terminal, a pipe or socket whose other end the job does
  * not hold) cannot come back as they were; the restarted process gets the
  * restarting command's own 0, 1 and 2 instead (cr_restart's terminal, the
- * pipes of the shell that runs it). Every other descriptor is either
+ * pipes of the shell that runs it). A pipe that only the job holds (its
+ * other end closed by everyone) is not a way outside. Every other descriptor is either
  * restored by its kind or refuses the checkpoint.
  */
 #include "dump.h"
@@ -16,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,8 +75,28 @@ static int other_end_held_by(pid_t pid, const struct fd_probe *p)
 	return found;
 }
 
+/* No description of the pipe's other end is open anywhere (the kernel's
+   count, so the checkpointing process itself counts when it holds it, as a
+   program that reads its child's stdout and checkpoints it through libckpt
+   does): a read end polls POLLHUP without writers, a write end POLLERR
+   without readers. Our duplicate (p->local) is of this end, not that one. */
+static int other_end_gone(const struct fd_probe *p)
+{
+	if (p->local < 0)
+		return 0;
+	int rd = (p->open_flags & O_ACCMODE) == O_RDONLY;
+	struct pollfd pf = {.fd = p->local, .events = rd ? POLLIN : POLLOUT};
+	if (poll(&pf, 1, 0) < 0)
+		return 0;
+	return !!(pf.revents & (rd ? POLLHUP : POLLERR));
+}
+
 /* The pipe's other end is in the process or another process of the job:
-   the job's own pipe, not a way outside. */
+   the job's own pipe, not a way outside. So is a pipe whose other end no
+   process holds at all: it is gone (the first stage of
+   `cat file | reader` has exited, a here-document, communicate() has
+   written and closed), and its unread bytes are the job's (fd_pipe.c
+   brings them back, then EOF). */
 static int other_end_in_job(const struct dump *d, const struct fd_probe *p)
 {
 	if (other_end_held_by(p->pid, p))
@@ -82,7 +104,7 @@ static int other_end_in_job(const struct dump *d, const struct fd_probe *p)
 	for (uint32_t i = 0; d->job && i < d->nr_job; i++)
 		if (d->job[i] != p->pid && other_end_held_by(d->job[i], p))
 			return 1;
-	return 0;
+	return other_end_gone(p);
 }
 
 static int stdio_dump(struct dump *d, const struct fd_probe *p, struct dump_obj *o)

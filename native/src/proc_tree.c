@@ -5,7 +5,9 @@
  *
  * Checkpoint: the members are listed, each is frozen (dump_freeze), and the
  * list is taken again until it no longer changes: a member not yet frozen
- * may fork (its child joins) or exit (it leaves). Zombies are members too:
+ * may fork (its child joins) or exit (it leaves: reaped by its parent not
+ * yet frozen, or seized as it exits; its children handed to a reaper
+ * outside the tree leave with it). Zombies are members too:
  * their pid, links and wait status are recorded so that the restart makes
  * them again for their parent to reap. Then every live member's state is
  * collected as for one process, kinds telling "outside the job" by the
@@ -144,14 +146,6 @@ static int add(struct job *j, const struct member *m)
 	return 1;
 }
 
-/* A member that left the job before it was frozen. */
-static void drop(struct job *j, uint32_t i)
-{
-	memmove(&j->m[i], &j->m[i + 1], (j->n - i - 1) * sizeof(*j->m));
-	memmove(&j->pids[i], &j->pids[i + 1], (j->n - i - 1) * sizeof(*j->pids));
-	j->n--;
-}
-
 /* Children of pid (every thread's), as listed by the kernel. */
 static int add_children(struct job *j, pid_t pid, int *added)
 {
@@ -260,6 +254,55 @@ static void order(struct job *j)
 	}
 	for (uint32_t i = 0; i < j->n; i++)
 		j->pids[i] = j->m[i].pid;
+}
+
+/* 'Z' (or 'X') if the member is a zombie now, 0 if it is gone (reaped,
+   or its pid is another process's already), else its state. */
+static int member_now(const struct member *m, struct member *now)
+{
+	if (!read_stat(m->pid, now) || now->start != m->start)
+		return 0;
+	return now->state == 'X' ? 'Z' : now->state;
+}
+
+/* Take member i out of the set (it exited and was reaped while the job was
+   being frozen; its parent was not frozen yet). */
+static void drop(struct job *j, uint32_t i)
+{
+	struct member *m = &j->m[i];
+	if (m->d) {
+		dump_release(m->d, 0);
+		dump_free(m->d);
+		free(m->d);
+	}
+	memmove(&j->m[i], &j->m[i + 1], (size_t)(j->n - i - 1) * sizeof(*m));
+	memmove(&j->pids[i], &j->pids[i + 1], (size_t)(j->n - i - 1) * sizeof(*j->pids));
+	j->n--;
+}
+
+/* Members (other than the root) whose parent now is no member: their
+   parent exited before it was frozen and they were reparented outside the
+   tree; they are let go, with what they hold (the objects they share with
+   the job are then outside it, and refused or not as any other). Returns
+   the number let go. */
+static int left_tree(struct job *j)
+{
+	int gone = 0;
+	for (int again = 1; again;) {
+		again = 0;
+		for (uint32_t i = 1; i < j->n; i++) {
+			struct member now;
+			int st = member_now(&j->m[i], &now);
+			if (st && find_member(j, now.ppid) >= 0) {
+				j->m[i].ppid = now.ppid;
+				continue;
+			}
+			drop(j, i--);
+			gone++;
+			again = 1;
+		}
+	}
+	return gone;
 }
 
 static int freeze_member(struct job *j, struct member *m, const struct ckpt_checkpoint_opts *o,
@@ -459,18 +502,22 @@ int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 			if (m->d || m->state == 'Z' || m->state == 'X')
 				continue;
 			struct member now;
-			if (read_stat(m->pid, &now) && (now.state == 'Z' || now.state == 'X')) {
+			int st = member_now(m, &now);
+			if (st == 'Z') {
 				m->exit_code = now.exit_code;
 				m->state = 'Z';
 				continue;
 			}
+			if (!st && m->pid != pid) { /* exited and reaped: it left */
+				drop(&j, i--);
+				continue;
+			}
 			froze++;
 			rc = freeze_member(&j, m, o, deadline);
-			int seen = rc == -ESRCH && m->pid != pid ? read_stat(m->pid, &now) : 1;
-			if (rc == -ESRCH && m->pid != pid && (!seen || now.state == 'Z')) {
-				/* it exited before we seized it: a zombie member, or
-				   gone altogether (its parent, not frozen yet, reaped
-				   it: make reaps each cc at once) */
+			/* it exited before we seized it (an exiting process refuses
+			   PTRACE_SEIZE with EPERM): a zombie member, or gone */
+			if ((rc == -ESRCH || rc == -EPERM) && m->pid != pid &&
+			    ((st = member_now(m, &now)) == 'Z' || !st)) {
 				dump_release(m->d, 0);
 				dump_free(m->d);
 				free(m->d);
@@ -478,10 +525,14 @@ int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 				m->state = 'Z';
 				ckpt_err_init(e, e->msg, e->len);
 				rc = 0;
-				if (!seen)
+				if (!st)
 					drop(&j, i--);
 			}
 		}
+		/* a member whose parent left before it was frozen was handed to
+		   a reaper outside the tree: it left too (a daemon's double fork) */
+		if (!rc && j.scope == CKPT_SCOPE_TREE)
+			added += left_tree(&j);
 		if (!rc && !added && !froze)
 			break;
 		if (!rc && round > 1000)
@@ -495,8 +546,7 @@ int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 		for (uint32_t i = 0; i < j.n; i++)
 			if (!j.m[i].d) {
 				struct member now;
-				if (read_stat(j.m[i].pid, &now) && now.state == 'Z' &&
-				    now.start == j.m[i].start)
+				if (member_now(&j.m[i], &now) == 'Z')
 					j.m[i].exit_code = now.exit_code;
 				else
 					drop(&j, i--);
@@ -850,6 +900,12 @@ int rs_restore_job(struct rs_ctx *c)
 				       "with --no-restore-pid to take new pids", c->tasks[i].pid);
 	if (rc)
 		return rc;
+	if ((c->flags & CKPT_RS_NO_RESTORE_PID) && c->nr_tasks > 1)
+		rs_warn(c, "--no-restore-pid: the %u processes of the job get new pids; a "
+			   "parent that waits for or signals a child by the pid it recorded "
+			   "(waitpid(pid), bash's wait $!, Python's subprocess and "
+			   "multiprocessing) will not find it (ECHILD, exit status 127)",
+			c->nr_tasks);
 	c->live_pids = mmap(NULL, 2 * c->nr_tasks * sizeof(pid_t), PROT_READ | PROT_WRITE,
 			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (c->live_pids == MAP_FAILED) {
