@@ -60,6 +60,11 @@ enum ckpt_backend {
    CAP_NET_ADMIN at checkpoint and restart) instead of refusing the
    checkpoint; the peer sees nothing. */
 #define CKPT_CP_TCP_ESTABLISHED (1u << 4)
+/* Refuse, once every process is frozen (none can exec any more), a process
+   whose real/effective/saved/filesystem uid or gid is not owner_uid/gid, or
+   that holds capabilities while owner_uid is not 0: a daemon acting for a
+   user never dumps a set-id program the job ran after it was checked. */
+#define CKPT_CP_OWNER (1u << 5)
 
 /*
  * Progress, shared with the caller: the library stores with relaxed atomics,
@@ -94,6 +99,8 @@ struct ckpt_checkpoint_opts {
 	uint32_t backend; /* enum ckpt_backend: which engine freezes and reads the
 			     threads; the image is the same either way */
 	struct ckpt_progress *progress; /* may be NULL */
+	uint32_t owner_uid; /* with CKPT_CP_OWNER */
+	uint32_t owner_gid;
 };
 
 struct ckpt_result {

@@ -13,6 +13,7 @@
 
 #include <cpuid.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +58,7 @@ static int check_opts(int32_t pid, const char *path, const struct ckpt_checkpoin
 	if ((!path || !*path) && o->fd < 0)
 		return ckpt_fail(e, EINVAL, "no image path or descriptor given");
 	if (o->flags & ~(CKPT_CP_NOSYNC | CKPT_CP_BACKUP | CKPT_CP_NOCLOBBER | CKPT_CP_NOATOMIC |
-			  CKPT_CP_TCP_ESTABLISHED))
+			  CKPT_CP_TCP_ESTABLISHED | CKPT_CP_OWNER))
 		return ckpt_fail(e, EINVAL, "unknown checkpoint flags 0x%x", o->flags);
 	if ((o->flags & CKPT_CP_NOCLOBBER) && (o->flags & CKPT_CP_BACKUP))
 		return ckpt_fail(e, EINVAL, "no-clobber and backup contradict each other");
@@ -282,6 +283,55 @@ int dump_after_signal(const struct ckpt_checkpoint_opts *o)
 	return 0;
 }
 
+/* The four ids of a "Uid:"/"Gid:" line of /proc/PID/status all equal to
+   want, and CapPrm. -1 when unreadable. */
+static int ids_are(const char *status, const char *key, unsigned long want)
+{
+	const char *l = strstr(status, key);
+	if (!l)
+		return -1;
+	l += strlen(key);
+	for (int i = 0; i < 4; i++) {
+		char *end;
+		unsigned long v = strtoul(l, &end, 10);
+		if (end == l)
+			return -1;
+		if (v != want)
+			return 0;
+		l = end;
+	}
+	return 1;
+}
+
+int dump_check_owner(const struct ckpt_checkpoint_opts *o, pid_t pid, struct ckpt_err *e)
+{
+	if (!(o->flags & CKPT_CP_OWNER))
+		return 0;
+	char p[64], buf[4096];
+	snprintf(p, sizeof(p), "/proc/%d/status", pid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return ckpt_fail(e, ESRCH, "process %d: its credentials cannot be read", pid);
+	buf[n] = '\0';
+	int u = ids_are(buf, "\nUid:", o->owner_uid), g = ids_are(buf, "\nGid:", o->owner_gid);
+	const char *cap = strstr(buf, "\nCapPrm:");
+	unsigned long long prm = cap ? strtoull(cap + 8, NULL, 16) : ~0ull;
+	if (u != 1 || g != 1)
+		return ckpt_fail(e, EPERM,
+				 "process %d does not hold exactly the job owner's ids (uid %u, "
+				 "gid %u): a set-id program; refused",
+				 pid, o->owner_uid, o->owner_gid);
+	if (o->owner_uid != 0 && prm)
+		return ckpt_fail(e, EPERM,
+				 "process %d holds capabilities (CapPrm %llx) its owner uid %u "
+				 "does not have; refused",
+				 pid, prm, o->owner_uid);
+	return 0;
+}
+
 /* After SIGKILL: wait (briefly) until the process is dead, so a caller can
    restart it right away once its parent has reaped it. */
 void dump_wait_dead(pid_t pid)
@@ -365,6 +415,8 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 	uint64_t t_freeze = dump_now_ns(), frozen_ns = 0;
 	int released = 0;
 	rc = dump_freeze(&d);
+	if (!rc)
+		rc = dump_check_owner(&o, d.pid, &e);
 	/* descriptors first: what cannot be saved refuses before any syscall
 	   is injected into the target */
 	if (!rc)

@@ -143,6 +143,8 @@ int dump_share_ids(struct dump **live, uint32_t n, struct dump *all, uint32_t *f
 		   uint32_t *count);
 /* The engine's steps (dump.c picks d->opts->backend's engine). */
 int dump_freeze(struct dump *d);
+/* CKPT_CP_OWNER: a frozen process holds exactly the owner's ids (ckpt.h). */
+int dump_check_owner(const struct ckpt_checkpoint_opts *o, pid_t pid, struct ckpt_err *e);
 int dump_threads_state(struct dump *d);
 /* /proc's part (dump_state.c), then the engine's. */
 int dump_proc_state(struct dump *d);

@@ -571,6 +571,9 @@ int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 					       j.m[i].pid, j.m[i].comm, what, pid, j.m[i].ppid,
 					       what, j.m[0].pid, what);
 	}
+	for (uint32_t i = 0; !rc && i < j.n; i++)
+		if (j.m[i].d) /* frozen: none can exec a set-id program now */
+			rc = dump_check_owner(o, j.m[i].pid, e);
 	if (!rc)
 		rc = collect_state(&j);
 	uint32_t live = 0;

@@ -25,7 +25,8 @@ int main(void)
 	  F(ckpt_checkpoint_opts, after); F(ckpt_checkpoint_opts, signal);
 	  F(ckpt_checkpoint_opts, scope); F(ckpt_checkpoint_opts, fd);
 	  F(ckpt_checkpoint_opts, timeout_ms); F(ckpt_checkpoint_opts, backend);
-	  F(ckpt_checkpoint_opts, progress));
+	  F(ckpt_checkpoint_opts, progress); F(ckpt_checkpoint_opts, owner_uid);
+	  F(ckpt_checkpoint_opts, owner_gid));
 	S(ckpt_result, F(ckpt_result, size); F(ckpt_result, pid); F(ckpt_result, bytes);
 	  F(ckpt_result, pages); F(ckpt_result, wall_ns); F(ckpt_result, frozen_ns);
 	  F(ckpt_result, threads); F(ckpt_result, processes); F(ckpt_result, vmas);

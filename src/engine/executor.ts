@@ -304,6 +304,10 @@ export class Executor {
         backend: this.o.backend ?? libckpt.BACKEND.auto,
         // a job is its process tree: never its top process alone
         scope: libckpt.SCOPE.tree,
+        // checked again by the engine once all is frozen: a process of the
+        // job that exec'ed a set-id program after treeCredsProblem is refused
+        flags: libckpt.CP_OWNER,
+        owner: { uid: job.owner.uid, gid: job.owner.gid },
       });
     } catch (err) {
       this.o.jobs.update(job.id, { state: isAlive(job) ? before : 'exited' });

@@ -30,6 +30,8 @@ export const CP_BACKUP = 1 << 1;
 export const CP_NOCLOBBER = 1 << 2;
 export const CP_NOATOMIC = 1 << 3;
 export const CP_TCP_ESTABLISHED = 1 << 4;
+/** Refuse (after the freeze) a process not holding exactly owner's ids. */
+export const CP_OWNER = 1 << 5;
 export const RS_NO_RESTORE_PID = 1 << 0;
 export const RS_RESTORE_PGID = 1 << 1;
 export const RS_RESTORE_SID = 1 << 2;
@@ -87,6 +89,8 @@ export const CheckpointOpts = koffi.struct('ckpt_checkpoint_opts', {
   timeout_ms: 'uint32_t',
   backend: 'uint32_t',
   progress: 'void *',
+  owner_uid: 'uint32_t',
+  owner_gid: 'uint32_t',
 });
 
 export const CheckpointResult = koffi.struct('ckpt_result', {
@@ -223,6 +227,8 @@ export interface CheckpointOptions {
   timeoutMs?: number;
   backend?: number;
   progress?: ProgressHandle | null;
+  /** With flags CP_OWNER: every process must hold exactly these ids. */
+  owner?: { uid: number; gid: number };
 }
 
 export interface CheckpointResultJs {
@@ -274,6 +280,8 @@ export async function checkpoint(
     timeout_ms: opts.timeoutMs ?? 0,
     backend: opts.backend ?? BACKEND.auto,
     progress: progressPointer(opts.progress),
+    owner_uid: opts.owner?.uid ?? 0,
+    owner_gid: opts.owner?.gid ?? 0,
   };
   const res: Record<string, unknown> = { size: koffi.sizeof(CheckpointResult) };
   const msg = Buffer.alloc(MSG_MAX);
