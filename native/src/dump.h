@@ -154,6 +154,9 @@ int dump_release(struct dump *d, int sig);
 /* dump_freeze.c: the user engine */
 /* Is the process tracing another one (BLCR's --ptracer-error)? */
 int dump_refuse_tracer(struct dump *d);
+/* What both engines refuse first: no such process, a thread id, ourself, a
+   zombie. Sets *state (the /proc state letter). */
+int dump_check_target(struct dump *d, char *state);
 int dump_user_freeze(struct dump *d);
 int dump_user_unblock(struct dump *d);
 int dump_user_release(struct dump *d, int sig);

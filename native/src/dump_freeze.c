@@ -44,20 +44,6 @@ static long status_field(pid_t pid, const char *key)
 	return v;
 }
 
-static char proc_state(pid_t pid)
-{
-	char p[64], buf[512];
-	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	char *r = strrchr(buf, ')');
-	return r && r[1] == ' ' ? r[2] : 0;
-}
-
 static struct dump_thread *find(struct dump *d, pid_t tid)
 {
 	for (uint32_t i = 0; i < d->nr_threads; i++)
@@ -183,7 +169,7 @@ int dump_refuse_tracer(struct dump *d)
 	return rc;
 }
 
-int dump_user_freeze(struct dump *d)
+int dump_check_target(struct dump *d, char *state)
 {
 	long tgid = status_field(d->pid, "Tgid:");
 	if (tgid < 0)
@@ -195,12 +181,21 @@ int dump_user_freeze(struct dump *d)
 	if (d->pid == getpid())
 		return ckpt_fail(d->e, EINVAL, "a process cannot checkpoint itself (pid %d)",
 				 d->pid);
-	char state = proc_state(d->pid);
-	if (state == 'Z' || state == 'X')
+	*state = ckpt_proc_state(d->pid);
+	if (*state == 'Z' || *state == 'X')
 		return ckpt_fail(d->e, ESRCH, "process %d is a zombie (exited, not yet reaped)",
 				 d->pid);
+	return 0;
+}
+
+int dump_user_freeze(struct dump *d)
+{
+	char state;
+	int rc0 = dump_check_target(d, &state);
+	if (rc0)
+		return rc0;
 	d->was_stopped = state == 'T';
-	int rc0 = dump_refuse_tracer(d);
+	rc0 = dump_refuse_tracer(d);
 	if (rc0)
 		return rc0;
 	d->threads = calloc(DUMP_MAX_THREADS, sizeof(*d->threads));

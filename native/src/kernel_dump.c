@@ -11,6 +11,7 @@
  */
 #include "dump.h"
 #include "kernel_engine.h"
+#include "ptrace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,24 +22,6 @@
 #include <unistd.h>
 
 _Static_assert(DUMP_MAX_PENDING == 64, "the module keeps 64 records per queue");
-
-/* State letter and Tgid from /proc/PID/status; 0 when unreadable. */
-static char status_of(pid_t pid, long *tgid)
-{
-	char p[64], line[256], state = 0;
-	snprintf(p, sizeof(p), "/proc/%d/status", pid);
-	FILE *f = fopen(p, "re");
-	*tgid = -1;
-	while (f && fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "State:", 6))
-			sscanf(line + 6, " %c", &state);
-		else if (!strncmp(line, "Tgid:", 5))
-			*tgid = strtol(line + 5, NULL, 10);
-	}
-	if (f)
-		fclose(f);
-	return state;
-}
 
 static uint32_t freeze_timeout(struct dump *d)
 {
@@ -51,29 +34,19 @@ static uint32_t freeze_timeout(struct dump *d)
 
 static int kernel_freeze(struct dump *d)
 {
-	long tgid;
-	char state = status_of(d->pid, &tgid);
-	if (tgid < 0)
-		return ckpt_fail(d->e, ESRCH, "no process %d", d->pid);
-	if (tgid != d->pid)
-		return ckpt_fail(d->e, EINVAL,
-				 "%d is a thread of process %ld; checkpoint the process (%ld)", d->pid,
-				 tgid, tgid);
-	if (d->pid == getpid())
-		return ckpt_fail(d->e, EINVAL, "a process cannot checkpoint itself (pid %d)",
-				 d->pid);
-	if (state == 'Z' || state == 'X')
-		return ckpt_fail(d->e, ESRCH, "process %d is a zombie (exited, not yet reaped)",
-				 d->pid);
+	char state;
+	int rc = dump_check_target(d, &state);
+	if (rc)
+		return rc;
 	/* a tracer stop under strace lasts while strace prints a line: wait
 	   it out (2 s at most, or to the deadline); a debugger's lasts */
 	for (int ms = 0; state == 't' && ms < 2000; ms += 2) {
 		if (d->deadline_ns && dump_now_ns() >= d->deadline_ns)
 			break;
 		usleep(2000);
-		state = status_of(d->pid, &tgid);
+		state = ckpt_proc_state(d->pid);
 	}
-	if (tgid < 0)
+	if (!state)
 		return ckpt_fail(d->e, ESRCH, "no process %d", d->pid);
 	if (state == 'T' || state == 't')
 		return ckpt_fail(d->e, EBUSY,
@@ -81,7 +54,7 @@ static int kernel_freeze(struct dump *d)
 				 "its way back to user mode, which a stopped one never takes; "
 				 "continue it or use the user engine",
 				 d->pid, state == 'T' ? "job control" : "in a tracer's stop for 2 s");
-	int rc = dump_refuse_tracer(d);
+	rc = dump_refuse_tracer(d);
 	if (rc)
 		return rc;
 	d->kf = calloc(1, sizeof(*d->kf));
