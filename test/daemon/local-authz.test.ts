@@ -4,9 +4,10 @@
  * and the admin group on all. Users are made here with useradd (removed after); the CLI
  * runs as them through setpriv, talking to the daemon through its socket (no --bus).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import test from 'ava';
@@ -480,4 +481,20 @@ test('one user cannot register jobs without bound (each holds images on the daem
     c.end(`attach ${JSON.stringify({ job: 'byroot', pid: p1 })}\n`);
   });
   t.true(JSON.parse(root).ok, root);
+});
+
+test('an adminGroup that names no group, or is no group name at all, stops the daemon at start naming it', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ckpt-admingroup-'));
+  for (const [group, says] of [
+    ['nosuchgrp-ckpt', /adminGroup 'nosuchgrp-ckpt': no such group/],
+    ['bad;name', /adminGroup 'bad;name': expected a group name or a gid/],
+  ] as const) {
+    const r = spawnSync(CKPT, ['daemon', '--state-dir', dir, '--admin-group', group], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    t.is(r.status, 3, `${group}: ${r.stderr}`);
+    t.regex(r.stderr, says);
+    t.false(existsSync(join(dir, 'ckpt.sock')), `${group}: no socket left serving`);
+  }
 });
