@@ -79,6 +79,7 @@ enum ckpt_img_section_type {
 	CKPT_SEC_PAGES = 5,
 	CKPT_SEC_FDS = 6, /* v2: the descriptor table, struct ckpt_img_fd each */
 	CKPT_SEC_PROCX = 7, /* v2: struct ckpt_img_procx */
+	CKPT_SEC_TIMERS = 9, /* v2: struct ckpt_img_ptimer each, after PROCX */
 	CKPT_SEC_TREE = 8, /* v2, images of several processes: struct ckpt_img_task
 			      each, after the object sections, before the first PROC */
 	/* v2 object sections, one per kind (enum ckpt_obj_kind): records of
@@ -306,7 +307,46 @@ struct ckpt_img_pagerun {
 struct ckpt_img_procx {
 	uint64_t xcomp_perm; /* arch_prctl(ARCH_GET_XCOMP_PERM): dynamic xfeatures
 				(AMX tile data, bit 18) the process may use */
-	uint64_t reserved[7];
+	/* Scheduling and process attributes (proc_attrs.c). Every thread had
+	   the same per-thread values (nice, policy, I/O priority, timer slack)
+	   or the checkpoint was refused. Images before these were recorded have
+	   flags 0 here (the field was reserved) and restore as they did. */
+	uint32_t flags; /* CKPT_PROCX_F_*: which groups below were recorded */
+	int32_t nice; /* -20..19 */
+	uint32_t sched_policy; /* SCHED_* | CKPT_SCHED_RESET_ON_FORK */
+	uint32_t sched_priority; /* SCHED_FIFO/RR: 1..99 */
+	uint32_t ioprio; /* ioprio_get(IOPRIO_WHO_PROCESS) */
+	int32_t oom_score_adj; /* -1000..1000 */
+	uint64_t timerslack_ns; /* PR_GET_TIMERSLACK */
+	uint32_t pdeath_signal; /* PR_GET_PDEATHSIG: 0 none */
+	uint32_t child_subreaper; /* PR_GET_CHILD_SUBREAPER */
+	uint32_t nr_posix_timers; /* records in this process's TIMERS section */
+	uint32_t pad;
+	uint64_t reserved[1];
+};
+
+#define CKPT_PROCX_F_SCHED (1u << 0) /* nice, policy, priority, ioprio, oom, slack */
+#define CKPT_PROCX_F_PRCTL (1u << 1) /* pdeath_signal, child_subreaper */
+#define CKPT_SCHED_RESET_ON_FORK 0x40000000u
+
+/* ---- TIMERS (v2): the POSIX timers of one process, after its PROCX ---------
+ * Present only when nr_posix_timers > 0 (so a reader that predates it refuses
+ * such an image as an unknown section, never drops the timers silently). One
+ * record per timer in id order. The value is the time left when the process
+ * was frozen, re-armed relative at restart (an absolute CLOCK_REALTIME
+ * timer becomes relative: see docs/image-format.md). */
+#define CKPT_PTIMER_NOTIFY_THREAD 4 /* SIGEV_THREAD_ID: `tid` is a thread */
+
+struct ckpt_img_ptimer {
+	int32_t id; /* the timer_t the process holds */
+	int32_t clock; /* clockid_t; CPU clocks of the process itself only */
+	uint32_t notify; /* SIGEV_SIGNAL or SIGEV_NONE, | CKPT_PTIMER_NOTIFY_THREAD */
+	int32_t signo;
+	int32_t tid; /* NOTIFY_THREAD: the thread, else the process */
+	uint32_t pad;
+	uint64_t sigval; /* sigev_value */
+	int64_t value_sec, value_nsec; /* left; 0 0: disarmed */
+	int64_t interval_sec, interval_nsec;
 };
 
 /* ---- TREE (v2): the processes of a job ------------------------------------
