@@ -161,6 +161,7 @@ static void process(struct json *j, const struct rs_ctx *c)
 	json_uint(j, "pendingSignals", p->pending_shared_count);
 	if (c->procx)
 		json_hex(j, "xcompPerm", c->procx->xcomp_perm);
+	rs_attrs_inspect(j, c);
 	json_key(j, "handlers");
 	json_open(j, '{');
 	for (int s = 1; s <= CKPT_NSIG; s++) {

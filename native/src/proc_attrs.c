@@ -34,6 +34,7 @@
  * naming it: the image stays good for a restart with the privilege.
  */
 #include "dump.h"
+#include "json.h"
 #include "restore.h"
 
 #include <errno.h>
@@ -549,4 +550,52 @@ int rs_restore_attrs(struct rs_ctx *c)
 				    PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0, 0);
 	}
 	return rc ? rc : restore_timers(c);
+}
+
+/* ---- inspect ------------------------------------------------------------ */
+
+void rs_attrs_inspect(struct json *j, const struct rs_ctx *c)
+{
+	const struct ckpt_img_procx *x = c->procx;
+	if (!x)
+		return;
+	if (x->flags & CKPT_PROCX_F_SCHED) {
+		json_key(j, "sched");
+		json_open(j, '{');
+		json_int(j, "nice", x->nice);
+		json_uint(j, "policy", x->sched_policy & ~CKPT_SCHED_RESET_ON_FORK);
+		json_bool(j, "resetOnFork", !!(x->sched_policy & CKPT_SCHED_RESET_ON_FORK));
+		json_uint(j, "priority", x->sched_priority);
+		json_hex(j, "ioprio", x->ioprio);
+		json_uint(j, "timerslackNs", x->timerslack_ns);
+		json_int(j, "oomScoreAdj", x->oom_score_adj);
+		json_close(j, '}');
+	}
+	if (x->flags & CKPT_PROCX_F_PRCTL) {
+		json_uint(j, "pdeathSignal", x->pdeath_signal);
+		json_bool(j, "childSubreaper", !!x->child_subreaper);
+	}
+	if (!c->nr_ptimers)
+		return;
+	json_key(j, "timers");
+	json_open(j, '[');
+	for (uint32_t i = 0; i < c->nr_ptimers; i++) {
+		const struct ckpt_img_ptimer *t = &c->ptimers[i];
+		uint32_t kind = t->notify & ~CKPT_PTIMER_NOTIFY_THREAD;
+		json_open(j, '{');
+		json_int(j, "id", t->id);
+		json_int(j, "clock", t->clock);
+		json_str(j, "notify",
+			 kind == SIGEV_NONE ? "none"
+			 : t->notify & CKPT_PTIMER_NOTIFY_THREAD ? "thread"
+								  : "signal");
+		json_int(j, "signal", t->signo);
+		json_int(j, "tid", t->tid);
+		json_hex(j, "value", t->sigval);
+		json_uint(j, "leftNs", (uint64_t)t->value_sec * 1000000000ull + (uint64_t)t->value_nsec);
+		json_uint(j, "intervalNs",
+			  (uint64_t)t->interval_sec * 1000000000ull + (uint64_t)t->interval_nsec);
+		json_close(j, '}');
+	}
+	json_close(j, ']');
 }

@@ -218,6 +218,8 @@ int rs_restore_process_state(struct rs_ctx *c); /* sigactions, itimers, comm, rl
    timers of the restored process once all its threads exist */
 int rs_take_timers(struct rs_ctx *c, const unsigned char *p, uint64_t size);
 int rs_restore_attrs(struct rs_ctx *c);
+struct json;
+void rs_attrs_inspect(struct json *j, const struct rs_ctx *c);
 int rs_restore_threads(struct rs_ctx *c);
 int rs_finish(struct rs_ctx *c); /* creds, regs, masks, detach, after-action */
 /* Refuse an image whose uids, gids or groups the restarter could not take
