@@ -235,6 +235,17 @@ enum ckpt_vma_kind {
 				     content is in the CKPT_OBJ_SYSVSHM object,
 				     no pages in PAGES */
 
+/* madvise and mlock state of a VMA (smaps VmFlags in parentheses) */
+#define CKPT_VMA_MADV_DONTFORK (1u << 0) /* dc */
+#define CKPT_VMA_MADV_WIPEONFORK (1u << 1) /* wf */
+#define CKPT_VMA_MADV_HUGEPAGE (1u << 2) /* hg */
+#define CKPT_VMA_MADV_NOHUGEPAGE (1u << 3) /* nh */
+#define CKPT_VMA_MADV_RANDOM (1u << 4) /* rr */
+#define CKPT_VMA_MADV_SEQUENTIAL (1u << 5) /* sr */
+#define CKPT_VMA_MADV_MERGEABLE (1u << 6) /* mg */
+#define CKPT_VMA_MADV_LOCKED (1u << 7) /* lo: mlock */
+#define CKPT_VMA_MADV_LOCKONFAULT (1u << 8) /* lf: mlock2(MLOCK_ONFAULT) */
+
 struct ckpt_img_vma {
 	uint64_t start;
 	uint64_t end;
@@ -244,7 +255,8 @@ struct ckpt_img_vma {
 	uint32_t prot; /* PROT_* */
 	uint32_t kind; /* enum ckpt_vma_kind */
 	uint32_t flags; /* CKPT_VMA_F_* */
-	uint32_t madv; /* reserved for madvise state */
+	uint32_t madv; /* CKPT_VMA_MADV_*: madvise/mlock state from VmFlags
+			  (0 in images before it was recorded) */
 	uint32_t rec_size; /* bytes of this record incl. name and padding (8-aligned) */
 	uint32_t name_len; /* bytes of name that follow, incl. NUL; 0: none */
 	/* followed by: name (path, or "[heap]" etc.), NUL, padding to 8 */

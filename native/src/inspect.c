@@ -110,6 +110,7 @@ static void vmas(struct json *j, const struct rs_ctx *c)
 		json_str(j, "prot", prot);
 		json_str(j, "kind", vma_kind(v->kind));
 		json_str(j, "name", c->vmas[i].name);
+		json_hex(j, "madv", v->madv);
 		json_uint(j, "savedBytes", pages * CKPT_IMG_PAGE_SIZE);
 		json_close(j, '}');
 	}

@@ -18,6 +18,8 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -68,6 +70,52 @@ static int oom_adj(void)
 	return v;
 }
 
+/* Does the VMA holding addr have VmFlags token `flag` in /proc/self/smaps? */
+static int vmflag(const void *addr, const char *flag)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[512];
+	int in = 0, found = 0;
+	unsigned long a = (unsigned long)addr;
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = a >= lo && a < hi;
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			char tok[4] = " xx";
+			tok[1] = flag[0];
+			tok[2] = flag[1];
+			found = strstr(line + 8, tok) != NULL;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static char *region(size_t len, int advice, int fill)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || (advice >= 0 && madvise(p, len, advice))) {
+		printf("mmap/madvise %d: %s\n", advice, strerror(errno));
+		exit(2);
+	}
+	memset(p, fill, len);
+	return p;
+}
+
+/* the child of a fork reads p[0]: its exit code, or 100 + the signal */
+static int child_reads(const char *p)
+{
+	pid_t c = fork();
+	if (c == 0)
+		_exit(p[0]);
+	int st;
+	waitpid(c, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
+}
+
 static timer_t mk(clockid_t clk, int notify, int sig, long value, pid_t tid)
 {
 	struct sigevent ev;
@@ -111,6 +159,21 @@ int main(int argc, char **argv)
 	sa.sa_sigaction = on_tick;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigaction(SIGRTMIN + 1, &sa, NULL);
+
+	/* madvise and mlock state of VMAs (one of each) */
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	char *dontfork = region(4 * pg, MADV_DONTFORK, 0x5a);
+	char *wipe = region(4 * pg, MADV_WIPEONFORK, 0x6b);
+	char *huge = region(4 << 20, MADV_HUGEPAGE, 1);
+	char *nohuge = region(4 * pg, MADV_NOHUGEPAGE, 2);
+	char *rnd = region(4 * pg, MADV_RANDOM, 3);
+	char *seq = region(4 * pg, MADV_SEQUENTIAL, 4);
+	char *locked = region(2 * pg, -1, 5);
+	char *onfault = region(2 * pg, -1, 6);
+	if (mlock(locked, 2 * pg) || syscall(SYS_mlock2, onfault, 2 * pg, 1 /* ONFAULT */)) {
+		printf("mlock: %s\n", strerror(errno));
+		return 2;
+	}
 
 	/* before the thread: it inherits them (one value per process) */
 	setpriority(PRIO_PROCESS, 0, 5);
@@ -194,5 +257,19 @@ int main(int argc, char **argv)
 	prctl(PR_GET_CHILD_SUBREAPER, &sr, 0, 0, 0);
 	ZDTM_CHECK(sr == 1, "child subreaper %d, want 1", sr);
 	ZDTM_CHECK(oom_adj() == 300, "oom_score_adj %d, want 300", oom_adj());
+	ZDTM_CHECK(vmflag(dontfork, "dc"), "MADV_DONTFORK region lost its flag");
+	ZDTM_CHECK(child_reads(dontfork) == 100 + SIGSEGV, "a child sees the DONTFORK region");
+	ZDTM_CHECK(vmflag(wipe, "wf"), "MADV_WIPEONFORK region lost its flag");
+	ZDTM_CHECK(child_reads(wipe) == 0 && wipe[0] == 0x6b,
+		   "WIPEONFORK: child read %d, parent has %d", child_reads(wipe), wipe[0]);
+	ZDTM_CHECK(vmflag(huge, "hg"), "MADV_HUGEPAGE lost");
+	ZDTM_CHECK(vmflag(nohuge, "nh"), "MADV_NOHUGEPAGE lost");
+	ZDTM_CHECK(vmflag(rnd, "rr"), "MADV_RANDOM lost");
+	ZDTM_CHECK(vmflag(seq, "sr"), "MADV_SEQUENTIAL lost");
+	ZDTM_CHECK(vmflag(locked, "lo") && !vmflag(locked, "lf"), "mlock lost");
+	ZDTM_CHECK(vmflag(onfault, "lo") && vmflag(onfault, "lf"), "mlock2(MLOCK_ONFAULT) lost");
+	ZDTM_CHECK(huge[0] == 1 && nohuge[0] == 2 && rnd[0] == 3 && seq[0] == 4 && locked[0] == 5 &&
+			   onfault[0] == 6 && dontfork[0] == 0x5a,
+		   "region contents changed");
 	return zdtm_done();
 }
