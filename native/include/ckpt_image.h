@@ -337,8 +337,9 @@ struct ckpt_img_procx {
 	uint64_t reserved[1];
 };
 
-#define CKPT_PROCX_F_SCHED (1u << 0) /* nice, policy, priority, ioprio, oom, slack */
+#define CKPT_PROCX_F_SCHED (1u << 0) /* nice, policy, priority, ioprio, oom */
 #define CKPT_PROCX_F_PRCTL (1u << 1) /* pdeath_signal, child_subreaper */
+#define CKPT_PROCX_F_SLACK (1u << 2) /* timerslack_ns */
 #define CKPT_SCHED_RESET_ON_FORK 0x40000000u
 
 /* ---- TIMERS (v2): the POSIX timers of one process, after its PROCX ---------

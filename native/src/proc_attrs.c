@@ -7,15 +7,18 @@
  * TIMERS section the timers (docs/image-format.md).
  *
  * Checkpoint (either engine, the process frozen):
- * - from outside: sched_getattr, getpriority and ioprio_get of every thread
- *   (a thread that differs from the leader is refused: the image has one
- *   value per process), /proc/TID/timerslack_ns, /proc/PID/oom_score_adj,
- *   /proc/PID/timers (id, signal and value, notification, clock);
- * - the user engine injects PR_GET_PDEATHSIG and PR_GET_CHILD_SUBREAPER into
- *   the leader and timer_gettime for each timer (only the process itself can
- *   read its timers). The kernel engine has no injection: a process with
- *   POSIX timers is refused under it, naming them, and the two prctl values
- *   are not recorded (flags say so; they restore as 0, the default).
+ * - from outside: sched_getattr (policy, priority, nice) and ioprio_get of
+ *   every thread (a thread that differs from the leader is refused: the image
+ *   has one value per process), /proc/PID/oom_score_adj, /proc/PID/timers
+ *   (id, signal and value, notification, clock);
+ * - the user engine injects PR_GET_TIMERSLACK into every thread (reading
+ *   /proc/TID/timerslack_ns of another process needs CAP_SYS_NICE),
+ *   PR_GET_PDEATHSIG and PR_GET_CHILD_SUBREAPER into the leader and
+ *   timer_gettime for each timer (only the process itself can read its
+ *   timers). The kernel engine has no injection: a process with POSIX timers
+ *   is refused under it, naming them; the slack comes from /proc when the
+ *   caller may read it; the prctl values are not recorded (flags say what
+ *   was; what was not restores as the restarter's, or 0).
  * Refused, naming the process (and the thread or timer): SCHED_DEADLINE;
  * threads with different scheduling; a CPU-clock timer of another process;
  * seccomp strict mode, or seccomp filters the process has beyond the ones
@@ -128,9 +131,10 @@ static int check_seccomp(struct dump *d, pid_t tid)
 	return 0;
 }
 
-/* nice, policy, I/O priority, slack of one thread */
-static int sched_of(struct dump *d, pid_t tid, struct ckpt_img_procx *x)
+/* nice, policy, I/O priority, slack of thread index i */
+static int sched_of(struct dump *d, uint32_t i, int can_inject, struct ckpt_img_procx *x)
 {
+	pid_t tid = d->threads[i].tid;
 	struct sched_attr_ a;
 	memset(&a, 0, sizeof(a));
 	if (syscall(SYS_sched_getattr, tid, &a, sizeof(a), 0) < 0)
@@ -148,13 +152,26 @@ static int sched_of(struct dump *d, pid_t tid, struct ckpt_img_procx *x)
 	if (io < 0)
 		return ckpt_fail_errno(d->e, errno, "ioprio_get of pid %d thread %d", d->pid, tid);
 	x->ioprio = (uint32_t)io;
-	char p[64];
-	long long slack;
-	snprintf(p, sizeof(p), "/proc/%d/timerslack_ns", tid);
-	int rc = read_long(p, &slack);
-	if (rc)
-		return ckpt_fail_errno(d->e, -rc, "read %s", p);
+	/* only the thread itself, or CAP_SYS_NICE, may read its slack */
+	long slack = 0;
+	if (can_inject) {
+		int rc = dump_sys(d, i, "prctl(PR_GET_TIMERSLACK)", 1, &slack, SYS_prctl,
+				  PR_GET_TIMERSLACK, 0, 0, 0, 0, 0);
+		if (rc)
+			return rc;
+	} else {
+		char p[64];
+		long long v;
+		snprintf(p, sizeof(p), "/proc/%d/timerslack_ns", tid);
+		int rc = read_long(p, &v);
+		if (rc == -EPERM)
+			return 0; /* not recorded: CKPT_PROCX_F_SLACK stays clear */
+		if (rc)
+			return ckpt_fail_errno(d->e, -rc, "read %s", p);
+		slack = (long)v;
+	}
 	x->timerslack_ns = (uint64_t)slack;
+	x->flags |= CKPT_PROCX_F_SLACK;
 	return 0;
 }
 
@@ -302,11 +319,12 @@ int dump_proc_attrs(struct dump *d, int can_inject)
 		if (rc)
 			break;
 		if (i == 0) {
-			rc = sched_of(d, tid, x);
+			rc = sched_of(d, i, can_inject, x);
 			continue;
 		}
 		struct ckpt_img_procx y;
-		rc = sched_of(d, tid, &y);
+		memset(&y, 0, sizeof(y));
+		rc = sched_of(d, i, can_inject, &y);
 		if (!rc && (y.nice != x->nice || y.sched_policy != x->sched_policy ||
 			    y.sched_priority != x->sched_priority || y.ioprio != x->ioprio ||
 			    y.timerslack_ns != x->timerslack_ns))
@@ -500,6 +518,8 @@ static int sched_set(struct rs_ctx *c, pid_t tid, const struct ckpt_img_procx *x
 	if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS_, tid, x->ioprio) < 0)
 		return ckpt_fail_errno(c->e, errno, "pid %d thread %d: ioprio_set %#x",
 				       c->proc->pid, tid, x->ioprio);
+	if (!(x->flags & CKPT_PROCX_F_SLACK))
+		return 0;
 	return rs_sys(c, tid, "prctl(PR_SET_TIMERSLACK)", 1, NULL, SYS_prctl, PR_SET_TIMERSLACK,
 		      (long)x->timerslack_ns, 0, 0, 0, 0);
 }
@@ -567,7 +587,8 @@ void rs_attrs_inspect(struct json *j, const struct rs_ctx *c)
 		json_bool(j, "resetOnFork", !!(x->sched_policy & CKPT_SCHED_RESET_ON_FORK));
 		json_uint(j, "priority", x->sched_priority);
 		json_hex(j, "ioprio", x->ioprio);
-		json_uint(j, "timerslackNs", x->timerslack_ns);
+		if (x->flags & CKPT_PROCX_F_SLACK)
+			json_uint(j, "timerslackNs", x->timerslack_ns);
 		json_int(j, "oomScoreAdj", x->oom_score_adj);
 		json_close(j, '}');
 	}
