@@ -80,6 +80,8 @@ enum ckpt_img_section_type {
 	CKPT_SEC_FDS = 6, /* v2: the descriptor table, struct ckpt_img_fd each */
 	CKPT_SEC_PROCX = 7, /* v2: struct ckpt_img_procx */
 	CKPT_SEC_TIMERS = 9, /* v2: struct ckpt_img_ptimer each, after PROCX */
+	CKPT_SEC_TCOMM = 10, /* v2, optional: each thread's name (char[16]) in THREAD
+				order, after TIMERS, in processes of several threads */
 	CKPT_SEC_TREE = 8, /* v2, images of several processes: struct ckpt_img_task
 			      each, after the object sections, before the first PROC */
 	/* v2 object sections, one per kind (enum ckpt_obj_kind): records of

@@ -254,6 +254,12 @@ int dump_write_process(struct dump *d, struct imgw *w)
 		rc = imgw_payload(w, d->ptimers, d->nr_ptimers * sizeof(*d->ptimers));
 	if (!rc && d->nr_ptimers)
 		rc = imgw_end(w);
+	if (!rc && d->tcomm && d->nr_threads > 1)
+		rc = imgw_begin(w, CKPT_SEC_TCOMM, d->nr_threads * 16ull, CKPT_SEC_F_OPTIONAL);
+	if (!rc && d->tcomm && d->nr_threads > 1)
+		rc = imgw_payload(w, d->tcomm, d->nr_threads * 16ull);
+	if (!rc && d->tcomm && d->nr_threads > 1)
+		rc = imgw_end(w);
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++) {
 		struct dump_thread *t = &d->threads[i];
 		uint64_t xs = (t->t.xstate_size + 7ull) & ~7ull;
@@ -363,6 +369,7 @@ void dump_free(struct dump *d)
 	free(d->threads);
 	free(d->shared_pending);
 	free(d->ptimers);
+	free(d->tcomm);
 	if (d->kf) {
 		ckpt_kernel_thaw(d->kf);
 		free(d->kf);

@@ -100,6 +100,7 @@ struct dump {
 	struct ckpt_img_procx procx;
 	struct ckpt_img_ptimer *ptimers; /* procx.nr_posix_timers, in id order */
 	uint32_t nr_ptimers;
+	char (*tcomm)[16]; /* nr_threads names, in thread order */
 
 	struct dump_fd *fds; /* fd.h */
 	uint32_t nr_fds;

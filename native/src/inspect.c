@@ -75,6 +75,7 @@ static void threads(struct json *j, const struct rs_ctx *c)
 		const struct ckpt_img_thread *t = c->threads[i].t;
 		json_open(j, '{');
 		json_int(j, "tid", t->tid);
+		json_str(j, "name", c->tcomm ? c->tcomm[i] : i == 0 ? c->proc->comm : "");
 		json_bool(j, "leader", !!(t->flags & CKPT_THR_F_LEADER));
 		json_hex(j, "rip", t->regs.rip);
 		json_hex(j, "rsp", t->regs.rsp);

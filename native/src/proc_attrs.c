@@ -309,10 +309,33 @@ static int prctl_values(struct dump *d)
 	return 0;
 }
 
+/* each thread's name (/proc/PID/task/TID/comm) */
+static int thread_names(struct dump *d)
+{
+	if (d->nr_threads < 2)
+		return 0;
+	d->tcomm = calloc(d->nr_threads, sizeof(*d->tcomm));
+	if (!d->tcomm)
+		return ckpt_fail(d->e, ENOMEM, "no memory");
+	for (uint32_t i = 0; i < d->nr_threads; i++) {
+		char p[64];
+		snprintf(p, sizeof(p), "/proc/%d/task/%d/comm", d->pid, d->threads[i].tid);
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : read(fd, d->tcomm[i], 15);
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		if (n < 0)
+			return ckpt_fail_errno(d->e, err, "read %s", p);
+		d->tcomm[i][strcspn(d->tcomm[i], "\n")] = '\0';
+	}
+	return 0;
+}
+
 int dump_proc_attrs(struct dump *d, int can_inject)
 {
 	struct ckpt_img_procx *x = &d->procx;
-	int rc = 0;
+	int rc = thread_names(d);
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++) {
 		pid_t tid = d->threads[i].tid;
 		rc = check_seccomp(d, tid);
@@ -385,6 +408,20 @@ int rs_take_timers(struct rs_ctx *c, const unsigned char *p, uint64_t size)
 	}
 	c->ptimers = t;
 	c->nr_ptimers = x->nr_posix_timers;
+	return 0;
+}
+
+int rs_take_tcomm(struct rs_ctx *c, const unsigned char *p, uint64_t size)
+{
+	if (size != c->proc->nr_threads * 16ull)
+		return ckpt_fail(c->e, EBADMSG, "image %s: TCOMM section of %llu bytes for %u threads",
+				 c->label, (unsigned long long)size, c->proc->nr_threads);
+	const char(*names)[16] = (const void *)p;
+	for (uint32_t i = 0; i < c->proc->nr_threads; i++)
+		if (!memchr(names[i], '\0', 16))
+			return ckpt_fail(c->e, EBADMSG, "image %s: thread %u's name is not terminated",
+					 c->label, i);
+	c->tcomm = names;
 	return 0;
 }
 
@@ -551,10 +588,17 @@ static int oom_set(struct rs_ctx *c, int32_t v)
 
 int rs_restore_attrs(struct rs_ctx *c)
 {
-	const struct ckpt_img_procx *x = c->procx;
-	if (!x)
-		return 0;
 	int rc = 0;
+	/* names of the threads but the leader (PROC has the process's) */
+	for (uint32_t i = 1; c->tcomm && !rc && i < c->nr_threads; i++) {
+		rc = rs_write_mem(c, c->scratch, c->tcomm[i], 16);
+		if (!rc)
+			rc = rs_sys(c, c->threads[i].tid, "prctl(PR_SET_NAME) of a thread", 1, NULL,
+				    SYS_prctl, PR_SET_NAME, (long)c->scratch, 0, 0, 0, 0);
+	}
+	const struct ckpt_img_procx *x = c->procx;
+	if (rc || !x)
+		return rc;
 	if (x->flags & CKPT_PROCX_F_SCHED) {
 		for (uint32_t i = 0; !rc && i < c->nr_threads; i++)
 			rc = sched_set(c, c->threads[i].tid, x);

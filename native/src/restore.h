@@ -71,6 +71,7 @@ struct rs_ctx {
 	const struct ckpt_img_procx *procx; /* v2; NULL in a v1 image */
 	const struct ckpt_img_ptimer *ptimers; /* TIMERS: procx->nr_posix_timers */
 	uint32_t nr_ptimers;
+	const char (*tcomm)[16]; /* TCOMM: proc->nr_threads names, or NULL */
 	/* v2 descriptors and objects (fd.h); a v1 image's FILES adapted */
 	struct rs_obj *objs;
 	uint32_t nr_objs, objs_cap;
@@ -217,6 +218,7 @@ int rs_restore_process_state(struct rs_ctx *c); /* sigactions, itimers, comm, rl
 /* proc_attrs.c: the TIMERS section; scheduling, oom, prctl values and POSIX
    timers of the restored process once all its threads exist */
 int rs_take_timers(struct rs_ctx *c, const unsigned char *p, uint64_t size);
+int rs_take_tcomm(struct rs_ctx *c, const unsigned char *p, uint64_t size);
 int rs_restore_attrs(struct rs_ctx *c);
 struct json;
 void rs_attrs_inspect(struct json *j, const struct rs_ctx *c);

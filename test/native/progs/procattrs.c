@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /*
- * Per-process kernel state beyond memory and descriptors: POSIX timers (ids
+ * Per-process kernel state beyond memory and descriptors: thread names,
+ * madvise/mlock state of VMAs, POSIX timers (ids
  * with a gap, a periodic one counting its signals, one aimed at a thread,
  * one with no notification), nice, scheduling policy, I/O priority, timer
  * slack, parent-death signal, child subreaper, oom_score_adj. It sets them,
@@ -14,6 +15,7 @@
  */
 #include "zdtm.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -103,6 +105,28 @@ static char *region(size_t len, int advice, int fill)
 	}
 	memset(p, fill, len);
 	return p;
+}
+
+/* Is a thread other than the main one called `name`? */
+static int thread_named(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int found = 0;
+	while (d && (e = readdir(d)) && !found) {
+		char p[300], buf[32] = "";
+		if (e->d_name[0] == '.' || atoi(e->d_name) == getpid())
+			continue;
+		snprintf(p, sizeof(p), "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(p, "re");
+		if (f && fgets(buf, sizeof(buf), f))
+			found = !strncmp(buf, name, strlen(name)) && buf[strlen(name)] == '\n';
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return found;
 }
 
 /* the child of a fork reads p[0]: its exit code, or 100 + the signal */
@@ -196,6 +220,9 @@ int main(int argc, char **argv)
 	pthread_t th;
 	int perthread = argc > 1 && !strcmp(argv[1], "perthread");
 	pthread_create(&th, NULL, waiter, perthread ? &th : NULL);
+	pthread_setname_np(th, "tmr-waiter");
+	char pname[16] = "";
+	prctl(PR_GET_NAME, pname, 0, 0, 0);
 	zdtm_threads_end();
 	/* the waiter's tid: ask the kernel which thread is not us */
 	pid_t wtid = 0;
@@ -257,6 +284,12 @@ int main(int argc, char **argv)
 	prctl(PR_GET_CHILD_SUBREAPER, &sr, 0, 0, 0);
 	ZDTM_CHECK(sr == 1, "child subreaper %d, want 1", sr);
 	ZDTM_CHECK(oom_adj() == 300, "oom_score_adj %d, want 300", oom_adj());
+	/* by /proc/self/task: under --no-restore-pid glibc's cached tid of the
+	   thread (pthread_getname_np) is the old one */
+	char pnow[16] = "";
+	prctl(PR_GET_NAME, pnow, 0, 0, 0);
+	ZDTM_CHECK(!strcmp(pnow, pname), "process name '%s', want '%s'", pnow, pname);
+	ZDTM_CHECK(thread_named("tmr-waiter"), "no thread named tmr-waiter after restart");
 	ZDTM_CHECK(vmflag(dontfork, "dc"), "MADV_DONTFORK region lost its flag");
 	ZDTM_CHECK(child_reads(dontfork) == 100 + SIGSEGV, "a child sees the DONTFORK region");
 	ZDTM_CHECK(vmflag(wipe, "wf"), "MADV_WIPEONFORK region lost its flag");
