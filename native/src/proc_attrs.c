@@ -19,7 +19,9 @@
  *   is refused under it, naming them; the slack comes from /proc when the
  *   caller may read it; the prctl values are not recorded (flags say what
  *   was; what was not restores as the restarter's, or 0).
- * Refused, naming the process (and the thread or timer): SCHED_DEADLINE;
+ * Refused, naming the process (and the thread or timer): a namespace that is
+ * not the checkpointer's (pid, user, mount, network, UTS, IPC, cgroup,
+ * time); SCHED_DEADLINE;
  * threads with different scheduling; a CPU-clock timer of another process;
  * seccomp strict mode, or seccomp filters the process has beyond the ones
  * the checkpointer itself runs under (a restarted process inherits the
@@ -50,6 +52,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,6 +131,48 @@ static int check_seccomp(struct dump *d, pid_t tid)
 				 "(the checkpointer runs under %ld): a restarted process would run "
 				 "without them, so it cannot be checkpointed",
 				 d->pid, tid, filters, filters - own_filters, own_filters);
+	return 0;
+}
+
+/* Every namespace of the process is the checkpointer's: a restart makes
+   processes in the restarter's namespaces and cannot make namespaces, so a
+   process in its own (a container, unshare, a private network) would come
+   back in another world: other pids (getpid), other credentials, other
+   mounts, network, hostname, clocks. */
+static int check_namespaces(struct dump *d)
+{
+	static const struct {
+		const char *file, *what;
+	} ns[] = {
+		{"pid", "PID"},
+		{"pid_for_children", "PID (for its children)"},
+		{"user", "user"},
+		{"mnt", "mount"},
+		{"net", "network"},
+		{"uts", "UTS (hostname)"},
+		{"ipc", "IPC"},
+		{"cgroup", "cgroup"},
+		{"time", "time"},
+		{"time_for_children", "time (for its children)"},
+	};
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		char p[64], q[64];
+		struct stat a, b;
+		snprintf(p, sizeof(p), "/proc/%d/ns/%s", d->pid, ns[i].file);
+		snprintf(q, sizeof(q), "/proc/self/ns/%s", ns[i].file);
+		if (stat(q, &b) < 0)
+			continue; /* a kernel without this namespace */
+		if (stat(p, &a) < 0)
+			return ckpt_fail_errno(d->e, errno, "stat %s", p);
+		if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+			return ckpt_fail(d->e, EPERM,
+					 "pid %d: runs in another %s namespace (%s:[%llu]) than the "
+					 "checkpointer (%s:[%llu]); a restart cannot make namespaces, "
+					 "so it cannot be checkpointed (checkpoint from inside its "
+					 "namespaces)",
+					 d->pid, ns[i].what, ns[i].file, (unsigned long long)a.st_ino,
+					 ns[i].file, (unsigned long long)b.st_ino);
+	}
 	return 0;
 }
 
@@ -335,7 +380,9 @@ static int thread_names(struct dump *d)
 int dump_proc_attrs(struct dump *d, int can_inject)
 {
 	struct ckpt_img_procx *x = &d->procx;
-	int rc = thread_names(d);
+	int rc = check_namespaces(d);
+	if (!rc)
+		rc = thread_names(d);
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++) {
 		pid_t tid = d->threads[i].tid;
 		rc = check_seccomp(d, tid);

@@ -102,3 +102,17 @@ test.serial('a thread with its own nice is refused naming it', async (t) => {
   t.false(existsSync(image));
   t.false(gone(target.pid));
 });
+
+for (const [flag, what] of [
+  ['-u', 'UTS \\(hostname\\)'],
+  ['-n', 'network'],
+] as const) {
+  test.serial(`a process in its own ${what.split(' ')[0]} namespace is refused`, async (t) => {
+    const target = await launch(t, `ns${flag}`, ['unshare', flag, join(PROGS, 'procattrs')]);
+    const image = join(scratch, `ns${flag}.ckpt`);
+    const err = await t.throwsAsync(checkpoint(target.pid, image, { after: AFTER.kill }));
+    t.regex(err.message, new RegExp(`pid ${target.pid}: runs in another ${what} namespace`));
+    t.false(existsSync(image));
+    t.false(gone(target.pid));
+  });
+}
