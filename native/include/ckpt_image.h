@@ -79,6 +79,9 @@ enum ckpt_img_section_type {
 	CKPT_SEC_PAGES = 5,
 	CKPT_SEC_FDS = 6, /* v2: the descriptor table, struct ckpt_img_fd each */
 	CKPT_SEC_PROCX = 7, /* v2: struct ckpt_img_procx */
+	CKPT_SEC_TIMERS = 9, /* v2: struct ckpt_img_ptimer each, after PROCX */
+	CKPT_SEC_TCOMM = 10, /* v2, optional: each thread's name (char[16]) in THREAD
+				order, after TIMERS, in processes of several threads */
 	CKPT_SEC_TREE = 8, /* v2, images of several processes: struct ckpt_img_task
 			      each, after the object sections, before the first PROC */
 	/* v2 object sections, one per kind (enum ckpt_obj_kind): records of
@@ -234,6 +237,17 @@ enum ckpt_vma_kind {
 				     content is in the CKPT_OBJ_SYSVSHM object,
 				     no pages in PAGES */
 
+/* madvise and mlock state of a VMA (smaps VmFlags in parentheses) */
+#define CKPT_VMA_MADV_DONTFORK (1u << 0) /* dc */
+#define CKPT_VMA_MADV_WIPEONFORK (1u << 1) /* wf */
+#define CKPT_VMA_MADV_HUGEPAGE (1u << 2) /* hg */
+#define CKPT_VMA_MADV_NOHUGEPAGE (1u << 3) /* nh */
+#define CKPT_VMA_MADV_RANDOM (1u << 4) /* rr */
+#define CKPT_VMA_MADV_SEQUENTIAL (1u << 5) /* sr */
+#define CKPT_VMA_MADV_MERGEABLE (1u << 6) /* mg */
+#define CKPT_VMA_MADV_LOCKED (1u << 7) /* lo: mlock */
+#define CKPT_VMA_MADV_LOCKONFAULT (1u << 8) /* lf: mlock2(MLOCK_ONFAULT) */
+
 struct ckpt_img_vma {
 	uint64_t start;
 	uint64_t end;
@@ -243,7 +257,8 @@ struct ckpt_img_vma {
 	uint32_t prot; /* PROT_* */
 	uint32_t kind; /* enum ckpt_vma_kind */
 	uint32_t flags; /* CKPT_VMA_F_* */
-	uint32_t madv; /* reserved for madvise state */
+	uint32_t madv; /* CKPT_VMA_MADV_*: madvise/mlock state from VmFlags
+			  (0 in images before it was recorded) */
 	uint32_t rec_size; /* bytes of this record incl. name and padding (8-aligned) */
 	uint32_t name_len; /* bytes of name that follow, incl. NUL; 0: none */
 	/* followed by: name (path, or "[heap]" etc.), NUL, padding to 8 */
@@ -306,7 +321,47 @@ struct ckpt_img_pagerun {
 struct ckpt_img_procx {
 	uint64_t xcomp_perm; /* arch_prctl(ARCH_GET_XCOMP_PERM): dynamic xfeatures
 				(AMX tile data, bit 18) the process may use */
-	uint64_t reserved[7];
+	/* Scheduling and process attributes (proc_attrs.c). Every thread had
+	   the same per-thread values (nice, policy, I/O priority, timer slack)
+	   or the checkpoint was refused. Images before these were recorded have
+	   flags 0 here (the field was reserved) and restore as they did. */
+	uint32_t flags; /* CKPT_PROCX_F_*: which groups below were recorded */
+	int32_t nice; /* -20..19 */
+	uint32_t sched_policy; /* SCHED_* | CKPT_SCHED_RESET_ON_FORK */
+	uint32_t sched_priority; /* SCHED_FIFO/RR: 1..99 */
+	uint32_t ioprio; /* ioprio_get(IOPRIO_WHO_PROCESS) */
+	int32_t oom_score_adj; /* -1000..1000 */
+	uint64_t timerslack_ns; /* PR_GET_TIMERSLACK */
+	uint32_t pdeath_signal; /* PR_GET_PDEATHSIG: 0 none */
+	uint32_t child_subreaper; /* PR_GET_CHILD_SUBREAPER */
+	uint32_t nr_posix_timers; /* records in this process's TIMERS section */
+	uint32_t pad;
+	uint64_t reserved[1];
+};
+
+#define CKPT_PROCX_F_SCHED (1u << 0) /* nice, policy, priority, ioprio, oom */
+#define CKPT_PROCX_F_PRCTL (1u << 1) /* pdeath_signal, child_subreaper */
+#define CKPT_PROCX_F_SLACK (1u << 2) /* timerslack_ns */
+#define CKPT_SCHED_RESET_ON_FORK 0x40000000u
+
+/* ---- TIMERS (v2): the POSIX timers of one process, after its PROCX ---------
+ * Present only when nr_posix_timers > 0 (so a reader that predates it refuses
+ * such an image as an unknown section, never drops the timers silently). One
+ * record per timer in id order. The value is the time left when the process
+ * was frozen, re-armed relative at restart (an absolute CLOCK_REALTIME
+ * timer becomes relative: see docs/image-format.md). */
+#define CKPT_PTIMER_NOTIFY_THREAD 4 /* SIGEV_THREAD_ID: `tid` is a thread */
+
+struct ckpt_img_ptimer {
+	int32_t id; /* the timer_t the process holds */
+	int32_t clock; /* clockid_t; CPU clocks of the process itself only */
+	uint32_t notify; /* SIGEV_SIGNAL or SIGEV_NONE, | CKPT_PTIMER_NOTIFY_THREAD */
+	int32_t signo;
+	int32_t tid; /* NOTIFY_THREAD: the thread, else the process */
+	uint32_t pad;
+	uint64_t sigval; /* sigev_value */
+	int64_t value_sec, value_nsec; /* left; 0 0: disarmed */
+	int64_t interval_sec, interval_nsec;
 };
 
 /* ---- TREE (v2): the processes of a job ------------------------------------

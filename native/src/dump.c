@@ -143,7 +143,9 @@ int dump_threads_state(struct dump *d)
 int dump_proc_state(struct dump *d)
 {
 	int rc = dump_proc_common(d);
-	return rc ? rc : engine(d)->proc_state(d);
+	if (!rc)
+		rc = engine(d)->proc_state(d);
+	return rc ? rc : dump_proc_attrs(d, engine(d) == &dump_user_engine);
 }
 
 int dump_unblock(struct dump *d)
@@ -245,6 +247,18 @@ int dump_write_process(struct dump *d, struct imgw *w)
 	if (!rc)
 		rc = imgw_payload(w, &d->procx, sizeof(d->procx));
 	if (!rc)
+		rc = imgw_end(w);
+	if (!rc && d->nr_ptimers)
+		rc = imgw_begin(w, CKPT_SEC_TIMERS, d->nr_ptimers * sizeof(*d->ptimers), 0);
+	if (!rc && d->nr_ptimers)
+		rc = imgw_payload(w, d->ptimers, d->nr_ptimers * sizeof(*d->ptimers));
+	if (!rc && d->nr_ptimers)
+		rc = imgw_end(w);
+	if (!rc && d->tcomm && d->nr_threads > 1)
+		rc = imgw_begin(w, CKPT_SEC_TCOMM, d->nr_threads * 16ull, CKPT_SEC_F_OPTIONAL);
+	if (!rc && d->tcomm && d->nr_threads > 1)
+		rc = imgw_payload(w, d->tcomm, d->nr_threads * 16ull);
+	if (!rc && d->tcomm && d->nr_threads > 1)
 		rc = imgw_end(w);
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++) {
 		struct dump_thread *t = &d->threads[i];
@@ -354,6 +368,8 @@ void dump_free(struct dump *d)
 		}
 	free(d->threads);
 	free(d->shared_pending);
+	free(d->ptimers);
+	free(d->tcomm);
 	if (d->kf) {
 		ckpt_kernel_thaw(d->kf);
 		free(d->kf);

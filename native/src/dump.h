@@ -98,6 +98,9 @@ struct dump {
 	uint64_t nr_pages;
 
 	struct ckpt_img_procx procx;
+	struct ckpt_img_ptimer *ptimers; /* procx.nr_posix_timers, in id order */
+	uint32_t nr_ptimers;
+	char (*tcomm)[16]; /* nr_threads names, in thread order */
 
 	struct dump_fd *fds; /* fd.h */
 	uint32_t nr_fds;
@@ -188,6 +191,11 @@ int dump_heal_end(struct dump *d);
 /* What /proc tells of a process, whatever the engine. */
 int dump_proc_common(struct dump *d);
 int dump_user_proc_state(struct dump *d);
+
+/* proc_attrs.c: scheduling, timer slack, oom, prctl values, POSIX timers;
+   refuses seccomp and what the image cannot hold. can_inject: the user
+   engine (timers and prctl values need injection). */
+int dump_proc_attrs(struct dump *d, int can_inject);
 
 /* dump_mm.c */
 int dump_vmas(struct dump *d);

@@ -64,11 +64,26 @@ static void classify(struct dump_vma *dv, const char *perms)
 		v->flags |= CKPT_VMA_F_DELETED;
 }
 
+static const struct {
+	char name[3];
+	uint32_t bit;
+} madv_flags[] = {
+	{"dc", CKPT_VMA_MADV_DONTFORK},	  {"wf", CKPT_VMA_MADV_WIPEONFORK},
+	{"hg", CKPT_VMA_MADV_HUGEPAGE},	  {"nh", CKPT_VMA_MADV_NOHUGEPAGE},
+	{"rr", CKPT_VMA_MADV_RANDOM},	  {"sr", CKPT_VMA_MADV_SEQUENTIAL},
+	{"mg", CKPT_VMA_MADV_MERGEABLE},  {"lo", CKPT_VMA_MADV_LOCKED},
+	{"lf", CKPT_VMA_MADV_LOCKONFAULT},
+};
+
 static void vmflags(struct ckpt_img_vma *v, const char *s)
 {
 	for (const char *p = s; p[0] && p[1]; p++) {
 		if (p != s && p[-1] != ' ')
 			continue;
+		for (size_t k = 0; k < sizeof(madv_flags) / sizeof(madv_flags[0]); k++)
+			if (!strncmp(p, madv_flags[k].name, 2) &&
+			    (p[2] == ' ' || p[2] == '\n' || !p[2]))
+				v->madv |= madv_flags[k].bit;
 		if (!strncmp(p, "gd", 2) && (p[2] == ' ' || p[2] == '\n' || !p[2]))
 			v->flags |= CKPT_VMA_F_GROWSDOWN;
 		if (!strncmp(p, "sl", 2) && (p[2] == ' ' || p[2] == '\n' || !p[2]))

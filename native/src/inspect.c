@@ -75,6 +75,7 @@ static void threads(struct json *j, const struct rs_ctx *c)
 		const struct ckpt_img_thread *t = c->threads[i].t;
 		json_open(j, '{');
 		json_int(j, "tid", t->tid);
+		json_str(j, "name", c->tcomm ? c->tcomm[i] : i == 0 ? c->proc->comm : "");
 		json_bool(j, "leader", !!(t->flags & CKPT_THR_F_LEADER));
 		json_hex(j, "rip", t->regs.rip);
 		json_hex(j, "rsp", t->regs.rsp);
@@ -110,6 +111,7 @@ static void vmas(struct json *j, const struct rs_ctx *c)
 		json_str(j, "prot", prot);
 		json_str(j, "kind", vma_kind(v->kind));
 		json_str(j, "name", c->vmas[i].name);
+		json_hex(j, "madv", v->madv);
 		json_uint(j, "savedBytes", pages * CKPT_IMG_PAGE_SIZE);
 		json_close(j, '}');
 	}
@@ -161,6 +163,7 @@ static void process(struct json *j, const struct rs_ctx *c)
 	json_uint(j, "pendingSignals", p->pending_shared_count);
 	if (c->procx)
 		json_hex(j, "xcompPerm", c->procx->xcomp_perm);
+	rs_attrs_inspect(j, c);
 	json_key(j, "handlers");
 	json_open(j, '{');
 	for (int s = 1; s <= CKPT_NSIG; s++) {

@@ -678,6 +678,9 @@ static void take_view(struct rs_ctx *dst, const struct rs_ctx *src)
 	dst->vmas = src->vmas;
 	dst->nr_vmas = src->nr_vmas;
 	dst->procx = src->procx;
+	dst->ptimers = src->ptimers;
+	dst->nr_ptimers = src->nr_ptimers;
+	dst->tcomm = src->tcomm;
 	dst->fdt_raw = src->fdt_raw;
 	dst->fdt = src->fdt;
 	dst->nr_fds = src->nr_fds;

@@ -69,6 +69,9 @@ struct rs_ctx {
 	struct rs_file *files; /* v1 FILES records (see fd.c's adapter) */
 	uint32_t nr_files;
 	const struct ckpt_img_procx *procx; /* v2; NULL in a v1 image */
+	const struct ckpt_img_ptimer *ptimers; /* TIMERS: procx->nr_posix_timers */
+	uint32_t nr_ptimers;
+	const char (*tcomm)[16]; /* TCOMM: proc->nr_threads names, or NULL */
 	/* v2 descriptors and objects (fd.h); a v1 image's FILES adapted */
 	struct rs_obj *objs;
 	uint32_t nr_objs, objs_cap;
@@ -212,6 +215,13 @@ int rs_move_vdso(struct rs_ctx *c, const struct rs_special *cur, const struct rs
 
 /* restore_task.c */
 int rs_restore_process_state(struct rs_ctx *c); /* sigactions, itimers, comm, rlimits */
+/* proc_attrs.c: the TIMERS section; scheduling, oom, prctl values and POSIX
+   timers of the restored process once all its threads exist */
+int rs_take_timers(struct rs_ctx *c, const unsigned char *p, uint64_t size);
+int rs_take_tcomm(struct rs_ctx *c, const unsigned char *p, uint64_t size);
+int rs_restore_attrs(struct rs_ctx *c);
+struct json;
+void rs_attrs_inspect(struct json *j, const struct rs_ctx *c);
 int rs_restore_threads(struct rs_ctx *c);
 int rs_finish(struct rs_ctx *c); /* creds, regs, masks, detach, after-action */
 /* Refuse an image whose uids, gids or groups the restarter could not take

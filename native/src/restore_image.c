@@ -67,6 +67,16 @@ static int take_tree(struct rs_ctx *c, const unsigned char *p, uint64_t size, ui
 }
 
 static int take_procx(struct rs_ctx *, const unsigned char *, uint64_t, uint64_t, uint32_t);
+static int take_timers(struct rs_ctx *c, const unsigned char *p, uint64_t size, uint64_t off,
+		       uint32_t nth)
+{
+	return rs_take_timers(c, p, size);
+}
+static int take_tcomm(struct rs_ctx *c, const unsigned char *p, uint64_t size, uint64_t off,
+		      uint32_t nth)
+{
+	return rs_take_tcomm(c, p, size);
+}
 static int take_fds(struct rs_ctx *, const unsigned char *, uint64_t, uint64_t, uint32_t);
 static int take_tree(struct rs_ctx *, const unsigned char *, uint64_t, uint64_t, uint32_t);
 
@@ -78,6 +88,8 @@ static const struct rs_section_rule rules[] = {
 	{CKPT_SEC_TREE, "TREE", 0, 1, sizeof(struct ckpt_img_task), take_tree},
 	{CKPT_SEC_PROC, "PROC", 1, 1, sizeof(struct ckpt_img_proc), take_proc},
 	{CKPT_SEC_PROCX, "PROCX", 0, 1, sizeof(struct ckpt_img_procx), take_procx},
+	{CKPT_SEC_TIMERS, "TIMERS", 0, 1, sizeof(struct ckpt_img_ptimer), take_timers},
+	{CKPT_SEC_TCOMM, "TCOMM", 0, 1, 16, take_tcomm},
 	{CKPT_SEC_THREAD, "THREAD", 1, RS_MAX_THREADS, sizeof(struct ckpt_img_thread),
 	 take_thread},
 	{CKPT_SEC_VMAS, "VMAS", 1, 1, 0, take_vmas},
@@ -200,6 +212,10 @@ static int take_proc(struct rs_ctx *c, const unsigned char *p, uint64_t size, ui
 	    bad_string(pr->cwd, sizeof(pr->cwd), 0) || bad_string(pr->root, sizeof(pr->root), 0))
 		return bad(c, off, "PROC", "comm, exe, cwd or root is not a terminated string");
 	c->proc = pr;
+	c->procx = NULL;
+	c->ptimers = NULL;
+	c->nr_ptimers = 0;
+	c->tcomm = NULL;
 	c->shared_pending = (const void *)(p + sizeof(*pr));
 	c->threads = calloc(pr->nr_threads, sizeof(*c->threads));
 	return c->threads ? 0 : ckpt_fail(c->e, ENOMEM, "no memory");
@@ -485,6 +501,8 @@ static int finish_proc(struct rs_ctx *c)
 		}
 	const char *need = c->hdr->version >= 2 ? (!c->procx ? "PROCX" : !c->fdt_raw ? "FDS" : NULL)
 						: (!c->files ? "FILES" : NULL);
+	if (!need && c->procx && c->procx->nr_posix_timers != c->nr_ptimers)
+		need = "TIMERS";
 	if (need)
 		return ckpt_fail(c->e, EBADMSG, "image %s: %s section missing (format %u)", c->label,
 				 need, c->hdr->version);
@@ -581,7 +599,7 @@ int rs_load_image(struct rs_ctx *c)
 			return bad(c, soff, name,
 				   "out of order or repeated (sections come in the order PROC, "
 				   "THREAD (one per thread), VMAS, FILES, PAGES, END; format 2: OBJ_* "
-				   "sections first, PROCX after PROC, FDS instead of FILES)");
+				   "sections first, PROCX (and TIMERS) after PROC, FDS instead of FILES)");
 		for (size_t k = at_rule; k < ri; k++)
 			if (counts[k] < rules[k].min) {
 				char what[96];

@@ -160,6 +160,43 @@ int rs_restore_mm(struct rs_ctx *c)
 	return rc;
 }
 
+/* madvise and mlock state back on one VMA (before it is sealed) */
+static int rs_restore_madv(struct rs_ctx *c, const struct ckpt_img_vma *v)
+{
+	static const struct {
+		uint32_t bit;
+		int advice;
+		const char *name;
+	} adv[] = {
+		{CKPT_VMA_MADV_DONTFORK, MADV_DONTFORK, "MADV_DONTFORK"},
+		{CKPT_VMA_MADV_WIPEONFORK, 18 /* MADV_WIPEONFORK */, "MADV_WIPEONFORK"},
+		{CKPT_VMA_MADV_HUGEPAGE, MADV_HUGEPAGE, "MADV_HUGEPAGE"},
+		{CKPT_VMA_MADV_NOHUGEPAGE, MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE"},
+		{CKPT_VMA_MADV_RANDOM, MADV_RANDOM, "MADV_RANDOM"},
+		{CKPT_VMA_MADV_SEQUENTIAL, MADV_SEQUENTIAL, "MADV_SEQUENTIAL"},
+		{CKPT_VMA_MADV_MERGEABLE, MADV_MERGEABLE, "MADV_MERGEABLE"},
+	};
+	long len = (long)(v->end - v->start);
+	int rc = 0;
+	for (size_t k = 0; !rc && k < sizeof(adv) / sizeof(adv[0]); k++)
+		if (v->madv & adv[k].bit) {
+			char what[96];
+			snprintf(what, sizeof(what), "madvise(%s) of 0x%llx-0x%llx", adv[k].name,
+				 (unsigned long long)v->start, (unsigned long long)v->end);
+			rc = rs_sys(c, c->pid, what, 1, NULL, SYS_madvise, (long)v->start, len,
+				    adv[k].advice, 0, 0, 0);
+		}
+	if (!rc && (v->madv & (CKPT_VMA_MADV_LOCKED | CKPT_VMA_MADV_LOCKONFAULT))) {
+		char what[96];
+		snprintf(what, sizeof(what), "mlock2 of 0x%llx-0x%llx (RLIMIT_MEMLOCK)",
+			 (unsigned long long)v->start, (unsigned long long)v->end);
+		rc = rs_sys(c, c->pid, what, 1, NULL, SYS_mlock2, (long)v->start, len,
+			    v->madv & CKPT_VMA_MADV_LOCKONFAULT ? 1 /* MLOCK_ONFAULT */ : 0, 0, 0,
+			    0);
+	}
+	return rc;
+}
+
 int rs_restore_mm_late(struct rs_ctx *c)
 {
 	int rc = 0;
@@ -170,6 +207,8 @@ int rs_restore_mm_late(struct rs_ctx *c)
 		if (v->prot != (PROT_READ | PROT_WRITE))
 			rc = rs_sys(c, c->pid, "mprotect", 1, NULL, SYS_mprotect, (long)v->start,
 				    (long)(v->end - v->start), v->prot, 0, 0, 0);
+		if (!rc && v->madv)
+			rc = rs_restore_madv(c, v);
 		if (!rc && (v->flags & CKPT_VMA_F_DONTDUMP))
 			rc = rs_sys(c, c->pid, "madvise(MADV_DONTDUMP)", 1, NULL, SYS_madvise,
 				    (long)v->start, (long)(v->end - v->start), MADV_DONTDUMP, 0, 0, 0);

@@ -214,7 +214,7 @@ int rs_restore_threads(struct rs_ctx *c)
 		rc = thread_state(c, &c->threads[i]);
 	if (!rc)
 		rc = queue_signals(c, c->pid, c->shared_pending, c->proc->pending_shared_count, 1);
-	return rc;
+	return rc ? rc : rs_restore_attrs(c);
 }
 
 /* Does this process hold capability `cap` (CapEff of /proc/self/status)? */

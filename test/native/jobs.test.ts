@@ -26,16 +26,26 @@ import { SRC, sleep, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-jobs-'));
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
+/** How many children pid has now (0 once it is gone). */
+function kids(pid: number): number {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean)
+      .length;
+  } catch {
+    return 0;
+  }
+}
 
 /** Run `script` (bash) in dir detached, checkpoint it after `after` ms (or
-    once `after` says so), restart it, and return its exit code once it
-    finishes. */
+    once `after(pid)` says so: on a loaded machine a fixed wait may come
+    before the job has made its processes), restart it, and return its exit
+    code once it finishes. */
 async function interrupted(
   t: ExecutionContext,
   name: string,
   dir: string,
   script: string,
-  after: number | (() => boolean),
+  after: number | ((pid: number) => boolean),
 ) {
   const log = join(scratch, `${name}.log`);
   const fd = openSync(log, 'w');
@@ -53,7 +63,7 @@ async function interrupted(
     } catch {}
   });
   if (typeof after === 'number') await sleep(after);
-  else await until(`${name} under way`, after);
+  else await until(`${name} under way`, () => after(pid), 60_000);
   t.false(gone(pid), `${name} still running at the checkpoint`);
   const image = join(scratch, `${name}.img`);
   const r = await checkpoint(pid, image, { after: AFTER.kill, scope: SCOPE.tree });
@@ -81,7 +91,8 @@ test.serial('bash: sort | uniq -c over a 100 MB file, interrupted, same output',
   mkdirSync(join(scratch, 'ref'));
   mkdirSync(join(scratch, 'run'));
   execFileSync('bash', ['-c', `cd ${join(scratch, 'ref')} && ${script}`]);
-  const r = await interrupted(t, 'sortuniq', join(scratch, 'run'), script, 1500);
+  // once bash has made sort and uniq
+  const r = await interrupted(t, 'sortuniq', join(scratch, 'run'), script, (pid) => kids(pid) >= 2);
   t.is(r.code, 0, r.log);
   const want = readFileSync(join(scratch, 'ref', 'OUT'));
   const got = readFileSync(join(scratch, 'run', 'OUT'));
@@ -145,7 +156,14 @@ test.serial('python multiprocessing Pool(2), interrupted, same output', async (t
   const ref = execFileSync('python3', [script, '12000'], { encoding: 'utf8' });
   const dir = join(scratch, 'pool');
   mkdirSync(dir);
-  const r = await interrupted(t, 'pool', dir, `exec python3 ${script} 12000`, 1500);
+  // once the pool's two workers exist
+  const r = await interrupted(
+    t,
+    'pool',
+    dir,
+    `exec python3 ${script} 12000`,
+    (pid) => kids(pid) >= 2,
+  );
   t.is(r.code, 0, r.log.slice(-2000));
   t.true(r.log === ref, `output differs (${r.log.length} bytes, want ${ref.length})`);
 });
