@@ -128,6 +128,19 @@ static int plan_one(struct rs_ctx *c, struct rs_ids *s, uint32_t i)
 		p->helper_op[nh++] = ID_SETSID;
 		sid_then = pgid_then = t->sid;
 	}
+	if (!(c->flags & (CKPT_RS_RESTORE_PGID | CKPT_RS_RESTORE_SID)) && c->nr_tops > 1 &&
+	    parent < 0) {
+		/* several top-level processes without --restore-pgid: one new
+		   group for all of them, led by the first (as BLCR's restart
+		   puts a restarted group in one new group) */
+		int first = -1;
+		for (uint32_t x = 0; x < s->n && first < 0; x++)
+			if (find_task(s, s->t[x].ppid) < 0)
+				first = (int)x;
+		p->pgid_op = first == (int)i ? ID_LEADER : ID_JOIN;
+		p->join_ref = first;
+		return 0;
+	}
 	if (!(c->flags & CKPT_RS_RESTORE_PGID) || t->pgid == pgid_then)
 		return 0;
 	if (t->pgid == t->pid) {
@@ -184,7 +197,7 @@ void rs_ids_free(struct rs_ctx *c)
 
 int rs_ids_plan(struct rs_ctx *c)
 {
-	if (!(c->flags & (CKPT_RS_RESTORE_SID | CKPT_RS_RESTORE_PGID)))
+	if (!(c->flags & (CKPT_RS_RESTORE_SID | CKPT_RS_RESTORE_PGID)) && c->nr_tops < 2)
 		return 0;
 	struct rs_ids *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -208,11 +221,12 @@ int rs_ids_plan(struct rs_ctx *c)
 		rs_ids_free(c);
 		return ckpt_fail(c->e, ENOMEM, "no memory");
 	}
+	/* each process the restarter makes (the first record, or every
+	   top-level one in record order), each followed by what it makes */
 	uint32_t k = 0;
-	walk(s, 0, &k);
 	for (uint32_t i = 0; i < s->n; i++)
-		if (i && s->t[i].ppid != s->t[0].pid && find_task(s, s->t[i].ppid) < 0)
-			s->pos[i] = k, s->dfs[k++] = i; /* not made by the job: last */
+		if (!i || find_task(s, s->t[i].ppid) < 0)
+			walk(s, i, &k);
 	int rc = 0;
 	for (uint32_t x = 0; !rc && x < k; x++)
 		rc = plan_one(c, s, s->dfs[x]);
