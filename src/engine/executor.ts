@@ -472,6 +472,11 @@ export class Executor {
       this.o.jobs.update(job.id, {
         pid: r.pid,
         startTime: processStartTime(r.pid),
+        // several top-level processes (a pipeline's group): the job runs while any does
+        roots:
+          r.roots.length > 1
+            ? r.roots.map((pid) => ({ pid, startTime: processStartTime(pid) }))
+            : undefined,
         waiterPid: r.waiterPid,
         state: opts.after === 'stop' ? 'stopped' : 'running',
         restarts: job.restarts + 1,

@@ -28,6 +28,13 @@ export interface Job extends JobInfo {
   startTime?: number;
   /** The restore helper waiting for a restarted job (a child of the daemon). */
   waiterPid?: number;
+  /**
+   * A job restarted from an image of a process group or session whose processes had
+   * parents outside it (a shell's pipeline): every top-level process, each with its
+   * start time. The job runs while any of them does; `pid` is the one whose status
+   * the job ends with (the leader, else the first).
+   */
+  roots?: { pid: number; startTime?: number }[];
   /** Images of this job, oldest first (the last is lastImage). */
   images: ImageRecord[];
   /** Sequence number of the last image path handed out. */
@@ -160,10 +167,17 @@ export function processState(pid: number): string | undefined {
   }
 }
 
-export function isAlive(job: Pick<Job, 'pid' | 'startTime'>): boolean {
-  if (job.pid <= 0) return false;
-  const st = processStartTime(job.pid);
-  return st !== undefined && (job.startTime === undefined || st === job.startTime);
+function running(pid: number, startTime: number | undefined): boolean {
+  if (pid <= 0) return false;
+  const st = processStartTime(pid);
+  return st !== undefined && (startTime === undefined || st === startTime);
+}
+
+/** The job's process runs, or (a job with several top-level processes) any of them. */
+export function isAlive(job: Pick<Job, 'pid' | 'startTime' | 'roots'>): boolean {
+  return (
+    running(job.pid, job.startTime) || (job.roots ?? []).some((r) => running(r.pid, r.startTime))
+  );
 }
 
 export class JobStore {
