@@ -173,6 +173,45 @@ function running(pid: number, startTime: number | undefined): boolean {
   return st !== undefined && (startTime === undefined || st === startTime);
 }
 
+function pgidOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the daemon checkpoints for a job: one process's tree, or a process group. */
+export type JobTarget =
+  | { scope: 'tree' | 'pgid'; id: number; tops: number[] }
+  | { problem: string };
+
+/**
+ * The tree of the job's process; for a job restarted with several top-level processes
+ * of which another one runs (a pipeline), their process group (the restart puts them in
+ * one new group), provided every running one and all its descendants are in it: never a
+ * part of the job reported as the whole.
+ */
+export function jobTarget(job: Pick<Job, 'pid' | 'startTime' | 'roots'>): JobTarget {
+  const live = (job.roots ?? []).filter((r) => running(r.pid, r.startTime)).map((r) => r.pid);
+  if (live.length === 0 || (live.length === 1 && live[0] === job.pid)) {
+    return { scope: 'tree', id: job.pid, tops: [job.pid] };
+  }
+  const group = pgidOf(live[0] as number) as number;
+  for (const top of live) {
+    for (const p of processTree(top)) {
+      const g = pgidOf(p);
+      if (g !== undefined && g !== group) {
+        return {
+          problem: `pid ${p} (of the job's top-level process ${top}) is in process group ${g}, not in the job's group ${group} with its other top-level processes ${live.join(', ')}: the daemon cannot checkpoint them all as one group`,
+        };
+      }
+    }
+  }
+  return { scope: 'pgid', id: group, tops: live };
+}
+
 /** The job's process runs, or (a job with several top-level processes) any of them. */
 export function isAlive(job: Pick<Job, 'pid' | 'startTime' | 'roots'>): boolean {
   return (

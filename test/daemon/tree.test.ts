@@ -222,12 +222,12 @@ test.serial(
   async (t) => {
     const server = await natsServer(t);
     const d = await startDaemon(t, { url: server.url, node: 'roots' });
-    // the job: a shell running `sleep 2 | sleep 600` as a job of its own (set -m)
+    // the job: a shell running `sleep 600 | sleep 600` as a job of its own (set -m)
     const job = await runScript(
       t,
       d,
       'pipejob',
-      'echo SHELL $$\nset -m\nsleep 2 | sleep 600 &\nwait\n',
+      'echo SHELL $$\nset -m\nsleep 600 | sleep 600 &\nwait\n',
     );
     const stages = await until('both stages', () => {
       const k = children(job.shell);
@@ -271,7 +271,13 @@ test.serial(
     t.true(rr.ok, JSON.stringify(rr));
     t.is(rr.pid, leader, 'the job is the group leader again');
     t.false(gone(last), 'and the second command');
-    await until('the leader (sleep 2) ends', () => gone(leader), 10_000);
+    // the daemon checkpoints the job whole: the group of both, not the leader's tree
+    const cp = await job.cmd.request('checkpoint', { job: 'pipejob', after: 'continue' });
+    t.true(cp.ok, JSON.stringify(cp));
+    const again = await inspect(cp.image as string);
+    t.deepEqual(again.roots, [leader, last], 'both commands in the daemon image');
+    process.kill(leader, 'SIGKILL');
+    await until('the leader ends', () => gone(leader));
     await sleep(1200); // several polls
     t.is((await state())?.state, 'running', 'the second command still runs: not exited');
     // a new daemon (no waiter of its own to watch): the job runs while one of its roots does
