@@ -20,6 +20,11 @@
  *    then exits. The parent reaps the placeholder before it goes on: no
  *    process of the restarted job ever sees it (as CRIU's helpers).
  *
+ * Several top-level processes (a pipeline's group, proc_tree.c) are made by
+ * the restarter in record order, each followed by what it makes; without
+ * --restore-pgid/--restore-sid they are put in one new group, led by the
+ * first, the others joining it (BLCR's restart made one new group).
+ *
  * Anything else (a session whose leader is alive outside the job and is not
  * the restarter's, two processes of a gone session with different parents,
  * a group whose leader is made after its member, ...) is refused here,

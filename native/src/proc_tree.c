@@ -24,6 +24,15 @@
  * session and group (--restore-sid/--restore-pgid: proc_ids.c, placeholder
  * leaders for those whose leader is gone) before it makes its children;
  * zombies exit at once with their status.
+ *
+ * A process group or session may hold several processes whose parents are
+ * outside it (the commands of a shell's pipeline, children of the shell):
+ * each is a top-level record (CKPT_TASK_F_TOPLEVEL), and the helper is
+ * their common parent, a "virtual root": it makes what they share and no
+ * process of the job makes (shared.c), then each of them in record order,
+ * closes what it made, and waits for all of them, exiting with the status
+ * of the one rs_job_status_task names. A top-level zombie (only its parent
+ * outside could reap it) is refused at checkpoint.
  */
 #include "dump.h"
 #include "ptrace.h"

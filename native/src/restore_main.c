@@ -2,10 +2,14 @@
 /*
  * ckpt-restore's main: arguments, the report pipe, the order of work, and
  * afterwards waiting for the restored process (its exit status becomes ours:
- * N, or 128+SIG if it was killed by SIG).
+ * N, or 128+SIG if it was killed by SIG). A job with several top-level
+ * processes (proc_tree.c): all are our children; we wait for every one and
+ * take the status of the group or session leader if it is one of them, else
+ * of the first.
  *
  * Report protocol on --report-fd (see restart.c): "P done total phase",
- * then exactly one of "OK pid threads bytes" or "ERR errno message".
+ * "C pid", then exactly one of "OK pid threads bytes" (after one "T pid"
+ * per top-level process when there are several) or "ERR errno message".
  * Without --report-fd the pid goes to stdout and errors to stderr.
  */
 #include "ckpt.h"

@@ -13,9 +13,14 @@
  * pointed at the first; records that are made together (a pipe's ends, a
  * socket and its peer, one FIFO) are one class. A class held by several
  * processes goes to the slice of the image of their lowest common ancestor
- * in the tree, its "owner", which is the process that makes it again. What
- * cannot come back that way is refused naming both processes: holders with
- * no common ancestor in the job, a TCP/UDP socket shared by two processes,
+ * in the tree, its "owner", which is the process that makes it again.
+ * Holders with no common ancestor in the job (the stages of a pipeline,
+ * whose parent, the shell, is outside the group) have the restarter as
+ * owner: such objects get ids after every process's slice (proc_tree.c's
+ * top-level records). What cannot come back is refused naming both
+ * processes: such holders of an object the restarter does not make (only
+ * pipes, FIFOs, unix sockets, files and eventfds) or with different
+ * filesystem credentials, a TCP/UDP socket shared by two processes,
  * an epoll instance whose owner is not the process it was recorded from
  * (its interest list names that process's descriptors).
  *
@@ -26,7 +31,12 @@
  * Its children are cloned after that and inherit the region; each process
  * takes its descriptors of objects outside its slice from there, keeps the
  * region while it clones its own children, then closes all of it before
- * it runs any of its own code.
+ * it runs any of its own code. The restarter's objects are made the same
+ * way by a short-lived child of the helper (with the first holder's
+ * filesystem credentials; the kinds' state, such as a pipe's spare ends,
+ * stays in it) and passed to the helper over SCM_RIGHTS into the region,
+ * which the top-level processes inherit; the helper closes it once they
+ * are all made.
  */
 #include "dump.h"
 #include "fd.h"
