@@ -298,3 +298,58 @@ test.serial(
     t.is(await wait(rr.waiterPid), 128 + 15, 'the leader’s status');
   },
 );
+
+test.serial(
+  'an epoll instance two processes of a group share with no common ancestor in it is refused at checkpoint, naming both; they run on',
+  async (t) => {
+    // the parent (outside the group) makes the epoll instance, forks A and B into a
+    // group of their own and closes its copy: only A and B hold it
+    const prog = join(scratch, 'epollpair.py');
+    writeFileSync(
+      prog,
+      `import os, select, time
+ep = select.epoll()
+kids = []
+for i in range(2):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(600)
+        os._exit(0)
+    kids.append(pid)
+os.setpgid(kids[0], kids[0])
+os.setpgid(kids[1], kids[0])
+ep.close()
+print('READY', kids[0], kids[1], flush=True)
+time.sleep(600)
+`,
+    );
+    const out = join(scratch, 'epollpair.out');
+    const fd = openSync(out, 'w');
+    const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+    spawn('setsid', ['-f', python, prog], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const m = await until(
+      'epollpair READY',
+      () => /READY (\d+) (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
+    );
+    const [a, b] = [Number(m[1]), Number(m[2])];
+    const parent = ids(a).ppid;
+    t.teardown(() => {
+      for (const p of [a, b, parent]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {}
+      }
+    });
+    const image = join(scratch, 'epollpair.img');
+    const err = await t.throwsAsync(checkpoint(a, image, { after: AFTER.kill, scope: SCOPE.pgid }));
+    t.regex(
+      err?.message ?? '',
+      new RegExp(
+        `pid ${a} fd \\d+ \\(anon_inode:\\[eventpoll\\]\\) and pid ${b} fd \\d+ .*no common ancestor in the job.*only pipes, FIFOs, unix sockets, files and eventfds`,
+      ),
+    );
+    t.false(existsSync(image), 'no image');
+    t.false(gone(a) || gone(b), 'both run on');
+  },
+);
