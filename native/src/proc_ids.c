@@ -119,9 +119,13 @@ static int plan_one(struct rs_ctx *c, struct rs_ids *s, uint32_t i)
 		for (uint32_t o = 0; o < s->n; o++)
 			if (s->plan[o].helper[0] == t->sid || s->plan[o].helper[1] == t->sid)
 				return ckpt_fail(c->e, ENOTSUP, "--restore-sid: pids %d and %d are in "
-						 "session %d, whose leader is gone, under different "
-						 "parents (%d and %d): one placeholder leader cannot "
-						 "make both", s->t[o].pid, t->pid, t->sid,
+						 "session %d, whose leader is gone, %s (%d and %d): "
+						 "one placeholder leader cannot make both",
+						 s->t[o].pid, t->pid, t->sid,
+						 parent < 0 && find_task(s, s->t[o].ppid) < 0
+							 ? "and both are made by the restarter (their "
+							   "parents are outside the image)"
+							 : "under different parents",
 						 s->t[o].ppid, t->ppid);
 		if (!fresh && pid_taken(t->sid))
 			return ckpt_fail(c->e, EBUSY, "--restore-sid: pid %d is in session %d, whose "

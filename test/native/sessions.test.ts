@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   closeSync,
+  copyFileSync,
   existsSync,
   mkdtempSync,
   openSync,
@@ -31,7 +32,10 @@ import {
   SCOPE,
   wait,
 } from '../../src/engine/libckpt.js';
+import { forgeSections } from '../daemon/forge.js';
 import { PROGS, sleep, until } from './harness.js';
+
+const SEC_TREE = 8; // CKPT_SEC_TREE
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-sessions-'));
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
@@ -351,5 +355,46 @@ time.sleep(600)
     );
     t.false(existsSync(image), 'no image');
     t.false(gone(a) || gone(b), 'both run on');
+  },
+);
+
+test.serial(
+  'a crafted TREE is refused before anything is made: a record whose parent is outside without the top-level flag, the flag on one top-level record, an unknown flag',
+  async (t) => {
+    const src = join(scratch, 'pipe-g.img');
+    t.true(existsSync(src), "the pipeline test's image");
+    const roots = (await inspect(src)).roots as number[];
+    const REC = 56; // struct ckpt_img_task
+    const FLAGS = 16; // pid, ppid, pgid, sid, flags
+    const cases: [string, (p: Buffer) => void, RegExp][] = [
+      [
+        'unflagged',
+        (p) => p.writeUInt32LE(p.readUInt32LE(REC + FLAGS) & ~4, REC + FLAGS),
+        /record 1 \(pid \d+\) has its parent \d+ outside the image but is not a live record flagged top-level/,
+      ],
+      [
+        'one-flagged',
+        (p) => {
+          // records 1 and 2 become children of record 0: one top-level record, still flagged
+          p.writeInt32LE(p.readInt32LE(0), REC + 4);
+          p.writeInt32LE(p.readInt32LE(0), 2 * REC + 4);
+          for (const r of [1, 2]) p.writeUInt32LE(0, r * REC + FLAGS);
+        },
+        /1 records flagged top-level, 1 with their parent outside the image/,
+      ],
+      [
+        'unknown-flag',
+        (p) => p.writeUInt32LE(p.readUInt32LE(FLAGS) | 8, FLAGS),
+        /record 0 \(pid \d+\): bad pid, parent order, flags or object range/,
+      ],
+    ];
+    for (const [name, edit, want] of cases) {
+      const img = join(scratch, `tree-${name}.img`);
+      copyFileSync(src, img);
+      t.is(forgeSections(img, SEC_TREE, edit), 1, name);
+      const err = await t.throwsAsync(restart(img, {}), undefined, name);
+      t.regex(err?.message ?? '', want, name);
+      t.true(roots.every(gone), `${name}: no process was made`);
+    }
   },
 );
