@@ -23,7 +23,10 @@
  * Several top-level processes (a pipeline's group, proc_tree.c) are made by
  * the restarter in record order, each followed by what it makes; without
  * --restore-pgid/--restore-sid they are put in one new group, led by the
- * first, the others joining it (BLCR's restart made one new group).
+ * first, the others joining it (BLCR's restart made one new group). With
+ * --restore-sid, a top-level process of a session that a top-level process
+ * of the job leads is made by that leader (it alone is in the session), with
+ * CLONE_PARENT: it is the restarter's child as the others.
  *
  * Anything else (a session whose leader is alive outside the job and is not
  * the restarter's, two processes of a gone session with different parents,
@@ -52,6 +55,8 @@ struct rs_idplan {
 	uint8_t sid_op; /* ID_NONE or ID_SETSID */
 	uint8_t pgid_op; /* ID_NONE, ID_LEADER or ID_JOIN */
 	int32_t join_ref; /* ID_JOIN: a task already in the group, -1: join_pgid */
+	int32_t by_leader; /* a top-level process of the session led by this
+			      top-level record: it clones it (CLONE_PARENT); -1 */
 	pid_t join_pgid; /* ID_JOIN of a group outside the job */
 };
 
@@ -92,6 +97,33 @@ static int group_exists(pid_t pgid)
 	return kill(-pgid, 0) == 0 || errno == EPERM;
 }
 
+static int exit_signal_of(const struct rs_ctx *c, const struct ckpt_img_task *t)
+{
+	for (uint32_t k = 0; c->procs && k < c->nr_procs; k++)
+		if (c->procs[k]->task == t)
+			return c->procs[k]->proc->exit_signal;
+	return -1;
+}
+
+/* The top-level record that leads the session of top-level record i, made
+   before it and live, with the same exit signal (a CLONE_PARENT child gets
+   its maker's): it can make i in its session. -1 if none. */
+static int by_leader(const struct rs_ctx *c, const struct rs_ids *s, uint32_t i)
+{
+	const struct ckpt_img_task *t = &s->t[i];
+	int l = find_task(s, t->sid);
+	if (l < 0 || find_task(s, s->t[l].ppid) >= 0 || s->pos[l] >= s->pos[i] ||
+	    s->t[l].sid != s->t[l].pid || (s->t[l].flags & CKPT_TASK_F_ZOMBIE) ||
+	    s->plan[l].sid_op != ID_SETSID)
+		return -1;
+	int a = exit_signal_of(c, &s->t[l]), b = exit_signal_of(c, t);
+	if (a <= 0)
+		a = SIGCHLD;
+	if (b <= 0)
+		b = SIGCHLD;
+	return a == b ? l : -1;
+}
+
 static int plan_one(struct rs_ctx *c, struct rs_ids *s, uint32_t i)
 {
 	const struct ckpt_img_task *t = &s->t[i];
@@ -110,6 +142,14 @@ static int plan_one(struct rs_ctx *c, struct rs_ids *s, uint32_t i)
 					 c->label, t->pid, t->sid, t->pgid);
 		p->sid_op = ID_SETSID;
 		sid_then = pgid_then = t->pid;
+	} else if (t->sid != sid_then && parent < 0 && by_leader(c, s, i) >= 0) {
+		/* a top-level process of a session a top-level process of the
+		   job leads: that leader, in its session, makes it with
+		   CLONE_PARENT (its parent is the restarter, as for the others) */
+		int l = by_leader(c, s, i);
+		p->by_leader = l;
+		sid_then = t->sid;
+		pgid_then = s->t[l].pgid;
 	} else if (t->sid != sid_then) {
 		if (find_task(s, t->sid) >= 0)
 			return ckpt_fail(c->e, ENOTSUP, "--restore-sid: pid %d is in session %d "
@@ -230,6 +270,8 @@ int rs_ids_plan(struct rs_ctx *c)
 		rs_ids_free(c);
 		return ckpt_fail(c->e, ENOMEM, "no memory");
 	}
+	for (uint32_t i = 0; i < s->n; i++)
+		s->plan[i].by_leader = -1;
 	/* each process the restarter makes (the first record, or every
 	   top-level one in record order), each followed by what it makes */
 	uint32_t k = 0;
@@ -281,6 +323,11 @@ int rs_ids_apply(const struct rs_ctx *job, uint32_t i, char *msg, size_t len)
 	return 0;
 }
 
+int rs_ids_made_by(const struct rs_ctx *job, uint32_t i)
+{
+	return job->ids ? job->ids->plan[i].by_leader : -1;
+}
+
 /* What the placeholders tell the process that made them. */
 struct made {
 	pid_t pid[3]; /* helpers, then the process */
@@ -306,7 +353,12 @@ long rs_ids_clone(const struct rs_ctx *job, uint32_t i, pid_t want, uint64_t exi
 	const struct rs_ids *s = job->ids;
 	const struct rs_idplan *p = s ? &s->plan[i] : NULL;
 	if (!p || !p->helper[0]) {
-		long r = clone_with(want, 0, exit_signal, fresh);
+		/* made by its session leader for the restarter: the restarter's
+		   child, with the leader's exit signal; not a clone event of the
+		   leader the restarter traces (it is seized once set up) */
+		int cp = p && p->by_leader >= 0;
+		long r = clone_with(want, cp ? CLONE_PARENT | CLONE_UNTRACED : 0, cp ? 0 : exit_signal,
+				    fresh);
 		if (r < 0)
 			snprintf(msg, len, "clone3 of pid %d: %s%s", want, strerror(errno),
 				 errno == EEXIST ? " (the pid is in use; restart with "

@@ -949,6 +949,49 @@ int rs_job_spawn_children(struct rs_ctx *c, int errfd, char *msg, size_t msglen)
 	return 0;
 }
 
+/* In a top-level session leader (helper code, --restore-sid): make the
+   top-level processes of its session (proc_ids.c) with CLONE_PARENT, so that
+   they are the restarter's children in this session; each sets itself up
+   and waits to be seized as a process below the root does. */
+int rs_job_spawn_session(struct rs_ctx *c, int errfd, char *msg, size_t msglen)
+{
+	struct rs_ctx *job = c->job;
+	uint32_t me = (uint32_t)(c->task - job->tasks);
+	for (uint32_t i = 0; i < job->nr_tasks; i++) {
+		if (rs_ids_made_by(job, i) != (int)me)
+			continue;
+		const struct ckpt_img_task *t = &job->tasks[i];
+		struct rs_ctx *q = proc_of(job, t);
+		if (!q) {
+			snprintf(msg, msglen, "record %u (pid %d) of session %d is not live", i,
+				 t->pid, t->sid);
+			return -1;
+		}
+		long r = rs_ids_clone(job, i, t->pid, 0, !!(job->flags & CKPT_RS_NO_RESTORE_PID), msg,
+				      msglen);
+		if (r == 0)
+			rs_job_child_main(q, errfd);
+		if (r < 0) {
+			char why[RS_LINE_MAX];
+			snprintf(why, sizeof(why), "%s", msg);
+			snprintf(msg, msglen, "%s (made by its session leader %d)", why, c->task->pid);
+			return -1;
+		}
+		/* not our child (CLONE_PARENT): watch its state, not its exit */
+		while (!__atomic_load_n(&job->live_pids[job->nr_tasks + i], __ATOMIC_ACQUIRE)) {
+			char st = ckpt_proc_state((pid_t)r);
+			if (!st || st == 'Z' || st == 'X') {
+				snprintf(msg, msglen, "process %d (made by its session leader %d) failed "
+					 "while being made", t->pid, c->task->pid);
+				return -1;
+			}
+			struct timespec ts = {0, 200000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return 0;
+}
+
 static void kill_job(struct rs_ctx *c)
 {
 	for (uint32_t i = 0; i < c->nr_procs; i++) {
@@ -1020,8 +1063,8 @@ int rs_restore_job(struct rs_ctx *c)
 	   child; each makes its own children */
 	for (uint32_t i = 0; !rc && i < c->nr_procs; i++) {
 		struct rs_ctx *p = c->procs[i];
-		if (!rs_job_top(c, p->task))
-			continue;
+		if (!rs_job_top(c, p->task) || rs_ids_made_by(c, (uint32_t)(p->task - c->tasks)) >= 0)
+			continue; /* made by its parent, or by its session's leader */
 		p->live_pids = c->live_pids;
 		rc = rs_create_child(p);
 		if (!rc)

@@ -184,6 +184,9 @@ struct rs_vma;
 int rs_share_map(struct rs_ctx *c, const struct rs_vma *rv);
 /* In a new process of the job (helper code): make its children. */
 int rs_job_spawn_children(struct rs_ctx *c, int errfd, char *msg, size_t msglen);
+/* In a top-level session leader (--restore-sid): make the top-level
+   processes of its session for the restarter (CLONE_PARENT). */
+int rs_job_spawn_session(struct rs_ctx *c, int errfd, char *msg, size_t msglen);
 
 /* proc_ids.c: groups and sessions (--restore-sid, --restore-pgid) */
 /* Before anything is made: decide, or refuse naming the process and id. */
@@ -192,6 +195,9 @@ void rs_ids_free(struct rs_ctx *c);
 /* In the process of record i (job: the main context), before it makes
    children: note its pid, setsid / setpgid. -1 with msg on failure. */
 int rs_ids_apply(const struct rs_ctx *job, uint32_t i, char *msg, size_t len);
+/* The top-level record whose process makes top-level record i in its
+   session (--restore-sid, CLONE_PARENT), or -1. */
+int rs_ids_made_by(const struct rs_ctx *job, uint32_t i);
 /* Make the process of record i (clone3, through placeholder leaders where
    its session or group leader is gone): its pid in the maker (placeholders
    reaped), 0 in the process, -1 with msg. */

@@ -271,7 +271,7 @@ test.serial(
 );
 
 test.serial(
-  'a session (-s) whose leader is in the job and whose pipeline commands are children of a process outside it: all come back under the restarter; its status is the leader’s',
+  'a session (-s) whose leader is in the job and whose pipeline commands are children of a process outside it: all come back under the restarter, in their session again with --restore-sid (the leader makes them); its status is the leader’s',
   async (t) => {
     // the leader (sleep, after exec) runs the pipeline through a subshell that
     // exits at once: the commands are handed to a reaper outside the session
@@ -285,21 +285,22 @@ test.serial(
     await until('killed and reaped', () => [p.ready, ...p.stages].every(gone));
     const info = await inspect(image);
     t.deepEqual(info.roots, [p.ready, ...p.stages]);
-    // --restore-sid cannot put commands whose parent is outside into the leader's session
-    const err = await t.throwsAsync(restart(image, { flags: RS_RESTORE_SID }));
-    t.regex(
-      err?.message ?? '',
-      /--restore-sid: pid \d+ is in session \d+ \(pid \d+ of the job leads it\)/,
-    );
-    t.true([p.ready, ...p.stages].every(gone), 'nothing was made');
-    const rr = await restart(image, {});
-    t.is(rr.pid, p.ready, 'the status is the session leader');
-    t.deepEqual(rr.roots, [p.ready, ...p.stages]);
-    await until('the pipeline ends', () => p.stages.every(gone), 30_000);
-    t.is(readFileSync(p.out, 'utf8'), expected());
-    t.false(gone(p.ready), 'the leader runs on after the pipeline ended');
-    process.kill(p.ready, 'SIGTERM');
-    t.is(await wait(rr.waiterPid), 128 + 15, 'the leader’s status');
+    // twice from the same image: in the session and group again, then in the restarter's
+    for (const flags of [RS_RESTORE_SID | RS_RESTORE_PGID, 0]) {
+      const rr = await restart(image, { flags });
+      t.is(rr.pid, p.ready, 'the status is the session leader');
+      t.deepEqual(rr.roots, [p.ready, ...p.stages]);
+      for (const s of [p.ready, ...p.stages]) {
+        t.is(ids(s).ppid, rr.waiterPid, `${s} is a child of the restarter`);
+        if (flags) t.deepEqual([ids(s).sid, ids(s).pgid], [p.sid, p.ready], `${s}: ids`);
+        else t.not(ids(s).sid, p.sid, `${s}: in the restarter's session`);
+      }
+      await until('the pipeline ends', () => p.stages.every(gone), 30_000);
+      t.is(readFileSync(p.out, 'utf8'), expected());
+      t.false(gone(p.ready), 'the leader runs on after the pipeline ended');
+      process.kill(p.ready, 'SIGTERM');
+      t.is(await wait(rr.waiterPid), 128 + 15, 'the leader’s status');
+    }
   },
 );
 
