@@ -178,7 +178,8 @@ test.serial(
       '    os.setpgid(0, 0)\n' +
       '    for i in range(2):\n' +
       '        if os.fork() == 0:\n' +
-      '            time.sleep(4)\n' +
+      '            while not os.path.exists("go"):\n' +
+      '                time.sleep(0.05)\n' +
       '            open("member%d" % i, "w").write("done")\n' +
       '            os._exit(0)\n' +
       '    open("pgid", "w").write(str(os.getpid()))\n' +
@@ -215,6 +216,7 @@ test.serial(
       t.deepEqual([Number(f[1]), Number(f[2])], [rr.waiterPid, pgid], 'in the old group');
     }
     t.true(gone(pgid), 'the placeholder leader is gone');
+    writeFileSync(join(dir, 'go'), ''); // the members finish now
     t.is(await wait(rr.waiterPid), 0);
     t.true(existsSync(join(dir, 'member0')) && existsSync(join(dir, 'member1')), 'both done');
   },
