@@ -151,6 +151,8 @@ struct ckpt_restart_opts {
 	struct ckpt_progress *progress; /* may be NULL */
 };
 
+#define CKPT_RESTART_ROOTS_MAX 32
+
 struct ckpt_restart_result {
 	uint32_t size; /* sizeof(struct ckpt_restart_result), set by the caller */
 	int32_t pid; /* the restored process */
@@ -161,6 +163,15 @@ struct ckpt_restart_result {
 	uint32_t threads;
 	uint64_t bytes; /* image bytes read */
 	uint64_t wall_ns;
+	/* The processes waiter_pid waits for, each its child, in creation
+	   order: the restored process, or every top-level process of a process
+	   group or session whose processes' parents were outside it (a shell's
+	   pipeline); it exits when all have ended, with the status of `pid`
+	   (the group or session leader if it is one of them, else the first).
+	   nr_roots may exceed the array: the first CKPT_RESTART_ROOTS_MAX. */
+	uint32_t nr_roots;
+	int32_t roots[CKPT_RESTART_ROOTS_MAX];
+	uint32_t pad;
 };
 
 /*

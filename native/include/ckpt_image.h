@@ -368,12 +368,19 @@ struct ckpt_img_ptimer {
  * Present when the image holds more than one process (or a zombie): one
  * record per process in creation order (a parent before its children).
  * Every record but a zombie's has its PROC..PAGES sections after TREE, in
- * the same order. A process's descriptors refer only to objects with ids
- * obj_first .. obj_first + obj_count - 1 (an object is made by, and belongs
- * to, one process).
+ * the same order. A process's descriptors refer to objects with ids
+ * obj_first .. obj_first + obj_count - 1 (the objects it makes again), to
+ * objects of an ancestor's slice, or (CKPT_TASK_F_TOPLEVEL) to objects after
+ * every slice, which the restarter makes.
  */
 #define CKPT_TASK_F_ZOMBIE (1u << 0) /* exited, not reaped: no sections follow */
-#define CKPT_TASK_F_ROOT (1u << 1) /* the process the restart waits for */
+#define CKPT_TASK_F_ROOT (1u << 1) /* the process the checkpoint named */
+/* Several records have their parent outside the image (a process group or
+   session whose processes are children of an outside shell): each of them
+   carries this flag, and the restarter itself makes every one ("virtual
+   root") with the objects they share and no process of the job makes (ids
+   after every record's slice). An older reader refuses the unknown flag. */
+#define CKPT_TASK_F_TOPLEVEL (1u << 2)
 
 struct ckpt_img_task {
 	int32_t pid;

@@ -234,6 +234,14 @@ static void tree(struct json *j, const struct rs_ctx *c)
 		json_close(j, '}');
 	}
 	json_close(j, ']');
+	/* what the restarter makes itself and waits for: the first record, or
+	   every top-level one (a pipeline of a shell outside the group) */
+	json_key(j, "roots");
+	json_open(j, '[');
+	for (uint32_t i = 0; i < (c->tasks ? c->nr_tasks : 1); i++)
+		if (!c->tasks || rs_job_top(c, &c->tasks[i]))
+			json_int(j, NULL, c->tasks ? c->tasks[i].pid : c->proc->pid);
+	json_close(j, ']');
 }
 
 /* Every section: the reader has checked them all (PAGES only if verified). */
@@ -302,6 +310,13 @@ CKPT_EXPORT int ckpt_inspect(const char *path, uint32_t flags, char *out, size_t
 	else
 		process(&j, &c);
 	json_close(&j, ']');
+	if (c.vroot) {
+		/* what the restarter makes for the top-level processes */
+		json_key(&j, "restarter");
+		json_open(&j, '{');
+		rs_fd_inspect(&j, c.vroot);
+		json_close(&j, '}');
+	}
 	sections(&j, &c, verify);
 	json_close(&j, '}');
 	rs_close_image(&c);

@@ -20,6 +20,14 @@
  *    then exits. The parent reaps the placeholder before it goes on: no
  *    process of the restarted job ever sees it (as CRIU's helpers).
  *
+ * Several top-level processes (a pipeline's group, proc_tree.c) are made by
+ * the restarter in record order, each followed by what it makes; without
+ * --restore-pgid/--restore-sid they are put in one new group, led by the
+ * first, the others joining it (BLCR's restart made one new group). With
+ * --restore-sid, a top-level process of a session that a top-level process
+ * of the job leads is made by that leader (it alone is in the session), with
+ * CLONE_PARENT: it is the restarter's child as the others.
+ *
  * Anything else (a session whose leader is alive outside the job and is not
  * the restarter's, two processes of a gone session with different parents,
  * a group whose leader is made after its member, ...) is refused here,
@@ -47,6 +55,8 @@ struct rs_idplan {
 	uint8_t sid_op; /* ID_NONE or ID_SETSID */
 	uint8_t pgid_op; /* ID_NONE, ID_LEADER or ID_JOIN */
 	int32_t join_ref; /* ID_JOIN: a task already in the group, -1: join_pgid */
+	int32_t by_leader; /* a top-level process of the session led by this
+			      top-level record: it clones it (CLONE_PARENT); -1 */
 	pid_t join_pgid; /* ID_JOIN of a group outside the job */
 };
 
@@ -87,6 +97,33 @@ static int group_exists(pid_t pgid)
 	return kill(-pgid, 0) == 0 || errno == EPERM;
 }
 
+static int exit_signal_of(const struct rs_ctx *c, const struct ckpt_img_task *t)
+{
+	for (uint32_t k = 0; c->procs && k < c->nr_procs; k++)
+		if (c->procs[k]->task == t)
+			return c->procs[k]->proc->exit_signal;
+	return -1;
+}
+
+/* The top-level record that leads the session of top-level record i, made
+   before it and live, with the same exit signal (a CLONE_PARENT child gets
+   its maker's): it can make i in its session. -1 if none. */
+static int by_leader(const struct rs_ctx *c, const struct rs_ids *s, uint32_t i)
+{
+	const struct ckpt_img_task *t = &s->t[i];
+	int l = find_task(s, t->sid);
+	if (l < 0 || find_task(s, s->t[l].ppid) >= 0 || s->pos[l] >= s->pos[i] ||
+	    s->t[l].sid != s->t[l].pid || (s->t[l].flags & CKPT_TASK_F_ZOMBIE) ||
+	    s->plan[l].sid_op != ID_SETSID)
+		return -1;
+	int a = exit_signal_of(c, &s->t[l]), b = exit_signal_of(c, t);
+	if (a <= 0)
+		a = SIGCHLD;
+	if (b <= 0)
+		b = SIGCHLD;
+	return a == b ? l : -1;
+}
+
 static int plan_one(struct rs_ctx *c, struct rs_ids *s, uint32_t i)
 {
 	const struct ckpt_img_task *t = &s->t[i];
@@ -105,6 +142,14 @@ static int plan_one(struct rs_ctx *c, struct rs_ids *s, uint32_t i)
 					 c->label, t->pid, t->sid, t->pgid);
 		p->sid_op = ID_SETSID;
 		sid_then = pgid_then = t->pid;
+	} else if (t->sid != sid_then && parent < 0 && by_leader(c, s, i) >= 0) {
+		/* a top-level process of a session a top-level process of the
+		   job leads: that leader, in its session, makes it with
+		   CLONE_PARENT (its parent is the restarter, as for the others) */
+		int l = by_leader(c, s, i);
+		p->by_leader = l;
+		sid_then = t->sid;
+		pgid_then = s->t[l].pgid;
 	} else if (t->sid != sid_then) {
 		if (find_task(s, t->sid) >= 0)
 			return ckpt_fail(c->e, ENOTSUP, "--restore-sid: pid %d is in session %d "
@@ -114,9 +159,13 @@ static int plan_one(struct rs_ctx *c, struct rs_ids *s, uint32_t i)
 		for (uint32_t o = 0; o < s->n; o++)
 			if (s->plan[o].helper[0] == t->sid || s->plan[o].helper[1] == t->sid)
 				return ckpt_fail(c->e, ENOTSUP, "--restore-sid: pids %d and %d are in "
-						 "session %d, whose leader is gone, under different "
-						 "parents (%d and %d): one placeholder leader cannot "
-						 "make both", s->t[o].pid, t->pid, t->sid,
+						 "session %d, whose leader is gone, %s (%d and %d): "
+						 "one placeholder leader cannot make both",
+						 s->t[o].pid, t->pid, t->sid,
+						 parent < 0 && find_task(s, s->t[o].ppid) < 0
+							 ? "and both are made by the restarter (their "
+							   "parents are outside the image)"
+							 : "under different parents",
 						 s->t[o].ppid, t->ppid);
 		if (!fresh && pid_taken(t->sid))
 			return ckpt_fail(c->e, EBUSY, "--restore-sid: pid %d is in session %d, whose "
@@ -127,6 +176,19 @@ static int plan_one(struct rs_ctx *c, struct rs_ids *s, uint32_t i)
 		p->helper[nh] = t->sid;
 		p->helper_op[nh++] = ID_SETSID;
 		sid_then = pgid_then = t->sid;
+	}
+	if (!(c->flags & (CKPT_RS_RESTORE_PGID | CKPT_RS_RESTORE_SID)) && c->nr_tops > 1 &&
+	    parent < 0) {
+		/* several top-level processes without --restore-pgid: one new
+		   group for all of them, led by the first (as BLCR's restart
+		   puts a restarted group in one new group) */
+		int first = -1;
+		for (uint32_t x = 0; x < s->n && first < 0; x++)
+			if (find_task(s, s->t[x].ppid) < 0)
+				first = (int)x;
+		p->pgid_op = first == (int)i ? ID_LEADER : ID_JOIN;
+		p->join_ref = first;
+		return 0;
 	}
 	if (!(c->flags & CKPT_RS_RESTORE_PGID) || t->pgid == pgid_then)
 		return 0;
@@ -184,7 +246,7 @@ void rs_ids_free(struct rs_ctx *c)
 
 int rs_ids_plan(struct rs_ctx *c)
 {
-	if (!(c->flags & (CKPT_RS_RESTORE_SID | CKPT_RS_RESTORE_PGID)))
+	if (!(c->flags & (CKPT_RS_RESTORE_SID | CKPT_RS_RESTORE_PGID)) && c->nr_tops < 2)
 		return 0;
 	struct rs_ids *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -208,11 +270,14 @@ int rs_ids_plan(struct rs_ctx *c)
 		rs_ids_free(c);
 		return ckpt_fail(c->e, ENOMEM, "no memory");
 	}
-	uint32_t k = 0;
-	walk(s, 0, &k);
 	for (uint32_t i = 0; i < s->n; i++)
-		if (i && s->t[i].ppid != s->t[0].pid && find_task(s, s->t[i].ppid) < 0)
-			s->pos[i] = k, s->dfs[k++] = i; /* not made by the job: last */
+		s->plan[i].by_leader = -1;
+	/* each process the restarter makes (the first record, or every
+	   top-level one in record order), each followed by what it makes */
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < s->n; i++)
+		if (!i || find_task(s, s->t[i].ppid) < 0)
+			walk(s, i, &k);
 	int rc = 0;
 	for (uint32_t x = 0; !rc && x < k; x++)
 		rc = plan_one(c, s, s->dfs[x]);
@@ -258,6 +323,11 @@ int rs_ids_apply(const struct rs_ctx *job, uint32_t i, char *msg, size_t len)
 	return 0;
 }
 
+int rs_ids_made_by(const struct rs_ctx *job, uint32_t i)
+{
+	return job->ids ? job->ids->plan[i].by_leader : -1;
+}
+
 /* What the placeholders tell the process that made them. */
 struct made {
 	pid_t pid[3]; /* helpers, then the process */
@@ -283,7 +353,12 @@ long rs_ids_clone(const struct rs_ctx *job, uint32_t i, pid_t want, uint64_t exi
 	const struct rs_ids *s = job->ids;
 	const struct rs_idplan *p = s ? &s->plan[i] : NULL;
 	if (!p || !p->helper[0]) {
-		long r = clone_with(want, 0, exit_signal, fresh);
+		/* made by its session leader for the restarter: the restarter's
+		   child, with the leader's exit signal; not a clone event of the
+		   leader the restarter traces (it is seized once set up) */
+		int cp = p && p->by_leader >= 0;
+		long r = clone_with(want, cp ? CLONE_PARENT | CLONE_UNTRACED : 0, cp ? 0 : exit_signal,
+				    fresh);
 		if (r < 0)
 			snprintf(msg, len, "clone3 of pid %d: %s%s", want, strerror(errno),
 				 errno == EEXIST ? " (the pid is in use; restart with "

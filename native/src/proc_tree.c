@@ -24,6 +24,15 @@
  * session and group (--restore-sid/--restore-pgid: proc_ids.c, placeholder
  * leaders for those whose leader is gone) before it makes its children;
  * zombies exit at once with their status.
+ *
+ * A process group or session may hold several processes whose parents are
+ * outside it (the commands of a shell's pipeline, children of the shell):
+ * each is a top-level record (CKPT_TASK_F_TOPLEVEL), and the helper is
+ * their common parent, a "virtual root": it makes what they share and no
+ * process of the job makes (shared.c), then each of them in record order,
+ * closes what it made, and waits for all of them, exiting with the status
+ * of the one rs_job_status_task names. A top-level zombie (only its parent
+ * outside could reap it) is refused at checkpoint.
  */
 #include "dump.h"
 #include "ptrace.h"
@@ -413,6 +422,9 @@ static int write_job(struct job *j, struct imgw *w, uint32_t *live)
 		free(count);
 		return ckpt_fail(j->e, ENOMEM, "no memory");
 	}
+	uint32_t tops = 0;
+	for (uint32_t i = 0; i < j->n; i++)
+		tops += find_member(j, j->m[i].ppid) < 0;
 	nl = 0;
 	for (uint32_t i = 0; i < j->n; i++) {
 		const struct member *m = &j->m[i];
@@ -421,7 +433,8 @@ static int write_job(struct job *j, struct imgw *w, uint32_t *live)
 		t[i].pgid = m->pgid;
 		t[i].sid = m->sid;
 		t[i].flags = (m->d ? 0 : CKPT_TASK_F_ZOMBIE) |
-			     (m->pid == h.root_pid ? CKPT_TASK_F_ROOT : 0);
+			     (m->pid == h.root_pid ? CKPT_TASK_F_ROOT : 0) |
+			     (tops > 1 && find_member(j, m->ppid) < 0 ? CKPT_TASK_F_TOPLEVEL : 0);
 		t[i].exit_status = m->d ? 0 : m->exit_code;
 		t[i].exit_signal = m->exit_signal;
 		memcpy(t[i].comm, m->comm, sizeof(t[i].comm));
@@ -555,21 +568,19 @@ int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 		if (!j.n || (o->scope == CKPT_SCOPE_TREE && !j.m[0].d))
 			rc = ckpt_fail(e, ESRCH, "process %d is a zombie (exited, not yet reaped)",
 				       pid);
-		/* the restart makes the first process as the restarter's child
-		   and every other one from its parent in the image: a group or
-		   session with a second process whose parent is outside it
-		   (two commands of a shell's pipeline) could not be made */
+		/* a group or session may hold several processes whose parents are
+		   outside it (the commands of a shell's pipeline): the restarter
+		   makes each of them; one that is a zombie could only be reaped
+		   by its parent outside the job */
 		const char *what = o->scope == CKPT_SCOPE_PGID ? "process group" : "session";
-		for (uint32_t i = 1; !rc && o->scope != CKPT_SCOPE_TREE && i < j.n; i++)
-			if (find_member(&j, j.m[i].ppid) < 0)
+		for (uint32_t i = 0; !rc && i < j.n; i++)
+			if (find_member(&j, j.m[i].ppid) < 0 && !j.m[i].d)
 				rc = ckpt_fail(e, ENOTSUP,
-					       "pid %d (%.16s) of %s %d: its parent %d is outside "
-					       "the %s, as is the parent of pid %d: a %s with "
-					       "two processes whose parents are outside it cannot "
-					       "be restarted yet; checkpoint the tree of a common "
-					       "parent, or each process",
-					       j.m[i].pid, j.m[i].comm, what, pid, j.m[i].ppid,
-					       what, j.m[0].pid, what);
+					       "pid %d (%.16s) of %s %d has exited and its parent "
+					       "%d, outside the %s, has not reaped it yet: a zombie "
+					       "only its parent outside the job can reap cannot be "
+					       "restarted; retry once it is reaped",
+					       j.m[i].pid, j.m[i].comm, what, pid, j.m[i].ppid, what);
 	}
 	for (uint32_t i = 0; !rc && i < j.n; i++)
 		if (j.m[i].d) /* frozen: none can exec a set-id program now */
@@ -642,7 +653,7 @@ int rs_take_tree(struct rs_ctx *c, const unsigned char *p, uint64_t size, uint64
 			if (t[k].pid == t[i].pid)
 				parent_ok = 0;
 		if (t[i].pid <= 0 || t[i].ppid < 0 || !parent_ok ||
-		    (t[i].flags & ~(CKPT_TASK_F_ZOMBIE | CKPT_TASK_F_ROOT)) ||
+		    (t[i].flags & ~(CKPT_TASK_F_ZOMBIE | CKPT_TASK_F_ROOT | CKPT_TASK_F_TOPLEVEL)) ||
 		    t[i].exit_signal < 0 || t[i].exit_signal > CKPT_NSIG ||
 		    (t[i].obj_count && t[i].obj_first == 0))
 			return ckpt_fail(c->e, EBADMSG, "image %s: section TREE at offset %llu: "
@@ -656,6 +667,31 @@ int rs_take_tree(struct rs_ctx *c, const unsigned char *p, uint64_t size, uint64
 		return ckpt_fail(c->e, EBADMSG, "image %s: section TREE: %u live processes and "
 				 "%u roots (header: %u processes; exactly one root, the first "
 				 "record live)", c->label, live, roots, c->hdr->nr_processes);
+	/* records whose parent is outside: the first, or several, each flagged
+	   and live (the restarter makes them; it cannot make a zombie) */
+	uint32_t tops = 0, flagged = 0, vfirst = 1;
+	for (uint32_t i = 0; i < n; i++) {
+		int top = 1;
+		for (uint32_t k = 0; k < i && top; k++)
+			top = t[k].pid != t[i].ppid;
+		tops += top;
+		flagged += !!(t[i].flags & CKPT_TASK_F_TOPLEVEL);
+		if (top && i && (!(t[i].flags & CKPT_TASK_F_TOPLEVEL) ||
+				 (t[i].flags & CKPT_TASK_F_ZOMBIE)))
+			return ckpt_fail(c->e, EBADMSG, "image %s: section TREE: record %u (pid "
+					 "%d) has its parent %d outside the image but is not a live "
+					 "record flagged top-level", c->label, i, t[i].pid,
+					 t[i].ppid);
+		if (t[i].obj_count && t[i].obj_first + t[i].obj_count > vfirst)
+			vfirst = t[i].obj_first + t[i].obj_count;
+	}
+	if (tops > 1 ? flagged != tops : flagged)
+		return ckpt_fail(c->e, EBADMSG, "image %s: section TREE: %u records flagged "
+				 "top-level, %u with their parent outside the image (the flag is "
+				 "on every such record when there are several, else on none)",
+				 c->label, flagged, tops);
+	c->nr_tops = tops;
+	c->vobj_first = tops > 1 ? vfirst : 0;
 	c->tasks = t;
 	c->nr_tasks = n;
 	c->procs = calloc(live, sizeof(*c->procs));
@@ -693,6 +729,39 @@ static void take_view(struct rs_ctx *dst, const struct rs_ctx *src)
 	dst->pages_tail_crc = src->pages_tail_crc;
 	dst->pages_tail_len = src->pages_tail_len;
 	dst->pages_crc_deferred = src->pages_crc_deferred;
+}
+
+/* Every process is read: the objects after every slice are the
+   restarter's (several top-level processes), in a context of their own. */
+static int virtual_ctx(struct rs_ctx *c)
+{
+	if (!c->vobj_first)
+		return 0;
+	uint32_t first = 0;
+	while (first < c->nr_objs && c->objs[first].h->id < c->vobj_first)
+		first++;
+	if (first == c->nr_objs)
+		return 0;
+	struct rs_ctx *v = calloc(1, sizeof(*v));
+	if (!v)
+		return ckpt_fail(c->e, ENOMEM, "no memory");
+	*v = *c;
+	take_view(v, &(struct rs_ctx){0});
+	v->procs = NULL;
+	v->nr_procs = 0;
+	v->job = c;
+	v->task = NULL;
+	v->vroot = NULL;
+	v->objs_cap = 0;
+	v->objs = c->objs + first;
+	v->nr_objs = c->nr_objs - first;
+	v->proc = c->vcreds;
+	c->vroot = v;
+	if (!c->vcreds)
+		return ckpt_fail(c->e, EBADMSG, "image %s: objects %u..%u are made by the "
+				 "restarter but no process holds them", c->label, c->vobj_first,
+				 v->objs[v->nr_objs - 1].h->id);
+	return 0;
 }
 
 int rs_job_next_proc(struct rs_ctx *c, int (*check)(struct rs_ctx *))
@@ -742,9 +811,28 @@ int rs_job_next_proc(struct rs_ctx *c, int (*check)(struct rs_ctx *))
 	struct rs_ctx empty;
 	memset(&empty, 0, sizeof(empty));
 	take_view(c, &empty);
-	if (c->nr_procs == c->hdr->nr_processes)
+	if (c->nr_procs == c->hdr->nr_processes) {
 		take_view(c, c->procs[0]); /* the main context shows the root */
+		return virtual_ctx(c);
+	}
 	return 0;
+}
+
+int rs_job_top(const struct rs_ctx *job, const struct ckpt_img_task *t)
+{
+	for (const struct ckpt_img_task *k = job->tasks; k < t; k++)
+		if (k->pid == t->ppid)
+			return 0;
+	return 1;
+}
+
+const struct ckpt_img_task *rs_job_status_task(const struct rs_ctx *job)
+{
+	for (uint32_t i = 0; i < job->nr_tasks; i++)
+		if ((job->tasks[i].flags & CKPT_TASK_F_ROOT) &&
+		    !(job->tasks[i].flags & CKPT_TASK_F_ZOMBIE) && rs_job_top(job, &job->tasks[i]))
+			return &job->tasks[i];
+	return job->tasks;
 }
 
 void rs_job_close(struct rs_ctx *c)
@@ -758,6 +846,8 @@ void rs_job_close(struct rs_ctx *c)
 		free(c->procs[i]);
 	}
 	free(c->procs);
+	free(c->vroot);
+	c->vroot = NULL;
 	c->procs = NULL;
 	c->nr_procs = 0;
 	c->threads = NULL;
@@ -862,14 +952,61 @@ int rs_job_spawn_children(struct rs_ctx *c, int errfd, char *msg, size_t msglen)
 	return 0;
 }
 
+/* In a top-level session leader (helper code, --restore-sid): make the
+   top-level processes of its session (proc_ids.c) with CLONE_PARENT, so that
+   they are the restarter's children in this session; each sets itself up
+   and waits to be seized as a process below the root does. */
+int rs_job_spawn_session(struct rs_ctx *c, int errfd, char *msg, size_t msglen)
+{
+	struct rs_ctx *job = c->job;
+	uint32_t me = (uint32_t)(c->task - job->tasks);
+	for (uint32_t i = 0; i < job->nr_tasks; i++) {
+		if (rs_ids_made_by(job, i) != (int)me)
+			continue;
+		const struct ckpt_img_task *t = &job->tasks[i];
+		struct rs_ctx *q = proc_of(job, t);
+		if (!q) {
+			snprintf(msg, msglen, "record %u (pid %d) of session %d is not live", i,
+				 t->pid, t->sid);
+			return -1;
+		}
+		long r = rs_ids_clone(job, i, t->pid, 0, !!(job->flags & CKPT_RS_NO_RESTORE_PID), msg,
+				      msglen);
+		if (r == 0)
+			rs_job_child_main(q, errfd);
+		if (r < 0) {
+			char why[RS_LINE_MAX];
+			snprintf(why, sizeof(why), "%s", msg);
+			snprintf(msg, msglen, "%s (made by its session leader %d)", why, c->task->pid);
+			return -1;
+		}
+		/* not our child (CLONE_PARENT): watch its state, not its exit */
+		while (!__atomic_load_n(&job->live_pids[job->nr_tasks + i], __ATOMIC_ACQUIRE)) {
+			char st = ckpt_proc_state((pid_t)r);
+			if (!st || st == 'Z' || st == 'X') {
+				snprintf(msg, msglen, "process %d (made by its session leader %d) failed "
+					 "while being made", t->pid, c->task->pid);
+				return -1;
+			}
+			struct timespec ts = {0, 200000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return 0;
+}
+
 static void kill_job(struct rs_ctx *c)
 {
-	for (uint32_t i = 1; i < c->nr_procs; i++)
-		if (c->live_pids)
-			for (uint32_t k = 0; k < c->nr_tasks; k++)
-				if (c->procs[i]->task == &c->tasks[k] && c->live_pids[k] > 0)
-					kill(c->live_pids[k], SIGKILL);
-	rs_kill_child(c->procs[0]);
+	for (uint32_t i = 0; i < c->nr_procs; i++) {
+		const struct rs_ctx *p = c->procs[i];
+		pid_t pid = p->child_alive ? p->pid
+			    : c->live_pids ? c->live_pids[p->task - c->tasks] : 0;
+		if (pid > 0)
+			kill(pid, SIGKILL);
+	}
+	for (uint32_t i = 0; i < c->nr_procs; i++) /* the helper's own children */
+		if (rs_job_top(c, c->procs[i]->task))
+			rs_kill_child(c->procs[i]);
 }
 
 /* Seize a process of the job its parent made and stopped. */
@@ -919,15 +1056,33 @@ int rs_restore_job(struct rs_ctx *c)
 		return ckpt_fail_errno(c->e, errno, "mmap");
 	}
 	rs_share_plan(c);
-	/* the root is the helper's own child; it makes the rest */
-	struct rs_ctx *root = c->procs[0];
-	root->live_pids = c->live_pids;
-	rc = rs_create_child(root);
+	if (c->vroot)
+		rc = rs_fd_verify(c->vroot);
+	if (!rc) /* what the top-level processes share and none of them makes */
+		rc = rs_share_make_virtual(c);
 	if (rc)
 		return rc;
-	c->live_pids[0] = root->pid;
+	/* each top-level process (the root, or several) is the helper's own
+	   child; each makes its own children */
+	for (uint32_t i = 0; !rc && i < c->nr_procs; i++) {
+		struct rs_ctx *p = c->procs[i];
+		if (!rs_job_top(c, p->task) || rs_ids_made_by(c, (uint32_t)(p->task - c->tasks)) >= 0)
+			continue; /* made by its parent, or by its session's leader */
+		p->live_pids = c->live_pids;
+		rc = rs_create_child(p);
+		if (!rc)
+			c->live_pids[p->task - c->tasks] = p->pid;
+	}
+	if (c->vroot) /* the helper keeps none of what they share */
+		rs_share_close(c->vroot);
+	if (rc) {
+		kill_job(c);
+		return rc;
+	}
 	for (uint32_t i = 1; !rc && i < c->nr_procs; i++) {
 		struct rs_ctx *p = c->procs[i];
+		if (p->child_alive)
+			continue; /* a top-level one, made and seized above */
 		p->pid = c->live_pids[p->task - c->tasks];
 		rc = p->pid > 0 ? seize_stopped(p)
 				: ckpt_fail(c->e, EIO, "process %d was not made", p->task->pid);
@@ -951,7 +1106,7 @@ int rs_restore_job(struct rs_ctx *c)
 		kill_job(c);
 		return rc;
 	}
-	c->pid = root->pid;
+	c->pid = c->live_pids[rs_job_status_task(c) - c->tasks];
 	c->nr_threads = 0;
 	for (uint32_t i = 0; i < c->nr_procs; i++)
 		c->nr_threads += c->procs[i]->nr_threads;

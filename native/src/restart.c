@@ -9,7 +9,9 @@
  * writes one line "OK pid threads bytes" (or "ERR errno message") and then
  * waits for the restored process, exiting with its status (cr_restart).
  * Lines "P done total phase" before that are progress, "C pid" names the
- * process being restored as soon as it exists.
+ * process being restored as soon as it exists, "T pid" (just before OK)
+ * each process the helper waits for when there are several (the top-level
+ * processes of a group or session, ckpt_restart_result.roots).
  *
  * The report pipe's write end lives only in the helper (and, for a moment,
  * in the process it clones, which closes it): the caller's copies are
@@ -223,7 +225,13 @@ static int read_report(int rfd, pid_t helper, struct ckpt_progress *prog,
 				}
 			} else if (sscanf(buf, "C %d", &pid) == 1 && pid > 0) {
 				*child = pid;
+			} else if (sscanf(buf, "T %d", &pid) == 1 && pid > 0) {
+				if (r->nr_roots < CKPT_RESTART_ROOTS_MAX)
+					r->roots[r->nr_roots] = pid;
+				r->nr_roots++;
 			} else if (sscanf(buf, "OK %d %llu %llu", &pid, &a, &b) == 3) {
+				if (!r->nr_roots) /* one process: the restored one */
+					r->roots[r->nr_roots++] = pid;
 				r->pid = pid;
 				r->threads = (uint32_t)a;
 				r->bytes = b;

@@ -110,6 +110,14 @@ struct rs_ctx {
 	pid_t *live_pids; /* shared memory: pid of every TREE record once made */
 	struct rs_ids *ids; /* --restore-sid/-pgid: what each process does (proc_ids.c) */
 	int shared_base; /* main context: the job's shared region (shared.c) */
+	/* main context of a job with several top-level processes (records
+	   CKPT_TASK_F_TOPLEVEL): the restarter makes each, and the objects
+	   with ids from vobj_first on (no process's slice) in vroot, a context
+	   of no process, opened with vcreds (the first holder's) */
+	uint32_t nr_tops;
+	uint32_t vobj_first;
+	struct rs_ctx *vroot;
+	const struct ckpt_img_proc *vcreds;
 
 	/* live process */
 	pid_t pid;
@@ -151,6 +159,12 @@ int rs_job_next_proc(struct rs_ctx *c, int (*check)(struct rs_ctx *));
 void rs_job_close(struct rs_ctx *c);
 /* The whole job: verify, create, restore, let run. */
 int rs_restore_job(struct rs_ctx *c);
+/* Is record t made by the restarter itself (its parent is outside the
+   image)? */
+int rs_job_top(const struct rs_ctx *job, const struct ckpt_img_task *t);
+/* The process whose exit status the restarter's becomes: the record the
+   checkpoint named if the restarter makes it, else the first record. */
+const struct ckpt_img_task *rs_job_status_task(const struct rs_ctx *job);
 /* shared.c: objects other processes of the job hold. In the helper, before
    the root is made: place the shared region. In a process's context: is o
    in its own slice; object id of the whole job (marked shared); o's number
@@ -161,6 +175,11 @@ struct rs_obj *rs_share_find(struct rs_ctx *c, uint32_t id);
 int rs_share_slot(const struct rs_ctx *c, const struct rs_obj *o);
 void rs_share_region(const struct rs_ctx *c, int *lo, int *hi);
 void rs_share_close(const struct rs_ctx *c);
+/* In the helper, before the top-level processes are made: the objects no
+   process of the job makes, made (in a short-lived child with the holders'
+   filesystem credentials) and put at their numbers of the shared region;
+   rs_share_close(job) once every top-level process is made. */
+int rs_share_make_virtual(struct rs_ctx *job);
 /* In the helper, mapping c's VMAs: shared anonymous memory an earlier
    process of the job maps is mapped from its object. 1: not such a VMA;
    0: mapped; <0: error with message. */
@@ -168,6 +187,9 @@ struct rs_vma;
 int rs_share_map(struct rs_ctx *c, const struct rs_vma *rv);
 /* In a new process of the job (helper code): make its children. */
 int rs_job_spawn_children(struct rs_ctx *c, int errfd, char *msg, size_t msglen);
+/* In a top-level session leader (--restore-sid): make the top-level
+   processes of its session for the restarter (CLONE_PARENT). */
+int rs_job_spawn_session(struct rs_ctx *c, int errfd, char *msg, size_t msglen);
 
 /* proc_ids.c: groups and sessions (--restore-sid, --restore-pgid) */
 /* Before anything is made: decide, or refuse naming the process and id. */
@@ -176,6 +198,9 @@ void rs_ids_free(struct rs_ctx *c);
 /* In the process of record i (job: the main context), before it makes
    children: note its pid, setsid / setpgid. -1 with msg on failure. */
 int rs_ids_apply(const struct rs_ctx *job, uint32_t i, char *msg, size_t len);
+/* The top-level record whose process makes top-level record i in its
+   session (--restore-sid, CLONE_PARENT), or -1. */
+int rs_ids_made_by(const struct rs_ctx *job, uint32_t i);
 /* Make the process of record i (clone3, through placeholder leaders where
    its session or group leader is gone): its pid in the maker (placeholders
    reaped), 0 in the process, -1 with msg. */

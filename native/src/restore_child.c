@@ -99,8 +99,8 @@ static int child_setup_fds(struct rs_ctx *c, int errfd)
 	   this process has made its children (shared.c) */
 	int lo, hi;
 	rs_share_region(c, &lo, &hi);
-	if (lo >= 0 && c->task == c->job->tasks)
-		rs_share_close(c); /* the root: nothing is handed down to it */
+	if (lo >= 0 && rs_job_top(c->job, c->task) && !c->job->vroot)
+		rs_share_close(c); /* a top-level process: nothing is handed down */
 	if (lo >= 0 && lo < base) {
 		syscall(SYS_close_range, 0, (unsigned)lo - 1, 0);
 		if (hi + 1 <= base - 1)
@@ -124,6 +124,7 @@ static int child_setup_fds(struct rs_ctx *c, int errfd)
 static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, int syncfd)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	int top = syncfd >= 0; /* made by the helper, which seizes it */
 	char b;
 	if (syncfd >= 0 && read(syncfd, &b, 1) != 1) /* the parent has seized us */
 		_exit(127);
@@ -187,7 +188,8 @@ static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, in
 	if (c->job) {
 		/* a job: this process makes its children before it stops */
 		char m[RS_LINE_MAX - 80];
-		if (rs_job_spawn_children(c, errfd, m, sizeof(m)) < 0) {
+		if (rs_job_spawn_children(c, errfd, m, sizeof(m)) < 0 ||
+		    rs_job_spawn_session(c, errfd, m, sizeof(m)) < 0) {
 			errno = 0;
 			child_die(errfd, "%s", m);
 		}
@@ -196,7 +198,7 @@ static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, in
 	close(errfd);
 	if (rs_warn_fd >= 0)
 		close(rs_warn_fd);
-	if (c->job && c->task != c->job->tasks) {
+	if (c->job && !top) {
 		/* a process of a job below the root: wait, every signal blocked,
 		   until the helper seizes it (a SIGSTOP would leave it in a group
 		   stop after the detach) */
@@ -226,7 +228,8 @@ int rs_create_child(struct rs_ctx *c)
 	uint64_t es = c->proc->exit_signal > 0 ? (uint64_t)c->proc->exit_signal : SIGCHLD;
 	char cmsg[RS_LINE_MAX - 80] = "";
 	fflush(NULL);
-	long r = rs_ids_clone(c->job ? c->job : c, 0, want, es,
+	long r = rs_ids_clone(c->job ? c->job : c, c->job ? (uint32_t)(c->task - c->job->tasks) : 0,
+			      want, es,
 			      !!(c->flags & CKPT_RS_NO_RESTORE_PID), cmsg, sizeof(cmsg));
 	if (r == 0) {
 		close(errp[0]);

@@ -2,10 +2,14 @@
 /*
  * ckpt-restore's main: arguments, the report pipe, the order of work, and
  * afterwards waiting for the restored process (its exit status becomes ours:
- * N, or 128+SIG if it was killed by SIG).
+ * N, or 128+SIG if it was killed by SIG). A job with several top-level
+ * processes (proc_tree.c): all are our children; we wait for every one and
+ * take the status of the group or session leader if it is one of them, else
+ * of the first.
  *
  * Report protocol on --report-fd (see restart.c): "P done total phase",
- * then exactly one of "OK pid threads bytes" or "ERR errno message".
+ * "C pid", then exactly one of "OK pid threads bytes" (after one "T pid"
+ * per top-level process when there are several) or "ERR errno message".
  * Without --report-fd the pid goes to stdout and errors to stderr.
  */
 #include "ckpt.h"
@@ -166,22 +170,63 @@ static void report_child(struct rs_ctx *c, pid_t pid)
    exit signal (clone's exit_signal, SIGCHLD for most): one that would kill
    or stop us is ignored here (it is not SIGCHLD, so no auto-reaping) and
    the wait below uses __WALL. The child resets every disposition. */
-static int take_exit_signal(struct rs_ctx *c)
+static int take_exit_signal_of(struct rs_ctx *c, const struct ckpt_img_proc *proc)
 {
-	int sig = c->proc->exit_signal;
+	int sig = proc->exit_signal;
 	if (sig <= 0 || sig == SIGCHLD)
 		return 0;
 	if (sig == SIGKILL || sig == SIGSTOP)
 		return ckpt_fail(c->e, EINVAL,
 				 "image %s: exit signal %d of process %d cannot be given to a "
 				 "restored process (SIGKILL/SIGSTOP)",
-				 c->label, sig, c->proc->pid);
+				 c->label, sig, proc->pid);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
 	if (sigaction(sig, &sa, NULL) < 0)
 		return ckpt_fail_errno(c->e, errno, "ignore exit signal %d", sig);
 	return 0;
+}
+
+/* Every process the helper makes itself: the root, or each top-level
+   process of a group or session. */
+static int take_exit_signal(struct rs_ctx *c)
+{
+	int rc = take_exit_signal_of(c, c->proc);
+	for (uint32_t i = 0; !rc && c->procs && i < c->nr_procs; i++)
+		if (rs_job_top(c, c->procs[i]->task))
+			rc = take_exit_signal_of(c, c->procs[i]->proc);
+	return rc;
+}
+
+/* After the report: wait for every process the helper made (the root, or
+   each top-level process) and exit with the status of the one
+   rs_job_status_task names (c->pid): N, or 128+SIG. */
+static uint32_t nr_made_here(const struct rs_ctx *c)
+{
+	uint32_t n = c->procs ? 0 : 1;
+	for (uint32_t i = 0; c->procs && i < c->nr_procs; i++)
+		n += rs_job_top(c, c->procs[i]->task);
+	return n;
+}
+
+static int wait_all(const struct rs_ctx *c, uint32_t left)
+{
+	int code = EXIT_RESTORE_FAILED;
+	while (left) {
+		int st;
+		pid_t w = waitpid(-1, &st, __WALL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break;
+		if (!WIFEXITED(st) && !WIFSIGNALED(st))
+			continue;
+		left--;
+		if (w == c->pid)
+			code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	}
+	return code;
 }
 
 static int restore(struct rs_ctx *c)
@@ -287,21 +332,16 @@ CKPT_EXPORT int ckpt__restore_main(int argc, char **argv)
 		return EXIT_RESTORE_FAILED;
 	}
 	if (c->report_fd >= 0) {
+		/* every process the helper waits for ("T pid", creation order),
+		   then the one whose status it exits with */
+		for (uint32_t i = 0; c->procs && c->nr_tops > 1 && i < c->nr_procs; i++)
+			if (rs_job_top(c, c->procs[i]->task))
+				dprintf(c->report_fd, "T %d\n", c->procs[i]->pid);
 		dprintf(c->report_fd, "OK %d %u %llu\n", c->pid, c->nr_threads,
 			(unsigned long long)c->image_size);
 		close(c->report_fd);
 	}
+	uint32_t made = nr_made_here(c);
 	rs_close_image(c);
-	int st;
-	for (;;) {
-		if (waitpid(c->pid, &st, __WALL) >= 0) {
-			if (WIFEXITED(st))
-				return WEXITSTATUS(st);
-			if (WIFSIGNALED(st))
-				return 128 + WTERMSIG(st);
-			continue;
-		}
-		if (errno != EINTR)
-			return EXIT_RESTORE_FAILED;
-	}
+	return wait_all(c, made);
 }

@@ -13,9 +13,14 @@
  * pointed at the first; records that are made together (a pipe's ends, a
  * socket and its peer, one FIFO) are one class. A class held by several
  * processes goes to the slice of the image of their lowest common ancestor
- * in the tree, its "owner", which is the process that makes it again. What
- * cannot come back that way is refused naming both processes: holders with
- * no common ancestor in the job, a TCP/UDP socket shared by two processes,
+ * in the tree, its "owner", which is the process that makes it again.
+ * Holders with no common ancestor in the job (the stages of a pipeline,
+ * whose parent, the shell, is outside the group) have the restarter as
+ * owner: such objects get ids after every process's slice (proc_tree.c's
+ * top-level records). What cannot come back is refused naming both
+ * processes: such holders of an object the restarter does not make (only
+ * pipes, FIFOs, unix sockets, files and eventfds) or with different
+ * filesystem credentials, a TCP/UDP socket shared by two processes,
  * an epoll instance whose owner is not the process it was recorded from
  * (its interest list names that process's descriptors).
  *
@@ -26,7 +31,12 @@
  * Its children are cloned after that and inherit the region; each process
  * takes its descriptors of objects outside its slice from there, keeps the
  * region while it clones its own children, then closes all of it before
- * it runs any of its own code.
+ * it runs any of its own code. The restarter's objects are made the same
+ * way by a short-lived child of the helper (with the first holder's
+ * filesystem credentials; the kinds' state, such as a pipe's spare ends,
+ * stays in it) and passed to the helper over SCM_RIGHTS into the region,
+ * which the top-level processes inherit; the helper closes it once they
+ * are all made.
  */
 #include "dump.h"
 #include "fd.h"
@@ -35,11 +45,18 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define KCMP_FILE_ 0
@@ -60,6 +77,14 @@ static int same_creds(const struct ckpt_img_proc *a, const struct ckpt_img_proc 
 	return 1;
 }
 
+
+/* What the restarter can make for processes with no common ancestor in
+   the job: objects that need nothing of the process that makes them. */
+static int virtual_kind(uint32_t kind)
+{
+	return kind == CKPT_OBJ_PIPE || kind == CKPT_OBJ_FIFO || kind == CKPT_OBJ_UNIX ||
+	       kind == CKPT_OBJ_FILE || kind == CKPT_OBJ_EVENTFD;
+}
 
 struct ent {
 	uint32_t p; /* process index */
@@ -250,29 +275,42 @@ int dump_share(struct dump **live, const pid_t *ppid, uint32_t n, struct ckpt_er
 		}
 		if (!several)
 			continue;
-		if (lca < 0) {
-			rc = refuse(e, live, &en[r], other,
-				    "they have no common ancestor in the job to make it again "
-				    "(checkpoint the tree that holds both)");
-			break;
-		}
+		/* no common ancestor (the commands of a pipeline, children of a
+		   shell outside the group): the restarter makes it, for the kinds
+		   that need nothing of a process to be made */
+		uint32_t owner = lca < 0 ? n : (uint32_t)lca;
 		int fifo_data = 0;
 		if (en[r].o->kind == CKPT_OBJ_MEMFD)
-			rc = one_memfd(e, live, n, en, ne, r, other, (uint32_t)lca);
+			rc = lca < 0 ? refuse(e, live, &en[r], other,
+					      "they have no common ancestor in the job to make it "
+					      "again (checkpoint the tree that holds both)")
+				     : one_memfd(e, live, n, en, ne, r, other, (uint32_t)lca);
 		for (uint32_t i = r; !rc && i < ne; i++) {
 			if (root_of(en, i) != r)
 				continue;
 			struct dump_obj *o = en[i].o;
-			if (o->kind == CKPT_OBJ_INET)
+			if (lca < 0 && !virtual_kind(o->kind))
+				rc = refuse(e, live, &en[r], other,
+					    "they have no common ancestor in the job to make it "
+					    "again, and the restarter makes only pipes, FIFOs, unix "
+					    "sockets, files and eventfds for processes without one "
+					    "(checkpoint the tree that holds both)");
+			else if (lca < 0 && (o->kind == CKPT_OBJ_FILE || o->kind == CKPT_OBJ_FIFO) &&
+				 !same_creds(&live[en[r].p]->proc, &live[en[i].p]->proc))
+				rc = refuse(e, live, &en[r], other,
+					    "the restarter would open it again once for holders "
+					    "with different filesystem credentials");
+			else if (o->kind == CKPT_OBJ_INET)
 				rc = refuse(e, live, &en[r], other,
 					    "a TCP/UDP socket shared between processes cannot be "
 					    "restored yet");
-			else if ((o->kind == CKPT_OBJ_FILE || o->kind == CKPT_OBJ_FIFO) &&
+			else if (lca >= 0 &&
+				 (o->kind == CKPT_OBJ_FILE || o->kind == CKPT_OBJ_FIFO) &&
 				 !same_creds(&live[lca]->proc, &live[en[i].p]->proc))
 				rc = refuse(e, live, &en[r], other,
 					    "the process that would open it again has other "
 					    "filesystem credentials than a holder");
-			else if (o->kind == CKPT_OBJ_EPOLL && en[i].p != (uint32_t)lca &&
+			else if (o->kind == CKPT_OBJ_EPOLL && en[i].p != owner &&
 				 !o->same)
 				rc = refuse(e, live, &en[r], other,
 					    "an epoll instance whose interest list was recorded in "
@@ -286,7 +324,26 @@ int dump_share(struct dump **live, const pid_t *ppid, uint32_t n, struct ckpt_er
 				}
 				fifo_data |= !!f->data_len;
 			}
-			o->owner = (uint32_t)lca;
+			o->owner = owner;
+		}
+	}
+	/* the restarter opens its files and FIFOs with the filesystem
+	   credentials of the first process that holds any of its objects */
+	uint32_t vfirst = n;
+	for (uint32_t i = 0; !rc && i < ne; i++)
+		if (en[i].o->owner == n && en[i].p < vfirst)
+			vfirst = en[i].p;
+	for (uint32_t i = 0; !rc && i < ne; i++) {
+		const struct dump_obj *o = en[i].o;
+		if (o->owner == n && (o->kind == CKPT_OBJ_FILE || o->kind == CKPT_OBJ_FIFO) &&
+		    !same_creds(&live[vfirst]->proc, &live[en[i].p]->proc)) {
+			const struct dump_fd *f = fd_of(live[en[i].p], o);
+			rc = ckpt_fail(e, ENOTSUP,
+				       "pid %d fd %d (%s): the restarter makes it for processes "
+				       "with no common ancestor in the job, with the filesystem "
+				       "credentials of pid %d, which differ from this process's",
+				       live[en[i].p]->pid, f ? f->f.fd : -1, f ? f->link : "?",
+				       live[vfirst]->pid);
 		}
 	}
 	/* a socket pair's peer in another process must be in the job too */
@@ -336,6 +393,16 @@ int dump_share_ids(struct dump **live, uint32_t n, struct dump *all, uint32_t *f
 		if (!count[i])
 			first[i] = 0;
 	}
+	/* what the restarter makes (owner n): after every process's slice */
+	for (uint32_t p = 0; p < n; p++)
+		for (uint32_t k = 0; k < live[p]->nr_objs; k++) {
+			struct dump_obj *o = &live[p]->objs[k];
+			if (o->same || o->owner != n)
+				continue;
+			o->gid = ++next;
+			all->objs[all->nr_objs] = *o;
+			all->objs[all->nr_objs++].id = o->gid;
+		}
 	for (uint32_t p = 0; p < n; p++)
 		for (uint32_t k = 0; k < live[p]->nr_fds; k++) {
 			struct dump_fd *f = &live[p]->fds[k];
@@ -391,17 +458,25 @@ struct rs_obj *rs_share_find(struct rs_ctx *c, uint32_t id)
 	for (uint32_t i = 0; i < job->nr_procs && !maker; i++)
 		if (job->procs[i] != c && rs_share_own(job->procs[i], o))
 			maker = job->procs[i];
-	if (!maker) {
+	const struct ckpt_img_proc *creds = maker ? maker->proc : NULL;
+	if (!maker && job->vobj_first && id >= job->vobj_first) {
+		/* the restarter's: opened with the first holder's credentials */
+		if (!job->vcreds)
+			job->vcreds = c->proc;
+		creds = job->vcreds;
+	}
+	if (!creds) {
 		ckpt_fail(c->e, EBADMSG, "image %s: pid %d: object %u is in the slice of no "
 			  "process made before it", c->label, c->proc->pid, id);
 		return NULL;
 	}
 	if ((o->h->kind == CKPT_OBJ_FILE || o->h->kind == CKPT_OBJ_FIFO) &&
-	    !same_creds(maker->proc, c->proc)) {
-		ckpt_fail(c->e, EPERM, "image %s: pid %d holds object %u, which pid %d makes "
-			  "again with other filesystem credentials (%u/%u, not %u/%u): refused",
-			  c->label, c->proc->pid, id, maker->proc->pid, maker->proc->fsuid,
-			  maker->proc->fsgid, c->proc->fsuid, c->proc->fsgid);
+	    !same_creds(creds, c->proc)) {
+		ckpt_fail(c->e, EPERM, "image %s: pid %d holds object %u, which %s %d "
+			  "makes again with other filesystem credentials (%u/%u, not %u/%u): "
+			  "refused", c->label, c->proc->pid, id,
+			  maker ? "pid" : "the restarter, with the credentials of pid", creds->pid,
+			  creds->fsuid, creds->fsgid, c->proc->fsuid, c->proc->fsgid);
 		return NULL;
 	}
 	o->shared = 1;
@@ -430,6 +505,162 @@ void rs_share_close(const struct rs_ctx *c)
 	rs_share_region(c, &lo, &hi);
 	if (lo >= 0 && hi >= lo)
 		syscall(SYS_close_range, (unsigned)lo, (unsigned)hi, 0);
+}
+
+/* One object handed from the maker to the helper (with its descriptor), or
+   the end (id 0: err 0 done, else the failure). */
+struct vmsg {
+	int32_t err;
+	uint32_t id;
+	char msg[RS_LINE_MAX - 80];
+};
+
+static void vsend(int sock, int32_t err, uint32_t id, int fd, const char *msg)
+{
+	struct vmsg m;
+	memset(&m, 0, sizeof(m));
+	m.err = err;
+	m.id = id;
+	snprintf(m.msg, sizeof(m.msg), "%s", msg ? msg : "");
+	struct iovec iov = {&m, sizeof(m)};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+/* The maker (a child of the helper): with the first holder's filesystem
+   credentials, make every object as a process makes its slice (the kinds'
+   own state, a pipe's spare ends, stays in this child), then send each
+   one handed to a top-level process to the helper. */
+static void __attribute__((noreturn)) make_virtual(struct rs_ctx *v, int sock)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	const struct ckpt_img_proc *p = v->proc;
+	char msg[RS_LINE_MAX - 80];
+	if (geteuid() == 0 && (p->fsuid || p->fsgid || p->ngroups)) {
+		gid_t groups[CKPT_NGROUPS_MAX];
+		uint32_t ng = p->ngroups < CKPT_NGROUPS_MAX ? p->ngroups : CKPT_NGROUPS_MAX;
+		for (uint32_t i = 0; i < ng; i++)
+			groups[i] = p->groups[i];
+		setfsgid(p->fsgid);
+		if (setgroups(ng, groups) < 0 || (setfsuid(p->fsuid), 0) ||
+		    (uint32_t)setfsuid((uid_t)-1) != p->fsuid ||
+		    (uint32_t)setfsgid((gid_t)-1) != p->fsgid) {
+			snprintf(msg, sizeof(msg), "the filesystem ids %u/%u of pid %d", p->fsuid,
+				 p->fsgid, p->pid);
+			vsend(sock, EPERM, 0, -1, msg);
+			_exit(1);
+		}
+	}
+	int lo, hi;
+	rs_share_region(v, &lo, &hi);
+	int park = highest_fd();
+	park = (park > hi ? park : hi) + 1;
+	const int nostdio[3] = {-1, -1, -1};
+	if (rs_fd_setup(v, park, nostdio, msg, sizeof(msg)) < 0) {
+		vsend(sock, EIO, 0, -1, msg);
+		_exit(1);
+	}
+	for (uint32_t i = 0; i < v->nr_objs; i++) {
+		int slot = rs_share_slot(v, &v->objs[i]);
+		if (v->objs[i].shared && fcntl(slot, F_GETFD) >= 0)
+			vsend(sock, 0, v->objs[i].h->id, slot, NULL);
+	}
+	vsend(sock, 0, 0, -1, NULL);
+	_exit(0);
+}
+
+int rs_share_make_virtual(struct rs_ctx *job)
+{
+	struct rs_ctx *v = job->vroot;
+	if (!v || !v->nr_objs)
+		return 0;
+	int lo, hi;
+	rs_share_region(v, &lo, &hi);
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < (rlim_t)hi + 64) {
+		rl.rlim_cur = rl.rlim_max < (rlim_t)hi + 64 ? rl.rlim_max : (rlim_t)hi + 64;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return ckpt_fail_errno(job->e, errno, "socketpair");
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sp[0]);
+		make_virtual(v, sp[1]);
+	}
+	int err = errno;
+	close(sp[1]);
+	if (pid < 0) {
+		close(sp[0]);
+		return ckpt_fail_errno(job->e, err, "fork");
+	}
+	int rc = 0, done = 0;
+	while (!rc && !done) {
+		struct vmsg m;
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} u;
+		struct iovec iov = {&m, sizeof(m)};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = u.buf,
+				    .msg_controllen = sizeof(u.buf)};
+		ssize_t n = recvmsg(sp[0], &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		int fd = -1;
+		struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+		if (cm && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+		if (n != (ssize_t)sizeof(m)) {
+			rc = ckpt_fail(job->e, EIO, "the objects the restarter makes for the "
+				       "top-level processes: their maker ended early");
+		} else if (m.err || !m.id) {
+			m.msg[sizeof(m.msg) - 1] = '\0';
+			done = 1;
+			if (m.err)
+				rc = ckpt_fail(job->e, m.err, "the objects the restarter makes for "
+					       "the top-level processes: %s", m.msg);
+		} else {
+			const struct rs_obj *o = NULL;
+			for (uint32_t i = 0; i < v->nr_objs && !o; i++)
+				if (v->objs[i].h->id == m.id)
+					o = &v->objs[i];
+			int slot = o ? rs_share_slot(v, o) : -1;
+			if (fd < 0 || slot < 0 || dup3(fd, slot, O_CLOEXEC) < 0)
+				rc = ckpt_fail_errno(job->e, fd < 0 || slot < 0 ? EIO : errno,
+						     "object %u the restarter makes: put it at %d",
+						     m.id, slot);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	close(sp[0]);
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (rc)
+		rs_share_close(v);
+	return rc;
 }
 
 /* Shared memory with no file a restart can map: anonymous, or a file

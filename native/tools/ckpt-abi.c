@@ -39,7 +39,9 @@ int main(void)
 	  F(ckpt_restart_opts, progress));
 	S(ckpt_restart_result, F(ckpt_restart_result, size); F(ckpt_restart_result, pid);
 	  F(ckpt_restart_result, waiter_pid); F(ckpt_restart_result, threads);
-	  F(ckpt_restart_result, bytes); F(ckpt_restart_result, wall_ns));
+	  F(ckpt_restart_result, bytes); F(ckpt_restart_result, wall_ns);
+	  F(ckpt_restart_result, nr_roots); F(ckpt_restart_result, roots);
+	  F(ckpt_restart_result, pad));
 	printf("}\n");
 	return 0;
 }

@@ -158,6 +158,7 @@ function adapt(b: Binding): LocalEngine {
         if (progress) opts.progress = progress;
         const r = await call(`restart ${path}`, () => b.restart(path, opts));
         const summary: RestartSummary = { pid: num(r.pid), waiterPid: num(r.waiterPid) };
+        if (Array.isArray(r.roots)) summary.roots = r.roots.map(num);
         if (r.threads !== undefined) summary.threads = num(r.threads);
         if (r.bytes !== undefined) summary.bytes = num(r.bytes);
         if (r.wallNs !== undefined) summary.durationMs = nsToMs(r.wallNs);

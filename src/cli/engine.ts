@@ -91,6 +91,8 @@ export interface LocalRestartOptions {
 export interface RestartSummary {
   pid: number;
   waiterPid: number;
+  /** What the waiter waits for: [pid], or each top-level process of a group or session. */
+  roots?: number[];
   threads?: number;
   bytes?: number;
   durationMs?: number;

@@ -1,9 +1,10 @@
 /**
  * Run a RestartPlan straight through libckpt, with BLCR cr_restart semantics:
  * the restorer (res.waiterPid, our child) waits for the restored process and we
- * wait for it, so this resolves to the restored process's exit status. Signals
- * sent to us while waiting are forwarded to the restored process, so a scheduler
- * that kills the restarter kills the job. --run-on-* commands run through /bin/sh.
+ * wait for it, so this resolves to the restored process's exit status (of a group
+ * or session restarted with several top-level processes: once all ended, the
+ * leader's, else the first's). Signals sent to us while waiting are forwarded to
+ * each of them, so a scheduler that kills the restarter kills the job. --run-on-* commands run through /bin/sh.
  */
 import { spawnSync } from 'node:child_process';
 import { fstatSync } from 'node:fs';
@@ -98,11 +99,16 @@ export async function restartLocally(plan: RestartPlan, hooks: RestartHooks = {}
   if (plan.source.kind === 'fd') opts.fd = plan.source.fd;
 
   const summary = await engine.restart(path, opts);
+  // every process the waiter waits for (a pipeline's commands each get it, as
+  // from a terminal's process group)
+  const targets = summary.roots?.length ? summary.roots : [summary.pid];
   const forward = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(summary.pid, signal);
-    } catch {
-      // it already exited; the wait below returns
+    for (const pid of targets) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // it already exited; the wait below returns
+      }
     }
   };
   for (const s of FORWARDED) process.on(s, forward);

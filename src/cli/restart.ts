@@ -37,6 +37,9 @@ const HELP = `Usage: ckpt restart [options] FILE
 Bring a process back from a context file. Here (no --job) ckpt becomes the
 parent of the restored process, waits for it and exits with its exit status
 (128+N if it was killed by signal N); signals sent to ckpt are passed on to it.
+An image of a process group or session whose processes' parents were outside it
+(a shell's pipeline) has several top-level processes: ckpt is the parent of each,
+waits for all and exits with the leader's status (else the first one's).
 With --job the daemon on NODE (default: the local daemon) restarts its job JOB
 (from FILE, or from the job's latest good image) and ckpt prints its answer.
 A relative FILE is taken from the current directory.
@@ -135,7 +138,13 @@ export const verb: Verb = {
     return restartLocally(plan, {
       onRestored: (s) => {
         if (pidFile !== undefined) writePidFile(resolve(pidFile), s.pid);
-        if (!plan.quiet) process.stderr.write(`ckpt: restored process ${s.pid}\n`);
+        if (plan.quiet) return;
+        const roots = s.roots ?? [];
+        process.stderr.write(
+          roots.length > 1
+            ? `ckpt: restored processes ${roots.join(', ')} (waiting for all; the status is ${s.pid}'s)\n`
+            : `ckpt: restored process ${s.pid}\n`,
+        );
       },
     });
   },

@@ -31,6 +31,7 @@ import {
   isAlive,
   type Job,
   type JobStore,
+  jobTarget,
   processStartTime,
   processState,
   treeCredsProblem,
@@ -256,7 +257,16 @@ export class Executor {
     // the owner recorded at attach must still be who the tree is: a process that ran a
     // set-id program (su, passwd) or gained capabilities since is not frozen, copied or
     // killed for them
-    const problem = treeCredsProblem(job.pid, job.owner);
+    const target = jobTarget(job);
+    if ('problem' in target) {
+      return fail(
+        new EngineError('FORBIDDEN', `checkpoint of job ${job.id} refused: ${target.problem}`),
+        job.pid,
+      );
+    }
+    const problem = target.tops
+      .map((top) => treeCredsProblem(top, job.owner))
+      .find((p) => p !== undefined);
     if (problem) {
       return fail(
         new EngineError('FORBIDDEN', `checkpoint of job ${job.id} refused: ${problem}`),
@@ -298,12 +308,13 @@ export class Executor {
     let r: libckpt.CheckpointResultJs;
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      r = await this.o.engine.checkpoint(job.pid, image, {
+      r = await this.o.engine.checkpoint(target.id, image, {
         after: AFTER_CODE[req.after],
         timeoutMs: this.o.timeoutMs,
         backend: this.o.backend ?? libckpt.BACKEND.auto,
-        // a job is its process tree: never its top process alone
-        scope: libckpt.SCOPE.tree,
+        // a job is its process tree (or the group of its top-level processes): never
+        // its top process alone
+        scope: libckpt.SCOPE[target.scope],
         // checked again by the engine once all is frozen: a process of the
         // job that exec'ed a set-id program after treeCredsProblem is refused
         flags: libckpt.CP_OWNER,
@@ -472,6 +483,11 @@ export class Executor {
       this.o.jobs.update(job.id, {
         pid: r.pid,
         startTime: processStartTime(r.pid),
+        // several top-level processes (a pipeline's group): the job runs while any does
+        roots:
+          r.roots.length > 1
+            ? r.roots.map((pid) => ({ pid, startTime: processStartTime(pid) }))
+            : undefined,
         waiterPid: r.waiterPid,
         state: opts.after === 'stop' ? 'stopped' : 'running',
         restarts: job.restarts + 1,

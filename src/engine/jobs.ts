@@ -28,6 +28,13 @@ export interface Job extends JobInfo {
   startTime?: number;
   /** The restore helper waiting for a restarted job (a child of the daemon). */
   waiterPid?: number;
+  /**
+   * A job restarted from an image of a process group or session whose processes had
+   * parents outside it (a shell's pipeline): every top-level process, each with its
+   * start time. The job runs while any of them does; `pid` is the one whose status
+   * the job ends with (the leader, else the first).
+   */
+  roots?: { pid: number; startTime?: number }[];
   /** Images of this job, oldest first (the last is lastImage). */
   images: ImageRecord[];
   /** Sequence number of the last image path handed out. */
@@ -160,10 +167,56 @@ export function processState(pid: number): string | undefined {
   }
 }
 
-export function isAlive(job: Pick<Job, 'pid' | 'startTime'>): boolean {
-  if (job.pid <= 0) return false;
-  const st = processStartTime(job.pid);
-  return st !== undefined && (job.startTime === undefined || st === job.startTime);
+function running(pid: number, startTime: number | undefined): boolean {
+  if (pid <= 0) return false;
+  const st = processStartTime(pid);
+  return st !== undefined && (startTime === undefined || st === startTime);
+}
+
+function pgidOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the daemon checkpoints for a job: one process's tree, or a process group. */
+export type JobTarget =
+  | { scope: 'tree' | 'pgid'; id: number; tops: number[] }
+  | { problem: string };
+
+/**
+ * The tree of the job's process; for a job restarted with several top-level processes
+ * of which another one runs (a pipeline), their process group (the restart puts them in
+ * one new group), provided every running one and all its descendants are in it: never a
+ * part of the job reported as the whole.
+ */
+export function jobTarget(job: Pick<Job, 'pid' | 'startTime' | 'roots'>): JobTarget {
+  const live = (job.roots ?? []).filter((r) => running(r.pid, r.startTime)).map((r) => r.pid);
+  if (live.length === 0 || (live.length === 1 && live[0] === job.pid)) {
+    return { scope: 'tree', id: job.pid, tops: [job.pid] };
+  }
+  const group = pgidOf(live[0] as number) as number;
+  for (const top of live) {
+    for (const p of processTree(top)) {
+      const g = pgidOf(p);
+      if (g !== undefined && g !== group) {
+        return {
+          problem: `pid ${p} (of the job's top-level process ${top}) is in process group ${g}, not in the job's group ${group} with its other top-level processes ${live.join(', ')}: the daemon cannot checkpoint them all as one group`,
+        };
+      }
+    }
+  }
+  return { scope: 'pgid', id: group, tops: live };
+}
+
+/** The job's process runs, or (a job with several top-level processes) any of them. */
+export function isAlive(job: Pick<Job, 'pid' | 'startTime' | 'roots'>): boolean {
+  return (
+    running(job.pid, job.startTime) || (job.roots ?? []).some((r) => running(r.pid, r.startTime))
+  );
 }
 
 export class JobStore {

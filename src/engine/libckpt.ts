@@ -123,6 +123,9 @@ export const RestartOpts = koffi.struct('ckpt_restart_opts', {
   progress: 'void *',
 });
 
+/** CKPT_RESTART_ROOTS_MAX: the top-level processes a restart result lists. */
+export const RESTART_ROOTS_MAX = 32;
+
 export const RestartResult = koffi.struct('ckpt_restart_result', {
   size: 'uint32_t',
   pid: 'int32_t',
@@ -130,6 +133,9 @@ export const RestartResult = koffi.struct('ckpt_restart_result', {
   threads: 'uint32_t',
   bytes: 'uint64_t',
   wall_ns: 'uint64_t',
+  nr_roots: 'uint32_t',
+  roots: koffi.array('int32_t', RESTART_ROOTS_MAX),
+  pad: 'uint32_t',
 });
 
 type Fn = ((...args: unknown[]) => unknown) & {
@@ -318,6 +324,12 @@ export interface RestartOptions {
 export interface RestartResultJs {
   pid: number;
   waiterPid: number;
+  /**
+   * What the waiter waits for, each its child: [pid], or every top-level process of a
+   * group or session whose parents were outside it (the waiter exits when all ended,
+   * with pid's status); at most RESTART_ROOTS_MAX listed.
+   */
+  roots: number[];
   threads: number;
   bytes: number;
   wallNs: number;
@@ -378,6 +390,10 @@ export async function restart(path: string, opts: RestartOptions = {}): Promise<
     return {
       pid: num(res.pid),
       waiterPid: num(res.waiter_pid),
+      roots: Array.from((res.roots as ArrayLike<number> | undefined) ?? [], num).slice(
+        0,
+        Math.min(num(res.nr_roots), RESTART_ROOTS_MAX),
+      ),
       threads: num(res.threads),
       bytes: num(res.bytes),
       wallNs: num(res.wall_ns),

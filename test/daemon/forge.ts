@@ -29,32 +29,43 @@ const SEC_HDR = 24; // type, flags, size (u64), pad, hdr_crc32c
 const TAIL = 8; // crc32c, magic
 const PROC_UID = 56; // uid, euid, suid, fsuid, gid, egid, sgid, fsgid
 
-/** Rewrite `path` in place with uid/gid `id` in every PROC section; returns the count. */
-export function forgeCreds(path: string, id = 0): number {
+/**
+ * Rewrite `path` in place: `edit` changes the payload of every section of `type`, whose
+ * checksum is then recomputed, as is the section-order checksum in END. Returns the
+ * number of sections edited.
+ */
+export function forgeSections(path: string, type: number, edit: (payload: Buffer) => void): number {
   const img = Buffer.from(readFileSync(path));
   let off = img.readUInt32LE(12); // header_size
   let order = 0;
-  let procs = 0;
+  let count = 0;
   for (;;) {
-    const type = img.readUInt32LE(off);
+    const t = img.readUInt32LE(off);
     const size = Number(img.readBigUInt64LE(off + 8));
     const pad = img.readUInt32LE(off + 16);
     const payload = off + SEC_HDR + pad;
     const tail = payload + size;
-    if (type === SEC_END) {
+    if (t === SEC_END) {
       img.writeUInt32LE(order, payload + 16); // order_crc32c
       img.writeUInt32LE(crc32c(0, img.subarray(payload, payload + size)), tail);
       break;
     }
-    if (type === SEC_PROC) {
-      for (let i = 0; i < 8; i++) img.writeUInt32LE(id, payload + PROC_UID + 4 * i);
+    if (t === type) {
+      edit(img.subarray(payload, payload + size));
       img.writeUInt32LE(crc32c(0, img.subarray(payload, payload + size)), tail);
-      procs++;
+      count++;
     }
     order = crc32c(order, img.subarray(off, off + SEC_HDR));
     order = crc32c(order, img.subarray(tail, tail + TAIL));
     off = tail + TAIL;
   }
   writeFileSync(path, img);
-  return procs;
+  return count;
+}
+
+/** Rewrite `path` in place with uid/gid `id` in every PROC section; returns the count. */
+export function forgeCreds(path: string, id = 0): number {
+  return forgeSections(path, SEC_PROC, (p) => {
+    for (let i = 0; i < 8; i++) p.writeUInt32LE(id, PROC_UID + 4 * i);
+  });
 }

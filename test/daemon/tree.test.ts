@@ -7,11 +7,12 @@
  * job left running, no end event, no ok.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { inspect } from '../../src/engine/libckpt.js';
+import { ImageTrust, loadImageKey } from '../../src/engine/image-trust.js';
+import { AFTER, checkpoint, inspect, SCOPE } from '../../src/engine/libckpt.js';
 import { natsServer } from '../helpers/nats.js';
 import {
   CKPT,
@@ -20,11 +21,21 @@ import {
   type DaemonProc,
   lineCount,
   linesProgram,
+  sleep,
   startDaemon,
   until,
 } from './fixture.js';
 
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
+
+/** Poll an asynchronous condition (a bus request) every 100 ms; fail naming it after ms. */
+async function untilAsync(what: string, fn: () => Promise<boolean>, ms = 15_000) {
+  const end = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
 
 function children(pid: number): number[] {
   try {
@@ -203,5 +214,85 @@ wait
     t.false(gone(job.shell) || gone(kid), 'nothing was killed');
     t.is(results.find('.tcpjob.end').length, 0, 'no end event');
     t.false(peers[0]?.destroyed, 'the connection is still up');
+  },
+);
+
+test.serial(
+  "a job restarted from an image of a process group whose processes' parent is outside it (a shell's pipeline) is tracked by all of them: not exited while one runs, also after a daemon restart",
+  async (t) => {
+    const server = await natsServer(t);
+    const d = await startDaemon(t, { url: server.url, node: 'roots' });
+    // the job: a shell running `sleep 600 | sleep 600` as a job of its own (set -m)
+    const job = await runScript(
+      t,
+      d,
+      'pipejob',
+      'echo SHELL $$\nset -m\nsleep 600 | sleep 600 &\nwait\n',
+    );
+    const stages = await until('both stages', () => {
+      const k = children(job.shell);
+      return k.length === 2 ? k.sort((a, b) => a - b) : false;
+    });
+    t.teardown(() => {
+      for (const p of stages) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {}
+      }
+    });
+    const [leader, last] = stages as [number, number];
+    const pgidOf = (pid: number) => {
+      const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[2]);
+    };
+    t.is(pgidOf(last), leader, 'the first sleep leads the group');
+    // an image of the group, where the daemon keeps the job's images, signed with its key
+    // (as the daemon signs what it writes): the daemon checkpoints a job as a tree, so
+    // the test makes the group's image
+    const dir = join(d.stateDir, 'images', 'pipejob');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const image = join(dir, 'pipejob.1.ckpt');
+    const r = await checkpoint(leader, image, { after: AFTER.kill, scope: SCOPE.pgid });
+    await new ImageTrust(await loadImageKey(d.stateDir), join(d.stateDir, 'images')).sign(image, {
+      node: 'roots',
+      job: 'pipejob',
+      crc32c: r.crc32c,
+    });
+    await until('both killed', () => stages.every(gone));
+    await job.exited;
+    const state = async () =>
+      (
+        (await job.cmd.request('jobs', { job: 'pipejob' })) as {
+          jobs: { state: string; pid: number }[];
+        }
+      ).jobs[0];
+    await untilAsync('the job is seen exited', async () => (await state())?.state === 'exited');
+    const rr = await job.cmd.request('restart', { job: 'pipejob', image });
+    t.true(rr.ok, JSON.stringify(rr));
+    t.is(rr.pid, leader, 'the job is the group leader again');
+    t.false(gone(last), 'and the second command');
+    // the daemon checkpoints the job whole: the group of both, not the leader's tree
+    const cp = await job.cmd.request('checkpoint', { job: 'pipejob', after: 'continue' });
+    t.true(cp.ok, JSON.stringify(cp));
+    const again = await inspect(cp.image as string);
+    t.deepEqual(again.roots, [leader, last], 'both commands in the daemon image');
+    process.kill(leader, 'SIGKILL');
+    await until('the leader ends', () => gone(leader));
+    await sleep(1200); // several polls
+    t.is((await state())?.state, 'running', 'the second command still runs: not exited');
+    // a new daemon (no waiter of its own to watch): the job runs while one of its roots does
+    await d.stop();
+    const d2 = await startDaemon(t, { url: server.url, node: 'roots', stateDir: d.stateDir });
+    const c2 = await commands(t, d2);
+    const state2 = async () =>
+      (
+        (await c2.request('jobs', { job: 'pipejob' })) as {
+          jobs: { state: string }[];
+        }
+      ).jobs[0]?.state;
+    await sleep(1200);
+    t.is(await state2(), 'running', 'after the daemon restart too');
+    process.kill(last, 'SIGKILL');
+    await untilAsync('the job ends with its last root', async () => (await state2()) === 'exited');
   },
 );

@@ -15,7 +15,15 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { AFTER, checkpoint, restart, SCOPE, wait } from '../../src/engine/libckpt.js';
+import {
+  AFTER,
+  checkpoint,
+  inspect,
+  RS_RESTORE_PGID,
+  restart,
+  SCOPE,
+  wait,
+} from '../../src/engine/libckpt.js';
 import { REPO, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-realjobs-'));
@@ -158,11 +166,11 @@ test.serial(
 );
 
 test.serial(
-  '-g of a process group whose leader exited reaches its members (refused naming them here); they run on',
+  '-g of a process group whose leader exited reaches its members; restarted with --restore-pgid they come back in that group around a placeholder leader and finish',
   async (t) => {
     // the leader forks two members and exits: -g PGID must not stop at
     // "no process PGID"; the members, reparented outside the group, have no
-    // parent in it (a restart could make only one of them): refused, named
+    // parent in it: the restarter makes both
     const dir = mkdtempSync(join(scratch, 'pgleader-'));
     const prog =
       'import os, time\n' +
@@ -170,7 +178,8 @@ test.serial(
       '    os.setpgid(0, 0)\n' +
       '    for i in range(2):\n' +
       '        if os.fork() == 0:\n' +
-      '            time.sleep(2)\n' +
+      '            while not os.path.exists("go"):\n' +
+      '                time.sleep(0.05)\n' +
       '            open("member%d" % i, "w").write("done")\n' +
       '            os._exit(0)\n' +
       '    open("pgid", "w").write(str(os.getpid()))\n' +
@@ -191,19 +200,24 @@ test.serial(
         process.kill(-pgid, 'SIGKILL');
       } catch {}
     });
-    const err = await t.throwsAsync(
-      checkpoint(pgid, join(dir, 'img'), { after: AFTER.kill, scope: SCOPE.pgid }),
-    );
-    t.notRegex(err?.message ?? '', /^no process/, err?.message);
-    t.regex(
-      err?.message ?? '',
-      new RegExp(`pid \\d+ \\(python3\\) of process group ${pgid}: its parent \\d+ is outside`),
-      err?.message,
-    );
-    await until(
-      'both members finished',
-      () => existsSync(join(dir, 'member0')) && existsSync(join(dir, 'member1')),
-    );
-    t.pass();
+    const image = join(dir, 'img');
+    const r = await checkpoint(pgid, image, { after: AFTER.kill, scope: SCOPE.pgid });
+    t.is(r.processes, 2, 'both members');
+    const info = await inspect(image);
+    const roots = info.roots as number[];
+    t.is(roots.length, 2, 'both are top-level: their parent is outside the group');
+    await until('killed and reaped', () => roots.every(gone));
+    t.false(existsSync(join(dir, 'member0')) || existsSync(join(dir, 'member1')), 'not done');
+    const rr = await restart(image, { flags: RS_RESTORE_PGID });
+    t.deepEqual(rr.roots, roots, 'same pids');
+    for (const m of roots) {
+      const stat = readFileSync(`/proc/${m}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      t.deepEqual([Number(f[1]), Number(f[2])], [rr.waiterPid, pgid], 'in the old group');
+    }
+    t.true(gone(pgid), 'the placeholder leader is gone');
+    writeFileSync(join(dir, 'go'), ''); // the members finish now
+    t.is(await wait(rr.waiterPid), 0);
+    t.true(existsSync(join(dir, 'member0')) && existsSync(join(dir, 'member1')), 'both done');
   },
 );
