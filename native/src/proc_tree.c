@@ -755,6 +755,7 @@ void rs_job_close(struct rs_ctx *c)
 		free(c->procs[i]);
 	}
 	free(c->procs);
+	rs_share_free(c);
 	c->procs = NULL;
 	c->nr_procs = 0;
 	c->threads = NULL;
@@ -915,7 +916,9 @@ int rs_restore_job(struct rs_ctx *c)
 		c->live_pids = NULL;
 		return ckpt_fail_errno(c->e, errno, "mmap");
 	}
-	rs_share_plan(c);
+	rc = rs_share_plan(c);
+	if (rc)
+		return rc;
 	/* the root is the helper's own child; it makes the rest */
 	struct rs_ctx *root = c->procs[0];
 	root->live_pids = c->live_pids;
