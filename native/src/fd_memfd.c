@@ -161,7 +161,7 @@ static int memfd_dump_done(struct dump *d)
 		}
 		if (fd < 0) {
 			rc = ckpt_fail_errno(d->e, errno,
-					     "pid %d mapping 0x%lx-0x%lx (%s): memfd held by a mapping "
+					     "pid %d mapping 0x%lx-0x%lx (%s): a memfd held by mappings "
 					     "only and by no descriptor of the job: reading it through "
 					     "%s needs CAP_CHECKPOINT_RESTORE",
 					     d->pid, lo, hi, link, mf);

@@ -171,9 +171,9 @@ static int one_memfd(struct ckpt_err *e, struct dump **live, struct ent *en, uin
 		if (root_of(en, i) == r && !en[i].o->unread)
 			keep = en[i].o;
 	if (!keep)
-		return ckpt_fail(e, EPERM, "%s: a memfd the processes of the job hold by "
-				 "mappings only, through no descriptor: reading it needs "
-				 "CAP_CHECKPOINT_RESTORE", (const char *)en[r].o->body);
+		return ckpt_fail(e, EPERM, "%s: a memfd held by mappings only and by no "
+				 "descriptor of the job: reading it needs CAP_CHECKPOINT_RESTORE",
+				 (const char *)en[r].o->body);
 	for (uint32_t i = r; i < ne; i++) {
 		struct dump_obj *o = en[i].o;
 		if (root_of(en, i) != r || o == keep || o->same)
@@ -194,7 +194,7 @@ static int unread_left(struct dump **live, uint32_t n, struct ckpt_err *e)
 	for (uint32_t p = 0; p < n; p++)
 		for (uint32_t k = 0; k < live[p]->nr_objs; k++)
 			if (live[p]->objs[k].unread && !live[p]->objs[k].same)
-				return ckpt_fail(e, EPERM, "%s: a memfd held by a mapping only and "
+				return ckpt_fail(e, EPERM, "%s: a memfd held by mappings only and "
 						 "by no descriptor of the job: reading it needs "
 						 "CAP_CHECKPOINT_RESTORE",
 						 (const char *)live[p]->objs[k].body);
