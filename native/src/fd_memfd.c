@@ -3,7 +3,9 @@
  * CKPT_OBJ_MEMFD: a memfd ("/memfd:NAME (deleted)") with its name, size,
  * content, mode, offset and seals, whether a descriptor holds it or only a
  * mapping does (the descriptor closed after mmap: it is then read through
- * /proc/PID/map_files).
+ * /proc/PID/map_files, which takes CAP_CHECKPOINT_RESTORE; without it, in a
+ * job, a record naming the mapping stands in until shared.c finds another
+ * process's descriptor of the same memfd, and refuses the job if none).
  *
  * Restart: the child makes it with memfd_create(MFD_ALLOW_SEALING), writes
  * the content, and keeps its parked descriptor open (keep_parked); the
@@ -12,6 +14,10 @@
  * memory), then adds the seals (after the mappings: F_SEAL_WRITE forbids a
  * writable shared mapping) and closes the parked descriptors. A memfd made
  * without MFD_ALLOW_SEALING had F_SEAL_SEAL: it gets it back with the rest.
+ * In a job, the holders' common ancestor makes it (shared.c); every other
+ * process that maps it keeps it from the shared region until the helper has
+ * mapped its VMAs from there (a read-only shared mapping from a read-only
+ * description: the maker, restored first, may have sealed it already).
  * Refused: hugetlbfs memfds.
  */
 #include "dump.h"
