@@ -81,21 +81,29 @@ static int record(struct dump *d, struct dump_obj *o, int fd, const char *name, 
 	int rc = dump_obj_put(d, o, &m, sizeof(m));
 	if (!rc)
 		rc = dump_obj_put(d, o, name, m.name_len);
-	char buf[65536];
+	/* on the heap: checkpoints run on koffi's worker threads, whose stacks
+	   are small (the daemon crashed with 64 KiB here plus its callers') */
+	enum { CHUNK = 65536 };
+	char *buf = rc ? NULL : malloc(CHUNK);
+	if (!rc && !buf)
+		rc = ckpt_fail(d->e, ENOMEM, "no memory");
 	for (uint64_t at = 0; !rc && at < m.data_len;) {
-		size_t want = m.data_len - at < sizeof(buf) ? (size_t)(m.data_len - at) : sizeof(buf);
+		size_t want = m.data_len - at < CHUNK ? (size_t)(m.data_len - at) : CHUNK;
 		ssize_t n = pread(fd, buf, want, (off_t)at);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
+			int err = n < 0 ? errno : EIO;
 			snprintf(why, whylen, "memfd: reading its content at %llu of %llu bytes: %s",
 				 (unsigned long long)at, (unsigned long long)m.data_len,
-				 n < 0 ? strerror(errno) : "short");
-			return n < 0 ? -errno : -EIO;
+				 n < 0 ? strerror(err) : "short");
+			free(buf);
+			return -err;
 		}
 		rc = dump_obj_put(d, o, buf, (size_t)n);
 		at += (uint64_t)n;
 	}
+	free(buf);
 	return rc;
 }
 
@@ -159,10 +167,14 @@ static int memfd_dump_done(struct dump *d)
 			o->dev = dev;
 			o->ino = (uint64_t)ino;
 			o->unread = 1;
-			char what[CKPT_PATH_MAX + 64];
-			snprintf(what, sizeof(what), "pid %d mapping 0x%lx-0x%lx (%s)", d->pid, lo,
-				 hi, link);
-			rc = dump_obj_put(d, o, what, strlen(what) + 1);
+			char head[96];
+			int hl = snprintf(head, sizeof(head), "pid %d mapping 0x%lx-0x%lx (", d->pid,
+					  lo, hi);
+			rc = dump_obj_put(d, o, head, (size_t)hl);
+			if (!rc)
+				rc = dump_obj_put(d, o, link, strlen(link));
+			if (!rc)
+				rc = dump_obj_put(d, o, ")", 2);
 			continue;
 		}
 		if (fd < 0) {
