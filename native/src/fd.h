@@ -71,6 +71,9 @@ struct dump_obj {
 	uint32_t owner;
 	struct dump_obj *same;
 	uint32_t gid; /* the id written to the image */
+	int unread; /* a memfd only mapped, not readable here (no
+		       CAP_CHECKPOINT_RESTORE): the body names the mapping; another
+		       process's record of it must replace it (shared.c) */
 	int locked; /* a network lock is held for it (netlock.c): */
 	uint8_t lock_local[CKPT_OINET_ADDR_MAX], lock_peer[CKPT_OINET_ADDR_MAX];
 };
@@ -218,6 +221,10 @@ extern const struct fd_kind fd_kind_memfd, fd_kind_fifo, fd_kind_lock, fd_kind_s
 struct rs_vma;
 int rs_memfd_map(struct rs_ctx *c, const struct rs_vma *rv);
 int rs_memfd_finish(struct rs_ctx *c); /* seals, then the parked fds closed */
+/* In the helper before the job is made: memfds a process maps that another
+   one makes are handed on (marked shared). Does c map memfd object o? */
+void rs_memfd_plan(struct rs_ctx *job);
+int rs_memfd_maps(const struct rs_ctx *c, const struct rs_obj *o);
 int rs_sysvshm_map(struct rs_ctx *c, const struct rs_vma *rv);
 
 #endif

@@ -3,7 +3,9 @@
  * CKPT_OBJ_MEMFD: a memfd ("/memfd:NAME (deleted)") with its name, size,
  * content, mode, offset and seals, whether a descriptor holds it or only a
  * mapping does (the descriptor closed after mmap: it is then read through
- * /proc/PID/map_files).
+ * /proc/PID/map_files, which takes CAP_CHECKPOINT_RESTORE; without it, in a
+ * job, a record naming the mapping stands in until shared.c finds another
+ * process's descriptor of the same memfd, and refuses the job if none).
  *
  * Restart: the child makes it with memfd_create(MFD_ALLOW_SEALING), writes
  * the content, and keeps its parked descriptor open (keep_parked); the
@@ -12,6 +14,10 @@
  * memory), then adds the seals (after the mappings: F_SEAL_WRITE forbids a
  * writable shared mapping) and closes the parked descriptors. A memfd made
  * without MFD_ALLOW_SEALING had F_SEAL_SEAL: it gets it back with the rest.
+ * In a job, the holders' common ancestor makes it (shared.c); every other
+ * process that maps it keeps it from the shared region until the helper has
+ * mapped its VMAs from there (a read-only shared mapping from a read-only
+ * description: the maker, restored first, may have sealed it already).
  * Refused: hugetlbfs memfds.
  */
 #include "dump.h"
@@ -28,6 +34,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -74,21 +81,29 @@ static int record(struct dump *d, struct dump_obj *o, int fd, const char *name, 
 	int rc = dump_obj_put(d, o, &m, sizeof(m));
 	if (!rc)
 		rc = dump_obj_put(d, o, name, m.name_len);
-	char buf[65536];
+	/* on the heap: checkpoints run on koffi's worker threads, whose stacks
+	   are small (the daemon crashed with 64 KiB here plus its callers') */
+	enum { CHUNK = 65536 };
+	char *buf = rc ? NULL : malloc(CHUNK);
+	if (!rc && !buf)
+		rc = ckpt_fail(d->e, ENOMEM, "no memory");
 	for (uint64_t at = 0; !rc && at < m.data_len;) {
-		size_t want = m.data_len - at < sizeof(buf) ? (size_t)(m.data_len - at) : sizeof(buf);
+		size_t want = m.data_len - at < CHUNK ? (size_t)(m.data_len - at) : CHUNK;
 		ssize_t n = pread(fd, buf, want, (off_t)at);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
+			int err = n < 0 ? errno : EIO;
 			snprintf(why, whylen, "memfd: reading its content at %llu of %llu bytes: %s",
 				 (unsigned long long)at, (unsigned long long)m.data_len,
-				 n < 0 ? strerror(errno) : "short");
-			return n < 0 ? -errno : -EIO;
+				 n < 0 ? strerror(err) : "short");
+			free(buf);
+			return -err;
 		}
 		rc = dump_obj_put(d, o, buf, (size_t)n);
 		at += (uint64_t)n;
 	}
+	free(buf);
 	return rc;
 }
 
@@ -127,27 +142,46 @@ static int memfd_dump_done(struct dump *d)
 		link[strcspn(link, "\n")] = '\0';
 		if (!memfd_name(link, name, sizeof(name)))
 			continue;
-		char mf[128];
-		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", d->pid, lo, hi);
-		struct stat st;
-		if (stat(mf, &st) < 0) {
-			rc = ckpt_fail_errno(d->e, errno,
-					     "pid %d mapping 0x%lx-0x%lx (%s): memfd held by a mapping: "
-					     "stat %s", d->pid, lo, hi, link, mf);
-			break;
-		}
+		/* the device and inode /proc/PID/maps shows are the memfd's: one a
+		   descriptor of this process holds is recorded already */
+		uint64_t dev = (uint64_t)makedev(maj, min);
 		int known = 0;
 		for (uint32_t i = 0; i < d->nr_objs; i++)
-			if (d->objs[i].kind == CKPT_OBJ_MEMFD && d->objs[i].dev == (uint64_t)st.st_dev &&
-			    d->objs[i].ino == (uint64_t)st.st_ino)
+			if (d->objs[i].kind == CKPT_OBJ_MEMFD && d->objs[i].dev == dev &&
+			    d->objs[i].ino == (uint64_t)ino)
 				known = 1;
 		if (known)
 			continue;
+		char mf[128];
+		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", d->pid, lo, hi);
 		int fd = open(mf, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 && (errno == EPERM || errno == EACCES) && d->nr_job > 1) {
+			/* without CAP_CHECKPOINT_RESTORE: another process of the job
+			   may hold a descriptor of it (shared.c then takes that
+			   record; it refuses the job if none does) */
+			struct dump_obj *o = dump_obj_add(d, CKPT_OBJ_MEMFD);
+			if (!o) {
+				rc = -ENOMEM;
+				break;
+			}
+			o->dev = dev;
+			o->ino = (uint64_t)ino;
+			o->unread = 1;
+			char head[96];
+			int hl = snprintf(head, sizeof(head), "pid %d mapping 0x%lx-0x%lx (", d->pid,
+					  lo, hi);
+			rc = dump_obj_put(d, o, head, (size_t)hl);
+			if (!rc)
+				rc = dump_obj_put(d, o, link, strlen(link));
+			if (!rc)
+				rc = dump_obj_put(d, o, ")", 2);
+			continue;
+		}
 		if (fd < 0) {
 			rc = ckpt_fail_errno(d->e, errno,
-					     "pid %d mapping 0x%lx-0x%lx (%s): memfd held by a mapping "
-					     "only: open %s (needs CAP_CHECKPOINT_RESTORE)",
+					     "pid %d mapping 0x%lx-0x%lx (%s): a memfd held by mappings "
+					     "only and by no descriptor of the job: reading it through "
+					     "%s needs CAP_CHECKPOINT_RESTORE",
 					     d->pid, lo, hi, link, mf);
 			break;
 		}
@@ -262,6 +296,8 @@ static int kept_fds(struct rs_ctx *c, int *out, uint32_t max)
 	for (uint32_t i = 0; i < c->nr_fds; i++)
 		if (c->fdt[i].f->fd > hi)
 			hi = c->fdt[i].f->fd;
+	int slo, shi;
+	rs_share_region(c, &slo, &shi); /* memfds of other slices kept there */
 	struct dirent *de;
 	while ((de = readdir(dir))) {
 		char lp[320], link[64];
@@ -270,8 +306,9 @@ static int kept_fds(struct rs_ctx *c, int *out, uint32_t max)
 		/* a file map_vmas has open for its mapping is not one */
 		if (l <= 0 || strncmp(link, MEMFD_PREFIX, strlen(MEMFD_PREFIX)))
 			continue;
-		if (atoi(de->d_name) > hi && (uint32_t)n < max)
-			out[n++] = atoi(de->d_name);
+		int fd = atoi(de->d_name);
+		if (fd > hi && (fd < slo || fd > shi) && (uint32_t)n < max)
+			out[n++] = fd;
 	}
 	closedir(dir);
 	for (int i = 1; i < n; i++) /* insertion sort: few */
@@ -302,41 +339,110 @@ static int parked_fd(struct rs_ctx *c, const struct rs_obj *o)
 	return -1;
 }
 
-static const struct rs_obj *memfd_of_vma(const struct rs_ctx *c, const struct ckpt_img_vma *v)
+static int is_memfd_of(const struct rs_obj *o, const struct ckpt_img_vma *v)
 {
-	for (uint32_t i = 0; i < c->nr_objs; i++) {
-		const struct rs_obj *o = &c->objs[i];
-		if (o->h->kind == CKPT_OBJ_MEMFD && omemfd(o)->dev == v->dev &&
-		    omemfd(o)->ino == v->ino)
-			return o;
-	}
+	return o->h->kind == CKPT_OBJ_MEMFD && omemfd(o)->dev == v->dev &&
+	       omemfd(o)->ino == v->ino;
+}
+
+static int memfd_vma(const struct rs_vma *rv)
+{
+	return rv->v->kind == CKPT_VMA_FILE &&
+	       !strncmp(rv->name, MEMFD_PREFIX, strlen(MEMFD_PREFIX));
+}
+
+/* The memfd object mapping v maps: c's own (made in c), else, in a job, the
+   one another process makes and hands on through the shared region. */
+static struct rs_obj *memfd_of_vma(const struct rs_ctx *c, const struct ckpt_img_vma *v)
+{
+	const struct rs_ctx *in = c->job ? c->job : c;
+	for (uint32_t i = 0; i < c->nr_objs; i++)
+		if (is_memfd_of(&c->objs[i], v))
+			return &c->objs[i];
+	for (uint32_t i = 0; c->job && i < in->nr_objs; i++)
+		if (is_memfd_of(&in->objs[i], v))
+			return &in->objs[i];
 	return NULL;
+}
+
+int rs_memfd_maps(const struct rs_ctx *c, const struct rs_obj *o)
+{
+	for (uint32_t k = 0; k < c->nr_vmas; k++)
+		if (memfd_vma(&c->vmas[k]) && is_memfd_of(o, c->vmas[k].v))
+			return 1;
+	return 0;
+}
+
+/* A memfd a process maps (with or without a descriptor of it) and another
+   one makes, its maker being the common ancestor of every holder
+   (shared.c): handed down through the shared region, where the mapper keeps
+   it until the helper has mapped it (rs_share_close). */
+void rs_memfd_plan(struct rs_ctx *job)
+{
+	for (uint32_t i = 0; i < job->nr_procs; i++) {
+		struct rs_ctx *p = job->procs[i];
+		for (uint32_t k = 0; k < p->nr_vmas; k++) {
+			struct rs_obj *o = memfd_vma(&p->vmas[k]) ? memfd_of_vma(p, p->vmas[k].v)
+								  : NULL;
+			if (o && !rs_share_own(p, o))
+				o->shared = 1;
+		}
+	}
+}
+
+/* In the restored process: the number holding memfd object o for the
+   helper to map, or -1 with the message set. */
+static int memfd_at(struct rs_ctx *c, const struct rs_obj *o)
+{
+	if (!c->job || rs_share_own(c, o)) {
+		int kfd = parked_fd(c, o);
+		if (kfd < 0)
+			ckpt_fail(c->e, EIO, "memfd object %u is not parked in the restored "
+				  "process", o->h->id);
+		return kfd;
+	}
+	int slot = rs_share_slot(c, o);
+	char p[64], link[64] = "";
+	snprintf(p, sizeof(p), "/proc/%d/fd/%d", c->pid, slot);
+	ssize_t l = slot >= 0 ? readlink(p, link, sizeof(link) - 1) : -1;
+	if (l <= 0 || strncmp(link, MEMFD_PREFIX, strlen(MEMFD_PREFIX)))
+		return ckpt_fail(c->e, EIO, "pid %d: memfd object %u, made by another process of "
+				 "the job, was not handed down to it (fd %d)", c->proc->pid,
+				 o->h->id, slot), -1;
+	return slot;
 }
 
 int rs_memfd_map(struct rs_ctx *c, const struct rs_vma *rv)
 {
 	const struct ckpt_img_vma *v = rv->v;
-	if (v->kind != CKPT_VMA_FILE || strncmp(rv->name, MEMFD_PREFIX, strlen(MEMFD_PREFIX)))
+	if (!memfd_vma(rv))
 		return 1;
 	const struct rs_obj *o = memfd_of_vma(c, v);
+	if (!o && c->job)
+		return ckpt_fail(c->e, EBADMSG,
+				 "image %s: pid %d mapping 0x%llx-0x%llx (%s): a memfd no process "
+				 "of the job makes", c->label, c->proc->pid,
+				 (unsigned long long)v->start, (unsigned long long)v->end, rv->name);
 	if (!o)
 		return 1; /* an older image: mapped as before */
-	int kfd = parked_fd(c, o);
+	int kfd = memfd_at(c, o);
 	if (kfd < 0)
-		return ckpt_fail(c->e, EIO, "memfd object %u for mapping 0x%llx-0x%llx is not parked "
-				 "in the restored process", o->h->id, (unsigned long long)v->start,
-				 (unsigned long long)v->end);
+		return c->e->code ? c->e->code : -EIO;
 	int shared = !!(v->flags & CKPT_VMA_F_SHARED);
+	/* a shared mapping without write access is made from a read-only
+	   description, as a memfd sealed against writes allows (its maker may
+	   have sealed it already) */
+	int ro = shared && !(v->prot & PROT_WRITE);
 	char self[64];
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", kfd);
 	long fd = -1, r = 0;
 	int rc = rs_write_mem(c, c->scratch, self, strlen(self) + 1);
 	if (!rc)
 		rc = rs_sys(c, c->pid, "open memfd for its mapping", 1, &fd, SYS_openat, AT_FDCWD,
-			    (long)c->scratch, O_RDWR | O_CLOEXEC, 0, 0, 0);
+			    (long)c->scratch, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0, 0, 0);
 	if (!rc)
 		rc = rs_sys(c, c->pid, "mmap memfd", 0, &r, SYS_mmap, (long)v->start,
-			    (long)(v->end - v->start), PROT_READ | PROT_WRITE,
+			    (long)(v->end - v->start), ro ? PROT_READ : PROT_READ | PROT_WRITE,
 			    MAP_FIXED | (shared ? MAP_SHARED : MAP_PRIVATE), fd, (long)v->pgoff);
 	if (fd >= 0)
 		rs_sys(c, c->pid, "close", 0, NULL, SYS_close, fd, 0, 0, 0, 0, 0);
@@ -367,6 +473,13 @@ int rs_memfd_finish(struct rs_ctx *c)
 						     (const char *)(omemfd(o) + 1), o->h->id,
 						     omemfd(o)->seals);
 		}
+	}
+	/* the memfds of other slices it kept to map */
+	for (uint32_t i = 0; !rc && c->job && i < c->job->nr_objs; i++) {
+		const struct rs_obj *o = &c->job->objs[i];
+		if (o->h->kind == CKPT_OBJ_MEMFD && !rs_share_own(c, o) && rs_memfd_maps(c, o))
+			rc = rs_sys(c, c->pid, "close handed-down memfd", 1, NULL, SYS_close,
+				    rs_share_slot(c, o), 0, 0, 0, 0, 0);
 	}
 	/* every parked descriptor goes (other kinds may keep some too) */
 	for (uint32_t i = 0; !rc && i < c->nr_objs; i++) {

@@ -848,6 +848,7 @@ void rs_job_close(struct rs_ctx *c)
 	free(c->procs);
 	free(c->vroot);
 	c->vroot = NULL;
+	rs_share_free(c);
 	c->procs = NULL;
 	c->nr_procs = 0;
 	c->threads = NULL;
@@ -1055,11 +1056,14 @@ int rs_restore_job(struct rs_ctx *c)
 		c->live_pids = NULL;
 		return ckpt_fail_errno(c->e, errno, "mmap");
 	}
-	rs_share_plan(c);
-	if (c->vroot)
+	rc = rs_share_plan(c);
+	if (!rc && c->vroot)
 		rc = rs_fd_verify(c->vroot);
 	if (!rc) /* what the top-level processes share and none of them makes */
 		rc = rs_share_make_virtual(c);
+	char m[RS_LINE_MAX];
+	if (!rc && rs_share_make(c, m, sizeof(m)) < 0) /* memory shared by top-level ones */
+		rc = ckpt_fail(c->e, ENOMEM, "%s", m);
 	if (rc)
 		return rc;
 	/* each top-level process (the root, or several) is the helper's own
@@ -1075,6 +1079,7 @@ int rs_restore_job(struct rs_ctx *c)
 	}
 	if (c->vroot) /* the helper keeps none of what they share */
 		rs_share_close(c->vroot);
+	rs_share_unmap_virtual(c);
 	if (rc) {
 		kill_job(c);
 		return rc;

@@ -118,6 +118,10 @@ struct rs_ctx {
 	uint32_t vobj_first;
 	struct rs_ctx *vroot;
 	const struct ckpt_img_proc *vcreds;
+	struct rs_shm *shm; /* main context: shared memory its makers park */
+	uint32_t nr_shm;
+	int32_t *sysv_made; /* main context: pairs (recorded shmid, id made) */
+	uint32_t nr_sysv_made;
 
 	/* live process */
 	pid_t pid;
@@ -169,7 +173,8 @@ const struct ckpt_img_task *rs_job_status_task(const struct rs_ctx *job);
    the root is made: place the shared region. In a process's context: is o
    in its own slice; object id of the whole job (marked shared); o's number
    in the shared region (-1: not a job); the region; closing it. */
-void rs_share_plan(struct rs_ctx *job);
+int rs_share_plan(struct rs_ctx *job);
+void rs_share_free(struct rs_ctx *job);
 int rs_share_own(const struct rs_ctx *c, const struct rs_obj *o);
 struct rs_obj *rs_share_find(struct rs_ctx *c, uint32_t id);
 int rs_share_slot(const struct rs_ctx *c, const struct rs_obj *o);
@@ -180,11 +185,20 @@ void rs_share_close(const struct rs_ctx *c);
    filesystem credentials) and put at their numbers of the shared region;
    rs_share_close(job) once every top-level process is made. */
 int rs_share_make_virtual(struct rs_ctx *job);
-/* In the helper, mapping c's VMAs: shared anonymous memory an earlier
-   process of the job maps is mapped from its object. 1: not such a VMA;
-   0: mapped; <0: error with message. */
+/* Shared memory several VMAs of the job map: in its maker (helper code,
+   before it clones its children), map it parked (-1 with msg); in the
+   helper, the k-th parked object c holds (0: no more); c's VMA mapped from
+   it (1: not such a VMA, 0: mapped, <0: error with message); the parked
+   mappings dropped once c's VMAs are mapped. */
 struct rs_vma;
+int rs_share_make(const struct rs_ctx *c, char *msg, size_t msglen);
+/* rs_share_make(job) in the helper maps what top-level processes share
+   (maker RS_SHM_VROOT); this drops the helper's copies once all are made */
+#define RS_SHM_VROOT UINT32_MAX
+void rs_share_unmap_virtual(struct rs_ctx *job);
+int rs_share_parked(const struct rs_ctx *c, uint32_t k, uint64_t *at, uint64_t *len);
 int rs_share_map(struct rs_ctx *c, const struct rs_vma *rv);
+int rs_share_unpark(struct rs_ctx *c);
 /* In a new process of the job (helper code): make its children. */
 int rs_job_spawn_children(struct rs_ctx *c, int errfd, char *msg, size_t msglen);
 /* In a top-level session leader (--restore-sid): make the top-level
@@ -222,6 +236,8 @@ int rs_write_mem(struct rs_ctx *c, uint64_t addr, const void *buf, size_t len);
 /* restore_mm.c */
 int rs_restore_mm(struct rs_ctx *c);
 int rs_restore_mm_late(struct rs_ctx *c); /* mprotect, mseal, PR_SET_MM_MAP */
+/* Where the scratch page of c goes in its image's layout (0: no room). */
+uint64_t rs_scratch_at(const struct rs_ctx *c);
 
 /* restore_fill.c: every dumped page into the mapped VMAs */
 int rs_fill_pages(struct rs_ctx *c);

@@ -188,7 +188,9 @@ static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, in
 	if (c->job) {
 		/* a job: this process makes its children before it stops */
 		char m[RS_LINE_MAX - 80];
-		if (rs_job_spawn_children(c, errfd, m, sizeof(m)) < 0 ||
+		/* shared memory its children inherit (shared.c) first */
+		if (rs_share_make(c, m, sizeof(m)) < 0 ||
+		    rs_job_spawn_children(c, errfd, m, sizeof(m)) < 0 ||
 		    rs_job_spawn_session(c, errfd, m, sizeof(m)) < 0) {
 			errno = 0;
 			child_die(errfd, "%s", m);

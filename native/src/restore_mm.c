@@ -36,7 +36,7 @@ struct rseq_conf {
 };
 
 /* A hole of RS_SCRATCH_SIZE in the image's layout, above mmap_min_addr. */
-static uint64_t find_scratch(const struct rs_ctx *c)
+uint64_t rs_scratch_at(const struct rs_ctx *c)
 {
 	uint64_t prev = 0x100000;
 	for (uint32_t i = 0; i < c->nr_vmas; i++) {
@@ -63,7 +63,7 @@ static int map_vmas(struct rs_ctx *c)
 			continue;
 		/* SysV segments and memfds: their own objects (shm_sysv.c, fd_memfd.c) */
 		int own = (v->flags & CKPT_VMA_F_SYSV) ? rs_sysvshm_map(c, rv) : rs_memfd_map(c, rv);
-		if (own == 1) /* shared with an earlier process of the job (shared.c) */
+		if (own == 1) /* shared memory several VMAs of the job map (shared.c) */
 			own = rs_share_map(c, rv);
 		if (own <= 0) {
 			rc = own;
@@ -116,6 +116,36 @@ static int map_vmas(struct rs_ctx *c)
 	return rc;
 }
 
+/* Everything of the helper goes except the vdso block (and [vsyscall]) and
+   the shared memory parked for this process's VMAs (shared.c). */
+static int drop_helper(struct rs_ctx *c, const struct rs_special *cur)
+{
+	uint64_t from = 0, at, len, next;
+	int rc = 0;
+	for (;;) {
+		/* the lowest kept range at or above from */
+		at = TASK_SIZE_47;
+		len = 0;
+		if (cur->end > from) {
+			at = cur->vvar;
+			len = cur->end - cur->vvar;
+		}
+		uint64_t a, l;
+		for (uint32_t k = 0; rs_share_parked(c, k, &a, &l); k++)
+			if (a >= from && a < at) {
+				at = a;
+				len = l;
+			}
+		if (at > from)
+			rc = rs_sys(c, c->pid, "munmap the helper's mappings", 1, NULL, SYS_munmap,
+				    (long)from, (long)(at - from), 0, 0, 0, 0);
+		next = at + len;
+		if (rc || at >= TASK_SIZE_47)
+			return rc;
+		from = next;
+	}
+}
+
 int rs_restore_mm(struct rs_ctx *c)
 {
 	struct rseq_conf rq = {0};
@@ -130,17 +160,12 @@ int rs_restore_mm(struct rs_ctx *c)
 	if (rc)
 		return rc;
 	rs_image_special(c, &img);
-	/* Everything of the helper goes except the vdso block (and [vsyscall]). */
-	rc = rs_sys(c, c->pid, "munmap below vdso", 1, NULL, SYS_munmap, 0, (long)cur.vvar, 0, 0,
-		    0, 0);
-	if (!rc)
-		rc = rs_sys(c, c->pid, "munmap above vdso", 1, NULL, SYS_munmap, (long)cur.end,
-			    (long)(TASK_SIZE_47 - cur.end), 0, 0, 0, 0);
+	rc = drop_helper(c, &cur);
 	if (!rc)
 		rc = rs_move_vdso(c, &cur, &img);
 	if (rc)
 		return rc;
-	uint64_t at = find_scratch(c);
+	uint64_t at = rs_scratch_at(c);
 	if (!at)
 		return ckpt_fail(c->e, ENOMEM, "no room for a scratch page in the image's layout");
 	long r;
@@ -153,6 +178,8 @@ int rs_restore_mm(struct rs_ctx *c)
 				 (unsigned long long)at);
 	c->scratch = at;
 	rc = map_vmas(c);
+	if (!rc)
+		rc = rs_share_unpark(c);
 	if (!rc)
 		rc = rs_fill_pages(c);
 	if (!rc)

@@ -31,12 +31,32 @@
  * Its children are cloned after that and inherit the region; each process
  * takes its descriptors of objects outside its slice from there, keeps the
  * region while it clones its own children, then closes all of it before
- * it runs any of its own code. The restarter's objects are made the same
+ * it runs any of its own code, except the memfds of other slices it maps,
+ * which the helper maps from there and then closes (fd_memfd.c).
+ * The restarter's objects are made the same
  * way by a short-lived child of the helper (with the first holder's
  * filesystem credentials; the kinds' state, such as a pipe's spare ends,
  * stays in it) and passed to the helper over SCM_RIGHTS into the region,
  * which the top-level processes inherit; the helper closes it once they
  * are all made.
+ *
+ * Memory several processes map, with no privilege (no /proc/PID/map_files,
+ * so a normal user restarts their own job):
+ * - a memfd (held by descriptors, or only mapped by some or all): one
+ *   object in its holders' common ancestor's slice, handed to every
+ *   process that maps it through the shared region as above; each maps its
+ *   own VMAs from its descriptor. Reading a memfd at checkpoint that no
+ *   process of the job holds by a descriptor takes map_files and so
+ *   CAP_CHECKPOINT_RESTORE: refused without it, naming the mapping.
+ * - shared anonymous memory (and a deleted file's shared mapping: a
+ *   sem_open()ed and unlinked POSIX semaphore): made by its holders' common
+ *   ancestor before it clones them and inherited, as fork made it; see
+ *   rs_share_plan below for how each holder keeps it and why that is
+ *   chosen over a memfd handed on (a memfd would show as "/memfd:..." in
+ *   /proc/PID/maps, and a checkpoint of the restarted job by a normal user
+ *   could then not read it back).
+ * - a SysV segment: made (or found) once for the job and attached by each
+ *   (shm_sysv.c); a POSIX shm object that still has its name: the file.
  */
 #include "dump.h"
 #include "fd.h"
@@ -123,10 +143,8 @@ static int made_together(const struct dump_obj *x, const struct dump_obj *y)
 		       ((const struct ckpt_img_opipe *)y->body)->ino;
 	case CKPT_OBJ_FIFO:
 		return x->dev == y->dev && x->ino == y->ino;
-	case CKPT_OBJ_MEMFD: {
-		const struct ckpt_img_omemfd *m = (const void *)x->body, *n = (const void *)y->body;
-		return m->dev == n->dev && m->ino == n->ino;
-	}
+	case CKPT_OBJ_MEMFD: /* also a mapping's record not read (fd.h) */
+		return x->dev == y->dev && x->ino == y->ino;
 	case CKPT_OBJ_UNIX: {
 		const struct ckpt_img_ounix *u = (const void *)x->body, *v = (const void *)y->body;
 		return (u->peer_ino && u->peer_ino == v->ino) || (v->peer_ino && v->peer_ino == u->ino);
@@ -164,28 +182,24 @@ static int ancestor(const int *parent, uint32_t a, uint32_t b)
 	return 0;
 }
 
-static int maps_memfd(const struct dump *d, uint64_t dev, uint64_t ino)
-{
-	for (uint32_t i = 0; i < d->nr_vmas; i++)
-		if (d->vmas[i].v.kind == CKPT_VMA_FILE && d->vmas[i].v.dev == dev &&
-		    d->vmas[i].v.ino == ino && !strncmp(d->vmas[i].name, "/memfd:", 7))
-			return 1;
-	return 0;
-}
-
 /* A memfd in several processes: one record made again (the first held by a
-   descriptor; records of mappings only are dropped), and the first process
-   that maps it must be its maker (the others map the maker's mapping). */
-static int one_memfd(struct ckpt_err *e, struct dump **live, uint32_t n, struct ent *en,
-		     uint32_t ne, uint32_t r, const struct ent *other, uint32_t lca)
+   descriptor; records of mappings only are dropped), by the common ancestor
+   of its holders, which hands it to the others (each maps its own VMAs of
+   it, fd_memfd.c). */
+static int one_memfd(struct ckpt_err *e, struct dump **live, struct ent *en, uint32_t ne,
+		     uint32_t r)
 {
 	struct dump_obj *keep = NULL;
 	for (uint32_t i = r; i < ne && !keep; i++)
 		if (root_of(en, i) == r && en[i].o->first_fd >= 0 && !en[i].o->same)
 			keep = en[i].o;
 	for (uint32_t i = r; i < ne && !keep; i++)
-		if (root_of(en, i) == r)
+		if (root_of(en, i) == r && !en[i].o->unread)
 			keep = en[i].o;
+	if (!keep)
+		return ckpt_fail(e, EPERM, "%s: a memfd held by mappings only and by no "
+				 "descriptor of the job: reading it needs CAP_CHECKPOINT_RESTORE",
+				 (const char *)en[r].o->body);
 	for (uint32_t i = r; i < ne; i++) {
 		struct dump_obj *o = en[i].o;
 		if (root_of(en, i) != r || o == keep || o->same)
@@ -196,15 +210,20 @@ static int one_memfd(struct ckpt_err *e, struct dump **live, uint32_t n, struct 
 				      "cannot be restored yet");
 		o->same = keep;
 	}
-	const struct ckpt_img_omemfd *m = (const void *)keep->body;
+	return 0;
+}
+
+/* A memfd mapping no record of the job could read (unread, see fd.h) and
+   no other took the place of. */
+static int unread_left(struct dump **live, uint32_t n, struct ckpt_err *e)
+{
 	for (uint32_t p = 0; p < n; p++)
-		if (maps_memfd(live[p], m->dev, m->ino)) {
-			if (p != lca)
-				return refuse(e, live, &en[r], other,
-					      "a memfd is mapped first by a process that did not "
-					      "hand it to the others");
-			break;
-		}
+		for (uint32_t k = 0; k < live[p]->nr_objs; k++)
+			if (live[p]->objs[k].unread && !live[p]->objs[k].same)
+				return ckpt_fail(e, EPERM, "%s: a memfd held by mappings only and "
+						 "by no descriptor of the job: reading it needs "
+						 "CAP_CHECKPOINT_RESTORE",
+						 (const char *)live[p]->objs[k].body);
 	return 0;
 }
 
@@ -218,7 +237,7 @@ int dump_share(struct dump **live, const pid_t *ppid, uint32_t n, struct ckpt_er
 			total++;
 		}
 	if (n < 2 || !total)
-		return 0;
+		return unread_left(live, n, e);
 	struct ent *en = calloc(total, sizeof(*en));
 	int *parent = calloc(n, sizeof(*parent));
 	if (!en || !parent) {
@@ -284,7 +303,7 @@ int dump_share(struct dump **live, const pid_t *ppid, uint32_t n, struct ckpt_er
 			rc = lca < 0 ? refuse(e, live, &en[r], other,
 					      "they have no common ancestor in the job to make it "
 					      "again (checkpoint the tree that holds both)")
-				     : one_memfd(e, live, n, en, ne, r, other, (uint32_t)lca);
+				     : one_memfd(e, live, en, ne, r);
 		for (uint32_t i = r; !rc && i < ne; i++) {
 			if (root_of(en, i) != r)
 				continue;
@@ -371,7 +390,7 @@ int dump_share(struct dump **live, const pid_t *ppid, uint32_t n, struct ckpt_er
 	}
 	free(en);
 	free(parent);
-	return rc;
+	return rc ? rc : unread_left(live, n, e);
 }
 
 int dump_share_ids(struct dump **live, uint32_t n, struct dump *all, uint32_t *first,
@@ -426,18 +445,6 @@ static int highest_fd(void)
 			hi = atoi(de->d_name);
 	closedir(d);
 	return hi;
-}
-
-void rs_share_plan(struct rs_ctx *job)
-{
-	int hi = highest_fd();
-	for (uint32_t i = 0; i < job->nr_procs; i++) {
-		const struct rs_ctx *p = job->procs[i];
-		for (uint32_t k = 0; k < p->nr_fds; k++)
-			if (p->fdt[k].f->fd > hi)
-				hi = p->fdt[k].f->fd;
-	}
-	job->shared_base = hi + 16;
 }
 
 int rs_share_own(const struct rs_ctx *c, const struct rs_obj *o)
@@ -499,12 +506,26 @@ void rs_share_region(const struct rs_ctx *c, int *lo, int *hi)
 	*hi = c->job->shared_base + (int)c->job->nr_objs - 1;
 }
 
+/* Memfds of other slices this process maps stay until the helper has
+   mapped them (rs_memfd_finish closes them). */
 void rs_share_close(const struct rs_ctx *c)
 {
 	int lo, hi;
 	rs_share_region(c, &lo, &hi);
-	if (lo >= 0 && hi >= lo)
-		syscall(SYS_close_range, (unsigned)lo, (unsigned)hi, 0);
+	if (lo < 0 || hi < lo)
+		return;
+	int from = lo;
+	for (uint32_t i = 0; i < c->job->nr_objs; i++) {
+		const struct rs_obj *o = &c->job->objs[i];
+		int slot = rs_share_slot(c, o);
+		if (rs_share_own(c, o) || slot < from || slot > hi || !rs_memfd_maps(c, o))
+			continue;
+		if (slot > from)
+			syscall(SYS_close_range, (unsigned)from, (unsigned)slot - 1, 0);
+		from = slot + 1;
+	}
+	if (from <= hi)
+		syscall(SYS_close_range, (unsigned)from, (unsigned)hi, 0);
 }
 
 /* One object handed from the maker to the helper (with its descriptor), or
@@ -663,96 +684,312 @@ int rs_share_make_virtual(struct rs_ctx *job)
 	return rc;
 }
 
+/* ---- restart: shared memory ---------------------------------------------- */
+
+#define PAGE_ 4096ull
+#define TASK_SIZE_47_ 0x7ffffffff000ull
+#define PARK_FROM 0x10000000000ull /* 1 TiB: far from where mmap puts things */
+
 /* Shared memory with no file a restart can map: anonymous, or a file
-   deleted since (a POSIX semaphore sem_open()ed and unlinked). */
-static int share_like(const struct ckpt_img_vma *v)
+   deleted since (a POSIX semaphore sem_open()ed and unlinked). Memfds are
+   their own objects (fd_memfd.c). */
+static int share_like(const struct rs_vma *rv)
 {
+	const struct ckpt_img_vma *v = rv->v;
 	return (v->flags & CKPT_VMA_F_SHARED) && !(v->flags & CKPT_VMA_F_SYSV) && v->ino &&
 	       (v->kind == CKPT_VMA_ANON ||
-		(v->kind == CKPT_VMA_FILE && (v->flags & CKPT_VMA_F_DELETED)));
+		(v->kind == CKPT_VMA_FILE && (v->flags & CKPT_VMA_F_DELETED) &&
+		 strncmp(rv->name, "/memfd:", 7)));
 }
 
-static int is_memfd(const struct rs_vma *rv)
+/* One object of shared memory mapped by several VMAs of the job. */
+struct rs_shm {
+	uint32_t kind;
+	uint64_t dev, ino;
+	uint64_t size; /* the furthest byte any VMA maps (its offset + length) */
+	uint64_t at; /* where its maker maps it, and its descendants inherit it */
+	uint32_t maker; /* index in job->procs */
+	uint32_t nr_vmas;
+};
+
+static struct rs_shm *shm_of(const struct rs_ctx *job, const struct rs_vma *rv)
 {
-	return rv->v->kind == CKPT_VMA_FILE && !strncmp(rv->name, "/memfd:", 7);
+	const struct ckpt_img_vma *v = rv->v;
+	for (uint32_t i = 0; job && i < job->nr_shm; i++)
+		if (job->shm[i].kind == v->kind && job->shm[i].dev == v->dev &&
+		    job->shm[i].ino == v->ino)
+			return &job->shm[i];
+	return NULL;
+}
+
+static int holds(const struct rs_ctx *c, const struct rs_shm *s)
+{
+	for (uint32_t k = 0; k < c->nr_vmas; k++)
+		if (share_like(&c->vmas[k]) && shm_of(c->job, &c->vmas[k]) == s)
+			return 1;
+	return 0;
+}
+
+static int parent_of(const struct rs_ctx *job, uint32_t i)
+{
+	for (uint32_t k = 0; k < i; k++) /* a parent is made first (TREE order) */
+		if (job->procs[k]->task->pid == job->procs[i]->task->ppid)
+			return (int)k;
+	return -1;
+}
+
+struct span {
+	uint64_t lo, hi;
+};
+
+static int cmp_span(const void *a, const void *b)
+{
+	uint64_t x = ((const struct span *)a)->lo, y = ((const struct span *)b)->lo;
+	return (x > y) - (x < y);
+}
+
+/* Everything a parked object must stay clear of: every VMA and scratch page
+   of every process of the job (their restore moves each holder's part out
+   of the parked object with MREMAP_FIXED, which must not land on it), and
+   the helper's own mappings, which the maker inherits. */
+static struct span *busy_spans(const struct rs_ctx *job, uint32_t *n)
+{
+	uint32_t cap = 64, k = 0;
+	for (uint32_t i = 0; i < job->nr_procs; i++)
+		cap += job->procs[i]->nr_vmas + 1;
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	for (; f && fgets(line, sizeof(line), f);)
+		cap++;
+	struct span *s = calloc(cap + job->nr_shm, sizeof(*s));
+	if (!s) {
+		if (f)
+			fclose(f);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < job->nr_procs; i++) {
+		const struct rs_ctx *p = job->procs[i];
+		for (uint32_t v = 0; v < p->nr_vmas; v++)
+			s[k++] = (struct span){p->vmas[v].v->start, p->vmas[v].v->end};
+		uint64_t at = rs_scratch_at(p);
+		if (at)
+			s[k++] = (struct span){at, at + RS_SCRATCH_SIZE};
+	}
+	if (f) {
+		rewind(f);
+		unsigned long lo, hi;
+		while (k < cap && fgets(line, sizeof(line), f))
+			if (sscanf(line, "%lx-%lx", &lo, &hi) == 2)
+				s[k++] = (struct span){lo, hi};
+		fclose(f);
+	}
+	*n = k;
+	return s;
 }
 
 /*
- * MAP_SHARED anonymous memory two processes map (a counter a parent and its
- * child both write; a deleted file's shared mapping counts too): the first process of the job that maps it (creation
- * order, so its memory is restored first) makes it as an anonymous shared
- * mapping; each later one opens that mapping's object through
- * /proc/PID/map_files (as CRIU does; it needs CAP_SYS_ADMIN, as a restart
- * with the same pids does) and maps it at its own address and offset. The
- * pages are in the image for each process; they are the same bytes.
- * Returns 1 when v is not such a mapping or no earlier process maps it, 0
- * when mapped, or -errno with the message set.
+ * Shared anonymous memory (and a deleted file's shared mapping) that
+ * several VMAs of the job map: a parent and its child writing one counter
+ * mapped before the fork, the child's part moved with mremap, a
+ * multiprocessing semaphore. The lowest common ancestor of its holders
+ * makes it, as one MAP_SHARED|MAP_ANONYMOUS mapping of its whole size at a
+ * parked address clear of every layout of the job, before it clones its
+ * children (rs_share_make); they inherit it as fork does. Each holder's
+ * address-space restore keeps the parked mapping through its sweep, maps
+ * each of its own VMAs from it (mremap with old size 0: a second mapping of
+ * the same object at the VMA's address and offset) and then unmaps the
+ * parked one; processes that do not hold it drop it with the rest of the
+ * helper's mappings. No /proc/PID/map_files, no privilege: /proc/PID/maps
+ * shows "/dev/zero (deleted)" at the recorded offsets, as before the
+ * checkpoint, and fork, mremap, madvise and munmap behave as on the
+ * original (it is the same kind of object). A deleted file's mapping
+ * comes back as shared anonymous memory of the same size and content.
  */
+int rs_share_plan(struct rs_ctx *job)
+{
+	int hi = highest_fd();
+	for (uint32_t i = 0; i < job->nr_procs; i++) {
+		const struct rs_ctx *p = job->procs[i];
+		for (uint32_t k = 0; k < p->nr_fds; k++)
+			if (p->fdt[k].f->fd > hi)
+				hi = p->fdt[k].f->fd;
+	}
+	job->shared_base = hi + 16;
+	rs_memfd_plan(job);
+	uint32_t cap = 0;
+	for (uint32_t i = 0; i < job->nr_procs; i++)
+		cap += job->procs[i]->nr_vmas;
+	job->shm = calloc(cap + 1, sizeof(*job->shm));
+	if (!job->shm)
+		return ckpt_fail(job->e, ENOMEM, "no memory");
+	job->nr_shm = 0;
+	for (uint32_t i = 0; i < job->nr_procs; i++) {
+		const struct rs_ctx *p = job->procs[i];
+		for (uint32_t k = 0; k < p->nr_vmas; k++) {
+			const struct rs_vma *rv = &p->vmas[k];
+			if (!share_like(rv))
+				continue;
+			const struct ckpt_img_vma *v = rv->v;
+			struct rs_shm *s = shm_of(job, rv);
+			if (!s) {
+				s = &job->shm[job->nr_shm++];
+				*s = (struct rs_shm){.kind = v->kind, .dev = v->dev, .ino = v->ino,
+						     .maker = i};
+			}
+			uint64_t end = v->pgoff + (v->end - v->start);
+			if (end < v->pgoff || end > TASK_SIZE_47_)
+				return ckpt_fail(job->e, EBADMSG, "image %s: pid %d mapping "
+						 "0x%llx-0x%llx: offset 0x%llx out of range",
+						 job->label, p->proc->pid,
+						 (unsigned long long)v->start,
+						 (unsigned long long)v->end,
+						 (unsigned long long)v->pgoff);
+			if (end > s->size)
+				s->size = end;
+			s->nr_vmas++;
+			/* the maker: the lowest common ancestor of the holders */
+			int m = (int)s->maker;
+			for (;;) {
+				int a = (int)i;
+				while (a >= 0 && a != m)
+					a = parent_of(job, (uint32_t)a);
+				if (a == m || m < 0)
+					break;
+				m = parent_of(job, (uint32_t)m);
+			}
+			if (m < 0 && job->nr_tops < 2)
+				return ckpt_fail(job->e, EBADMSG, "image %s: pid %d mapping "
+						 "0x%llx-0x%llx: shared memory whose holders have "
+						 "no common ancestor in the job", job->label,
+						 p->proc->pid, (unsigned long long)v->start,
+						 (unsigned long long)v->end);
+			/* top-level processes without one: the restarter makes it
+			   before it makes them, and they inherit it */
+			s->maker = m < 0 ? RS_SHM_VROOT : (uint32_t)m;
+		}
+	}
+	/* one VMA of it in the whole job: mapped where it is, as any other */
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < job->nr_shm; i++)
+		if (job->shm[i].nr_vmas > 1)
+			job->shm[n++] = job->shm[i];
+	job->nr_shm = n;
+	if (!n)
+		return 0;
+	uint32_t nb = 0;
+	struct span *b = busy_spans(job, &nb);
+	if (!b)
+		return ckpt_fail(job->e, ENOMEM, "no memory");
+	int rc = 0;
+	for (uint32_t i = 0; !rc && i < n; i++) {
+		struct rs_shm *s = &job->shm[i];
+		s->size = (s->size + PAGE_ - 1) & ~(PAGE_ - 1);
+		qsort(b, nb, sizeof(*b), cmp_span);
+		uint64_t at = PARK_FROM;
+		for (uint32_t k = 0; k < nb; k++) {
+			if (b[k].hi + PAGE_ <= at)
+				continue;
+			if (b[k].lo >= at + s->size + PAGE_)
+				break;
+			at = (b[k].hi + 2 * PAGE_ - 1) & ~(PAGE_ - 1);
+		}
+		if (at + s->size > TASK_SIZE_47_)
+			rc = ckpt_fail(job->e, ENOMEM, "no room of %llu bytes for the shared memory "
+				       "of pid %d in the job's layouts",
+				       (unsigned long long)s->size,
+				       s->maker == RS_SHM_VROOT ? 0 : job->procs[s->maker]->proc->pid);
+		s->at = at;
+		b[nb++] = (struct span){at, at + s->size};
+	}
+	free(b);
+	return rc;
+}
+
+void rs_share_unmap_virtual(struct rs_ctx *job)
+{
+	for (uint32_t i = 0; i < job->nr_shm; i++)
+		if (job->shm[i].maker == RS_SHM_VROOT)
+			munmap((void *)(uintptr_t)job->shm[i].at, job->shm[i].size);
+}
+
+void rs_share_free(struct rs_ctx *job)
+{
+	free(job->shm);
+	job->shm = NULL;
+	job->nr_shm = 0;
+	free(job->sysv_made);
+	job->sysv_made = NULL;
+	job->nr_sysv_made = 0;
+}
+
+int rs_share_make(const struct rs_ctx *c, char *msg, size_t msglen)
+{
+	const struct rs_ctx *job = c->job ? c->job : c; /* c: a process, or the job (the helper) */
+	for (uint32_t i = 0; i < job->nr_shm; i++) {
+		const struct rs_shm *s = &job->shm[i];
+		if (s->maker == RS_SHM_VROOT ? c != job : c == job || job->procs[s->maker] != c)
+			continue;
+		void *r = mmap((void *)(uintptr_t)s->at, s->size, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (r != (void *)(uintptr_t)s->at) {
+			char who[48];
+			if (c == job)
+				snprintf(who, sizeof(who), "the top-level processes");
+			else
+				snprintf(who, sizeof(who), "pid %d's children", c->proc->pid);
+			snprintf(msg, msglen, "shared memory of %llu bytes for %s at 0x%llx: %s",
+				 (unsigned long long)s->size, who, (unsigned long long)s->at,
+				 r == MAP_FAILED ? strerror(errno) : "placed elsewhere");
+			if (r != MAP_FAILED)
+				munmap(r, s->size);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int rs_share_parked(const struct rs_ctx *c, uint32_t k, uint64_t *at, uint64_t *len)
+{
+	const struct rs_ctx *job = c->job;
+	for (uint32_t i = 0; job && i < job->nr_shm; i++) {
+		if (!holds(c, &job->shm[i]) || k--)
+			continue;
+		*at = job->shm[i].at;
+		*len = job->shm[i].size;
+		return 1;
+	}
+	return 0;
+}
+
+int rs_share_unpark(struct rs_ctx *c)
+{
+	uint64_t at, len;
+	int rc = 0;
+	for (uint32_t k = 0; !rc && rs_share_parked(c, k, &at, &len); k++)
+		rc = rs_sys(c, c->pid, "munmap parked shared memory", 1, NULL, SYS_munmap,
+			    (long)at, (long)len, 0, 0, 0, 0);
+	return rc;
+}
+
+/* 1: not such a VMA; 0: mapped; -errno with the message set. */
 int rs_share_map(struct rs_ctx *c, const struct rs_vma *rv)
 {
 	const struct ckpt_img_vma *v = rv->v;
-	struct rs_ctx *job = c->job;
-	if (!job || !share_like(v))
-		return 1;
-	const struct rs_ctx *by = NULL;
-	const struct ckpt_img_vma *e = NULL;
-	for (uint32_t i = 0; i < job->nr_procs && job->procs[i] != c && !e; i++) {
-		const struct rs_ctx *p = job->procs[i];
-		for (uint32_t k = 0; k < p->nr_vmas && !e; k++) {
-			const struct ckpt_img_vma *w = p->vmas[k].v;
-			if (share_like(w) && w->kind == v->kind && w->dev == v->dev &&
-			    w->ino == v->ino && is_memfd(&p->vmas[k]) == is_memfd(rv)) {
-				e = w;
-				by = p;
-			}
-		}
-	}
-	if (!e && is_memfd(rv))
-		return ckpt_fail(c->e, EBADMSG,
-				 "image %s: pid %d mapping 0x%llx-0x%llx (%s): a memfd of the job "
-				 "that no earlier process maps nor this one holds",
-				 c->label, c->proc->pid, (unsigned long long)v->start,
-				 (unsigned long long)v->end, rv->name);
-	if (!e)
+	const struct rs_shm *s = share_like(rv) ? shm_of(c->job, rv) : NULL;
+	if (!s)
 		return 1;
 	uint64_t len = v->end - v->start;
-	/* a memfd is its own file: the same offsets; anonymous memory was made
-	   from the maker's mapping, offset 0 at its start */
-	uint64_t off = is_memfd(rv) ? v->pgoff : v->pgoff - e->pgoff;
-	if (!is_memfd(rv) &&
-	    (v->pgoff < e->pgoff || v->pgoff - e->pgoff + len > e->end - e->start))
-		return ckpt_fail(c->e, ENOTSUP,
-				 "pid %d mapping 0x%llx-0x%llx: shared memory it has in common with "
-				 "pid %d lies outside that process's mapping 0x%llx-0x%llx of it",
-				 c->proc->pid, (unsigned long long)v->start,
-				 (unsigned long long)v->end, by->proc->pid,
-				 (unsigned long long)e->start, (unsigned long long)e->end);
-	char path[96];
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", by->pid,
-		 (unsigned long long)e->start, (unsigned long long)e->end);
-	/* a memfd sealed against writes is mapped read-only, as it was */
-	int ro = is_memfd(rv) && !(v->prot & PROT_WRITE);
-	long fd = -1, r = 0;
-	int rc = rs_write_mem(c, c->scratch, path, strlen(path) + 1);
-	if (!rc)
-		rc = rs_sys(c, c->pid, "open shared memory", 0, &fd, SYS_openat, AT_FDCWD,
-			    (long)c->scratch, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0, 0, 0);
-	if (!rc && fd < 0)
-		return ckpt_fail_errno(c->e, (int)-fd,
-				       "pid %d: open %s (the shared memory of 0x%llx-0x%llx, made "
-				       "by pid %d)",
-				       c->proc->pid, path, (unsigned long long)v->start,
-				       (unsigned long long)v->end, by->proc->pid);
-	if (!rc)
-		rc = rs_sys(c, c->pid, "mmap shared memory", 0, &r, SYS_mmap, (long)v->start,
-			    (long)len, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-			    fd, (long)off);
-	if (fd >= 0)
-		rs_sys(c, c->pid, "close", 0, NULL, SYS_close, fd, 0, 0, 0, 0, 0);
+	long r = 0;
+	int rc = rs_sys(c, c->pid, "mremap shared memory", 0, &r, SYS_mremap,
+			(long)(s->at + v->pgoff), 0, (long)len, MREMAP_MAYMOVE | MREMAP_FIXED,
+			(long)v->start, 0);
 	if (!rc && (uint64_t)r != v->start)
 		rc = ckpt_fail_errno(c->e, r < 0 && r > -4096 ? (int)-r : EADDRINUSE,
-				     "mmap 0x%llx-0x%llx of the memory shared with pid %d",
-				     (unsigned long long)v->start, (unsigned long long)v->end,
-				     by->proc->pid);
+				     "pid %d: map 0x%llx-0x%llx (%s, offset 0x%llx) from the shared "
+				     "memory pid %d made at 0x%llx", c->proc->pid,
+				     (unsigned long long)v->start, (unsigned long long)v->end, rv->name,
+				     (unsigned long long)v->pgoff,
+				     s->maker == RS_SHM_VROOT ? 0 : c->job->procs[s->maker]->proc->pid,
+				     (unsigned long long)s->at);
 	return rc;
 }

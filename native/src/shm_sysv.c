@@ -154,15 +154,47 @@ static const struct rs_obj *shm_of(const struct rs_ctx *c, uint64_t shmid)
 	return NULL;
 }
 
-/* The segment to attach: the same one if alive, else a new one with the
-   content. Returns its id or -1 with the message set. */
+/* A job: the segment made (or found) for an earlier process that had the
+   same one attached, whose id need not be the recorded one (only root
+   asks for an id), and which may be removed (IPC_RMID) since; or -1. */
+static int made_for_job(const struct rs_ctx *c, int32_t shmid)
+{
+	const struct rs_ctx *job = c->job;
+	for (uint32_t i = 0; job && i < job->nr_sysv_made; i++)
+		if (job->sysv_made[2 * i] == shmid)
+			return job->sysv_made[2 * i + 1];
+	return -1;
+}
+
+static int note_made(struct rs_ctx *c, int32_t shmid, int id)
+{
+	struct rs_ctx *job = c->job;
+	if (!job || made_for_job(c, shmid) >= 0)
+		return id;
+	int32_t *n = realloc(job->sysv_made, (job->nr_sysv_made + 1) * 2 * sizeof(*n));
+	if (!n)
+		return ckpt_fail(c->e, ENOMEM, "no memory"), -1;
+	n[2 * job->nr_sysv_made] = shmid;
+	n[2 * job->nr_sysv_made + 1] = id;
+	job->sysv_made = n;
+	job->nr_sysv_made++;
+	return id;
+}
+
+/* The segment to attach: the one made for an earlier process of the job,
+   the same one if alive, else a new one with the content. Returns its id
+   or -1 with the message set. */
 static int segment(struct rs_ctx *c, const struct rs_obj *o)
 {
 	const struct ckpt_img_oshm *s = oshm(o);
 	struct shmid_ds ds;
+	int made = made_for_job(c, s->shmid);
+	if (made >= 0)
+		return made;
 	if (shmctl(s->shmid, IPC_STAT, &ds) == 0 && ds.shm_segsz == s->size &&
 	    (ds.shm_perm.__key == s->key || (ds.shm_perm.mode & SHM_DEST)))
-		return s->shmid; /* still there: its content is the truth */
+		return note_made(c, s->shmid, s->shmid); /* still there: its content is
+							   the truth */
 	if (s->key != IPC_PRIVATE && !(s->flags & CKPT_OSHM_F_DEST)) {
 		int other = shmget(s->key, 0, 0);
 		if (other >= 0)
@@ -207,7 +239,7 @@ static int segment(struct rs_ctx *c, const struct rs_obj *o)
 			rs_warn(c, "SysV shm id %d: owner %u:%u not restored: %s", id, s->uid, s->gid,
 				strerror(errno));
 	}
-	return id;
+	return note_made(c, s->shmid, id);
 }
 
 int rs_sysvshm_map(struct rs_ctx *c, const struct rs_vma *rv)

@@ -2,7 +2,9 @@
  * Objects shared between processes of a job (issue 11): a parent and its
  * child share a pipe with 10 KiB in flight, a socketpair with data queued
  * both ways, a FIFO with buffered bytes, one open file description, an
- * eventfd, a MAP_SHARED anonymous counter, a SysV segment, a memfd, an
+ * eventfd, a MAP_SHARED anonymous counter (also moved by the child with
+ * mremap), a SysV segment, a memfd (held by both, held by the parent and
+ * only mapped by the child, only mapped by both), a POSIX shm object, an
  * O_APPEND description holding a flock, an epoll instance. Each is checkpointed with
  * --kill as a tree, restarted with the same pids, and checks itself
  * (test/native/progs/share.c).
@@ -25,8 +27,12 @@ const modes = [
   'ofd',
   'eventfd',
   'shm',
+  'moved',
   'sysv',
   'memfd',
+  'memfdmap',
+  'memfdonly',
+  'posix',
   'flock',
   'epoll',
 ];
@@ -49,7 +55,7 @@ for (const mode of modes) {
     const image = join(scratch, `${mode}.img`);
     const r = await checkpoint(pid, image, { after: AFTER.kill, scope: SCOPE.tree });
     t.is(r.processes, 2, JSON.stringify(r));
-    if (mode !== 'shm' && mode !== 'sysv') {
+    if (!['shm', 'moved', 'sysv', 'posix', 'memfdmap', 'memfdonly'].includes(mode)) {
       // inspect names the child as a holder of an object the parent makes
       const shown = JSON.stringify(await inspect(image));
       const held = [...shown.matchAll(/"heldBy":\[([\d,]*)\]/g)].map((h) => h[1] ?? '');

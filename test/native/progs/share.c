@@ -11,6 +11,14 @@
  *   sysv        a SysV segment (removed with IPC_RMID after the fork) both
  *               have attached, a counter in it incremented by both
  *   memfd       a memfd both hold and map, a counter in it incremented by both
+ *   memfdmap    a memfd the parent holds and maps, the child only maps (its
+ *               descriptor closed): read through the parent's descriptor
+ *   memfdonly   a memfd both only map (the descriptor closed before the
+ *               fork): read through /proc/PID/map_files, which needs
+ *               CAP_CHECKPOINT_RESTORE (a normal user's checkpoint refuses it)
+ *   moved       the shm counter, moved by the child with mremap to another
+ *               address: one object at two addresses
+ *   posix       a POSIX shm object (shm_open) both map, a counter in it
  *   flock       an O_APPEND description locked with flock: after the restart
  *               the child's append lands at the end and a new open of the
  *               file still cannot take the lock
@@ -19,7 +27,11 @@
  *   creds       a file description the child keeps after dropping to nobody
  *               (root only): the checkpoint must refuse it, naming both
  * Both processes hold their part until SIGUSR1 (sent to the parent, which
- * passes it on), then check it; the parent prints PASS if both did.
+ * passes it on), then check it; the parent prints PASS if both did. The
+ * parent finds its child again by its parent pid, so a restart with new
+ * pids (--no-restore-pid) is checked too. After a restart, the anonymous
+ * shared counter's mapping must still read "/dev/zero (deleted)" in
+ * /proc/self/maps, at the same offset.
  * Usage: share MODE DIR
  */
 #include "zdtm.h"
@@ -35,12 +47,59 @@
 #include <sys/stat.h>
 #include <grp.h>
 #include <sys/wait.h>
+#include <dirent.h>
 
 #define PIPE_BYTES 10240
 
 static unsigned char pat(size_t i)
 {
 	return (unsigned char)(i * 7 + 3);
+}
+
+/* The maps line of the mapping holding p: its offset and name. */
+static int mapping_of(const void *p, unsigned long *off, char *name, size_t len)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[4096];
+	int found = 0;
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		int n = 0;
+		if (sscanf(line, "%lx-%lx %*s %lx %*s %*s %n", &lo, &hi, off, &n) < 3 ||
+		    (unsigned long)p < lo || (unsigned long)p >= hi)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(name, len, "%s", line + n);
+		found = 1;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* This process's child, by its parent pid (its own pid may be new). */
+static pid_t child_of_mine(pid_t recorded)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t found = recorded;
+	while (d && (de = readdir(d))) {
+		char p[300], buf[512];
+		int pid = atoi(de->d_name), ppid = 0;
+		if (pid <= 0)
+			continue;
+		snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+		FILE *f = fopen(p, "re");
+		if (!f)
+			continue;
+		char *rp = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+		fclose(f);
+		if (rp && sscanf(rp + 2, "%*c %d", &ppid) == 1 && ppid == getpid())
+			found = pid;
+	}
+	if (d)
+		closedir(d);
+	return found;
 }
 
 static int read_full(int fd, void *buf, size_t n)
@@ -60,7 +119,7 @@ static int read_full(int fd, void *buf, size_t n)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: share pipe|socketpair|fifo|ofd|eventfd|shm|sysv|memfd|flock|epoll DIR\n");
+		fprintf(stderr, "usage: share pipe|socketpair|fifo|ofd|eventfd|shm|moved|sysv|memfd|memfdmap|memfdonly|posix|flock|epoll DIR\n");
 		return 2;
 	}
 	const char *mode = argv[1], *dir = argv[2];
@@ -89,7 +148,7 @@ int main(int argc, char **argv)
 		fd = eventfd(5, 0);
 		if (fd < 0)
 			return 2;
-	} else if (!strcmp(mode, "shm")) {
+	} else if (!strcmp(mode, "shm") || !strcmp(mode, "moved")) {
 		counter = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 		if (counter == MAP_FAILED)
 			return 2;
@@ -111,7 +170,19 @@ int main(int argc, char **argv)
 		if (counter == MAP_FAILED || counter == (void *)-1)
 			return 2;
 		*counter = 0;
-	} else if (!strcmp(mode, "memfd")) {
+	} else if (!strcmp(mode, "posix")) {
+		snprintf(path, sizeof(path), "/ckpt-share-%d", (int)getpid());
+		fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (fd < 0 || ftruncate(fd, 4096) < 0)
+			return 2;
+		counter = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+		fd = -1;
+		if (counter == MAP_FAILED)
+			return 2;
+		*counter = 0;
+	} else if (!strcmp(mode, "memfd") || !strcmp(mode, "memfdmap") ||
+		   !strcmp(mode, "memfdonly")) {
 		fd = memfd_create("share", 0);
 		if (fd < 0 || ftruncate(fd, 4096) < 0)
 			return 2;
@@ -119,6 +190,10 @@ int main(int argc, char **argv)
 		if (counter == MAP_FAILED)
 			return 2;
 		*counter = 0;
+		if (!strcmp(mode, "memfdonly")) {
+			close(fd); /* mappings only, in both */
+			fd = -1;
+		}
 	} else {
 		fprintf(stderr, "share: unknown mode %s\n", mode);
 		return 2;
@@ -150,6 +225,19 @@ int main(int argc, char **argv)
 			if (fds[0] < 0 || read(fds[0], &b, 1) != 1)
 				_exit(2);
 		} else if (counter) {
+			if (!strcmp(mode, "memfdmap"))
+				close(fd); /* the child holds a mapping only */
+			if (!strcmp(mode, "moved")) {
+				/* a free place of its own, then the counter moved there */
+				void *to = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+						-1, 0);
+				void *at = to == MAP_FAILED ? MAP_FAILED
+						: mremap((void *)counter, 4096, 4096,
+							 MREMAP_MAYMOVE | MREMAP_FIXED, to);
+				if (at == MAP_FAILED || at == (void *)counter)
+					_exit(2);
+				counter = at;
+			}
 			__atomic_add_fetch(counter, 1, __ATOMIC_SEQ_CST);
 		} else if (!strcmp(mode, "creds")) {
 			if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
@@ -206,6 +294,13 @@ int main(int argc, char **argv)
 			uint64_t v = 1;
 			ZDTM_CHECK(write(fds[0], &v, 8) == 8, "child: eventfd write");
 		} else if (counter) {
+			unsigned long off = 1;
+			char name[4096] = "";
+			if (!strcmp(mode, "shm") || !strcmp(mode, "moved"))
+				ZDTM_CHECK(mapping_of((const void *)counter, &off, name, sizeof(name)) &&
+						   off == 0 && !strcmp(name, "/dev/zero (deleted)"),
+					   "child: the counter's mapping is '%s' at offset %lu, want "
+					   "'/dev/zero (deleted)' at 0", name, off);
 			ZDTM_CHECK(*counter == 2, "child: counter %ld, want 2", *counter);
 			__atomic_add_fetch(counter, 10, __ATOMIC_SEQ_CST);
 		}
@@ -241,6 +336,7 @@ int main(int argc, char **argv)
 	zdtm_ready();
 	zdtm_wait();
 	/* after the restart */
+	child = child_of_mine(child);
 	kill(child, SIGUSR1);
 	if (!strcmp(mode, "pipe")) {
 		close(fds[1]);
@@ -279,6 +375,8 @@ int main(int argc, char **argv)
 			   "want the eventfd (42)", n, (unsigned long long)ev.data.u64);
 	} else if (counter) {
 		ZDTM_CHECK(*counter == 12, "parent: counter %ld, want 12", *counter);
+		if (!strcmp(mode, "posix"))
+			shm_unlink(path);
 	}
 	return zdtm_done();
 }
