@@ -6,11 +6,10 @@
  * around a placeholder leader that the job never sees as a child). A session
  * that cannot be rejoined is refused before any process is made.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import {
   AFTER,
   checkpoint,
@@ -21,10 +20,9 @@ import {
   SCOPE,
   wait,
 } from '../../src/engine/libckpt.js';
-import { PROGS, until } from './harness.js';
+import { gone, launcher, PROGS, passes, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-sessions-'));
-const gone = (pid: number) => !existsSync(`/proc/${pid}`);
 
 /** pgid and sid of a live process, from /proc/PID/stat. */
 function ids(pid: number) {
@@ -33,23 +31,7 @@ function ids(pid: number) {
   return { ppid: Number(f[1]), pgid: Number(f[2]), sid: Number(f[3]) };
 }
 
-async function launch(t: ExecutionContext, name: string, argv: string[]) {
-  const out = join(scratch, `${name}.out`);
-  const fd = openSync(out, 'w');
-  spawn('setsid', ['-f', ...argv], { stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  const m = await until(
-    `${name} READY`,
-    () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
-  );
-  const pid = Number(m[1]);
-  t.teardown(() => {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {}
-  });
-  return { pid, out };
-}
+const launch = launcher(scratch, { group: true });
 
 test.serial(
   'a session leader with a group of two, a group and a session whose leaders are gone: --restore-sid --restore-pgid',
@@ -93,12 +75,7 @@ test.serial(
     t.deepEqual(ids(m), { ppid: target.pid, pgid: g, sid: target.pid });
     t.deepEqual(ids(n), { ppid: target.pid, pgid: l, sid: l });
     t.true(gone(g) && gone(l), 'no placeholder leader is left');
-    process.kill(rr.pid, 'SIGUSR1');
-    const code = await wait(rr.waiterPid);
-    const out = readFileSync(target.out, 'utf8');
-    t.is(code, 0, out);
-    t.regex(out, /^PASS$/m, out);
-    t.notRegex(out, /FAIL/);
+    await passes(t, rr, target.out);
   },
 );
 
@@ -142,17 +119,11 @@ test.serial(
   async (t) => {
     // the launcher: a shell outside the group, running `sleep | sleep` in a
     // group of their own (set -m: job control puts a pipeline in one group)
-    const out = join(scratch, 'pipeline.out');
-    const fd = openSync(out, 'w');
-    spawn('setsid', ['-f', 'bash', '-c', 'set -m; sleep 600 | sleep 600 & echo READY $!; wait'], {
-      stdio: ['ignore', fd, fd],
-    });
-    closeSync(fd);
-    const last = Number(
-      (
-        await until('pipeline READY', () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false)
-      )[1],
-    );
+    const { pid: last } = await launch(t, 'pipeline', [
+      'bash',
+      '-c',
+      'set -m; sleep 600 | sleep 600 & echo READY $!; wait',
+    ]);
     const group = ids(last).pgid;
     t.not(group, last, 'the pipeline leader is the first sleep');
     const shell = ids(last).ppid;
