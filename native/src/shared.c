@@ -32,7 +32,6 @@
 #include "fd.h"
 #include "restore.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -347,23 +346,9 @@ int dump_share_ids(struct dump **live, uint32_t n, struct dump *all, uint32_t *f
 
 /* ---- restart -------------------------------------------------------------- */
 
-static int highest_fd(void)
-{
-	int hi = 2;
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return 1024;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (atoi(de->d_name) > hi)
-			hi = atoi(de->d_name);
-	closedir(d);
-	return hi;
-}
-
 void rs_share_plan(struct rs_ctx *job)
 {
-	int hi = highest_fd();
+	int hi = rs_highest_fd();
 	for (uint32_t i = 0; i < job->nr_procs; i++) {
 		const struct rs_ctx *p = job->procs[i];
 		for (uint32_t k = 0; k < p->nr_fds; k++)
