@@ -80,16 +80,7 @@ static int check_opts(int32_t pid, const char *path, const struct ckpt_checkpoin
    back to user mode, which a stopped one does not take until SIGCONT. */
 static int job_stopped(pid_t pid)
 {
-	char p[64], buf[512];
-	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-	FILE *f = fopen(p, "re");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *r = strrchr(buf, ')');
-	return r && r[1] == ' ' && r[2] == 'T';
+	return ckpt_proc_state(pid) == 'T';
 }
 
 /* auto: the module when /dev/ckpt answers our ABI, else the user engine;

@@ -160,6 +160,9 @@ int dump_refuse_tracer(struct dump *d);
 /* What both engines refuse first: no such process, a thread id, ourself, a
    zombie. Sets *state (the /proc state letter). */
 int dump_check_target(struct dump *d, char *state);
+/* Both engines, once the threads are listed: the leader's first, as the
+   image wants it; refused when the process has no live leader thread. */
+int dump_leader_first(struct dump *d);
 int dump_user_freeze(struct dump *d);
 int dump_user_unblock(struct dump *d);
 int dump_user_release(struct dump *d, int sig);

@@ -223,7 +223,11 @@ int dump_user_freeze(struct dump *d)
 			return ckpt_fail(d->e, EAGAIN, "threads of %d kept appearing while freezing",
 					 d->pid);
 	}
-	/* the leader first */
+	return dump_leader_first(d);
+}
+
+int dump_leader_first(struct dump *d)
+{
 	for (uint32_t i = 1; i < d->nr_threads; i++)
 		if (d->threads[i].tid == d->pid) {
 			struct dump_thread t = d->threads[0];

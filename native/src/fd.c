@@ -506,9 +506,8 @@ static int add_obj(struct rs_ctx *c, const struct ckpt_img_obj *h, const unsigne
 }
 
 int rs_fd_take_section(struct rs_ctx *c, uint32_t type, const unsigned char *p, uint64_t size,
-		       uint64_t off, int *known)
+		       uint64_t off)
 {
-	*known = 1;
 	if (type == CKPT_SEC_FDS) {
 		if (c->hdr->version < 2 || c->fdt_raw || size % sizeof(struct ckpt_img_fd) ||
 		    size / sizeof(struct ckpt_img_fd) > 1u << 20)
@@ -517,16 +516,13 @@ int rs_fd_take_section(struct rs_ctx *c, uint32_t type, const unsigned char *p, 
 		c->nr_fds = (uint32_t)(size / sizeof(struct ckpt_img_fd));
 		return 0;
 	}
-	if (type <= CKPT_SEC_OBJ_BASE || type > CKPT_SEC_OBJ_BASE + CKPT_OBJ_MAX) {
-		*known = 0;
-		return 0;
-	}
+	/* the reader hands over only object sections of the kinds it knows */
 	uint32_t kind = type - CKPT_SEC_OBJ_BASE;
-	const struct fd_kind *k = fd_kind_of(kind);
-	if (!k) {
-		*known = 0;
-		return 0;
-	}
+	const struct fd_kind *k = NULL;
+	if (type > CKPT_SEC_OBJ_BASE && kind <= CKPT_OBJ_MAX)
+		k = fd_kind_of(kind);
+	if (!k)
+		return bad(c, off, type, "not an object section of a known kind");
 	if (c->hdr->version < 2 || (c->obj_sections & (1u << kind)) || c->proc)
 		return bad(c, off, type, "repeated, after a process, or in a v1 image");
 	c->obj_sections |= 1u << kind;

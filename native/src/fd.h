@@ -182,7 +182,7 @@ void dump_fds_release(struct dump *d, int target_dies);
 
 /* fd.c, restart: reader hooks */
 int rs_fd_take_section(struct rs_ctx *c, uint32_t type, const unsigned char *p, uint64_t size,
-		       uint64_t off, int *known);
+		       uint64_t off);
 int rs_fd_finish_load(struct rs_ctx *c); /* link descriptors to objects; v1 adapter */
 void rs_fd_close(struct rs_ctx *c);
 int rs_fd_verify(struct rs_ctx *c);

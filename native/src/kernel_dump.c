@@ -87,16 +87,7 @@ static int kernel_freeze(struct dump *d)
 			return rc;
 		t->t.pending_count = n;
 	}
-	/* the leader first, as the image wants it */
-	for (uint32_t i = 1; i < d->nr_threads; i++)
-		if (d->threads[i].tid == d->pid) {
-			struct dump_thread t = d->threads[0];
-			d->threads[0] = d->threads[i];
-			d->threads[i] = t;
-		}
-	if (!d->nr_threads || d->threads[0].tid != d->pid)
-		return ckpt_fail(d->e, ESRCH, "process %d has no live leader thread", d->pid);
-	return 0;
+	return dump_leader_first(d);
 }
 
 /* Everything was read with the freeze (the module recorded it as each

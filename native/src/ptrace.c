@@ -174,6 +174,21 @@ static int step_to_syscall_stop(pid_t tid, uint64_t *deferred, struct ckpt_err *
 	}
 }
 
+/* Syscall nr with its six arguments in the registers the syscall
+   instruction takes them from; orig_rax -1: the stop is not inside a
+   syscall, so the kernel's restart handling leaves rip and rax alone. */
+static void syscall_regs(struct user_regs_struct *r, long nr, const long args[6])
+{
+	r->rax = nr;
+	r->orig_rax = (uint64_t)-1;
+	r->rdi = args[0];
+	r->rsi = args[1];
+	r->rdx = args[2];
+	r->r10 = args[3];
+	r->r8 = args[4];
+	r->r9 = args[5];
+}
+
 int ckpt_inject_syscall(pid_t tid, uint64_t syscall_ip, long nr, const long args[6], long *ret,
 			uint64_t *deferred_sigs, struct ckpt_err *e)
 {
@@ -183,14 +198,7 @@ int ckpt_inject_syscall(pid_t tid, uint64_t syscall_ip, long nr, const long args
 		return rc;
 	r = saved;
 	r.rip = syscall_ip;
-	r.rax = nr;
-	r.orig_rax = (uint64_t)-1;
-	r.rdi = args[0];
-	r.rsi = args[1];
-	r.rdx = args[2];
-	r.r10 = args[3];
-	r.r8 = args[4];
-	r.r9 = args[5];
+	syscall_regs(&r, nr, args);
 	rc = ckpt_setregs(tid, &r, e);
 	if (rc)
 		return rc;
@@ -457,14 +465,7 @@ int ckpt_heal_syscall(struct ckpt_heal *h, long nr, const long args[6], long *re
 	struct user_regs_struct r = h->regs;
 	r.rip = h->gadget;
 	r.rsp = h->frame_sp;
-	r.rax = nr;
-	r.orig_rax = (uint64_t)-1;
-	r.rdi = args[0];
-	r.rsi = args[1];
-	r.rdx = args[2];
-	r.r10 = args[3];
-	r.r8 = args[4];
-	r.r9 = args[5];
+	syscall_regs(&r, nr, args);
 	int rc = ckpt_setregs(h->tid, &r, e);
 	if (!rc)
 		rc = step_to_syscall_stop(h->tid, deferred_sigs, e); /* entry */

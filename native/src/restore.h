@@ -227,6 +227,9 @@ long rs_ids_clone(const struct rs_ctx *job, uint32_t i, pid_t want, uint64_t exi
 void rs_job_child_main(struct rs_ctx *c, int errfd) __attribute__((noreturn));
 int rs_create_child(struct rs_ctx *c);
 void rs_kill_child(struct rs_ctx *c);
+/* The highest descriptor number open in this process (at least 2; 1024 if
+   /proc/self/fd cannot be read). */
+int rs_highest_fd(void);
 /* Inject into tid; fails (with message) if ptrace fails or, when check is set,
    if the syscall returns an error. */
 int rs_sys(struct rs_ctx *c, pid_t tid, const char *what, int check, long *ret, long nr, long a0,

@@ -54,7 +54,7 @@ static void __attribute__((noreturn, format(printf, 2, 3))) child_die(int errfd,
 	_exit(127);
 }
 
-static int highest_open_fd(void)
+int rs_highest_fd(void)
 {
 	int hi = 2;
 	DIR *d = opendir("/proc/self/fd");
@@ -72,7 +72,7 @@ static int highest_open_fd(void)
    number of the error pipe; rs_warn goes to the restarter's --warn-fd. */
 static int child_setup_fds(struct rs_ctx *c, int errfd)
 {
-	int maxfd = highest_open_fd();
+	int maxfd = rs_highest_fd();
 	for (uint32_t i = 0; i < c->nr_fds; i++)
 		if (c->fdt[i].f->fd > maxfd)
 			maxfd = c->fdt[i].f->fd;

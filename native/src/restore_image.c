@@ -250,7 +250,10 @@ static int take_thread(struct rs_ctx *c, const unsigned char *p, uint64_t size, 
 /*
  * Records of VMAS or FILES: fixed struct, then a NUL-terminated name,
  * padded to 8. Every record is checked in a first pass, then the array is
- * allocated for exactly that count and filled in a second.
+ * allocated for exactly that count and filled in a second. (One pass would
+ * have to grow the array as it goes, or size it for the most records the
+ * section could hold: an entry carries a CKPT_PATH_MAX buffer, 64 times a
+ * record's least size, so a crafted section would ask for 64 times itself.)
  */
 struct rec {
 	uint32_t rec_size, name_len;
@@ -360,15 +363,13 @@ static int take_files(struct rs_ctx *c, const unsigned char *p, uint64_t size, u
 static int take_obj(struct rs_ctx *c, const unsigned char *p, uint64_t size, uint64_t off,
 		    uint32_t nth)
 {
-	int known = 0;
-	return rs_fd_take_section(c, c->cur_sec_type, p, size, off, &known);
+	return rs_fd_take_section(c, c->cur_sec_type, p, size, off);
 }
 
 static int take_fds(struct rs_ctx *c, const unsigned char *p, uint64_t size, uint64_t off,
 		    uint32_t nth)
 {
-	int known = 0;
-	return rs_fd_take_section(c, CKPT_SEC_FDS, p, size, off, &known);
+	return rs_fd_take_section(c, CKPT_SEC_FDS, p, size, off);
 }
 
 static int take_procx(struct rs_ctx *c, const unsigned char *p, uint64_t size, uint64_t off,

@@ -62,7 +62,6 @@
 #include "fd.h"
 #include "restore.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -433,20 +432,6 @@ int dump_share_ids(struct dump **live, uint32_t n, struct dump *all, uint32_t *f
 
 /* ---- restart -------------------------------------------------------------- */
 
-static int highest_fd(void)
-{
-	int hi = 2;
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return 1024;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (atoi(de->d_name) > hi)
-			hi = atoi(de->d_name);
-	closedir(d);
-	return hi;
-}
-
 int rs_share_own(const struct rs_ctx *c, const struct rs_obj *o)
 {
 	return o >= c->objs && o < c->objs + c->nr_objs;
@@ -589,7 +574,7 @@ static void __attribute__((noreturn)) make_virtual(struct rs_ctx *v, int sock)
 	}
 	int lo, hi;
 	rs_share_region(v, &lo, &hi);
-	int park = highest_fd();
+	int park = rs_highest_fd();
 	park = (park > hi ? park : hi) + 1;
 	const int nostdio[3] = {-1, -1, -1};
 	if (rs_fd_setup(v, park, nostdio, msg, sizeof(msg)) < 0) {
@@ -807,7 +792,7 @@ static struct span *busy_spans(const struct rs_ctx *job, uint32_t *n)
  */
 int rs_share_plan(struct rs_ctx *job)
 {
-	int hi = highest_fd();
+	int hi = rs_highest_fd();
 	for (uint32_t i = 0; i < job->nr_procs; i++) {
 		const struct rs_ctx *p = job->procs[i];
 		for (uint32_t k = 0; k < p->nr_fds; k++)

@@ -3,24 +3,16 @@
  * event. Loaded on first use like the engine, so the local verbs never
  * load NATS. Which server and prefix: local-daemon.ts.
  */
+import type { BusAuth } from '../bus/auth.js';
 import type { HealthEvent } from '../shared/types.js';
+
+// a type only: erased from the JavaScript, so it loads nothing of the bus
+export type { BusAuth };
 
 export interface CliBus {
   request(node: string, verb: string, body: unknown, timeoutMs: number): Promise<unknown>;
   publishHealth(event: HealthEvent): Promise<void>;
   close(): Promise<void>;
-}
-
-/** As src/bus/auth.ts takes it (kept here so the local verbs never load NATS). */
-export interface BusAuth {
-  user?: string;
-  password?: string;
-  passwordFile?: string;
-  token?: string;
-  tokenFile?: string;
-  nkeySeedFile?: string;
-  credsFile?: string;
-  tls?: { ca?: string; cert?: string; key?: string };
 }
 
 export interface BusSettings {

@@ -207,13 +207,7 @@ export function localDaemon(parsed: ParsedArgs, what = 'this command'): LocalDae
   if (!isToken(node)) {
     throw new UsageError(`--node must be 1-64 letters, digits, '_' or '-', got '${node}'`);
   }
-  const settings: BusSettings = {
-    url,
-    timeoutMs:
-      parseNumber(last(parsed, 'request-timeout') ?? '30', '--request-timeout', 0.1, 3600) * 1000,
-  };
-  if (prefix) settings.prefix = prefix;
-  if (auth) settings.auth = auth;
+  const settings = settingsOf(parsed, url, prefix, auth);
   if (socket) settings.socket = socket;
   return { settings, node };
 }
@@ -233,6 +227,16 @@ export function busOnly(parsed: ParsedArgs): BusSettings {
     auth ??= info.auth;
   }
   auth ??= localAuthFor(url, parsed);
+  return settingsOf(parsed, url, prefix, auth);
+}
+
+/** The server, prefix and credentials found, with --request-timeout. */
+function settingsOf(
+  parsed: ParsedArgs,
+  url: string,
+  prefix: string | undefined,
+  auth: BusAuth | undefined,
+): BusSettings {
   const settings: BusSettings = {
     url,
     timeoutMs:

@@ -14,17 +14,10 @@ import { connect } from '@nats-io/transport-node';
 import test, { type ExecutionContext } from 'ava';
 import { createBusClient } from '../../src/bus/index.js';
 import { natsServer } from '../helpers/nats.js';
-import { CKPT, REPO, startDaemon, until } from './fixture.js';
+import { CKPT, haveCommands, REPO, startDaemon, until } from './fixture.js';
 
 const USER = `ckptp${process.pid % 100000}`;
-const haveUseradd = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v useradd && command -v userdel']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const haveUseradd = haveCommands('useradd', 'userdel');
 test.before(() => {
   if (haveUseradd)
     execFileSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', USER]);

@@ -53,6 +53,61 @@ export function lineCount(file: string): number {
   return lines.length;
 }
 
+/** All these commands are on the PATH (e.g. useradd to make the users a test needs). */
+export function haveCommands(...names: string[]): boolean {
+  try {
+    execFileSync('sh', ['-c', names.map((n) => `command -v ${n}`).join(' && ')]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A user's uid (-u) or primary gid (-g). */
+export const idOf = (flag: '-u' | '-g', user: string) =>
+  Number(execFileSync('id', [flag, user], { encoding: 'utf8' }).trim());
+
+/** A group's gid, by its name. */
+export const gidOfGroup = (group: string) =>
+  Number(execFileSync('getent', ['group', group], { encoding: 'utf8' }).split(':')[2]);
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * `ckpt ARGS` as `user` (its own group, plus the named `groups`) with no bus
+ * in its environment: it reaches the daemon through the local socket.
+ */
+export function ckptAs(
+  user: string,
+  args: string[],
+  opts: { groups?: string[]; cwd?: string } = {},
+): Promise<CliResult> {
+  const groups = opts.groups ?? [];
+  const g = groups.length
+    ? ['--groups', groups.map((x) => String(gidOfGroup(x))).join(',')]
+    : ['--clear-groups'];
+  return new Promise((resolve) => {
+    const p = spawn('setpriv', ['--reuid', user, '--regid', user, ...g, CKPT, ...args], {
+      cwd: opts.cwd ?? '/',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CKPT_BUS_URL: '', CKPT_NODE: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    p.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 export interface DaemonProc {
   proc: ChildProcess;
   stateDir: string;

@@ -12,25 +12,13 @@ import { join } from 'node:path';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import test from 'ava';
 import { natsServer } from '../helpers/nats.js';
-import { CKPT, REPO, startDaemon, until } from './fixture.js';
+import { CKPT, ckptAs, haveCommands, idOf, startDaemon, until } from './fixture.js';
 
 const TAG = process.pid % 100000;
 const U1 = `ckpta${TAG}`;
 const U2 = `ckptb${TAG}`;
 const ADMINS = `ckptadm${TAG}`;
-const haveUseradd = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v useradd && command -v userdel && command -v groupadd']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-const idOf = (flag: '-u' | '-g', user: string) =>
-  Number(execFileSync('id', [flag, user], { encoding: 'utf8' }).trim());
-const gidOfGroup = (g: string) =>
-  Number(execFileSync('getent', ['group', g], { encoding: 'utf8' }).split(':')[2]);
+const haveUseradd = haveCommands('useradd', 'userdel', 'groupadd');
 
 test.before(() => {
   if (!haveUseradd) return;
@@ -58,33 +46,6 @@ test.after.always(() => {
     execFileSync('groupdel', [ADMINS]);
   } catch {}
 });
-
-/** `ckpt ARGS` as `user` (its own group, plus `groups`), through the local socket. */
-function ckptAs(
-  user: string,
-  args: string[],
-  groups: string[] = [],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const g = groups.length
-    ? ['--groups', groups.map((x) => String(gidOfGroup(x))).join(',')]
-    : ['--clear-groups'];
-  return new Promise((resolve) => {
-    const p = spawn('setpriv', ['--reuid', user, '--regid', user, ...g, CKPT, ...args], {
-      cwd: REPO,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, CKPT_BUS_URL: '', CKPT_NODE: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    p.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** `sleep 600` as `user` (root if undefined); its pid. */
 function sleeper(t: { teardown(f: () => void): void }, user?: string): number {
@@ -196,7 +157,7 @@ test('local users act on their own processes and jobs only; root and the admin g
   const mine = JSON.parse(l1.stdout) as Array<{ id: string; owner: { uid: number } }>;
   t.deepEqual(mine.map((j) => j.id).sort(), ['one', 'ran']);
   t.true(mine.every((j) => j.owner.uid === idOf('-u', U1)));
-  const admin = await ckptAs(U1, ['jobs', '--json', ...sd], [ADMINS]);
+  const admin = await ckptAs(U1, ['jobs', '--json', ...sd], { groups: [ADMINS] });
   t.deepEqual(
     JSON.parse(admin.stdout)
       .map((j: { id: string }) => j.id)
@@ -228,7 +189,7 @@ test('local users act on their own processes and jobs only; root and the admin g
   t.regex(d.stderr(), /command refused/);
 
   // the admin group acts on all: detach U2's job
-  const det = await ckptAs(U1, ['detach', '--job', 'two', ...sd], [ADMINS]);
+  const det = await ckptAs(U1, ['detach', '--job', 'two', ...sd], { groups: [ADMINS] });
   t.is(det.code, 0, det.stderr);
   // root too (its CLI uses the socket as well): it attaches U2's process,
   // the job belonging to U2 (the owner comes from /proc, not the caller)

@@ -29,22 +29,21 @@ import test from 'ava';
 import { ImageTrust } from '../../src/engine/image-trust.js';
 import * as libckpt from '../../src/engine/libckpt.js';
 import { natsServer } from '../helpers/nats.js';
-import { CKPT, commands, REPO, sleep, startDaemon, until } from './fixture.js';
+import {
+  ckptAs,
+  commands,
+  haveCommands,
+  idOf,
+  REPO,
+  sleep,
+  startDaemon,
+  until,
+} from './fixture.js';
 import { forgeCreds } from './forge.js';
 
 const COUNTER = join(REPO, 'native', 'build', 'progs', 'counter');
 const USER = `ckptt${process.pid % 100000}`;
-const haveUseradd = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v useradd && command -v userdel']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-const idOf = (flag: '-u' | '-g', user: string) =>
-  Number(execFileSync('id', [flag, user], { encoding: 'utf8' }).trim());
+const haveUseradd = haveCommands('useradd', 'userdel');
 
 function idsOf(pid: number): { Uid: string; Gid: string; Groups: string } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -88,29 +87,6 @@ test.after.always(() => {
     execFileSync('userdel', [USER]);
   } catch {}
 });
-
-function ckptAs(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(
-      'setpriv',
-      ['--reuid', USER, '--regid', USER, '--clear-groups', CKPT, ...args],
-      {
-        cwd: '/',
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, CKPT_BUS_URL: '', CKPT_NODE: '' },
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    p.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** The counter as USER, detached (not our child); its pid. */
 async function userCounter(dir: string, name: string): Promise<number> {
@@ -182,9 +158,9 @@ test('a user restarts their own counter with the same PID; forged, outside and c
   t.is(before.Uid, [uid, uid, uid, uid].join('\t'));
 
   // the user attaches and checkpoints their own counter through the socket
-  const a = await ckptAs(['attach', '--job', 'c', ...sd, String(pid)]);
+  const a = await ckptAs(USER, ['attach', '--job', 'c', ...sd, String(pid)]);
   t.is(a.code, 0, a.stderr);
-  const cp = await ckptAs(['checkpoint', '--job', 'c', '--kill', '--json', ...sd]);
+  const cp = await ckptAs(USER, ['checkpoint', '--job', 'c', '--kill', '--json', ...sd]);
   t.is(cp.code, 0, cp.stderr);
   const image = JSON.parse(cp.stdout).image as string;
   t.true(image.startsWith(join(d.stateDir, 'images', 'c')), image);
@@ -224,7 +200,7 @@ test('a user restarts their own counter with the same PID; forged, outside and c
   refusals.push(['forged', ['restart', '--job', 'c', ...sd], /changed after the daemon signed it/]);
 
   for (const [name, args, says] of refusals) {
-    const r = await ckptAs(args);
+    const r = await ckptAs(USER, args);
     t.not(r.code, 0, name);
     t.regex(r.stderr, says, `${name}: ${r.stderr}`);
   }
@@ -257,7 +233,7 @@ test('a user restarts their own counter with the same PID; forged, outside and c
       return false;
     }
   });
-  const ae = await ckptAs(['attach', '--job', 'e', ...sd, String(vpid)]);
+  const ae = await ckptAs(USER, ['attach', '--job', 'e', ...sd, String(vpid)]);
   t.is(ae.code, 0, ae.stderr);
   victim.kill('SIGKILL');
   await until('job e to end', () => !existsSync(`/proc/${vpid}`));
@@ -265,7 +241,7 @@ test('a user restarts their own counter with the same PID; forged, outside and c
   const rec = (await request('jobs', {})).jobs as Array<{ id: string; lastImage: object }>;
   const cRecord = rec.find((j) => j.id === 'c')?.lastImage as Record<string, unknown>;
   await kv.put('trust.e', JSON.stringify({ ...cRecord, job: 'e' }));
-  const r1 = await ckptAs(['restart', '--job', 'e', ...sd]);
+  const r1 = await ckptAs(USER, ['restart', '--job', 'e', ...sd]);
   t.regex(r1.stderr, /signed for job c/, r1.stderr);
   await kv.put('trust.e', JSON.stringify({ ...cRecord, job: 'e', path: outside }));
   const r2 = await request('restart', { job: 'e' });
@@ -307,7 +283,7 @@ test('a user restarts their own counter with the same PID; forged, outside and c
   );
 
   // 5. the untouched image: the user restarts their counter, same PID, their credentials
-  const rs = await ckptAs(['restart', '--job', 'c', '--json', ...sd]);
+  const rs = await ckptAs(USER, ['restart', '--job', 'c', '--json', ...sd]);
   t.is(rs.code, 0, rs.stderr);
   t.is(JSON.parse(rs.stdout).pid, pid, 'the same PID');
   const after = idsOf(pid);

@@ -5,14 +5,11 @@
  * or what differs, and its exit status comes back through the restorer.
  * Through the koffi binding and through bin/ckpt.
  */
-import { spawn } from 'node:child_process';
 import {
-  closeSync,
   copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
-  openSync,
   readFileSync,
   statSync,
   writeFileSync,
@@ -22,13 +19,21 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { AFTER, checkpoint, inspect, restart, wait } from '../../src/engine/libckpt.js';
 import { runCli } from '../cli/run-cli.js';
-import { PROGS, SRC, sleep, until, within } from './harness.js';
+import {
+  gone,
+  launcher,
+  PROGS,
+  passes,
+  SRC,
+  sleep,
+  type Target,
+  until,
+  within,
+} from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-accept-'));
 
-const gone = (pid: number) => !existsSync(`/proc/${pid}`);
-
-/** p, or a failure naming what did not happen within ms (never a hung test). */
+const launch = launcher(scratch);
 
 /** Lines "0".."n-1" with no gap or repeat: n, or -1. A partial last line is ignored. */
 function lines(file: string): number {
@@ -37,35 +42,6 @@ function lines(file: string): number {
   all.pop();
   for (let i = 0; i < all.length; i++) if (all[i] !== String(i)) return -1;
   return all.length;
-}
-
-interface Target {
-  pid: number;
-  out: string;
-}
-
-/** Start argv detached from this process (setsid -f: libckpt must not trace our children). */
-async function launch(
-  t: ExecutionContext,
-  name: string,
-  argv: string[],
-  cwd = scratch,
-): Promise<Target> {
-  const out = join(scratch, `${name}.out`);
-  const fd = openSync(out, 'w');
-  spawn('setsid', ['-f', ...argv], { stdio: ['ignore', fd, fd], cwd });
-  closeSync(fd);
-  const m = await until(
-    `${name} READY`,
-    () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
-  );
-  const pid = Number(m[1]);
-  t.teardown(() => {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  });
-  return { pid, out };
 }
 
 /** Checkpoint (kill), restart with the same PID, SIGUSR1, expect PASS and exit 0. */
@@ -81,17 +57,7 @@ async function viaApi(
   const rr = await restart(image);
   t.is(rr.pid, target.pid, 'same pid');
   await between?.();
-  process.kill(rr.pid, 'SIGUSR1');
-  const code = await within(wait(rr.waiterPid), 30_000, `exit of the restored ${target.pid}`).catch(
-    (err: Error) => {
-      throw new Error(`${err.message}; its output: ${readFileSync(target.out, 'utf8')}`);
-    },
-  );
-  const out = readFileSync(target.out, 'utf8');
-  t.is(code, 0, out);
-  t.regex(out, /^PASS$/m, out);
-  t.notRegex(out, /FAIL/);
-  return out;
+  return passes(t, rr, target.out);
 }
 
 /** The same through bin/ckpt: checkpoint --kill -f, then restart in the foreground. */

@@ -5,35 +5,15 @@
  * of an uninterrupted run of the same program. The refusals leave the target
  * running and name the descriptor.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { AFTER, checkpoint, inspect, restart, wait } from '../../src/engine/libckpt.js';
-import { PROGS, SRC, sleep, until, within } from './harness.js';
+import { gone, launcher, PROGS, SRC, sleep, until, within } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-events-'));
-const gone = (pid: number) => !existsSync(`/proc/${pid}`);
-
-/** Start argv detached (setsid -f: libckpt must not trace our children); its pid from READY. */
-async function launch(t: ExecutionContext, name: string, argv: string[]) {
-  const out = join(scratch, `${name}.out`);
-  const fd = openSync(out, 'w');
-  spawn('setsid', ['-f', ...argv], { stdio: ['ignore', fd, fd], cwd: scratch });
-  closeSync(fd);
-  const m = await until(
-    `${name} READY`,
-    () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
-  );
-  const pid = Number(m[1]);
-  t.teardown(() => {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  });
-  return { pid, out };
-}
+const launch = launcher(scratch);
 
 /** The output without the READY line (the pid differs between runs). */
 const body = (out: string) => readFileSync(out, 'utf8').replace(/^READY \d+\n/m, '');

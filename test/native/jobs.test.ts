@@ -6,10 +6,9 @@
  * small generated C project, a Python multiprocessing Pool(2) and a node.js
  * script with timers and a child process on an IPC channel.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   closeSync,
-  existsSync,
   mkdirSync,
   mkdtempSync,
   openSync,
@@ -22,10 +21,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { AFTER, checkpoint, restart, SCOPE, wait } from '../../src/engine/libckpt.js';
-import { SRC, sleep, until } from './harness.js';
+import { gone, launcher, SRC, sleep, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-jobs-'));
-const gone = (pid: number) => !existsSync(`/proc/${pid}`);
+const launch = launcher(scratch, { group: true });
 /** How many children pid has now (0 once it is gone). */
 function kids(pid: number): number {
   try {
@@ -48,20 +47,13 @@ async function interrupted(
   after: number | ((pid: number) => boolean),
 ) {
   const log = join(scratch, `${name}.log`);
-  const fd = openSync(log, 'w');
-  const pidfile = join(scratch, `${name}.pid`);
-  spawn('setsid', ['-f', 'bash', '-c', `echo $$ > ${pidfile}; cd ${dir} && ${script}`], {
-    stdio: ['ignore', fd, fd],
-  });
-  closeSync(fd);
-  const pid = await until(`${name} started`, () =>
-    existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) || false : false,
+  const pidFile = join(scratch, `${name}.pid`);
+  const { pid } = await launch(
+    t,
+    name,
+    ['bash', '-c', `echo $$ > ${pidFile}; cd ${dir} && ${script}`],
+    { out: log, pidFile },
   );
-  t.teardown(() => {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {}
-  });
   if (typeof after === 'number') await sleep(after);
   else await until(`${name} under way`, () => after(pid), 60_000);
   t.false(gone(pid), `${name} still running at the checkpoint`);

@@ -13,13 +13,13 @@
  * KILLSTORM_KILLS sets the number of kills (60 by default; 200 by hand).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { inspect } from '../../src/engine/libckpt.js';
 import { runCli } from '../cli/run-cli.js';
-import { PROGS, REPO, sleep } from './harness.js';
+import { launcher, PROGS, REPO, sleep } from './harness.js';
 
 const CKPT = join(REPO, 'bin', 'ckpt');
 const KILLS = Number(process.env.KILLSTORM_KILLS ?? 60);
@@ -59,22 +59,7 @@ function waitTraced(pid: number, ms: number): boolean {
 
 test.serial(`kill storm: ${KILLS} SIGKILLs of the checkpointer, the target lives on`, async (t) => {
   t.timeout(20 * 60_000);
-  const out = join(scratch, 'storm.out');
-  const fd = openSync(out, 'w');
-  spawn('setsid', ['-f', join(PROGS, 'memory'), '64'], { stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  let pid = 0;
-  for (let i = 0; i < 1000 && !pid; i++) {
-    const m = /READY (\d+)/.exec(readFileSync(out, 'utf8'));
-    if (m) pid = Number(m[1]);
-    else await sleep(20);
-  }
-  t.true(pid > 0, 'the target started');
-  t.teardown(() => {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  });
+  const { pid, out } = await launcher(scratch)(t, 'storm', [join(PROGS, 'memory'), '64']);
   const image = join(scratch, 'storm.img');
   const blocked = status(pid)?.SigBlk;
   const maps = mappings(pid);

@@ -13,48 +13,25 @@
  * second test. The first runs with UV_USE_IO_URING=0 for that reason alone,
  * so that it does not depend on the node version's default.
  */
-import { spawn } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { AFTER, checkpoint, inspect, restart, wait } from '../../src/engine/libckpt.js';
-import { REPO, sleep, until, within } from './harness.js';
+import { gone, launcher, REPO, sleep, until, within } from './harness.js';
 
 const PROG = join(REPO, 'test', 'native', 'progs', 'nodeloop.mjs');
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-nodejs-'));
-const gone = (pid: number) => !existsSync(`/proc/${pid}`);
+const start = launcher(scratch);
 
 /** Start the program detached (setsid -f: not our child); pid and port from READY. */
 async function launch(t: ExecutionContext, name: string, uring = '0') {
-  const out = join(scratch, `${name}.out`);
-  const fd = openSync(out, 'w');
-  spawn('setsid', ['-f', process.execPath, PROG, join(scratch, `${name}.dir`)], {
-    stdio: ['ignore', fd, fd],
-    cwd: scratch,
+  const target = await start(t, name, [process.execPath, PROG, join(scratch, `${name}.dir`)], {
     env: { ...process.env, UV_USE_IO_URING: uring },
+    ready: /READY (\d+) (\d+)/,
   });
-  closeSync(fd);
-  const m = await until(
-    `${name} READY`,
-    () => /READY (\d+) (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
-  );
-  const pid = Number(m[1]);
-  t.teardown(() => {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  });
-  return { pid, port: Number(m[2]), out };
+  return { ...target, port: Number(target.ready[2]) };
 }
 
 /** One GET on a fresh connection (no keep-alive agent), closed when it returns. */

@@ -4,48 +4,16 @@
  * the same PID, checking themselves (PASS). Refusals are checked too: the
  * restart that cannot take a lock back says which file, range and holder.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { AFTER, checkpoint, restart, wait } from '../../src/engine/libckpt.js';
-import { PROGS, until } from './harness.js';
+import { AFTER, checkpoint, restart } from '../../src/engine/libckpt.js';
+import { gone, launcher, PROGS, passes, type Target, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-objects-'));
-const gone = (pid: number) => !existsSync(`/proc/${pid}`);
-
-interface Target {
-  pid: number;
-  out: string;
-}
-
-/** Start argv detached from this process (setsid -f), wait for READY. */
-async function launch(t: ExecutionContext, name: string, argv: string[]): Promise<Target> {
-  const out = join(scratch, `${name}.out`);
-  const fd = openSync(out, 'w');
-  spawn('setsid', ['-f', ...argv], { stdio: ['ignore', fd, fd], cwd: scratch });
-  closeSync(fd);
-  const m = await until(
-    `${name} READY`,
-    () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
-  );
-  const pid = Number(m[1]);
-  t.teardown(() => {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  });
-  return { pid, out };
-}
+const launch = launcher(scratch);
 
 async function killCheckpoint(t: ExecutionContext, target: Target, image: string) {
   const r = await checkpoint(target.pid, image, { after: AFTER.kill });
@@ -63,12 +31,7 @@ async function restartAndPass(
   const rr = await restart(image);
   t.is(rr.pid, target.pid, 'same pid');
   await between?.();
-  process.kill(rr.pid, 'SIGUSR1');
-  const code = await wait(rr.waiterPid);
-  const out = readFileSync(target.out, 'utf8');
-  t.is(code, 0, out);
-  t.regex(out, /^PASS$/m, out);
-  t.notRegex(out, /FAIL/);
+  await passes(t, rr, target.out);
 }
 
 test.serial('named FIFOs: a reader restarted mid-stream reads to the end', async (t) => {

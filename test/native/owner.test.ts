@@ -6,23 +6,20 @@
  * program looks like) is refused naming it; nothing is written, the job
  * runs on.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { AFTER, CP_OWNER, checkpoint, SCOPE } from '../../src/engine/libckpt.js';
-import { until } from './harness.js';
+import { gone, launcher, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-owner-'));
 const NOBODY = 65534;
-const gone = (pid: number) => !existsSync(`/proc/${pid}`);
+const launch = launcher(scratch, { closeFds: true });
 
 /** A root python that forks a child: the parent drops to nobody entirely,
     the child to real nobody / effective root when `setid`. */
 async function job(t: ExecutionContext, name: string, setid: boolean) {
-  const out = join(scratch, `${name}.out`);
-  const fd = openSync(out, 'w');
   const prog = `
 import os, time, sys
 pid = os.fork()
@@ -38,23 +35,14 @@ os.setresuid(${NOBODY}, ${NOBODY}, ${NOBODY})
 print("READY", os.getpid(), pid, flush=True)
 os.wait()
 `;
-  const closeExec = 'import os, sys; os.closerange(3, 1024); os.execvp(sys.argv[1], sys.argv[1:])';
-  spawn('setsid', ['-f', 'python3', '-c', closeExec, 'python3', '-c', prog], {
-    cwd: scratch,
-    stdio: ['ignore', fd, fd],
+  const { pid: parent, ready } = await launch(t, name, ['python3', '-c', prog], {
+    ready: /READY (\d+) (\d+)/,
   });
-  closeSync(fd);
-  const m = await until(
-    `${name} READY`,
-    () => /READY (\d+) (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
-  );
-  const parent = Number(m[1]);
-  const child = Number(m[2]);
+  const child = Number(ready[2]);
   t.teardown(() => {
-    for (const p of [child, parent])
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {}
+    try {
+      process.kill(child, 'SIGKILL');
+    } catch {}
   });
   // the child has dropped its ids once its status says so
   await until(`${name} child ids`, () =>

@@ -6,43 +6,15 @@
  * the restart (PASS). A seccomp filter of its own and per-thread scheduling
  * are refused naming the process and thread, and the target runs on.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { AFTER, checkpoint, RS_NO_RESTORE_PID, restart, wait } from '../../src/engine/libckpt.js';
-import { PROGS, until } from './harness.js';
+import { gone, launcher, PROGS, passes, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-procattrs-'));
-const gone = (pid: number) => !existsSync(`/proc/${pid}`);
-
-async function launch(t: ExecutionContext, name: string, argv: string[]) {
-  const out = join(scratch, `${name}.out`);
-  const fd = openSync(out, 'w');
-  spawn('setsid', ['-f', ...argv], { stdio: ['ignore', fd, fd], cwd: scratch });
-  closeSync(fd);
-  const m = await until(
-    `${name} READY`,
-    () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
-  );
-  const pid = Number(m[1]);
-  t.teardown(() => {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  });
-  return { pid, out };
-}
-
-async function passes(t: ExecutionContext, pid: number, waiterPid: number, out: string) {
-  process.kill(pid, 'SIGUSR1');
-  const code = await wait(waiterPid);
-  const text = readFileSync(out, 'utf8');
-  t.is(code, 0, text);
-  t.regex(text, /^PASS$/m, text);
-  t.notRegex(text, /FAIL/);
-}
+const launch = launcher(scratch);
 
 for (const variant of ['procattrs', 'procattrs-static']) {
   test.serial(`${variant}: timers and scheduling come back (same pid)`, async (t) => {
@@ -58,7 +30,7 @@ for (const variant of ['procattrs', 'procattrs-static']) {
       [0, 1, 3],
       timers,
     );
-    await passes(t, rr.pid, rr.waiterPid, target.out);
+    await passes(t, rr, target.out);
   });
 }
 
@@ -78,7 +50,7 @@ test.serial('fresh pids: a timer aimed at a thread follows the new tid', async (
   const tid = /notify: signal\/tid\.(\d+)/.exec(timers)?.[1];
   const tids = readdirSync(`/proc/${rr.pid}/task`);
   t.true(tid !== undefined && tids.includes(tid) && tid !== String(rr.pid), `${timers} ${tids}`);
-  await passes(t, rr.pid, rr.waiterPid, target.out);
+  await passes(t, rr, target.out);
 });
 
 test.serial('a seccomp filter of its own is refused, the process runs on', async (t) => {

@@ -9,16 +9,15 @@
  * --kill as a tree, restarted with the same pids, and checks itself
  * (test/native/progs/share.c).
  */
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { AFTER, checkpoint, inspect, restart, SCOPE, wait } from '../../src/engine/libckpt.js';
-import { PROGS, until } from './harness.js';
+import { AFTER, checkpoint, inspect, restart, SCOPE } from '../../src/engine/libckpt.js';
+import { gone, launcher, PROGS, passes, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-shared-'));
-const gone = (pid: number) => !existsSync(`/proc/${pid}`);
+const launch = launcher(scratch, { group: true });
 
 const modes = [
   'pipe',
@@ -38,20 +37,7 @@ const modes = [
 ];
 for (const mode of modes) {
   test.serial(`a ${mode} shared by a parent and its child comes back shared`, async (t) => {
-    const out = join(scratch, `${mode}.out`);
-    const fd = openSync(out, 'w');
-    spawn('setsid', ['-f', join(PROGS, 'share'), mode, scratch], { stdio: ['ignore', fd, fd] });
-    closeSync(fd);
-    const m = await until(
-      `${mode} READY`,
-      () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
-    );
-    const pid = Number(m[1]);
-    t.teardown(() => {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {}
-    });
+    const { pid, out } = await launch(t, mode, [join(PROGS, 'share'), mode, scratch]);
     const image = join(scratch, `${mode}.img`);
     const r = await checkpoint(pid, image, { after: AFTER.kill, scope: SCOPE.tree });
     t.is(r.processes, 2, JSON.stringify(r));
@@ -67,12 +53,7 @@ for (const mode of modes) {
     await until('killed and reaped', () => gone(pid));
     const rr = await restart(image, {});
     t.is(rr.pid, pid, 'same pid');
-    process.kill(rr.pid, 'SIGUSR1');
-    const code = await wait(rr.waiterPid);
-    const text = readFileSync(out, 'utf8');
-    t.is(code, 0, text);
-    t.regex(text, /^PASS$/m, text);
-    t.notRegex(text, /FAIL/);
+    await passes(t, rr, out);
   });
 }
 
@@ -81,20 +62,7 @@ test.serial(
   async (t) => {
     // its maker (the parent, root) would open it again for the child with
     // root's filesystem credentials
-    const out = join(scratch, 'creds.out');
-    const fd = openSync(out, 'w');
-    spawn('setsid', ['-f', join(PROGS, 'share'), 'creds', scratch], { stdio: ['ignore', fd, fd] });
-    closeSync(fd);
-    const m = await until(
-      'creds READY',
-      () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
-    );
-    const pid = Number(m[1]);
-    t.teardown(() => {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {}
-    });
+    const { pid } = await launch(t, 'creds', [join(PROGS, 'share'), 'creds', scratch]);
     const err = await t.throwsAsync(
       checkpoint(pid, join(scratch, 'creds.img'), { after: AFTER.kill, scope: SCOPE.tree }),
     );

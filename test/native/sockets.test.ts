@@ -6,43 +6,19 @@
  * are this test process (node:net, node:dgram). Every refusal is checked to
  * name the descriptor and the object and to leave the target running.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { AFTER, checkpoint, restart, wait } from '../../src/engine/libckpt.js';
+import { AFTER, checkpoint, restart } from '../../src/engine/libckpt.js';
 import { runCli } from '../cli/run-cli.js';
-import { PROGS, sleep, until, within } from './harness.js';
+import { gone, launcher, PROGS, passes, sleep, type Target, until, within } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-sockets-'));
-const gone = (pid: number) => !existsSync(`/proc/${pid}`);
-
-interface Target {
-  pid: number;
-  out: string;
-}
-
-/** Start argv detached (setsid -f: not our child, libckpt must not trace our children). */
-async function launch(t: ExecutionContext, name: string, argv: string[]): Promise<Target> {
-  const out = join(scratch, `${name}.out`);
-  const fd = openSync(out, 'w');
-  spawn('setsid', ['-f', ...argv], { stdio: ['ignore', fd, fd], cwd: scratch });
-  closeSync(fd);
-  const m = await until(
-    `${name} READY`,
-    () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
-  );
-  const pid = Number(m[1]);
-  t.teardown(() => {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  });
-  return { pid, out };
-}
+const launch = launcher(scratch);
 
 /** Checkpoint with after=kill, restart with the same PID; the waiter's pid. */
 async function killAndRestart(t: ExecutionContext, target: Target, image: string) {
@@ -56,12 +32,7 @@ async function killAndRestart(t: ExecutionContext, target: Target, image: string
 
 /** SIGUSR1, then the restored program's exit status 0 and PASS. */
 async function verify(t: ExecutionContext, target: Target, waiter: number) {
-  process.kill(target.pid, 'SIGUSR1');
-  const code = await within(wait(waiter), 30_000, `exit of the restored ${target.pid}`);
-  const out = readFileSync(target.out, 'utf8');
-  t.is(code, 0, out);
-  t.regex(out, /^PASS$/m, out);
-  t.notRegex(out, /FAIL/);
+  await passes(t, { pid: target.pid, waiterPid: waiter }, target.out);
 }
 
 /** A refused checkpoint: the message matches, the target is still running. */

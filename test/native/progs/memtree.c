@@ -60,10 +60,7 @@ int main(int argc, char **argv)
 	for (int i = 1; i < n; i++) {
 		kids[i] = fork();
 		if (kids[i] == 0) {
-			for (int f = 0; f < 3; f++) {
-				close(f);
-				open("/dev/null", O_RDWR);
-			}
+			zdtm_quiet();
 			mem = mmap(NULL, words * 8, PROT_READ | PROT_WRITE,
 				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			uint64_t s = fill((uint64_t)getpid());

@@ -15,21 +15,13 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
-static void quiet(void)
-{
-	for (int i = 0; i < 3; i++) {
-		close(i);
-		open("/dev/null", O_RDWR);
-	}
-}
-
 static pid_t me;
 
 /* In a child: wait for the restart, then check what it was. */
 static void __attribute__((noreturn)) child(pid_t pgid, pid_t sid)
 {
 	pid_t self = getpid();
-	quiet();
+	zdtm_quiet();
 	zdtm_wait();
 	if (getpid() != self)
 		_exit(10);
@@ -40,26 +32,6 @@ static void __attribute__((noreturn)) child(pid_t pgid, pid_t sid)
 	if (getsid(0) != sid)
 		_exit(13);
 	_exit(0);
-}
-
-static int children(pid_t *out, int max)
-{
-	char p[64], buf[512];
-	snprintf(p, sizeof(p), "/proc/%d/task/%d/children", getpid(), getpid());
-	int fd = open(p, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	int k = 0;
-	for (char *s = buf, *e; k < max; s = e) {
-		long v = strtol(s, &e, 10);
-		if (e == s)
-			break;
-		out[k++] = (pid_t)v;
-	}
-	return k;
 }
 
 /* Its stdio is its own /dev/null by now (nothing shared with the parent). */
@@ -123,7 +95,7 @@ int main(void)
 		setsid();
 		pid_t n = fork();
 		if (n == 0) {
-			quiet();
+			zdtm_quiet();
 			/* L is gone once we are the parent's */
 			while (getppid() != me)
 				usleep(1000);
@@ -134,7 +106,7 @@ int main(void)
 	waitpid(l, &st, 0);
 	pid_t kids[8], n = 0;
 	for (int tries = 0; !n && tries < 5000; tries++) {
-		int k = children(kids, 8);
+		int k = zdtm_children(kids, 8);
 		for (int i = 0; i < k; i++)
 			if (kids[i] != a && kids[i] != b && kids[i] != m)
 				n = kids[i];
@@ -156,7 +128,7 @@ int main(void)
 	ZDTM_CHECK(getpid() == me, "pid %d, was %d", getpid(), me);
 	ZDTM_CHECK(getsid(0) == me, "session %d, was %d", getsid(0), me);
 	ZDTM_CHECK(getpgid(0) == me, "group %d, was %d", getpgid(0), me);
-	int k = children(kids, 8);
+	int k = zdtm_children(kids, 8);
 	ZDTM_CHECK(k == 4, "%d children, expected 4 (A, B, M, N)", k);
 	for (int i = 0; i < k; i++)
 		kill(kids[i], SIGUSR1);

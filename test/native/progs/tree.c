@@ -11,41 +11,12 @@
 #include <fcntl.h>
 #include <sys/wait.h>
 
-static int children(pid_t *out, int max)
-{
-	char p[64], buf[512];
-	snprintf(p, sizeof(p), "/proc/%d/task/%d/children", getpid(), getpid());
-	int fd = open(p, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	int k = 0;
-	for (char *s = buf, *e; k < max; s = e) {
-		long v = strtol(s, &e, 10);
-		if (e == s)
-			break;
-		out[k++] = (pid_t)v;
-	}
-	return k;
-}
-
 static void pass_on(void)
 {
 	pid_t c[8];
-	int n = children(c, 8);
+	int n = zdtm_children(c, 8);
 	for (int i = 0; i < n; i++)
 		kill(c[i], SIGUSR1);
-}
-
-static void quiet(void)
-{
-	/* an open description of /dev/null of its own, not the parent's */
-	for (int i = 0; i < 3; i++) {
-		close(i);
-		open("/dev/null", O_RDWR);
-	}
 }
 
 static int same_parent(pid_t was)
@@ -60,16 +31,16 @@ int main(int argc, char **argv)
 	pid_t me = getpid();
 	pid_t c1 = fork();
 	if (c1 == 0) {
-		quiet();
+		zdtm_quiet();
 		_exit(11);
 	}
 	pid_t c2 = fork();
 	if (c2 == 0) {
-		quiet();
+		zdtm_quiet();
 		pid_t self = getpid();
 		pid_t g = fork();
 		if (g == 0) {
-			quiet();
+			zdtm_quiet();
 			zdtm_wait();
 			_exit(getppid() == self || fresh ? 33 : 90);
 		}
@@ -82,7 +53,7 @@ int main(int argc, char **argv)
 	}
 	pid_t c3 = fork();
 	if (c3 == 0) {
-		quiet();
+		zdtm_quiet();
 		zdtm_wait();
 		_exit(same_parent(me) || fresh ? 44 : 94);
 	}

@@ -54,10 +54,7 @@ int main(void)
 	block(csigs, 5);
 	pid_t c = fork();
 	if (c == 0) {
-		for (int i = 0; i < 3; i++) {
-			close(i);
-			open("/dev/null", O_RDWR);
-		}
+		zdtm_quiet();
 		union sigval v = {.sival_int = 22};
 		pthread_sigqueue(pthread_self(), SIGRTMIN + 2, v);
 		zdtm_wait();

@@ -5,6 +5,7 @@
  */
 #ifndef CKPT_ZDTM_H
 #define CKPT_ZDTM_H
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -57,6 +58,38 @@ static __attribute__((unused)) void zdtm_wait(void)
 {
 	while (!zdtm_go)
 		pause();
+}
+
+/* In a child of the job: stdio of its own (an open description of
+   /dev/null, not its parent's), so that it shares nothing with the parent. */
+static __attribute__((unused)) void zdtm_quiet(void)
+{
+	for (int i = 0; i < 3; i++) {
+		close(i);
+		open("/dev/null", O_RDWR);
+	}
+}
+
+/* This process's children (from /proc, so that it also holds with
+   --no-restore-pid): up to max of them into out, their number. */
+static __attribute__((unused)) int zdtm_children(pid_t *out, int max)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof(p), "/proc/%d/task/%d/children", getpid(), getpid());
+	int fd = open(p, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	int k = 0;
+	for (char *s = buf, *e; k < max; s = e) {
+		long v = strtol(s, &e, 10);
+		if (e == s)
+			break;
+		out[k++] = (pid_t)v;
+	}
+	return k;
 }
 
 static int zdtm_fails;
