@@ -51,7 +51,6 @@ static void *writer_main(void *arg)
 		struct imgw_buf *buf = &w->bufs[b];
 		int err = 0;
 		if (!w->werr) {
-			w->file_crc = ckpt_crc32c(w->file_crc, buf->data, buf->len);
 			err = write_all(w->fd, buf->data, buf->len);
 			/* start writeback now: the final fsync then finds little to do,
 			   so the disk works while we still copy memory */
@@ -327,9 +326,14 @@ int imgw_open(struct imgw *w, const char *path, int fd, uint32_t flags, struct c
 
 /* ---- sections ----------------------------------------------------------------- */
 
-/* Raw bytes into the stream (no section accounting). */
-static int put(struct imgw *w, const void *p, size_t n)
+static const unsigned char zero_page[CKPT_IMG_PAGE_SIZE];
+
+/* Raw bytes into the stream (no section accounting); crc is theirs (of n
+   zeros when p is NULL), folded into the file's checksum without reading
+   them again. */
+static int put_crc(struct imgw *w, const void *p, size_t n, uint32_t crc)
 {
+	w->file_crc = ckpt_crc32c_combine(w->file_crc, crc, n);
 	const unsigned char *s = p;
 	while (n) {
 		if (w->cur < 0)
@@ -352,6 +356,12 @@ static int put(struct imgw *w, const void *p, size_t n)
 		}
 	}
 	return 0;
+}
+
+/* Headers, tails and padding (less than a page of zeros). */
+static int put(struct imgw *w, const void *p, size_t n)
+{
+	return put_crc(w, p, n, ckpt_crc32c(0, p ? p : zero_page, n));
 }
 
 int imgw_header(struct imgw *w, struct ckpt_img_header *h)
@@ -390,17 +400,17 @@ int imgw_payload(struct imgw *w, const void *p, size_t n)
 {
 	if (n > w->sec_left)
 		return overflow(w, n);
-	w->sec_crc = ckpt_crc32c(w->sec_crc, p, n);
+	uint32_t crc = ckpt_crc32c(0, p, n);
+	w->sec_crc = ckpt_crc32c_combine(w->sec_crc, crc, n);
 	w->sec_left -= n;
-	return put(w, p, n);
+	return put_crc(w, p, n, crc);
 }
 
 int imgw_zeros(struct imgw *w, size_t n)
 {
-	static const unsigned char zero[4096];
 	while (n) {
-		size_t k = n < sizeof(zero) ? n : sizeof(zero);
-		int rc = imgw_payload(w, zero, k);
+		size_t k = n < sizeof(zero_page) ? n : sizeof(zero_page);
+		int rc = imgw_payload(w, zero_page, k);
 		if (rc)
 			return rc;
 		n -= k;
@@ -429,7 +439,9 @@ int imgw_commit_reserved(struct imgw *w, size_t n)
 	if (n > w->sec_left)
 		return overflow(w, n);
 	struct imgw_buf *b = &w->bufs[w->cur];
-	w->sec_crc = ckpt_crc32c(w->sec_crc, b->data + b->len, n);
+	uint32_t crc = ckpt_crc32c(0, b->data + b->len, n);
+	w->sec_crc = ckpt_crc32c_combine(w->sec_crc, crc, n);
+	w->file_crc = ckpt_crc32c_combine(w->file_crc, crc, n);
 	w->sec_left -= n;
 	b->len += n;
 	w->off += n;

@@ -56,7 +56,9 @@ struct imgw {
 	int werr; /* errno of the writer's first failure */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	uint32_t file_crc; /* of every byte written, in the writer thread */
+	/* of every byte handed to the writer, by the caller's thread: each byte
+	   is checksummed once, for its section and the file (combined) */
+	uint32_t file_crc;
 	uint64_t written;
 };
 
