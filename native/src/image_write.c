@@ -37,6 +37,56 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 	return 0;
 }
 
+/* O_DIRECT wants offset, length and buffer aligned to the device's logical
+   block; a page covers every block size in use. */
+#define DIO_ALIGN 4096u
+
+static void end_direct(struct imgw *w)
+{
+	int fl = fcntl(w->fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(w->fd, F_SETFL, fl & ~O_DIRECT);
+	w->direct = 0;
+}
+
+/* A buffer, past the page cache while it can be: the first unaligned piece
+   (the image's tail), or a file system that takes O_DIRECT at open but
+   refuses the write (EINVAL, nothing written), ends it. */
+static int write_direct(struct imgw *w, const unsigned char *p, size_t n)
+{
+	uint64_t off = w->written;
+	while (n) {
+		if (w->direct && (off % DIO_ALIGN || n % DIO_ALIGN))
+			end_direct(w);
+		ssize_t k = write(w->fd, p, n);
+		if (k < 0 && errno == EINVAL && w->direct) {
+			end_direct(w);
+			continue;
+		}
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (k == 0)
+			return EIO;
+		p += k;
+		off += (uint64_t)k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+void imgw_direct(struct imgw *w)
+{
+	if (!w->own_fd || (w->flags & CKPT_CP_NOSYNC) || w->off)
+		return;
+	int fl = fcntl(w->fd, F_GETFL);
+	/* refused (EINVAL: no O_DIRECT on this file system): the page cache */
+	if (fl >= 0 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0)
+		w->direct = 1;
+}
+
 static void *writer_main(void *arg)
 {
 	struct imgw *w = arg;
@@ -50,7 +100,9 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 		struct imgw_buf *buf = &w->bufs[b];
 		int err = 0;
-		if (!w->werr) {
+		if (!w->werr && w->direct) {
+			err = write_direct(w, buf->data, buf->len);
+		} else if (!w->werr) {
 			err = write_all(w->fd, buf->data, buf->len);
 			/* start writeback now: the final fsync then finds little to do,
 			   so the disk works while we still copy memory */
