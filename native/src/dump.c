@@ -418,6 +418,10 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 		dump_free(&d);
 		return rc;
 	}
+	/* frozen until the image is durable anyway: past the page cache; with
+	   --cont it runs again once its memory is in the page cache */
+	if (o.after != CKPT_AFTER_CONT)
+		imgw_direct(&w);
 	dump_progress(&d, 0, 0, CKPT_PHASE_FREEZE);
 	uint64_t t_freeze = dump_now_ns(), frozen_ns = 0;
 	int released = 0;

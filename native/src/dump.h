@@ -155,8 +155,12 @@ int dump_unblock(struct dump *d);
 int dump_release(struct dump *d, int sig);
 
 /* dump_freeze.c: the user engine */
-/* Is the process tracing another one (BLCR's --ptracer-error)? */
+/* Is the process tracing another one (BLCR's --ptracer-error)? A member
+   of a job is not looked at here: dump_job asks once for all its members
+   (dump_refuse_tracers), one walk of /proc instead of one per process. */
 int dump_refuse_tracer(struct dump *d);
+/* Is one of pids[0..n) tracing some process? One walk of /proc. */
+int dump_refuse_tracers(const pid_t *pids, uint32_t n, struct ckpt_err *e);
 /* What both engines refuse first: no such process, a thread id, ourself, a
    zombie. Sets *state (the /proc state letter). */
 int dump_check_target(struct dump *d, char *state);

@@ -142,9 +142,18 @@ static int list_tasks(struct dump *d, int *added)
 	return rc;
 }
 
-/* Is a thread of d->pid tracing some process? Its tracees would be
-   left behind, or frozen with it (BLCR's --ptracer-error, the default). */
-int dump_refuse_tracer(struct dump *d)
+static int is_one_of(long pid, const pid_t *pids, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (pids[i] == pid)
+			return 1;
+	return 0;
+}
+
+/* Is a thread of one of pids tracing some process? Its tracees would be
+   left behind, or frozen with it (BLCR's --ptracer-error, the default).
+   Every process's TracerPid is read once, whatever n is. */
+int dump_refuse_tracers(const pid_t *pids, uint32_t n, struct ckpt_err *e)
 {
 	DIR *proc = opendir("/proc");
 	if (!proc)
@@ -153,20 +162,25 @@ int dump_refuse_tracer(struct dump *d)
 	int rc = 0;
 	while (!rc && (de = readdir(proc))) {
 		pid_t p = atoi(de->d_name);
-		if (p <= 0 || p == d->pid)
+		if (p <= 0)
 			continue;
 		long tracer = status_field(p, "TracerPid:");
 		if (tracer <= 0)
 			continue;
-		long tgid = status_field((pid_t)tracer, "Tgid:");
-		if (tracer == d->pid || tgid == d->pid)
-			rc = ckpt_fail(d->e, EBUSY,
-				       "process %d is tracing process %d (a debugger or strace?): "
+		long tgid = is_one_of(tracer, pids, n) ? tracer : status_field((pid_t)tracer, "Tgid:");
+		if (tgid > 0 && is_one_of(tgid, pids, n) && tgid != p)
+			rc = ckpt_fail(e, EBUSY,
+				       "process %ld is tracing process %d (a debugger or strace?): "
 				       "checkpointing a tracer is not supported; detach it first",
-				       d->pid, p);
+				       tgid, p);
 	}
 	closedir(proc);
 	return rc;
+}
+
+int dump_refuse_tracer(struct dump *d)
+{
+	return d->job ? 0 : dump_refuse_tracers(&d->pid, 1, d->e);
 }
 
 int dump_check_target(struct dump *d, char *state)

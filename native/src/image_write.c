@@ -37,6 +37,56 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 	return 0;
 }
 
+/* O_DIRECT wants offset, length and buffer aligned to the device's logical
+   block; a page covers every block size in use. */
+#define DIO_ALIGN 4096u
+
+static void end_direct(struct imgw *w)
+{
+	int fl = fcntl(w->fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(w->fd, F_SETFL, fl & ~O_DIRECT);
+	w->direct = 0;
+}
+
+/* A buffer, past the page cache while it can be: the first unaligned piece
+   (the image's tail), or a file system that takes O_DIRECT at open but
+   refuses the write (EINVAL, nothing written), ends it. */
+static int write_direct(struct imgw *w, const unsigned char *p, size_t n)
+{
+	uint64_t off = w->written;
+	while (n) {
+		if (w->direct && (off % DIO_ALIGN || n % DIO_ALIGN))
+			end_direct(w);
+		ssize_t k = write(w->fd, p, n);
+		if (k < 0 && errno == EINVAL && w->direct) {
+			end_direct(w);
+			continue;
+		}
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (k == 0)
+			return EIO;
+		p += k;
+		off += (uint64_t)k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+void imgw_direct(struct imgw *w)
+{
+	if (!w->own_fd || (w->flags & CKPT_CP_NOSYNC) || w->off)
+		return;
+	int fl = fcntl(w->fd, F_GETFL);
+	/* refused (EINVAL: no O_DIRECT on this file system): the page cache */
+	if (fl >= 0 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0)
+		w->direct = 1;
+}
+
 static void *writer_main(void *arg)
 {
 	struct imgw *w = arg;
@@ -50,8 +100,9 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 		struct imgw_buf *buf = &w->bufs[b];
 		int err = 0;
-		if (!w->werr) {
-			w->file_crc = ckpt_crc32c(w->file_crc, buf->data, buf->len);
+		if (!w->werr && w->direct) {
+			err = write_direct(w, buf->data, buf->len);
+		} else if (!w->werr) {
 			err = write_all(w->fd, buf->data, buf->len);
 			/* start writeback now: the final fsync then finds little to do,
 			   so the disk works while we still copy memory */
@@ -327,9 +378,14 @@ int imgw_open(struct imgw *w, const char *path, int fd, uint32_t flags, struct c
 
 /* ---- sections ----------------------------------------------------------------- */
 
-/* Raw bytes into the stream (no section accounting). */
-static int put(struct imgw *w, const void *p, size_t n)
+static const unsigned char zero_page[CKPT_IMG_PAGE_SIZE];
+
+/* Raw bytes into the stream (no section accounting); crc is theirs (of n
+   zeros when p is NULL), folded into the file's checksum without reading
+   them again. */
+static int put_crc(struct imgw *w, const void *p, size_t n, uint32_t crc)
 {
+	w->file_crc = ckpt_crc32c_combine(w->file_crc, crc, n);
 	const unsigned char *s = p;
 	while (n) {
 		if (w->cur < 0)
@@ -352,6 +408,12 @@ static int put(struct imgw *w, const void *p, size_t n)
 		}
 	}
 	return 0;
+}
+
+/* Headers, tails and padding (less than a page of zeros). */
+static int put(struct imgw *w, const void *p, size_t n)
+{
+	return put_crc(w, p, n, ckpt_crc32c(0, p ? p : zero_page, n));
 }
 
 int imgw_header(struct imgw *w, struct ckpt_img_header *h)
@@ -390,17 +452,17 @@ int imgw_payload(struct imgw *w, const void *p, size_t n)
 {
 	if (n > w->sec_left)
 		return overflow(w, n);
-	w->sec_crc = ckpt_crc32c(w->sec_crc, p, n);
+	uint32_t crc = ckpt_crc32c(0, p, n);
+	w->sec_crc = ckpt_crc32c_combine(w->sec_crc, crc, n);
 	w->sec_left -= n;
-	return put(w, p, n);
+	return put_crc(w, p, n, crc);
 }
 
 int imgw_zeros(struct imgw *w, size_t n)
 {
-	static const unsigned char zero[4096];
 	while (n) {
-		size_t k = n < sizeof(zero) ? n : sizeof(zero);
-		int rc = imgw_payload(w, zero, k);
+		size_t k = n < sizeof(zero_page) ? n : sizeof(zero_page);
+		int rc = imgw_payload(w, zero_page, k);
 		if (rc)
 			return rc;
 		n -= k;
@@ -429,7 +491,9 @@ int imgw_commit_reserved(struct imgw *w, size_t n)
 	if (n > w->sec_left)
 		return overflow(w, n);
 	struct imgw_buf *b = &w->bufs[w->cur];
-	w->sec_crc = ckpt_crc32c(w->sec_crc, b->data + b->len, n);
+	uint32_t crc = ckpt_crc32c(0, b->data + b->len, n);
+	w->sec_crc = ckpt_crc32c_combine(w->sec_crc, crc, n);
+	w->file_crc = ckpt_crc32c_combine(w->file_crc, crc, n);
 	w->sec_left -= n;
 	b->len += n;
 	w->off += n;

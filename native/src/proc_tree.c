@@ -501,6 +501,8 @@ int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 		free_job(&j);
 		return rc;
 	}
+	if (o->after != CKPT_AFTER_CONT) /* as for one process (dump.c) */
+		imgw_direct(&w);
 	uint64_t t_freeze = dump_now_ns(), frozen_ns = 0;
 	/* freeze until the set is stable */
 	for (int round = 0; !rc; round++) {
@@ -582,6 +584,10 @@ int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 					       "restarted; retry once it is reaped",
 					       j.m[i].pid, j.m[i].comm, what, pid, j.m[i].ppid, what);
 	}
+	/* every member frozen: none can start tracing now; one walk of /proc
+	   for all of them (per member, 16 walks took 0.1-0.2 s of frozen time) */
+	if (!rc)
+		rc = dump_refuse_tracers(j.pids, j.n, e);
 	for (uint32_t i = 0; !rc && i < j.n; i++)
 		if (j.m[i].d) /* frozen: none can exec a set-id program now */
 			rc = dump_check_owner(o, j.m[i].pid, e);

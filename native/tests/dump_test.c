@@ -9,7 +9,8 @@
  *  - --backup keeps FILE.~1~, FILE.~2~; no-clobber refuses an existing file;
  *    an image written to a caller's fd is a valid image;
  *  - after-actions: STOP leaves it stopped, TERM delivers SIGTERM, CONT keeps
- *    it running; progress ends in DONE with the image size; inspect and
+ *    it running; a target frozen until the image is durable has it written
+ *    past the page cache (O_DIRECT), CONT through it; progress ends in DONE with the image size; inspect and
  *    probe describe it (and say how much room they need).
  */
 #include "ckpt.h"
@@ -25,7 +26,9 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/ptrace.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -264,6 +267,68 @@ static void test_after_actions(void)
 	EXPECT(ckpt_probe(js, 8, msg, sizeof(msg)) == -ENOSPC, "probe: ENOSPC on a short buffer");
 }
 
+/* Pages of path in the page cache, of *total. */
+static size_t cached_pages(const char *path, size_t *total)
+{
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	*total = 0;
+	if (fd < 0 || fstat(fd, &st) < 0 || !st.st_size) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	size_t len = (size_t)st.st_size, n = (len + 4095) / 4096, in = 0;
+	void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	unsigned char *v = malloc(n);
+	if (m != MAP_FAILED && v && mincore(m, len, v) == 0)
+		for (size_t i = 0; i < n; i++)
+			in += v[i] & 1;
+	if (m != MAP_FAILED)
+		munmap(m, len);
+	free(v);
+	close(fd);
+	*total = n;
+	return in;
+}
+
+/* A target frozen until its image is durable (STOP, KILL, ...) has the
+   image written past the page cache (O_DIRECT): the file's pages are not
+   cached afterwards, except the unaligned tail; with CONT it goes through
+   the page cache (the target runs again once its memory is there). Both
+   images verify. tmpfs keeps every file in memory: no residency to see. */
+static void test_direct_write(void)
+{
+	char img[PATH_MAX];
+	snprintf(img, sizeof(img), "%s/direct.img", dir);
+	struct statfs sf;
+	int tmpfs = statfs(dir, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
+	pid_t pid = spawn_counter(32);
+	struct ckpt_checkpoint_opts o = {.fd = -1, .after = CKPT_AFTER_STOP};
+	size_t total, in;
+	static char js[1 << 16];
+	EXPECT(cp(pid, img, &o, NULL) == 0, "stop: %s", msg);
+	in = cached_pages(img, &total);
+	EXPECT(total > 8192, "the image holds the 32 MiB (%zu pages)", total);
+	if (tmpfs)
+		printf("dump: %s is tmpfs: page cache residency not checked\n", dir);
+	else
+		EXPECT(in < total / 16, "after=STOP: image written past the page cache (%zu of %zu "
+		       "pages cached)", in, total);
+	EXPECT(ckpt_inspect(img, CKPT_IN_VERIFY, js, sizeof(js), NULL, msg, sizeof(msg)) > 0,
+	       "after=STOP image verifies: %s", msg);
+	kill(pid, SIGCONT);
+	o.after = CKPT_AFTER_CONT;
+	EXPECT(cp(pid, img, &o, NULL) == 0, "cont: %s", msg);
+	in = cached_pages(img, &total);
+	if (!tmpfs)
+		EXPECT(in > total / 2, "after=CONT: image through the page cache (%zu of %zu "
+		       "pages cached)", in, total);
+	EXPECT(ckpt_inspect(img, CKPT_IN_VERIFY, js, sizeof(js), NULL, msg, sizeof(msg)) > 0,
+	       "after=CONT image verifies: %s", msg);
+	kill_reap(pid);
+}
+
 /* Another user's process: its limits come from /proc/PID/limits where
    prlimit needs CAP_SYS_RESOURCE (absent on some machines, even for root). */
 static void test_other_user(void)
@@ -300,6 +365,7 @@ int main(void)
 	test_failure_keeps_previous();
 	test_backup_noclobber_fd();
 	test_after_actions();
+	test_direct_write();
 	test_other_user();
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
