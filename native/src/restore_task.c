@@ -126,7 +126,13 @@ static int create_thread(struct rs_ctx *c, struct rs_thread *t)
 	ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
 		   CLONE_SYSVSEM;
 	pid_t want = t->t->tid;
-	if (!(c->flags & CKPT_RS_NO_RESTORE_PID)) {
+	int kpid = !(c->flags & CKPT_RS_NO_RESTORE_PID) && rs_kpid_active();
+	if (kpid) {
+		int k = rs_kpid_next_pid(want); /* ckpt.ko: the next id is the thread's */
+		if (k)
+			return ckpt_fail_errno(c->e, -k, "ckpt.ko: thread id %d of pid %d", want,
+					       c->pid);
+	} else if (!(c->flags & CKPT_RS_NO_RESTORE_PID)) {
 		ca.set_tid = c->scratch + 256;
 		ca.set_tid_size = 1;
 	}
@@ -147,6 +153,11 @@ static int create_thread(struct rs_ctx *c, struct rs_thread *t)
 	if (tid < 0)
 		return ckpt_fail_errno(c->e, (int)-tid, "clone3 of thread %d", want);
 	t->tid = (pid_t)tid;
+	if (kpid && tid != want)
+		return ckpt_fail(c->e, EBUSY,
+				 "thread id %d: another process's fork took it while it was being "
+				 "restored (the thread got %ld); restart again",
+				 want, tid);
 	int st;
 	rc = ckpt_wait_stopped(t->tid, &st, c->e);
 	if (rc)
