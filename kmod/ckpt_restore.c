@@ -131,7 +131,9 @@ static int rs_payload(struct ckpt_rs_reader *r, loff_t off, u64 size, void *keep
 
 static int rs_add_id(struct ckpt_restore *rs, s32 id)
 {
-	if (id <= 0 || id > PID_MAX_LIMIT)
+	if (!id)
+		return 0; /* a pgid or sid outside the namespace (init's session is 0) */
+	if (id < 0 || id > PID_MAX_LIMIT)
 		return -EBADMSG;
 	if (rs->nr_ids >= CKPT_RS_MAX_IDS)
 		return -E2BIG;
@@ -355,8 +357,11 @@ static int rs_walk(struct ckpt_restore *rs, struct ckpt_rs_reader *r)
 			/* not used here: the restorer checks it before it is used */
 			ret = 0;
 		}
-		if (ret)
+		if (ret) {
+			if (ret == -EBADMSG)
+				r->bad_offset = off; /* the section, as the restorer names it */
 			break;
+		}
 		off = poff + s.size + sizeof(tail);
 	}
 	kvfree(buf);
@@ -391,10 +396,10 @@ int ckpt_restore_begin(struct file *image, struct ckpt_restore_args *a,
 	struct ckpt_restore *rs;
 	int ret;
 
-	if (!(image->f_mode & FMODE_READ) || !(image->f_mode & FMODE_PREAD))
-		return -EBADF;
 	if (!S_ISREG(file_inode(image)->i_mode))
 		return -EINVAL;
+	if (!(image->f_mode & FMODE_READ) || !(image->f_mode & FMODE_PREAD))
+		return -EBADF;
 	r.size = i_size_read(file_inode(image));
 	rs = kzalloc(sizeof(*rs), GFP_KERNEL);
 	if (!rs)

@@ -37,6 +37,7 @@
 
 #define KPID_TRIES 8 /* clones of one pid lost to racing forks before giving up */
 #define KPID_WRONG_PID 126 /* exit status of a child that got another pid */
+#define KPID_MIN 300 /* the module refuses lower ids to a normal user */
 
 static int kpid_fd = -1; /* the session's file; -1: no session */
 
@@ -78,6 +79,22 @@ int rs_kpid_begin(struct rs_ctx *c)
 		return 0;
 	if (c->backend == CKPT_BACKEND_AUTO && access(CKPT_KERNEL_DEV, F_OK) < 0)
 		return 0;
+	if (!(c->flags & CKPT_RS_NO_RESTORE_PID)) {
+		/* the module gives a user no id below 300 (kernel/pid.c's RESERVED_PIDS) */
+		pid_t low = c->proc->pid;
+		for (uint32_t i = 0; i < c->nr_threads; i++)
+			if (c->threads[i].t->tid < low)
+				low = c->threads[i].t->tid;
+		for (uint32_t i = 0; i < c->nr_tasks; i++)
+			if (c->tasks[i].pid < low)
+				low = c->tasks[i].pid;
+		if (low < KPID_MIN)
+			return ckpt_fail(c->e, EPERM,
+					 "image %s: id %d is below %d: ckpt.ko does not give a "
+					 "normal user the ids of early system daemons (restart with "
+					 "--no-restore-pid, or as root)",
+					 c->label, low, KPID_MIN);
+	}
 	int fd = ckpt_kernel_open(c->e);
 	if (fd < 0)
 		return ckpt_fail(c->e, -fd, "restart with the kernel engine: %s", c->e->msg);
