@@ -14,6 +14,10 @@
  *  - cross-engine: a user-engine image restarted by nobody with the kernel
  *    engine; the kernel-engine image restarted by root with the user engine
  *    and with the kernel engine;
+ *  - a job of two processes (a parent and its child, each counting) run by
+ *    nobody, checkpointed as a tree by the kernel engine, restarted by
+ *    nobody with the kernel engine: both PIDs, the parent's child is the
+ *    child (the child is cloned by the restored parent through the session);
  *  - bad arguments to the three ioctls: EFAULT, EINVAL, EBADF, EBADMSG,
  *    EBUSY, ENOENT, EPERM, ESRCH, ENOTTY (and no oops: the harness reads
  *    the serial log).
@@ -36,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -89,6 +94,17 @@ static int target_main(const char *file)
 	}
 }
 
+/* --tree FILE: the counter, and a child counting in FILE.child */
+static int tree_main(const char *file)
+{
+	char child[512];
+	snprintf(child, sizeof(child), "%s.child", file);
+	pid_t c = fork();
+	if (c == 0)
+		return target_main(child);
+	return c < 0 ? 2 : target_main(file);
+}
+
 static long count_of(const char *file)
 {
 	char buf[32] = "";
@@ -121,7 +137,7 @@ static void become_nobody(void)
 }
 
 /* The counter, run by nobody in a new session; counting once it returns. */
-static pid_t spawn_target(const char *file)
+static pid_t spawn_target_as(const char *mode, const char *file)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -133,7 +149,7 @@ static pid_t spawn_target(const char *file)
 		if (chdir(dir)) {
 		}
 		become_nobody();
-		execl(self, self, "--target", file, (char *)NULL);
+		execl(self, self, mode, file, (char *)NULL);
 		_exit(127);
 	}
 	if (!counts_past(file, 2)) {
@@ -142,6 +158,24 @@ static pid_t spawn_target(const char *file)
 		return -1;
 	}
 	return pid;
+}
+
+static pid_t spawn_target(const char *file)
+{
+	return spawn_target_as("--target", file);
+}
+
+/* The first child of pid, or -1. */
+static pid_t child_of(pid_t pid)
+{
+	char path[80], buf[64] = "";
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? atoi(buf) : -1;
 }
 
 static int tids_of(pid_t pid, pid_t *out)
@@ -166,14 +200,20 @@ static int tids_of(pid_t pid, pid_t *out)
 	return n;
 }
 
-static int cp(pid_t pid, const char *img, uint32_t backend, uint32_t after)
+static int cp_scope(pid_t pid, const char *img, uint32_t backend, uint32_t after,
+		    uint32_t scope)
 {
 	struct ckpt_checkpoint_opts o = {
-		.size = sizeof(o), .fd = -1, .after = after, .backend = backend};
+		.size = sizeof(o), .fd = -1, .after = after, .backend = backend, .scope = scope};
 	struct ckpt_result r = {.size = sizeof(r)};
 	int rc = ckpt_checkpoint(pid, img, &o, &r, msg, sizeof(msg));
 	chmod(img, 0644);
 	return rc;
+}
+
+static int cp(pid_t pid, const char *img, uint32_t backend, uint32_t after)
+{
+	return cp_scope(pid, img, backend, after, CKPT_SCOPE_PID);
 }
 
 /* ---- restarts, by root here or by nobody in a child ----------------------- */
@@ -263,6 +303,47 @@ static void check_restored(const char *what, const struct restarted *r, pid_t pi
 	EXPECT(!strcmp(exe, self), "%s: /proc/%d/exe is '%s', want '%s'", what, r->pid, exe, self);
 	long at = count_of(file);
 	EXPECT(counts_past(file, at), "%s: the count stays at %ld", what, at);
+}
+
+/* A job of two processes, by nobody through the session. */
+static void test_tree(void)
+{
+	char file[512], img[512];
+	snprintf(file, sizeof(file), "%s/tree", dir);
+	snprintf(img, sizeof(img), "%s/tree.img", dir);
+	pid_t pid = spawn_target_as("--tree", file);
+	EXPECT(pid > 0, "the tree as nobody did not count");
+	if (pid <= 0)
+		return;
+	pid_t child = -1;
+	for (int i = 0; i < 200 && child <= 0; i++, msleep(10))
+		child = child_of(pid);
+	EXPECT(child > 0, "the tree's child");
+	int rc = cp_scope(pid, img, CKPT_BACKEND_KERNEL, CKPT_AFTER_KILL, CKPT_SCOPE_TREE);
+	EXPECT(!rc, "tree checkpoint: %s", msg);
+	waitpid(pid, NULL, 0);
+	/* the child was ours to reap (this test is a subreaper) */
+	waitpid(child, NULL, 0);
+	if (rc)
+		return;
+	struct restarted r;
+	restart_as(1, img, CKPT_BACKEND_KERNEL, &r);
+	EXPECT(r.rc == 0 && r.pid == pid, "tree by nobody, kernel engine: pid %d (want %d): %s",
+	       r.pid, pid, r.msg);
+	if (!r.rc) {
+		pid_t now = -1;
+		for (int i = 0; i < 200 && now <= 0; i++, msleep(10))
+			now = child_of(r.pid);
+		EXPECT(now == child, "the restored parent's child is %d, want %d", now, child);
+		char cf[600];
+		snprintf(cf, sizeof(cf), "%s.child", file);
+		long at = count_of(cf);
+		EXPECT(counts_past(cf, at), "the restored child's count stays at %ld", at);
+		kill(child, SIGKILL);
+	}
+	finish(&r);
+	waitpid(child, NULL, WNOHANG);
+	printf("kernel_restore: tree (%s)\n", fails ? "with failures" : "ok");
 }
 
 /* ---- forged images: every checksum recomputed ------------------------------ */
@@ -591,6 +672,8 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--target"))
 		return target_main(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "--tree"))
+		return tree_main(argv[2]);
 	struct ckpt_err e;
 	char why[256];
 	ckpt_err_init(&e, why, sizeof(why));
@@ -616,6 +699,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	prctl(PR_SET_CHILD_SUBREAPER, 1); /* orphans of the killed targets are reaped here */
 	char file[512], img_k[512], img_u[512];
 	snprintf(file, sizeof(file), "%s/count", dir);
 	snprintf(img_k, sizeof(img_k), "%s/kernel.img", dir);
@@ -676,6 +760,7 @@ int main(int argc, char **argv)
 	finish(&r);
 	printf("kernel_restore: restarts done (%d failures so far)\n", fails);
 
+	test_tree();
 	test_forged(img_k, pid);
 	printf("kernel_restore: %s\n", fails ? "FAIL" : "PASS");
 	return fails ? 1 : 0;
