@@ -218,7 +218,7 @@ static int rs_take_proc(struct ckpt_restore *rs, struct ckpt_rs_reader *r, loff_
 	}
 	rp = &rs->procs[rs->nr_procs];
 	rp->pid = p->pid;
-	rp->exe = kstrdup(p->exe, GFP_KERNEL);
+	rp->exe = kstrdup(p->exe, GFP_KERNEL_ACCOUNT);
 	if (!rp->exe)
 		return -ENOMEM;
 	rs->nr_procs++;
@@ -250,7 +250,7 @@ static int rs_take_tree(struct ckpt_restore *rs, struct ckpt_rs_reader *r, loff_
 
 	if (!n || size % sizeof(*t) || n > CKPT_RS_MAX_PROCS)
 		return rs_bad(r, poff);
-	t = kvmalloc(size, GFP_KERNEL);
+	t = kvmalloc(size, GFP_KERNEL_ACCOUNT);
 	if (!t)
 		return -ENOMEM;
 	ret = rs_payload(r, poff, size, t, size, crc);
@@ -299,7 +299,7 @@ static int rs_walk(struct ckpt_restore *rs, struct ckpt_rs_reader *r)
 	    !h.nr_processes || h.nr_processes > CKPT_RS_MAX_PROCS)
 		return rs_bad(r, 0);
 
-	buf = kvmalloc(sizeof(*buf), GFP_KERNEL);
+	buf = kvmalloc(sizeof(*buf), GFP_KERNEL_ACCOUNT);
 	if (!buf)
 		return -ENOMEM;
 	for (;;) {
@@ -401,12 +401,12 @@ int ckpt_restore_begin(struct file *image, struct ckpt_restore_args *a,
 	if (!(image->f_mode & FMODE_READ) || !(image->f_mode & FMODE_PREAD))
 		return -EBADF;
 	r.size = i_size_read(file_inode(image));
-	rs = kzalloc(sizeof(*rs), GFP_KERNEL);
+	rs = kzalloc(sizeof(*rs), GFP_KERNEL_ACCOUNT);
 	if (!rs)
 		return -ENOMEM;
 	rs->privileged = checkpoint_restore_ns_capable(task_active_pid_ns(current)->user_ns);
-	rs->ids = kvmalloc_array(CKPT_RS_MAX_IDS, sizeof(*rs->ids), GFP_KERNEL);
-	rs->procs = kvcalloc(CKPT_RS_MAX_PROCS, sizeof(*rs->procs), GFP_KERNEL);
+	rs->ids = kvmalloc_array(CKPT_RS_MAX_IDS, sizeof(*rs->ids), GFP_KERNEL_ACCOUNT);
+	rs->procs = kvcalloc(CKPT_RS_MAX_PROCS, sizeof(*rs->procs), GFP_KERNEL_ACCOUNT);
 	r.bounce = kmalloc(PAGE_SIZE, GFP_KERNEL);
 	ret = -ENOMEM;
 	if (!rs->ids || !rs->procs || !r.bounce)
