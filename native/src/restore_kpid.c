@@ -73,7 +73,21 @@ static const char *bad_what(uint32_t w)
 	return "credentials";
 }
 
+static int begin(struct rs_ctx *c);
+
 int rs_kpid_begin(struct rs_ctx *c)
+{
+	int rc = begin(c);
+	if (rc && c->backend == CKPT_BACKEND_AUTO && (c->flags & CKPT_RS_NO_RESTORE_PID)) {
+		/* only the exe link was asked of it: go on without, as before it */
+		rs_warn(c, "%s; restoring without ckpt.ko (the exe link stays stale)", c->e->msg);
+		ckpt_err_init(c->e, c->e->msg, c->e->len);
+		return 0;
+	}
+	return rc;
+}
+
+static int begin(struct rs_ctx *c)
 {
 	if (c->backend == CKPT_BACKEND_USER || may_restore_ids())
 		return 0;
@@ -96,8 +110,10 @@ int rs_kpid_begin(struct rs_ctx *c)
 					 c->label, low, KPID_MIN);
 	}
 	int fd = ckpt_kernel_open(c->e);
-	if (fd < 0)
-		return ckpt_fail(c->e, -fd, "restart with the kernel engine: %s", c->e->msg);
+	if (fd < 0) {
+		ckpt_err_prefix(c->e, "restart with the kernel engine");
+		return fd;
+	}
 	struct ckpt_restore_args a = {.size = sizeof(a), .image_fd = (uint32_t)c->image_fd};
 	if (ioctl(fd, CKPT_IOC_RESTORE_BEGIN, &a) < 0) {
 		int err = errno;
