@@ -269,6 +269,8 @@ static int restart_as(int nobody, const char *img, uint32_t backend, struct rest
 	return out->rc;
 }
 
+static void holders(const pid_t *tids, int nt);
+
 /* End a restored process and whoever waits for it. */
 static void finish(struct restarted *r)
 {
@@ -283,11 +285,56 @@ static void finish(struct restarted *r)
 		msleep(10);
 }
 
+/*
+ * Every id of the counter free again before the next restart. Once in about
+ * six guest runs a restart right after the kill found thread id pid+1 still
+ * in use (EEXIST, with either engine); the cause is not identified (a thread
+ * zombie waiting for a tracer to reap it is one candidate: this process
+ * traced it during the user engine's checkpoint). Anything of ours is reaped
+ * here, then the ids must be free within 5 s, else who holds them is printed.
+ */
+static void ids_free(const pid_t *tids, int nt)
+{
+	for (int tries = 0; tries < 500; tries++) {
+		int held = 0;
+		while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
+			;
+		for (int i = 0; i < nt; i++)
+			held |= kill(tids[i], 0) == 0;
+		if (!held)
+			return;
+		msleep(10);
+	}
+	fprintf(stderr, "kernel_restore: ids of the counter still held after 5 s:\n");
+	holders(tids, nt);
+}
+
 /* The restored process is the one checkpointed: pid, threads, exe, count. */
+/* Who holds the ids of a failed restart (a failure report). */
+static void holders(const pid_t *tids, int nt)
+{
+	for (int i = 0; i < nt; i++) {
+		char path[64], buf[512] = "";
+		snprintf(path, sizeof(path), "/proc/%d/status", tids[i]);
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		for (char *q = buf; *q; q++)
+			if (*q == '\n')
+				*q = ' ';
+		fprintf(stderr, "  id %d is held: %.300s\n", tids[i], buf);
+	}
+}
+
 static void check_restored(const char *what, const struct restarted *r, pid_t pid,
 			   const pid_t *tids, int nt, const char *file)
 {
 	EXPECT(r->rc == 0, "%s: restart: %s", what, r->msg);
+	if (r->rc)
+		holders(tids, nt);
 	if (r->rc)
 		return;
 	EXPECT(r->pid == pid, "%s: restored as pid %d, checkpointed as %d", what, r->pid, pid);
@@ -303,6 +350,18 @@ static void check_restored(const char *what, const struct restarted *r, pid_t pi
 	EXPECT(!strcmp(exe, self), "%s: /proc/%d/exe is '%s', want '%s'", what, r->pid, exe, self);
 	long at = count_of(file);
 	EXPECT(counts_past(file, at), "%s: the count stays at %ld", what, at);
+	/* its own user may read it (dumpable as it was), whoever restarted it */
+	pid_t c = fork();
+	if (c == 0) {
+		char mem[64];
+		snprintf(mem, sizeof(mem), "/proc/%d/mem", r->pid);
+		become_nobody();
+		_exit(open(mem, O_RDONLY) < 0 ? 1 : 0);
+	}
+	int st = 0;
+	waitpid(c, &st, 0);
+	EXPECT(WIFEXITED(st) && !WEXITSTATUS(st), "%s: nobody cannot open /proc/%d/mem",
+	       what, r->pid);
 }
 
 /* A job of two processes, by nobody through the session. */
@@ -744,20 +803,25 @@ int main(int argc, char **argv)
 	EXPECT(!r.rc && !cp(pid, img_u, CKPT_BACKEND_USER, CKPT_AFTER_KILL),
 	       "user-engine checkpoint of the restored counter: %s", msg);
 	finish(&r);
+	ids_free(tids, nt);
 	restart_as(1, img_u, CKPT_BACKEND_KERNEL, &r);
 	check_restored("user-engine image, kernel engine as nobody", &r, pid, tids, nt, file);
 	finish(&r);
+	ids_free(tids, nt);
 	restart_as(1, img_k, CKPT_BACKEND_AUTO, &r);
 	check_restored("kernel-engine image, auto as nobody", &r, pid, tids, nt, file);
 	finish(&r);
+	ids_free(tids, nt);
 	/* root: the kernel-engine image with the user engine, and with the kernel
 	   engine (the capability: set_tid, no session needed) */
 	restart_as(0, img_k, CKPT_BACKEND_USER, &r);
 	check_restored("kernel-engine image, user engine as root", &r, pid, tids, nt, file);
 	finish(&r);
+	ids_free(tids, nt);
 	restart_as(0, img_k, CKPT_BACKEND_KERNEL, &r);
 	check_restored("kernel engine as root", &r, pid, tids, nt, file);
 	finish(&r);
+	ids_free(tids, nt);
 	printf("kernel_restore: restarts done (%d failures so far)\n", fails);
 
 	test_tree();
