@@ -14,6 +14,8 @@
 
 #include "uapi/linux/ckpt.h"
 
+struct file;
+
 /* One thread of the frozen process: what it recorded when it stopped. */
 struct ckpt_thread {
 	struct callback_head work;
@@ -66,6 +68,25 @@ struct ckpt_freeze {
 	u8 (*shared)[CKPT_SIGINFO_SIZE]; /* CKPT_MAX_PENDING records */
 	unsigned int nr_shared, lost_shared;
 };
+
+/* A restore session (ckpt_restore.c): what the image allows its file's holder. */
+struct ckpt_rs_proc;
+struct ckpt_restore {
+	bool privileged;            /* CAP_CHECKPOINT_RESTORE: every free id */
+	pid_t *ids;                 /* sorted: pids, tids, pgids, sids of the image */
+	u32 nr_ids;
+	struct ckpt_rs_proc *procs; /* processes with a PROC section */
+	u32 nr_procs;
+	pid_t bad_pid;              /* why a session was refused */
+	u32 bad_what;
+};
+
+/* ckpt_restore.c */
+int ckpt_restore_begin(struct file *image, struct ckpt_restore_args *a,
+		       struct ckpt_restore **out);
+int ckpt_restore_next_pid(struct ckpt_restore *rs, pid_t pid);
+int ckpt_restore_set_exe(struct ckpt_restore *rs, pid_t pid, unsigned int fd);
+void ckpt_restore_free(struct ckpt_restore *rs);
 
 /* ckpt_freeze.c */
 int ckpt_freeze_process(pid_t pid, unsigned int timeout_ms, struct ckpt_freeze **out);

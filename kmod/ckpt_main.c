@@ -3,10 +3,12 @@
  * ckpt.ko: kernel-side help for checkpointing unmodified processes.
  *
  * /dev/ckpt is a misc device; each open file holds at most one freeze of one
- * process (ckpt_freeze.c) and answers ioctls about it (uapi/linux/ckpt.h).
+ * process (ckpt_freeze.c) and answers ioctls about it (uapi/linux/ckpt.h),
+ * and at most one restore session (ckpt_restore.c).
  * Everything a file holds is released with the file, so the death of the
  * checkpointer at any instant thaws the process.
  */
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
@@ -17,8 +19,9 @@
 #include "ckpt_internal.h"
 
 struct ckpt_file {
-	struct mutex lock; /* fz */
+	struct mutex lock; /* fz, rs */
 	struct ckpt_freeze *fz;
+	struct ckpt_restore *rs;
 };
 
 /*
@@ -239,6 +242,81 @@ out_unlock:
 	return ret;
 }
 
+static long ckpt_ioc_restore_begin(struct ckpt_file *cf, void __user *argp)
+{
+	struct ckpt_restore_args args;
+	struct ckpt_restore *rs;
+	struct file *image;
+	u32 usize;
+	int ret;
+
+	ret = ckpt_get_args(&args, sizeof(args), sizeof(args), argp, &usize);
+	if (ret)
+		return ret;
+	if (args.flags || args.nr_procs || args.nr_ids || args.privileged || args.bad_pid ||
+	    args.bad_what || args.bad_offset)
+		return -EINVAL;
+	image = fget(args.image_fd);
+	if (!image)
+		return -EBADF;
+
+	mutex_lock(&cf->lock);
+	ret = -EBUSY;
+	if (cf->rs)
+		goto out_unlock;
+	ret = ckpt_restore_begin(image, &args, &rs);
+	if (ret) {
+		/* the outputs say why (EACCES: whose credentials, EBADMSG: where) */
+		if (ret == -EACCES || ret == -EBADMSG)
+			ret = ckpt_put_args(argp, &args, sizeof(args), usize) ?: ret;
+		goto out_unlock;
+	}
+	ret = ckpt_put_args(argp, &args, sizeof(args), usize);
+	if (ret)
+		ckpt_restore_free(rs);
+	else
+		cf->rs = rs;
+
+out_unlock:
+	mutex_unlock(&cf->lock);
+	fput(image);
+	return ret;
+}
+
+static long ckpt_ioc_next_pid(struct ckpt_file *cf, void __user *argp)
+{
+	struct ckpt_next_pid_args args;
+	u32 usize;
+	int ret;
+
+	ret = ckpt_get_args(&args, sizeof(args), sizeof(args), argp, &usize);
+	if (ret)
+		return ret;
+	if (!args.pid || args.pid > PID_MAX_LIMIT)
+		return -EINVAL;
+	mutex_lock(&cf->lock);
+	ret = cf->rs ? ckpt_restore_next_pid(cf->rs, args.pid) : -ENOENT;
+	mutex_unlock(&cf->lock);
+	return ret;
+}
+
+static long ckpt_ioc_set_exe(struct ckpt_file *cf, void __user *argp)
+{
+	struct ckpt_set_exe_args args;
+	u32 usize;
+	int ret;
+
+	ret = ckpt_get_args(&args, sizeof(args), sizeof(args), argp, &usize);
+	if (ret)
+		return ret;
+	if (args.pad || !args.pid || args.pid > PID_MAX_LIMIT)
+		return -EINVAL;
+	mutex_lock(&cf->lock);
+	ret = cf->rs ? ckpt_restore_set_exe(cf->rs, args.pid, args.exe_fd) : -ENOENT;
+	mutex_unlock(&cf->lock);
+	return ret;
+}
+
 static long ckpt_ioc_thaw(struct ckpt_file *cf)
 {
 	struct ckpt_freeze *fz;
@@ -274,6 +352,12 @@ static long ckpt_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ckpt_ioc_get_proc(cf, argp);
 	case CKPT_IOC_THAW:
 		return ckpt_ioc_thaw(cf);
+	case CKPT_IOC_RESTORE_BEGIN:
+		return ckpt_ioc_restore_begin(cf, argp);
+	case CKPT_IOC_NEXT_PID:
+		return ckpt_ioc_next_pid(cf, argp);
+	case CKPT_IOC_SET_EXE:
+		return ckpt_ioc_set_exe(cf, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -299,6 +383,7 @@ static int ckpt_release(struct inode *inode, struct file *file)
 		ckpt_thaw(cf->fz);
 		ckpt_freeze_put(cf->fz);
 	}
+	ckpt_restore_free(cf->rs);
 	kfree(cf);
 	return 0;
 }
@@ -321,5 +406,5 @@ static struct miscdevice ckpt_misc = {
 
 module_misc_device(ckpt_misc);
 
-MODULE_DESCRIPTION("ckpt: freeze and read the state of a process without ptrace");
+MODULE_DESCRIPTION("ckpt: freeze and read the state of a process without ptrace; restart help");
 MODULE_LICENSE("GPL");

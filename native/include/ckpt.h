@@ -149,6 +149,11 @@ struct ckpt_restart_opts {
 	uint32_t pad;
 	const char *const *relocate; /* nr_relocate strings "OLD=NEW" */
 	struct ckpt_progress *progress; /* may be NULL */
+	/* enum ckpt_backend: KERNEL asks ckpt.ko (a restore session) for what
+	   the caller lacks CAP_CHECKPOINT_RESTORE for (its PIDs and thread ids,
+	   the exe link); USER never does; AUTO does when /dev/ckpt is present. */
+	uint32_t backend;
+	uint32_t pad2;
 };
 
 #define CKPT_RESTART_ROOTS_MAX 32

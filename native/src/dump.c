@@ -246,7 +246,7 @@ int dump_write_process(struct dump *d, struct imgw *w)
 	if (!rc && d->nr_ptimers)
 		rc = imgw_end(w);
 	if (!rc && d->tcomm && d->nr_threads > 1)
-		rc = imgw_begin(w, CKPT_SEC_TCOMM, d->nr_threads * 16ull, CKPT_SEC_F_OPTIONAL);
+		rc = imgw_begin(w, CKPT_SEC_TCOMM, d->nr_threads * 16ull, IMGW_OPTIONAL);
 	if (!rc && d->tcomm && d->nr_threads > 1)
 		rc = imgw_payload(w, d->tcomm, d->nr_threads * 16ull);
 	if (!rc && d->tcomm && d->nr_threads > 1)

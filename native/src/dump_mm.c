@@ -232,7 +232,7 @@ int dump_pages(struct dump *d, struct imgw *w)
 	struct ckpt_img_pages_head h = {.nr_runs = d->nr_runs, .nr_pages = d->nr_pages};
 	uint64_t table = sizeof(h) + d->nr_runs * sizeof(*d->runs);
 	h.data_offset = (table + PAGE - 1) & ~(PAGE - 1);
-	int rc = imgw_begin(w, CKPT_SEC_PAGES, h.data_offset + d->nr_pages * PAGE, 1);
+	int rc = imgw_begin(w, CKPT_SEC_PAGES, h.data_offset + d->nr_pages * PAGE, IMGW_PAGE_ALIGN);
 	if (!rc)
 		rc = imgw_payload(w, &h, sizeof(h));
 	if (!rc)

@@ -423,10 +423,12 @@ int imgw_header(struct imgw *w, struct ckpt_img_header *h)
 	return put(w, h, sizeof(*h));
 }
 
-int imgw_begin(struct imgw *w, uint32_t type, uint64_t size, int page_align)
+int imgw_begin(struct imgw *w, uint32_t type, uint64_t size, int how)
 {
 	struct ckpt_img_section s = {.type = type, .size = size};
-	if (page_align)
+	if (how & IMGW_OPTIONAL)
+		s.flags = CKPT_SEC_F_OPTIONAL;
+	if (how & IMGW_PAGE_ALIGN)
 		s.pad = (uint32_t)((CKPT_IMG_PAGE_SIZE - (w->off + sizeof(s)) % CKPT_IMG_PAGE_SIZE) %
 				   CKPT_IMG_PAGE_SIZE);
 	s.hdr_crc32c = ckpt_crc32c(0, &s, sizeof(s));

@@ -77,7 +77,11 @@ void imgw_direct(struct imgw *w);
 int imgw_header(struct imgw *w, struct ckpt_img_header *h);
 /* Open a section whose payload is exactly `size` bytes; page_align pads so
    the payload starts at a multiple of CKPT_IMG_PAGE_SIZE in the file. */
-int imgw_begin(struct imgw *w, uint32_t type, uint64_t size, int page_align);
+/* how: IMGW_PAGE_ALIGN (payload starts page-aligned), IMGW_OPTIONAL
+   (CKPT_SEC_F_OPTIONAL: a reader that does not know the type may skip it) */
+#define IMGW_PAGE_ALIGN 1
+#define IMGW_OPTIONAL 2
+int imgw_begin(struct imgw *w, uint32_t type, uint64_t size, int how);
 int imgw_payload(struct imgw *w, const void *p, size_t n);
 int imgw_zeros(struct imgw *w, size_t n);
 /* Room for up to *n bytes of payload in the current buffer (at least one

@@ -29,7 +29,7 @@ _Static_assert(CKPT_KERNEL_SHARED == CKPT_PENDING_SHARED, "shared queue index");
 /* sizeof(struct rseq) of the original ABI: 6.1 reports it to ptrace always. */
 #define KERNEL_RSEQ_ABI_SIZE 32
 
-static int open_dev(struct ckpt_err *e)
+int ckpt_kernel_open(struct ckpt_err *e)
 {
 	int fd = open(CKPT_KERNEL_DEV, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
@@ -49,7 +49,7 @@ static int open_dev(struct ckpt_err *e)
 
 int ckpt_kernel_probe(struct ckpt_err *e)
 {
-	int fd = open_dev(e);
+	int fd = ckpt_kernel_open(e);
 	if (fd < 0)
 		return fd;
 	close(fd);
@@ -63,7 +63,7 @@ int ckpt_kernel_freeze(struct ckpt_kfreeze *kf, pid_t pid, uint32_t timeout_ms,
 	kf->fd = -1;
 	if (pid <= 0)
 		return ckpt_fail(e, EINVAL, "pid %d: expected a positive process id", pid);
-	int fd = open_dev(e);
+	int fd = ckpt_kernel_open(e);
 	if (fd < 0)
 		return fd;
 	struct ckpt_freeze_args a = {

@@ -24,6 +24,8 @@ struct ckpt_kfreeze {
 	uint32_t xstate_size; /* bytes of one thread's NT_X86_XSTATE on this CPU */
 };
 
+/* /dev/ckpt opened (O_CLOEXEC) and its ABI version checked; -errno and why not. */
+int ckpt_kernel_open(struct ckpt_err *e);
 /* 0 when /dev/ckpt is there and speaks our ABI version; -errno and why not. */
 int ckpt_kernel_probe(struct ckpt_err *e);
 /* Freeze every thread of pid; timeout_ms 0: the module's default. */

@@ -340,6 +340,8 @@ static long clone_with(pid_t want, uint64_t flags, uint64_t exit_signal, int fre
 	memset(&ca, 0, sizeof(ca));
 	ca.flags = flags;
 	ca.exit_signal = exit_signal;
+	if (!fresh && rs_kpid_active())
+		return rs_kpid_clone3(&ca, want); /* ckpt.ko sets the next pid */
 	if (!fresh) {
 		ca.set_tid = (uint64_t)(uintptr_t)&want;
 		ca.set_tid_size = 1;

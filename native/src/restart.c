@@ -130,6 +130,9 @@ static int check_opts(const char *path, const struct ckpt_restart_opts *o, struc
 				 o->after);
 	if (o->after == CKPT_AFTER_SIGNAL && (o->signal < 1 || o->signal > 64))
 		return ckpt_fail(e, EINVAL, "restart: signal %d out of range 1..64", o->signal);
+	if (o->backend > CKPT_BACKEND_KERNEL)
+		return ckpt_fail(e, EINVAL, "restart: backend %u is not auto, user or kernel (0..2)",
+				 o->backend);
 	if (o->nr_relocate > RS_MAX_RELOCATE)
 		return ckpt_fail(e, EINVAL, "restart: %u relocations, at most %d", o->nr_relocate,
 				 RS_MAX_RELOCATE);
@@ -318,7 +321,8 @@ CKPT_EXPORT int ckpt_restart(const char *path, const struct ckpt_restart_opts *o
 	for (int i = 0; i < 6; i++)
 		if (src[i] >= 0)
 			posix_spawn_file_actions_adddup2(&fa, src[i], i);
-	char flags[16], after[16], sig[16], nostdio[32];
+	char flags[16], after[16], sig[16], nostdio[32], engine[32];
+	snprintf(engine, sizeof(engine), "--engine=%u", o.backend);
 	snprintf(nostdio, sizeof(nostdio), "--no-stdio=%u", no_stdio);
 	snprintf(flags, sizeof(flags), "%u", o.flags);
 	snprintf(after, sizeof(after), "%u", o.after);
@@ -336,6 +340,7 @@ CKPT_EXPORT int ckpt_restart(const char *path, const struct ckpt_restart_opts *o
 	if (o.fd >= 0)
 		argv[ac++] = "--image-fd=4";
 	argv[ac++] = nostdio;
+	argv[ac++] = engine;
 	if (src[5] >= 0)
 		argv[ac++] = "--warn-fd=5";
 	for (uint32_t i = 0; i < o.nr_relocate; i++) {

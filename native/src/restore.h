@@ -53,6 +53,7 @@ struct rs_ctx {
 	int signal;
 	int report_fd; /* -1: print to stderr */
 	uint32_t no_stdio; /* bit i: the restarter gave no fd i (stdio objects fail) */
+	uint32_t backend; /* enum ckpt_backend: whether ckpt.ko helps (restore_kpid.c) */
 	int nr_reloc;
 	const char *reloc_old[RS_MAX_RELOCATE];
 	const char *reloc_new[RS_MAX_RELOCATE];
@@ -268,6 +269,25 @@ struct json;
 void rs_attrs_inspect(struct json *j, const struct rs_ctx *c);
 int rs_restore_threads(struct rs_ctx *c);
 int rs_finish(struct rs_ctx *c); /* creds, regs, masks, detach, after-action */
+struct clone_args;
+/* restore_kpid.c: ckpt.ko's restart help (docs/kernel-engine.md). */
+/* Open a restore session on the verified image when the engine asks for it
+   and the restarter lacks CAP_CHECKPOINT_RESTORE; refuses (naming why) an
+   image the module will not give the ids of. */
+int rs_kpid_begin(struct rs_ctx *c);
+int rs_kpid_active(void);
+/* clone3 of a process that must get pid want, through the session: the
+   next id set, the id checked (a racing fork: the child exits, retried).
+   As syscall(SYS_clone3): the child's 0, the pid, or -1 with errno. */
+long rs_kpid_clone3(struct clone_args *ca, pid_t want);
+/* Make want the next id handed out (for a thread injected next); -errno. */
+int rs_kpid_next_pid(pid_t want);
+/* Set the exe link of restored process pid to path; -errno, msg says why. */
+int rs_kpid_set_exe(pid_t pid, const char *path, char *msg, size_t len);
+void rs_kpid_end(void);
+/* In a process being restored: keep the session at fd to (or drop it). */
+void rs_kpid_park(int to);
+
 /* Refuse an image whose uids, gids or groups the restarter could not take
    without privilege it lacks (CAP_SETUID/CAP_SETGID), naming them. */
 int rs_check_creds(struct rs_ctx *c);

@@ -95,6 +95,7 @@ static int child_setup_fds(struct rs_ctx *c, int errfd)
 	errfd = base + 3;
 	if (rs_warn_fd >= 0)
 		rs_warn_fd = dup3(rs_warn_fd, base + 4, O_CLOEXEC) >= 0 ? base + 4 : -1;
+	rs_kpid_park(base + 5); /* ckpt.ko's session, for the children it makes */
 	/* the job's shared region, what the parent handed down, stays until
 	   this process has made its children (shared.c) */
 	int lo, hi;
@@ -108,9 +109,9 @@ static int child_setup_fds(struct rs_ctx *c, int errfd)
 	} else {
 		syscall(SYS_close_range, 0, (unsigned)base - 1, 0);
 	}
-	syscall(SYS_close_range, (unsigned)base + 5, ~0u, 0);
+	syscall(SYS_close_range, (unsigned)base + 6, ~0u, 0);
 	char msg[RS_LINE_MAX - 80];
-	if (rs_fd_setup(c, base + 5, src, msg, sizeof(msg)) < 0) {
+	if (rs_fd_setup(c, base + 6, src, msg, sizeof(msg)) < 0) {
 		errno = 0;
 		child_die(errfd, "%s", msg);
 	}
@@ -198,6 +199,7 @@ static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, in
 		rs_share_close(c); /* the children have what they hold */
 	}
 	close(errfd);
+	rs_kpid_end(); /* the restored process never holds it */
 	if (rs_warn_fd >= 0)
 		close(rs_warn_fd);
 	if (c->job && !top) {

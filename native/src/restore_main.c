@@ -98,6 +98,13 @@ static int parse_args(struct rs_ctx *c, int argc, char **argv)
 			c->image_fd = atoi(a + 11);
 		} else if (!strncmp(a, "--warn-fd=", 10)) {
 			rs_warn_fd = atoi(a + 10);
+		} else if (!strncmp(a, "--engine=", 9)) {
+			c->backend = (uint32_t)strtoul(a + 9, NULL, 0);
+			if (c->backend > CKPT_BACKEND_KERNEL) {
+				dprintf(2, "ckpt-restore: bad --engine '%s' (0 auto, 1 user, 2 kernel)\n",
+					a + 9);
+				return -1;
+			}
 		} else if (!strncmp(a, "--no-stdio=", 11)) {
 			c->no_stdio = (uint32_t)strtoul(a + 11, NULL, 0) & 7;
 		} else if (!strcmp(a, "--flags") && next) {
@@ -260,6 +267,8 @@ static int restore(struct rs_ctx *c)
 	rs_progress(c, 0, c->image_size, CKPT_PHASE_RESTORE);
 	rc = rs_check_creds(c); /* before anything is made */
 	if (!rc)
+		rc = rs_kpid_begin(c); /* ckpt.ko's session, when it is needed */
+	if (!rc)
 		rc = rs_ids_plan(c);
 	if (!rc)
 		rc = take_exit_signal(c);
@@ -343,5 +352,6 @@ CKPT_EXPORT int ckpt__restore_main(int argc, char **argv)
 	}
 	uint32_t made = nr_made_here(c);
 	rs_close_image(c);
+	rs_kpid_end();
 	return wait_all(c, made);
 }

@@ -280,8 +280,16 @@ int rs_restore_mm_late(struct rs_ctx *c)
 		rc = rs_sys(c, c->pid, "prctl(PR_SET_MM_MAP)", 0, &r, SYS_prctl, PR_SET_MM,
 			    PR_SET_MM_MAP, (long)(c->scratch + 512), sizeof(map), 0, 0);
 	if (!rc && (r == -EBUSY || r == -EPERM) && exe_fd >= 0) {
-		rs_warn(c, "PR_SET_MM_MAP refused the exe link (%s); /proc/%d/exe stays stale",
-			ckpt_errno_name((int)r), c->pid);
+		char why[RS_LINE_MAX / 2] = "";
+		if (r == -EPERM && rs_kpid_active() &&
+		    !rs_kpid_set_exe(c->pid, c->exe, why, sizeof(why)))
+			; /* ckpt.ko set it */
+		else if (why[0])
+			rs_warn(c, "ckpt.ko refused the exe link (%s); /proc/%d/exe stays stale",
+				why, c->pid);
+		else
+			rs_warn(c, "PR_SET_MM_MAP refused the exe link (%s); /proc/%d/exe stays "
+				"stale", ckpt_errno_name((int)r), c->pid);
 		map.exe_fd = (uint32_t)-1;
 		rc = rs_write_mem(c, c->scratch + 512, &map, sizeof(map));
 		if (!rc)

@@ -126,7 +126,8 @@ static int create_thread(struct rs_ctx *c, struct rs_thread *t)
 	ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
 		   CLONE_SYSVSEM;
 	pid_t want = t->t->tid;
-	if (!(c->flags & CKPT_RS_NO_RESTORE_PID)) {
+	int kpid = !(c->flags & CKPT_RS_NO_RESTORE_PID) && rs_kpid_active();
+	if (!kpid && !(c->flags & CKPT_RS_NO_RESTORE_PID)) {
 		ca.set_tid = c->scratch + 256;
 		ca.set_tid_size = 1;
 	}
@@ -134,6 +135,13 @@ static int create_thread(struct rs_ctx *c, struct rs_thread *t)
 	if (!rc)
 		rc = rs_write_mem(c, c->scratch, &ca, sizeof(ca));
 	long tid = 0;
+	if (!rc && kpid) {
+		/* ckpt.ko: the next id is the thread's, right before the clone */
+		int k = rs_kpid_next_pid(want);
+		if (k)
+			return ckpt_fail_errno(c->e, -k, "ckpt.ko: thread id %d of pid %d", want,
+					       c->pid);
+	}
 	if (!rc)
 		rc = rs_sys(c, c->pid, "clone3 thread", 0, &tid, SYS_clone3, (long)c->scratch,
 			    CLONE_ARGS_SIZE_VER2, 0, 0, 0, 0);
@@ -147,6 +155,11 @@ static int create_thread(struct rs_ctx *c, struct rs_thread *t)
 	if (tid < 0)
 		return ckpt_fail_errno(c->e, (int)-tid, "clone3 of thread %d", want);
 	t->tid = (pid_t)tid;
+	if (kpid && tid != want)
+		return ckpt_fail(c->e, EBUSY,
+				 "thread id %d: another process's fork took it while it was being "
+				 "restored (the thread got %ld); restart again",
+				 want, tid);
 	int st;
 	rc = ckpt_wait_stopped(t->tid, &st, c->e);
 	if (rc)
@@ -451,6 +464,12 @@ int rs_finish(struct rs_ctx *c)
 			 p->ngroups || getuid() != 0;
 	for (uint32_t i = 0; i < c->nr_threads && !rc && need_creds; i++)
 		rc = thread_creds(c, c->threads[i].tid);
+	/* ids that changed (root restarting a user's process) made the process
+	   non-dumpable (suid_dumpable): its own user could no longer read or
+	   checkpoint it. The image's setting again, after them. */
+	if (!rc && need_creds && p->dumpable <= 1)
+		rc = rs_sys(c, c->pid, "prctl(PR_SET_DUMPABLE)", 1, NULL, SYS_prctl,
+			    PR_SET_DUMPABLE, p->dumpable, 0, 0, 0, 0);
 	for (uint32_t i = 0; i < c->nr_threads && !rc && p->no_new_privs; i++)
 		rc = rs_sys(c, c->threads[i].tid, "prctl(PR_SET_NO_NEW_PRIVS)", 1, NULL, SYS_prctl,
 			    PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);

@@ -36,7 +36,8 @@ int main(void)
 	  F(ckpt_restart_opts, stdin_fd); F(ckpt_restart_opts, stdout_fd);
 	  F(ckpt_restart_opts, stderr_fd); F(ckpt_restart_opts, nr_relocate);
 	  F(ckpt_restart_opts, pad); F(ckpt_restart_opts, relocate);
-	  F(ckpt_restart_opts, progress));
+	  F(ckpt_restart_opts, progress); F(ckpt_restart_opts, backend);
+	  F(ckpt_restart_opts, pad2));
 	S(ckpt_restart_result, F(ckpt_restart_result, size); F(ckpt_restart_result, pid);
 	  F(ckpt_restart_result, waiter_pid); F(ckpt_restart_result, threads);
 	  F(ckpt_restart_result, bytes); F(ckpt_restart_result, wall_ns);

@@ -154,6 +154,7 @@ function adapt(b: Binding): LocalEngine {
           stdoutFd: -1,
           stderrFd: -1,
           relocate: o.relocate,
+          backend: BACKEND[o.engine ?? 'auto'],
         };
         if (progress) opts.progress = progress;
         const r = await call(`restart ${path}`, () => b.restart(path, opts));

@@ -63,20 +63,6 @@ export function engineFromOptions(parsed: ParsedArgs): EngineChoice | undefined 
   return v;
 }
 
-/**
- * Restarts all go through the user engine's restorer: the module has no
- * restart help yet (docs/kernel-engine.md, "Not done"). --engine kernel on a
- * restart is refused rather than silently ignored.
- */
-export function refuseKernelRestart(engine: EngineChoice | undefined): void {
-  if (engine === 'kernel') {
-    throw new CliError(
-      '--engine kernel: the kernel engine has no restart of its own yet; images of both engines restart with the user engine (--engine user or auto)',
-      EXIT.unavailable,
-    );
-  }
-}
-
 export interface LocalRestartOptions {
   restorePid: boolean;
   restorePgid: boolean;
@@ -85,6 +71,8 @@ export interface LocalRestartOptions {
   signal?: number;
   fd?: number;
   relocate: string[];
+  /** kernel: ckpt.ko restores the PIDs and exe link a user lacks the capability for */
+  engine?: EngineChoice;
   onProgress?: (read: () => ProgressSnapshot) => () => void;
 }
 

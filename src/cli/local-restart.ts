@@ -11,7 +11,7 @@ import { fstatSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { FailureClass, RestartPlan } from './blcr/restart-options.js';
 import type { LocalRestartOptions, RestartSummary } from './engine.js';
-import { EngineError, loadEngine, refuseKernelRestart } from './engine.js';
+import { EngineError, loadEngine } from './engine.js';
 import { CliError, UsageError } from './errors.js';
 import { checkImageFile } from './image-file.js';
 import { startProgress } from './progress.js';
@@ -84,7 +84,6 @@ export interface RestartHooks {
 }
 
 export async function restartLocally(plan: RestartPlan, hooks: RestartHooks = {}): Promise<number> {
-  refuseKernelRestart(plan.engine);
   const path = sourcePath(plan);
   const engine = await loadEngine();
   const opts: LocalRestartOptions = {
@@ -97,6 +96,7 @@ export async function restartLocally(plan: RestartPlan, hooks: RestartHooks = {}
   };
   if (plan.after.kind === 'signal') opts.signal = plan.after.signal;
   if (plan.source.kind === 'fd') opts.fd = plan.source.fd;
+  if (plan.engine) opts.engine = plan.engine;
 
   const summary = await engine.restart(path, opts);
   // every process the waiter waits for (a pipeline's commands each get it, as

@@ -55,9 +55,11 @@ Options:
       --cont, --run       let it continue (default)
       --term, --kill, --abort, -S NUM
                           send that signal once restored
-      --engine ENGINE     user or auto (default): the restorer; kernel is refused
-                          for now (the module has no restart help yet). Images of
-                          both engines restart the same way.
+      --engine ENGINE     kernel, user or auto (default): kernel has ckpt.ko give a
+                          normal user their processes' PIDs and exe link (needs
+                          /dev/ckpt unless run with CAP_CHECKPOINT_RESTORE); auto
+                          does so when /dev/ckpt is present. Images of both engines
+                          restart either way.
   -q, --quiet             do not print the restored PID
       --pid-file FILE     write the restored PID to FILE (for scripts: this
                           command's own PID is not the job's)

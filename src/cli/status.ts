@@ -63,7 +63,7 @@ export const verb: Verb = {
       return 3;
     }
     const s = engineStatus('auto', probe);
-    const engine = `engine: ${s.inUse} (${s.why}; checkpoint and restart take --engine kernel|user|auto)`;
+    const engine = `engine: ${s.inUse} (${s.why}; checkpoint and restart take --engine kernel|user|auto; a restart by a normal user gets its PIDs from the kernel engine)`;
     process.stdout.write(
       json
         ? `${JSON.stringify({ libckpt: probe })}\n`

@@ -121,6 +121,8 @@ export const RestartOpts = koffi.struct('ckpt_restart_opts', {
   pad: 'uint32_t',
   relocate: 'void *',
   progress: 'void *',
+  backend: 'uint32_t',
+  pad2: 'uint32_t',
 });
 
 /** CKPT_RESTART_ROOTS_MAX: the top-level processes a restart result lists. */
@@ -319,6 +321,8 @@ export interface RestartOptions {
   stderrFd?: number;
   relocate?: string[];
   progress?: ProgressHandle | null;
+  /** BACKEND.*: kernel uses ckpt.ko's restore session for what needs privilege */
+  backend?: number;
 }
 
 export interface RestartResultJs {
@@ -382,6 +386,8 @@ export async function restart(path: string, opts: RestartOptions = {}): Promise<
       pad: 0,
       relocate: strings.ptr,
       progress: progressPointer(opts.progress),
+      backend: opts.backend ?? BACKEND.auto,
+      pad2: 0,
     };
     const res: Record<string, unknown> = { size: koffi.sizeof(RestartResult) };
     const msg = Buffer.alloc(MSG_MAX);

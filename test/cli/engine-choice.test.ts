@@ -6,7 +6,7 @@
  * explicit kernel must refuse clearly, leaving the target untouched. The
  * kernel engine itself is tested in the VM (native/tests/kernel_dump_test.c).
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -16,7 +16,7 @@ import { UsageError } from '../../src/cli/errors.js';
 import { loadConfig } from '../../src/daemon/config.js';
 import { engineStatus } from '../../src/shared/engine-choice.js';
 import { runCli } from './run-cli.js';
-import { advancing, procState, startCounter } from './targets.js';
+import { advancing, count, procState, startCounter } from './targets.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-engine-'));
 const hasDevice = existsSync('/dev/ckpt');
@@ -128,13 +128,32 @@ test.serial(
   },
 );
 
-test('restart --engine kernel is refused (no restart help in the module yet), exit 3; a bad value is a usage error', async (t) => {
-  const img = join(scratch, 'none.img');
-  const k = await runCli('ckpt', ['restart', '--engine', 'kernel', img]);
-  t.is(k.code, 3, k.stderr);
-  t.regex(k.stderr, /kernel engine has no restart of its own yet/);
-  const cr = await runCli('cr_restart', ['--engine', 'kernel', img]);
-  t.is(cr.code, 3, cr.stderr);
+test('restart --engine kernel: with CAP_CHECKPOINT_RESTORE (root here) the module is not needed and the PID comes back; a bad value is a usage error', async (t) => {
+  const img = join(scratch, 'kernel-restart.img');
+  const target = startCounter(join(scratch, 'kernel-restart'), 150);
+  t.true(await advancing(target.countFile));
+  const cp = await runCli('ckpt', [
+    'checkpoint',
+    '--engine',
+    'user',
+    '--kill',
+    '-f',
+    img,
+    String(target.pid),
+  ]);
+  t.is(cp.code, 0, cp.stderr);
+  await target.exited;
+  for (const [prog, args] of [
+    ['ckpt', ['restart', '--engine', 'kernel', '--pid-file', `${img}.pid`, img]],
+    ['cr_restart', ['--engine', 'kernel', img]],
+  ] as const) {
+    const rs = await runCli(prog, [...args]);
+    t.not(rs.code, 3, `${prog}: not refused: ${rs.stderr}`);
+    t.notRegex(rs.stderr, /no restart of its own/);
+    t.is(rs.code, 7, `${prog}: the counter ran to its end and exited 7: ${rs.stderr}`);
+    t.is(await count(target.countFile), 150);
+  }
+  t.is(readFileSync(`${img}.pid`, 'utf8').trim(), String(target.pid), 'the same PID');
   const bad = await runCli('ckpt', ['restart', '--engine', 'fast', img]);
   t.is(bad.code, 2, bad.stderr);
   t.regex(bad.stderr, /--engine must be kernel, user or auto, got 'fast'/);

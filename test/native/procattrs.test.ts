@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { AFTER, checkpoint, RS_NO_RESTORE_PID, restart, wait } from '../../src/engine/libckpt.js';
+import { AFTER, checkpoint, RS_NO_RESTORE_PID, restart } from '../../src/engine/libckpt.js';
 import { gone, launcher, PROGS, passes, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-procattrs-'));

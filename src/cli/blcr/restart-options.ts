@@ -18,7 +18,7 @@ export interface RestartPlan {
   restoreSid: boolean;
   relocate: string[]; // "OLD=NEW"
   after: AfterAction;
-  engine?: EngineChoice; // --engine: kernel is refused (no restart help in the module yet)
+  engine?: EngineChoice; // --engine: kernel asks ckpt.ko for the PIDs and exe link
   runOnSuccess?: string;
   runOnFailure?: string;
   runOnFail: Partial<Record<FailureClass, string>>;

@@ -100,9 +100,10 @@ Commands:
                            run CMD for that class of failure only: bad arguments,
                            temporary (PID in use, busy), environment (missing file,
                            kernel or CPU mismatch), permanent (corrupt image)
-      --engine ENGINE      user or auto (default); kernel is refused for now (the
-                           module has no restart help yet); images of both engines
-                           restart the same way
+      --engine ENGINE      kernel, user or auto (default): kernel has ckpt.ko give a
+                           normal user their processes' PIDs and exe link (auto: when
+                           /dev/ckpt is present); images of both engines restart
+                           either way
   -q, --quiet              print nothing but errors
   -v, --verbose            say what was restored
   -?, --help               print this help and exit

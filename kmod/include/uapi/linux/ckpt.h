@@ -8,8 +8,9 @@
  * a new CKPT_UAPI_VERSION. Only fixed-width fields, explicit padding (which
  * must be zero), pointers carried in __u64.
  *
- * One open file of /dev/ckpt holds at most one freeze. Closing the file (or
- * the death of its holder) thaws the process: the freeze is owned by the file.
+ * One open file of /dev/ckpt holds at most one freeze and at most one restore
+ * session. Closing the file (or the death of its holder) thaws the process
+ * and ends the session: both are owned by the file.
  */
 #ifndef _UAPI_LINUX_CKPT_H
 #define _UAPI_LINUX_CKPT_H
@@ -17,7 +18,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define CKPT_UAPI_VERSION 2
+#define CKPT_UAPI_VERSION 3
 #define CKPT_IOC_MAGIC 0xCF
 
 /* NT_PRSTATUS on x86-64: struct user_regs_struct, 27 registers. */
@@ -148,11 +149,89 @@ struct ckpt_proc_args {
 	__u64 itimer_prof_interval_ns; /* out */
 };
 
+
+/*
+ * Restart help (version 3): a restore session on an open file.
+ *
+ * CKPT_IOC_RESTORE_BEGIN reads the image at @image_fd (a regular file open
+ * for reading; the module reads it with its own file position, the caller's
+ * offset is not moved), checks it (magic, version, header, section headers,
+ * the PROC, THREAD and TREE payloads and the END order checksum) and collects
+ * every process and thread id and each process's credentials. Unless the
+ * caller has CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over its PID
+ * namespace's owner (then every id is allowed: @privileged is 1), the
+ * session is refused when any process's uids, gids, supplementary groups are
+ * not exactly the caller's, or it holds a capability the caller does not:
+ * EACCES, with @bad_pid and @bad_what saying which and what.
+ * Errors: EBADF @image_fd not open for reading; EINVAL bad size, flags,
+ * non-zero output field, not a regular file; EBADMSG the image is not valid
+ * (@bad_offset: the file offset of the part that is wrong); E2BIG more
+ * processes, threads or sections than the module reads (4096 processes,
+ * 4096 threads a process, 65536 ids, 1 << 20 sections); EBUSY the file has a
+ * session already; EINTR a fatal signal while reading.
+ */
+#define CKPT_RESTORE_BAD_UIDS   1 /* real, effective, saved or fs uid */
+#define CKPT_RESTORE_BAD_GIDS   2 /* real, effective, saved or fs gid */
+#define CKPT_RESTORE_BAD_GROUPS 3 /* supplementary groups */
+#define CKPT_RESTORE_BAD_CAPS   4 /* a capability the caller does not have */
+
+struct ckpt_restore_args {
+	__u32 size;       /* in: sizeof(struct ckpt_restore_args) */
+	__u32 flags;      /* in: 0 */
+	__u32 image_fd;   /* in */
+	__u32 nr_procs;   /* out: processes with a PROC section */
+	__u32 nr_ids;     /* out: ids the session allows (pids, tids, pgids, sids) */
+	__u32 privileged; /* out: 1 when every free id is allowed */
+	__u32 bad_pid;    /* out, EACCES: the image's process whose credentials differ */
+	__u32 bad_what;   /* out, EACCES: CKPT_RESTORE_BAD_* */
+	__u64 bad_offset; /* out, EBADMSG: file offset of what is wrong */
+};
+
+/*
+ * CKPT_IOC_NEXT_PID: make @pid the next id the caller's active PID namespace
+ * hands out (what a write to /proc/sys/kernel/ns_last_pid does with
+ * CAP_CHECKPOINT_RESTORE), so the caller's next clone, of a process or of a
+ * thread, gets it unless another fork takes it first: the caller must check
+ * the id it got. Errors: ENOENT no session; EPERM @pid is not an id of the
+ * session's image, or (unprivileged) is below 300 (RESERVED_PIDS, the ids
+ * of early system daemons); EBUSY @pid is in use (a process, thread, group or
+ * session); EINVAL bad size or padding, @pid 0 or above PID_MAX_LIMIT.
+ */
+struct ckpt_next_pid_args {
+	__u32 size; /* in: sizeof(struct ckpt_next_pid_args) */
+	__u32 pid;  /* in */
+};
+
+/*
+ * CKPT_IOC_SET_EXE: replace the /proc/PID/exe link of process @pid by the
+ * file open at @exe_fd, what PR_SET_MM_MAP's exe_fd does with
+ * CAP_CHECKPOINT_RESTORE. @pid must be a process of the session's image
+ * that the caller traces (the restorer) or is the parent of; the file must
+ * be the one the image recorded (the same path), a regular file the caller
+ * may execute, on a mount that allows exec, and (unprivileged) neither
+ * set-user-id nor set-group-id.
+ * Errors: ENOENT no session; ESRCH no such process; EPERM @pid is not a
+ * process of the image, or the caller neither traces it nor is its parent;
+ * EBADF @exe_fd; EXDEV not the file the image recorded; EACCES not
+ * executable by the caller, not a regular file, a noexec mount or set-id;
+ * ETXTBSY the file is open for writing; EBUSY the old exe is still mapped
+ * in the process; EINVAL bad size or padding.
+ */
+struct ckpt_set_exe_args {
+	__u32 size;   /* in: sizeof(struct ckpt_set_exe_args) */
+	__u32 pid;    /* in */
+	__u32 exe_fd; /* in */
+	__u32 pad;    /* in: 0 */
+};
+
 #define CKPT_IOC_FREEZE         _IOWR(CKPT_IOC_MAGIC, 1, struct ckpt_freeze_args)
 #define CKPT_IOC_GET_THREAD     _IOWR(CKPT_IOC_MAGIC, 2, struct ckpt_thread_args)
 #define CKPT_IOC_GET_SIGACTIONS _IOWR(CKPT_IOC_MAGIC, 3, struct ckpt_sigactions_args)
 #define CKPT_IOC_GET_PENDING    _IOWR(CKPT_IOC_MAGIC, 5, struct ckpt_pending_args)
 #define CKPT_IOC_GET_PROC       _IOWR(CKPT_IOC_MAGIC, 6, struct ckpt_proc_args)
+#define CKPT_IOC_RESTORE_BEGIN  _IOWR(CKPT_IOC_MAGIC, 7, struct ckpt_restore_args)
+#define CKPT_IOC_NEXT_PID       _IOW(CKPT_IOC_MAGIC, 8, struct ckpt_next_pid_args)
+#define CKPT_IOC_SET_EXE        _IOW(CKPT_IOC_MAGIC, 9, struct ckpt_set_exe_args)
 /* Thaw now; the same as closing the file. ENOENT when nothing is frozen. */
 #define CKPT_IOC_THAW           _IO(CKPT_IOC_MAGIC, 4)
 /* Returns CKPT_UAPI_VERSION. */
