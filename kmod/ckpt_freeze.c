@@ -226,6 +226,9 @@ static void ckpt_record_process(struct ckpt_freeze *fz)
 	fz->proc.size = sizeof(fz->proc);
 	fz->proc.xcomp_perm = READ_ONCE(current->group_leader->thread.fpu.perm.__state_perm) &
 			      XFEATURE_MASK_USER_SUPPORTED;
+	fz->proc.pdeath_signal = READ_ONCE(current->group_leader->pdeath_signal);
+	fz->proc.child_subreaper = current->signal->is_child_subreaper;
+	fz->proc.flags |= CKPT_PROC_PRCTL;
 	if (mm) {
 		fz->proc.brk = READ_ONCE(mm->brk);
 		fz->proc.dumpable = get_dumpable(mm);

@@ -223,7 +223,7 @@ static long ckpt_ioc_get_proc(struct ckpt_file *cf, void __user *argp)
 	u32 usize;
 	int ret;
 
-	ret = ckpt_get_args(&args, sizeof(args), sizeof(args), argp, &usize);
+	ret = ckpt_get_args(&args, sizeof(args), CKPT_PROC_ARGS_SIZE_VER1, argp, &usize);
 	if (ret)
 		return ret;
 	if (memchr_inv((u8 *)&args + sizeof(args.size), 0, sizeof(args) - sizeof(args.size)))

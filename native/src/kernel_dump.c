@@ -117,6 +117,11 @@ static int kernel_proc_state(struct dump *d)
 	p->thp_disable = k.thp_disable;
 	memcpy(p->itimers, k.itimers, sizeof(p->itimers));
 	d->procx.xcomp_perm = k.xcomp_perm;
+	if (k.have_prctl) {
+		d->procx.pdeath_signal = k.pdeath_signal;
+		d->procx.child_subreaper = k.child_subreaper;
+		d->procx.flags |= CKPT_PROCX_F_PRCTL;
+	}
 	return 0;
 }
 

@@ -202,6 +202,9 @@ int ckpt_kernel_proc(struct ckpt_kfreeze *kf, struct ckpt_kproc *out, struct ckp
 	itimer_from_ns(&out->itimers[0], a.itimer_real_value_ns, a.itimer_real_interval_ns);
 	itimer_from_ns(&out->itimers[1], a.itimer_virt_value_ns, a.itimer_virt_interval_ns);
 	itimer_from_ns(&out->itimers[2], a.itimer_prof_value_ns, a.itimer_prof_interval_ns);
+	out->have_prctl = !!(a.flags & CKPT_PROC_PRCTL);
+	out->pdeath_signal = a.pdeath_signal;
+	out->child_subreaper = a.child_subreaper;
 	return 0;
 }
 

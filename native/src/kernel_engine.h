@@ -57,6 +57,8 @@ struct ckpt_kproc {
 	uint32_t thp_disable;
 	uint64_t xcomp_perm;
 	struct ckpt_img_itimer itimers[3];
+	int have_prctl; /* the module filled the two below */
+	uint32_t pdeath_signal, child_subreaper;
 };
 int ckpt_kernel_proc(struct ckpt_kfreeze *kf, struct ckpt_kproc *out, struct ckpt_err *e);
 /* Thaw and close; safe to call twice. */

@@ -17,8 +17,9 @@
  *   timer_gettime for each timer (only the process itself can read its
  *   timers). The kernel engine has no injection: a process with POSIX timers
  *   is refused under it, naming them; the slack comes from /proc when the
- *   caller may read it; the prctl values are not recorded (flags say what
- *   was; what was not restores as the restarter's, or 0).
+ *   caller may read it; the prctl values come from ckpt.ko (kernel_dump.c;
+ *   flags say what was recorded; what was not restores as the
+ *   restarter's, or 0).
  * Refused, naming the process (and the thread or timer): a namespace that is
  * not the checkpointer's (pid, user, mount, network, UTS, IPC, cgroup,
  * time); SCHED_DEADLINE;

@@ -125,6 +125,7 @@ struct ckpt_pending_args {
 /* ITIMER_VIRTUAL or _PROF armed while the group's CPU-time sample is not kept
    (never seen: arming one starts it); their values are then not given. */
 #define CKPT_PROC_ITIMER_CPU_UNREAD (1u << 0)
+#define CKPT_PROC_PRCTL (1u << 1) /* pdeath_signal, child_subreaper filled */
 
 /*
  * CKPT_IOC_GET_PROC: process-wide state the first stopped thread recorded,
@@ -147,7 +148,11 @@ struct ckpt_proc_args {
 	__u64 itimer_virt_interval_ns; /* out */
 	__u64 itimer_prof_value_ns;    /* out */
 	__u64 itimer_prof_interval_ns; /* out */
+	/* appended (CKPT_PROC_PRCTL in flags says they were filled): */
+	__u32 pdeath_signal;   /* out: the leader's PR_GET_PDEATHSIG */
+	__u32 child_subreaper; /* out: PR_GET_CHILD_SUBREAPER */
 };
+#define CKPT_PROC_ARGS_SIZE_VER1 80 /* up to itimer_prof_interval_ns */
 
 
 /*
