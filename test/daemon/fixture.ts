@@ -4,7 +4,7 @@
  * collected from the bus, commands sent with the bus client.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -129,6 +129,7 @@ export async function startDaemon(
     env?: Record<string, string>;
   },
 ): Promise<DaemonProc> {
+  const own = opts.stateDir === undefined;
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'ckpt-daemon-'));
   const args = [
     'daemon',
@@ -169,7 +170,12 @@ export async function startDaemon(
       return exited;
     },
   };
-  t.teardown(() => d.stop('SIGKILL'));
+  // the state dir it made goes at the end (images of hundreds of MiB each:
+  // a full run filled the disk when they stayed)
+  t.teardown(async () => {
+    await d.stop('SIGKILL');
+    if (own) rmSync(stateDir, { recursive: true, force: true });
+  });
   await Promise.race([
     until(
       'daemon.json',

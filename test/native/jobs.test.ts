@@ -14,6 +14,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  rmSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -24,6 +25,8 @@ import { AFTER, checkpoint, restart, SCOPE, wait } from '../../src/engine/libckp
 import { gone, launcher, SRC, sleep, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-jobs-'));
+// its files (a 100 MB input, images) go when the file's tests are done
+test.after.always(() => rmSync(scratch, { recursive: true, force: true }));
 const launch = launcher(scratch, { group: true });
 /** How many children pid has now (0 once it is gone). */
 function kids(pid: number): number {

@@ -13,7 +13,7 @@
  * KILLSTORM_KILLS sets the number of kills (60 by default; 200 by hand).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -24,6 +24,8 @@ import { launcher, PROGS, REPO, sleep } from './harness.js';
 const CKPT = join(REPO, 'bin', 'ckpt');
 const KILLS = Number(process.env.KILLSTORM_KILLS ?? 60);
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-killstorm-'));
+// its files (a 100 MB input, images) go when the file's tests are done
+test.after.always(() => rmSync(scratch, { recursive: true, force: true }));
 
 function status(pid: number): Record<string, string> | undefined {
   try {
