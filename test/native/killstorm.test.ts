@@ -24,7 +24,7 @@ import { launcher, PROGS, REPO, sleep } from './harness.js';
 const CKPT = join(REPO, 'bin', 'ckpt');
 const KILLS = Number(process.env.KILLSTORM_KILLS ?? 60);
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-killstorm-'));
-// its files (a 100 MB input, images) go when the file's tests are done
+// its images go when the file's tests are done
 test.after.always(() => rmSync(scratch, { recursive: true, force: true }));
 
 function status(pid: number): Record<string, string> | undefined {
