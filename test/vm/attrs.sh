@@ -41,8 +41,8 @@ grep -q READY "$d/out" || fail "the target did not start"
 bin/ckpt checkpoint --engine kernel --kill -f "$d/img" "$target" >/dev/null
 wait "$target" 2>/dev/null || true
 bin/ckpt inspect --json "$d/img" >"$d/img.json"
-grep -q '"pdeathSignal":23' "$d/img.json" || fail "no pdeathSignal 23 in the image"
-grep -q '"childSubreaper":true' "$d/img.json" || fail "no childSubreaper in the image"
+grep -Eq '"pdeathSignal": ?23,' "$d/img.json" || fail "no pdeathSignal 23 in the image"
+grep -Eq '"childSubreaper": ?true' "$d/img.json" || fail "no childSubreaper in the image"
 bin/ckpt restart --engine kernel --pid-file "$d/pid" "$d/img" >/dev/null 2>"$d/restart.err" &
 restarter=$!
 for _ in $(seq 100); do [[ -s $d/pid ]] && break; sleep 0.1; done
