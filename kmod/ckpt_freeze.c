@@ -244,7 +244,13 @@ static void ckpt_thread_work(struct callback_head *cb)
 
 	if (READ_ONCE(fz->thawed))
 		goto out;
-	if (current->flags & PF_EXITING)
+	/*
+	 * An exec since the permission check (its work runs on the way out
+	 * of execve): the process may now be a set-id program's, not the
+	 * caller's to read. Nothing is recorded; the freeze fails (EAGAIN)
+	 * and a retry checks permission again.
+	 */
+	if (current->flags & PF_EXITING || READ_ONCE(current->self_exec_id) != fz->exec_id)
 		t->exiting = true;
 	else
 		ckpt_record_self(fz, t);
@@ -430,6 +436,8 @@ int ckpt_freeze_process(pid_t pid, unsigned int timeout_ms, struct ckpt_freeze *
 	struct task_struct *leader;
 	unsigned long left = msecs_to_jiffies(timeout_ms);
 	unsigned int i;
+	u64 exec_id;
+	bool ok;
 	long w;
 	int ret;
 
@@ -440,7 +448,21 @@ int ckpt_freeze_process(pid_t pid, unsigned int timeout_ms, struct ckpt_freeze *
 	if (same_thread_group(leader, current))
 		goto out_put_leader;
 	ret = -EPERM;
-	if (leader->flags & PF_KTHREAD || !ckpt_may_freeze(leader))
+	if (leader->flags & PF_KTHREAD)
+		goto out_put_leader;
+	/*
+	 * Credentials, mm and exec count read together (an exec changes them
+	 * under exec_update_lock): the works compare the count, so a set-id
+	 * exec between this check and their run is not recorded.
+	 */
+	ret = down_read_killable(&leader->signal->exec_update_lock);
+	if (ret)
+		goto out_put_leader;
+	exec_id = READ_ONCE(leader->self_exec_id);
+	ok = ckpt_may_freeze(leader);
+	up_read(&leader->signal->exec_update_lock);
+	ret = -EPERM;
+	if (!ok)
 		goto out_put_leader;
 
 	ret = -ENOMEM;
@@ -451,6 +473,7 @@ int ckpt_freeze_process(pid_t pid, unsigned int timeout_ms, struct ckpt_freeze *
 	spin_lock_init(&fz->lock);
 	init_waitqueue_head(&fz->wq);
 	fz->pid = pid;
+	fz->exec_id = exec_id;
 	fz->shared = kvcalloc(CKPT_MAX_PENDING, CKPT_SIGINFO_SIZE, GFP_KERNEL);
 	if (!fz->shared)
 		goto out_put_fz;

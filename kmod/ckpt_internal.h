@@ -57,6 +57,7 @@ struct ckpt_freeze {
 	bool complete;              /* every thread stopped: readable */
 
 	pid_t pid;
+	u64 exec_id;                /* the leader's self_exec_id when permission was checked */
 	unsigned int xstate_size;
 	unsigned int nr_threads, cap;
 	unsigned int nr_arrived;
@@ -71,8 +72,12 @@ struct ckpt_freeze {
 
 /* A restore session (ckpt_restore.c): what the image allows its file's holder. */
 struct ckpt_rs_proc;
+struct cred;
+struct pid_namespace;
 struct ckpt_restore {
 	bool privileged;            /* CAP_CHECKPOINT_RESTORE: every free id */
+	struct pid_namespace *pid_ns; /* the beginner's active one (reference held) */
+	const struct cred *cred;    /* the beginner's (reference held) */
 	pid_t *ids;                 /* sorted: pids, tids, pgids, sids of the image */
 	u32 nr_ids;
 	struct ckpt_rs_proc *procs; /* processes with a PROC section */

@@ -18,6 +18,13 @@
 
 #include "ckpt_internal.h"
 
+/*
+ * An ioctl holds @lock for as long as it works (a freeze waits up to its
+ * timeout, a restore session reads a whole image, maybe from a slow or
+ * FUSE-backed file): another ioctl on the same file waits for it
+ * interruptibly (EINTR), never in an uninterruptible sleep that the hung-task
+ * detector reports (or panics on, with hung_task_panic).
+ */
 struct ckpt_file {
 	struct mutex lock; /* fz, rs */
 	struct ckpt_freeze *fz;
@@ -68,7 +75,8 @@ static long ckpt_ioc_freeze(struct ckpt_file *cf, void __user *argp)
 	if (!args.pid || args.pid > PID_MAX_LIMIT)
 		return -EINVAL;
 
-	mutex_lock(&cf->lock);
+	if (mutex_lock_interruptible(&cf->lock))
+		return -EINTR;
 	if (cf->fz) {
 		ret = -EBUSY;
 		goto out_unlock;
@@ -105,7 +113,8 @@ static long ckpt_ioc_get_thread(struct ckpt_file *cf, void __user *argp)
 		return ret;
 	cap = args.xstate_size;
 
-	mutex_lock(&cf->lock);
+	if (mutex_lock_interruptible(&cf->lock))
+		return -EINTR;
 	ret = -ENOENT;
 	if (!cf->fz)
 		goto out_unlock;
@@ -152,7 +161,8 @@ static long ckpt_ioc_get_sigactions(struct ckpt_file *cf, void __user *argp)
 	if (args.count < CKPT_NSIG)
 		return -EINVAL;
 
-	mutex_lock(&cf->lock);
+	if (mutex_lock_interruptible(&cf->lock))
+		return -EINTR;
 	ret = -ENOENT;
 	if (!cf->fz || !cf->fz->have_actions)
 		goto out_unlock;
@@ -183,7 +193,8 @@ static long ckpt_ioc_get_pending(struct ckpt_file *cf, void __user *argp)
 	if (args.lost)
 		return -EINVAL;
 
-	mutex_lock(&cf->lock);
+	if (mutex_lock_interruptible(&cf->lock))
+		return -EINTR;
 	fz = cf->fz;
 	ret = -ENOENT;
 	if (!fz || !fz->have_actions)
@@ -229,7 +240,8 @@ static long ckpt_ioc_get_proc(struct ckpt_file *cf, void __user *argp)
 	if (memchr_inv((u8 *)&args + sizeof(args.size), 0, sizeof(args) - sizeof(args.size)))
 		return -EINVAL; /* every field but the size is an output */
 
-	mutex_lock(&cf->lock);
+	if (mutex_lock_interruptible(&cf->lock))
+		return -EINTR;
 	ret = -ENOENT;
 	if (!cf->fz || !cf->fz->have_actions)
 		goto out_unlock;
@@ -260,7 +272,10 @@ static long ckpt_ioc_restore_begin(struct ckpt_file *cf, void __user *argp)
 	if (!image)
 		return -EBADF;
 
-	mutex_lock(&cf->lock);
+	if (mutex_lock_interruptible(&cf->lock)) {
+		fput(image);
+		return -EINTR;
+	}
 	ret = -EBUSY;
 	if (cf->rs)
 		goto out_unlock;
@@ -294,7 +309,8 @@ static long ckpt_ioc_next_pid(struct ckpt_file *cf, void __user *argp)
 		return ret;
 	if (!args.pid || args.pid > PID_MAX_LIMIT)
 		return -EINVAL;
-	mutex_lock(&cf->lock);
+	if (mutex_lock_interruptible(&cf->lock))
+		return -EINTR;
 	ret = cf->rs ? ckpt_restore_next_pid(cf->rs, args.pid) : -ENOENT;
 	mutex_unlock(&cf->lock);
 	return ret;
@@ -311,7 +327,8 @@ static long ckpt_ioc_set_exe(struct ckpt_file *cf, void __user *argp)
 		return ret;
 	if (args.pad || !args.pid || args.pid > PID_MAX_LIMIT)
 		return -EINVAL;
-	mutex_lock(&cf->lock);
+	if (mutex_lock_interruptible(&cf->lock))
+		return -EINTR;
 	ret = cf->rs ? ckpt_restore_set_exe(cf->rs, args.pid, args.exe_fd) : -ENOENT;
 	mutex_unlock(&cf->lock);
 	return ret;
@@ -321,7 +338,8 @@ static long ckpt_ioc_thaw(struct ckpt_file *cf)
 {
 	struct ckpt_freeze *fz;
 
-	mutex_lock(&cf->lock);
+	if (mutex_lock_interruptible(&cf->lock))
+		return -EINTR;
 	fz = cf->fz;
 	cf->fz = NULL;
 	mutex_unlock(&cf->lock);

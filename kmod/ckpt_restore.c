@@ -381,6 +381,10 @@ void ckpt_restore_free(struct ckpt_restore *rs)
 		kfree(rs->procs[i].exe);
 	kvfree(rs->procs);
 	kvfree(rs->ids);
+	if (rs->pid_ns)
+		put_pid_ns(rs->pid_ns);
+	if (rs->cred)
+		put_cred(rs->cred);
 	kfree(rs);
 }
 
@@ -404,7 +408,9 @@ int ckpt_restore_begin(struct file *image, struct ckpt_restore_args *a,
 	rs = kzalloc(sizeof(*rs), GFP_KERNEL_ACCOUNT);
 	if (!rs)
 		return -ENOMEM;
-	rs->privileged = checkpoint_restore_ns_capable(task_active_pid_ns(current)->user_ns);
+	rs->pid_ns = get_pid_ns(task_active_pid_ns(current));
+	rs->cred = get_current_cred();
+	rs->privileged = checkpoint_restore_ns_capable(rs->pid_ns->user_ns);
 	rs->ids = kvmalloc_array(CKPT_RS_MAX_IDS, sizeof(*rs->ids), GFP_KERNEL_ACCOUNT);
 	rs->procs = kvcalloc(CKPT_RS_MAX_PROCS, sizeof(*rs->procs), GFP_KERNEL_ACCOUNT);
 	r.bounce = kmalloc(PAGE_SIZE, GFP_KERNEL);
@@ -448,12 +454,61 @@ static bool rs_allows(const struct ckpt_restore *rs, pid_t pid)
 	return false;
 }
 
+/* The same ids (real, effective, saved, fs uids and gids; supplementary groups)? */
+static bool rs_same_ids(const struct cred *a, const struct cred *b)
+{
+	const struct group_info *ga = a->group_info, *gb = b->group_info;
+	int i;
+
+	if (!uid_eq(a->uid, b->uid) || !uid_eq(a->euid, b->euid) || !uid_eq(a->suid, b->suid) ||
+	    !uid_eq(a->fsuid, b->fsuid) || !gid_eq(a->gid, b->gid) || !gid_eq(a->egid, b->egid) ||
+	    !gid_eq(a->sgid, b->sgid) || !gid_eq(a->fsgid, b->fsgid))
+		return false;
+	if (ga == gb)
+		return true;
+	if (ga->ngroups != gb->ngroups)
+		return false;
+	for (i = 0; i < ga->ngroups; i++) /* both sorted (set_groups) */
+		if (!gid_eq(ga->gid[i], gb->gid[i]))
+			return false;
+	return true;
+}
+
+/*
+ * May the caller use the session now, and with every id (*privileged)?
+ * What RESTORE_BEGIN checked holds for its caller in its PID namespace only,
+ * and the file can reach others (inherited, passed over a socket, kept across
+ * setuid or an exec). So: only in the PID namespace it was begun in; with the
+ * capability only when the caller holds it now (a session begun in a user and
+ * PID namespace of one's own, where one has it, must not carry it into the
+ * parent namespace); without it only with the ids the session was begun with,
+ * and never a session begun with it (its images' credentials were not
+ * checked).
+ */
+static int rs_caller(const struct ckpt_restore *rs, bool *privileged)
+{
+	struct pid_namespace *ns = task_active_pid_ns(current);
+
+	if (ns != rs->pid_ns)
+		return -EPERM;
+	*privileged = checkpoint_restore_ns_capable(ns->user_ns);
+	if (*privileged)
+		return 0;
+	if (rs->privileged || !rs_same_ids(rs->cred, current_cred()))
+		return -EPERM;
+	return 0;
+}
+
 int ckpt_restore_next_pid(struct ckpt_restore *rs, pid_t pid)
 {
 	struct pid_namespace *ns = task_active_pid_ns(current);
-	bool used;
+	bool used, privileged;
+	int ret;
 
-	if (!rs->privileged && (pid < CKPT_RS_RESERVED_PIDS || !rs_allows(rs, pid)))
+	ret = rs_caller(rs, &privileged);
+	if (ret)
+		return ret;
+	if (!privileged && (pid < CKPT_RS_RESERVED_PIDS || !rs_allows(rs, pid)))
 		return -EPERM;
 	rcu_read_lock();
 	used = find_pid_ns(pid, ns) != NULL;
@@ -551,6 +606,26 @@ static int rs_replace_exe(struct mm_struct *mm, struct file *file)
 	return ret;
 }
 
+/*
+ * Is @task the caller's own, as ptrace's PTRACE_MODE_ATTACH_REALCREDS sees it
+ * (the caller's real uid and gid are all of the task's)? Being its parent is
+ * not enough: a child that ran a set-id program, or was handed to a
+ * subreaper, is another user's process.
+ */
+static bool rs_owns(struct task_struct *task)
+{
+	const struct cred *cred = current_cred(), *tcred;
+	bool ok;
+
+	rcu_read_lock();
+	tcred = __task_cred(task);
+	ok = uid_eq(cred->uid, tcred->euid) && uid_eq(cred->uid, tcred->suid) &&
+	     uid_eq(cred->uid, tcred->uid) && gid_eq(cred->gid, tcred->egid) &&
+	     gid_eq(cred->gid, tcred->sgid) && gid_eq(cred->gid, tcred->gid);
+	rcu_read_unlock();
+	return ok;
+}
+
 int ckpt_restore_set_exe(struct ckpt_restore *rs, pid_t pid, unsigned int fd)
 {
 	const struct ckpt_rs_proc *rp = rs_proc(rs, pid);
@@ -558,8 +633,12 @@ int ckpt_restore_set_exe(struct ckpt_restore *rs, pid_t pid, unsigned int fd)
 	struct mm_struct *mm;
 	struct inode *inode;
 	struct file *file;
+	bool privileged;
 	int ret;
 
+	ret = rs_caller(rs, &privileged);
+	if (ret)
+		return ret;
 	if (!rp)
 		return -EPERM;
 	rcu_read_lock();
@@ -569,11 +648,26 @@ int ckpt_restore_set_exe(struct ckpt_restore *rs, pid_t pid, unsigned int fd)
 	rcu_read_unlock();
 	if (!task)
 		return -ESRCH;
-	ret = -EPERM;
-	if (!rs_is_restorer_of(task))
+	/*
+	 * The task's credentials and mm checked together: an exec (of a set-id
+	 * program) changes both under exec_update_lock, as for /proc/PID/mem.
+	 */
+	ret = down_read_killable(&task->signal->exec_update_lock);
+	if (ret)
 		goto out_task;
-	ret = -ESRCH;
+	ret = -EPERM;
+	if (!rs_is_restorer_of(task) || (!privileged && !rs_owns(task))) {
+		up_read(&task->signal->exec_update_lock);
+		goto out_task;
+	}
 	mm = get_task_mm(task);
+	if (mm && !privileged && get_dumpable(mm) != SUID_DUMP_USER) {
+		mmput(mm);
+		up_read(&task->signal->exec_update_lock);
+		goto out_task; /* EPERM: made non-dumpable, as ptrace refuses it */
+	}
+	up_read(&task->signal->exec_update_lock);
+	ret = -ESRCH;
 	if (!mm)
 		goto out_task;
 	ret = -EBADF;
@@ -585,8 +679,8 @@ int ckpt_restore_set_exe(struct ckpt_restore *rs, pid_t pid, unsigned int fd)
 	if (!S_ISREG(inode->i_mode) || (file->f_path.mnt->mnt_flags & MNT_NOEXEC) ||
 	    (file->f_path.mnt->mnt_sb->s_iflags & SB_I_NOEXEC))
 		goto out_file;
-	if (!rs->privileged && ((inode->i_mode & S_ISUID) ||
-				(inode->i_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)))
+	if (!privileged && ((inode->i_mode & S_ISUID) ||
+			    (inode->i_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)))
 		goto out_file;
 	ret = inode_permission(file_mnt_user_ns(file), inode, MAY_EXEC);
 	if (ret)

@@ -35,6 +35,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -727,6 +728,421 @@ static void test_bad_args(const char *img, pid_t pid_of_img, pid_t running_in_im
 	printf("kernel_restore: bad arguments (%s)\n", fails ? "with failures" : "ok");
 }
 
+/* ---- attacks on the session (issue 13's review) ------------------------------ */
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Root: fork a child with pid want (ns_last_pid), which runs fn; or -1. */
+static pid_t fork_at_as_root(pid_t want, void (*fn)(void))
+{
+	char last[32];
+	for (int i = 0; i < 8; i++) {
+		snprintf(last, sizeof(last), "%d", want - 1);
+		if (write_file("/proc/sys/kernel/ns_last_pid", last))
+			return -1;
+		pid_t c = fork();
+		if (c == 0) {
+			if (getpid() != want)
+				_exit(0);
+			fn();
+			_exit(0);
+		}
+		if (c == want)
+			return c;
+		if (c > 0)
+			waitpid(c, NULL, 0);
+	}
+	return -1;
+}
+
+/* Through the session: fork a child with pid want, which runs fn; or -1. */
+static pid_t fork_at_kpid(int dev, pid_t want, void (*fn)(void))
+{
+	for (int i = 0; i < 8; i++) {
+		struct ckpt_next_pid_args n = {.size = sizeof(n), .pid = (uint32_t)want};
+		if (ioctl(dev, CKPT_IOC_NEXT_PID, &n) < 0)
+			return -1;
+		pid_t c = fork();
+		if (c == 0) {
+			if (getpid() != want)
+				_exit(0);
+			fn();
+			_exit(0);
+		}
+		if (c == want)
+			return c;
+		if (c > 0)
+			waitpid(c, NULL, 0);
+	}
+	return -1;
+}
+
+static void idle(void)
+{
+	for (;;)
+		pause();
+}
+
+static void idle_undumpable(void)
+{
+	prctl(PR_SET_DUMPABLE, 0);
+	idle();
+}
+
+/*
+ * A session is its beginner's, in its PID namespace: handed to a process
+ * that dropped to nobody (a session begun by root, with every id), or begun
+ * in a user and PID namespace of one's own (where one holds the capability)
+ * and used from the parent namespace, it allows nothing.
+ */
+static void test_session_elsewhere(const char *img, pid_t pid_of_img)
+{
+	int dev = open("/dev/ckpt", O_RDWR);
+	int fd = open(img, O_RDONLY);
+	struct ckpt_restore_args a = {.size = sizeof(a), .image_fd = (uint32_t)fd};
+	EXPECT(dev >= 0 && fd >= 0 && xioctl(dev, CKPT_IOC_RESTORE_BEGIN, &a) == 0 &&
+		       a.privileged == 1,
+	       "root's session: privileged %u", a.privileged);
+	pid_t c = fork();
+	if (c == 0) {
+		become_nobody();
+		struct ckpt_next_pid_args n = {.size = sizeof(n), .pid = 299};
+		int bad = xioctl(dev, CKPT_IOC_NEXT_PID, &n) != EPERM;
+		n.pid = (uint32_t)pid_of_img;
+		bad |= (xioctl(dev, CKPT_IOC_NEXT_PID, &n) != EPERM) << 1;
+		_exit(bad);
+	}
+	int st = 0;
+	waitpid(c, &st, 0);
+	EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	       "root's session used after a drop to nobody: status 0x%x (bit 0 pid 299 not "
+	       "EPERM, bit 1 the image's pid not EPERM)",
+	       st);
+	close(dev);
+
+	/* nobody: begun in a namespace of its own, used in the parent one */
+	int p[2];
+	EXPECT(!pipe(p), "pipe");
+	c = fork();
+	if (c == 0) {
+		close(p[0]);
+		become_nobody();
+		int d = open("/dev/ckpt", O_RDWR);
+		int inner = 9; /* 9: no user namespace for nobody here (skipped) */
+		pid_t g = fork();
+		if (g == 0) {
+			if (unshare(CLONE_NEWUSER | CLONE_NEWPID))
+				_exit(9);
+			pid_t gg = fork();
+			if (gg == 0) {
+				struct ckpt_restore_args s = {.size = sizeof(s),
+							      .image_fd = (uint32_t)fd};
+				if (xioctl(d, CKPT_IOC_RESTORE_BEGIN, &s))
+					_exit(1);
+				_exit(s.privileged ? 0 : 2);
+			}
+			int gst = 0;
+			waitpid(gg, &gst, 0);
+			_exit(WIFEXITED(gst) ? WEXITSTATUS(gst) : 3);
+		}
+		int gst = 0;
+		waitpid(g, &gst, 0);
+		inner = WIFEXITED(gst) ? WEXITSTATUS(gst) : 3;
+		int outer = 0;
+		if (inner == 0) {
+			struct ckpt_next_pid_args n = {.size = sizeof(n), .pid = 299};
+			outer = xioctl(d, CKPT_IOC_NEXT_PID, &n);
+		}
+		int r[2] = {inner, outer};
+		if (write(p[1], r, sizeof(r)) != sizeof(r))
+			_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	int r[2] = {-1, -1};
+	if (read(p[0], r, sizeof(r)) != sizeof(r))
+		r[0] = -1;
+	close(p[0]);
+	waitpid(c, NULL, 0);
+
+	/* root: begun in a new PID namespace, used in this one */
+	dev = open("/dev/ckpt", O_RDWR);
+	c = fork();
+	if (c == 0) {
+		if (unshare(CLONE_NEWPID))
+			_exit(9);
+		pid_t g = fork();
+		if (g == 0) {
+			struct ckpt_restore_args s = {.size = sizeof(s), .image_fd = (uint32_t)fd};
+			_exit(xioctl(dev, CKPT_IOC_RESTORE_BEGIN, &s) ? 1 : 0);
+		}
+		int gst = 0;
+		waitpid(g, &gst, 0);
+		_exit(WIFEXITED(gst) ? WEXITSTATUS(gst) : 3);
+	}
+	waitpid(c, &st, 0);
+	struct ckpt_next_pid_args n = {.size = sizeof(n), .pid = (uint32_t)pid_of_img};
+	int e = xioctl(dev, CKPT_IOC_NEXT_PID, &n);
+	EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0 && e == EPERM,
+	       "root's session begun in a new PID namespace (status 0x%x), used in the parent "
+	       "one: NEXT_PID gives %s (want EPERM: its ids are the other namespace's)",
+	       st, e ? strerror(e) : "success");
+	close(dev);
+	close(fd);
+	if (r[0] == 9) {
+		printf("kernel_restore: session from a user+PID namespace: skipped (nobody may "
+		       "not unshare them here)\n");
+		return;
+	}
+	EXPECT(r[0] == 0, "a session begun in nobody's own user and PID namespace: %d (want "
+	       "0: begun, privileged there)", r[0]);
+	EXPECT(r[1] == EPERM,
+	       "that session used in the parent PID namespace: NEXT_PID 299 gives %s (want "
+	       "EPERM)", r[1] ? strerror(r[1]) : "success");
+}
+
+/*
+ * SET_EXE acts on the caller's own process only: a child of nobody that is
+ * root's (made before the parent dropped to nobody, as after a set-id exec)
+ * or that made itself undumpable is refused (EPERM); nobody's own dumpable
+ * child gets past that check to the one after it (the old exe still mapped:
+ * EBUSY).
+ */
+static void test_set_exe_owner(const char *img, pid_t pid_of_img)
+{
+	pid_t c = fork();
+	if (c == 0) {
+		/* a root child at the image's pid, then this process becomes nobody */
+		pid_t rc = fork_at_as_root(pid_of_img, idle);
+		become_nobody();
+		int d = open("/dev/ckpt", O_RDWR);
+		int f = open(img, O_RDONLY);
+		int exe = open(self, O_RDONLY);
+		struct ckpt_restore_args a = {.size = sizeof(a), .image_fd = (uint32_t)f};
+		int bad = rc != pid_of_img;
+		bad |= (xioctl(d, CKPT_IOC_RESTORE_BEGIN, &a) != 0 || a.privileged) << 1;
+		struct ckpt_set_exe_args x = {.size = sizeof(x), .pid = (uint32_t)pid_of_img,
+					      .exe_fd = (uint32_t)exe};
+		int e = xioctl(d, CKPT_IOC_SET_EXE, &x);
+		if (e != EPERM)
+			fprintf(stderr, "SET_EXE of nobody's root child: %s\n",
+				e ? strerror(e) : "success");
+		bad |= (e != EPERM) << 2;
+		_exit(bad); /* the root child: killed by the test, its subreaper */
+	}
+	int st = 0;
+	waitpid(c, &st, 0);
+	kill(pid_of_img, SIGKILL);
+	waitpid(pid_of_img, NULL, 0);
+	EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	       "SET_EXE of a root child of nobody: status 0x%x (bit 0 no child at pid %d, bit "
+	       "1 BEGIN, bit 2 not EPERM)",
+	       st, pid_of_img);
+
+	c = fork();
+	if (c == 0) {
+		become_nobody();
+		prctl(PR_SET_DUMPABLE, 1); /* the change of ids cleared it: its children's */
+		int d = open("/dev/ckpt", O_RDWR);
+		int f = open(img, O_RDONLY);
+		int exe = open(self, O_RDONLY);
+		struct ckpt_restore_args a = {.size = sizeof(a), .image_fd = (uint32_t)f};
+		int bad = xioctl(d, CKPT_IOC_RESTORE_BEGIN, &a) != 0;
+		struct ckpt_set_exe_args x = {.size = sizeof(x), .pid = (uint32_t)pid_of_img,
+					      .exe_fd = (uint32_t)exe};
+		pid_t k = fork_at_kpid(d, pid_of_img, idle_undumpable);
+		bad |= (k != pid_of_img) << 1;
+		msleep(100); /* it made itself undumpable */
+		int e = xioctl(d, CKPT_IOC_SET_EXE, &x);
+		if (e != EPERM)
+			fprintf(stderr, "SET_EXE of an undumpable child: %s\n",
+				e ? strerror(e) : "success");
+		bad |= (e != EPERM) << 2;
+		if (k > 0) {
+			kill(k, SIGKILL);
+			waitpid(k, NULL, 0);
+		}
+		k = fork_at_kpid(d, pid_of_img, idle);
+		bad |= (k != pid_of_img) << 3;
+		e = xioctl(d, CKPT_IOC_SET_EXE, &x);
+		if (e != EBUSY)
+			fprintf(stderr, "SET_EXE of nobody's own child: %s\n",
+				e ? strerror(e) : "success");
+		bad |= (e != EBUSY) << 4;
+		if (k > 0) {
+			kill(k, SIGKILL);
+			waitpid(k, NULL, 0);
+		}
+		_exit(bad);
+	}
+	waitpid(c, &st, 0);
+	EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	       "SET_EXE as nobody: status 0x%x (bit 1 no child at pid %d through the session, "
+	       "bit 2 an undumpable child not EPERM, bit 3 second child, bit 4 own child not "
+	       "EBUSY)",
+	       st, pid_of_img);
+}
+
+/* ---- one ioctl waiting for another on the same file ------------------------- */
+
+struct locker {
+	int dev;
+	pid_t pid;
+	int err;
+	struct timespec end;
+};
+
+static void *freeze_long(void *arg)
+{
+	struct locker *l = arg;
+	struct ckpt_freeze_args f = {.size = sizeof(f), .pid = (uint32_t)l->pid,
+				     .timeout_ms = 4000};
+	l->err = xioctl(l->dev, CKPT_IOC_FREEZE, &f);
+	clock_gettime(CLOCK_MONOTONIC, &l->end);
+	return NULL;
+}
+
+static void *thaw_waiting(void *arg)
+{
+	struct locker *l = arg;
+	l->err = xioctl(l->dev, CKPT_IOC_THAW, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &l->end);
+	return NULL;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static double since(const struct timespec *t0, const struct timespec *t)
+{
+	return (double)(t->tv_sec - t0->tv_sec) + (double)(t->tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * A freeze of a stopped process holds the file for its whole timeout (4 s):
+ * a THAW on the same file waits for it interruptibly, so a signal ends that
+ * wait (EINTR) while the freeze still runs, instead of an uninterruptible
+ * sleep that the hung-task detector reports after 120 s (and panics on with
+ * hung_task_panic).
+ */
+static void test_lock_interruptible(void)
+{
+	pid_t t = fork();
+	if (t == 0) {
+		raise(SIGSTOP);
+		_exit(0);
+	}
+	int st = 0;
+	waitpid(t, &st, WUNTRACED);
+	struct sigaction sa = {.sa_handler = on_usr1}; /* no SA_RESTART */
+	sigaction(SIGUSR1, &sa, NULL);
+	int dev = open("/dev/ckpt", O_RDWR);
+	struct locker a = {.dev = dev, .pid = t, .err = -1}, b = {.dev = dev, .err = -1};
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_t ta, tb;
+	pthread_create(&ta, NULL, freeze_long, &a);
+	msleep(300);
+	pthread_create(&tb, NULL, thaw_waiting, &b);
+	msleep(500);
+	pthread_kill(tb, SIGUSR1);
+	pthread_join(tb, NULL);
+	pthread_join(ta, NULL);
+	EXPECT(a.err == ETIMEDOUT, "the freeze of a stopped process: %s (want ETIMEDOUT)",
+	       strerror(a.err));
+	EXPECT(b.err == EINTR && since(&t0, &b.end) < 2.5 && since(&t0, &a.end) > 3.5,
+	       "THAW waiting for that freeze, signalled: %s after %.2f s, the freeze ended "
+	       "after %.2f s (want EINTR well before the freeze's end)",
+	       b.err ? strerror(b.err) : "success", since(&t0, &b.end), since(&t0, &a.end));
+	signal(SIGUSR1, SIG_DFL);
+	close(dev);
+	kill(t, SIGKILL);
+	waitpid(t, NULL, 0);
+}
+
+/* ---- a freeze racing a set-uid exec ----------------------------------------- */
+
+/*
+ * nobody freezes its own child in a loop while the child execs a set-uid-root
+ * copy of sleep: a freeze whose permission check ran before the exec must not
+ * complete on the root process after it (it would read a set-id program's
+ * registers, layout and brk). Every freeze that succeeds finds the child still
+ * nobody's.
+ */
+static void test_freeze_exec_race(void)
+{
+	char suid[512];
+	snprintf(suid, sizeof(suid), "%s/suid-sleep", dir);
+	size_t size;
+	unsigned char *b = load("/bin/sleep", &size);
+	EXPECT(b && !store(suid, b, size) && !chown(suid, 0, 0) && !chmod(suid, 04755),
+	       "a set-uid copy of /bin/sleep");
+	free(b);
+	pid_t c = fork();
+	if (c == 0) {
+		become_nobody();
+		prctl(PR_SET_DUMPABLE, 1); /* the change of ids cleared it: its children's */
+		int d = open("/dev/ckpt", O_RDWR);
+		int wins = 0, rounds = 0, frozen = 0, again = 0;
+		for (int r = 0; r < 30; r++) {
+			pid_t t = fork();
+			if (t == 0) {
+				msleep(r % 7);
+				execl(suid, "sleep", "0.3", (char *)NULL);
+				_exit(127);
+			}
+			for (int i = 0; i < 400; i++) {
+				struct ckpt_freeze_args f = {.size = sizeof(f),
+							     .pid = (uint32_t)t,
+							     .timeout_ms = 2000};
+				int e = xioctl(d, CKPT_IOC_FREEZE, &f);
+				if (e == EPERM || e == ESRCH)
+					break; /* exec'd (root now) or gone */
+				again += e == EAGAIN; /* checked before the exec, refused after */
+				if (e)
+					continue;
+				frozen++;
+				char path[64], line[256];
+				snprintf(path, sizeof(path), "/proc/%d/status", t);
+				FILE *s = fopen(path, "r");
+				while (s && fgets(line, sizeof(line), s))
+					if (!strncmp(line, "Uid:", 4)) {
+						unsigned ru, eu;
+						if (sscanf(line + 4, "%u %u", &ru, &eu) == 2 &&
+						    eu == 0)
+							wins++;
+					}
+				if (s)
+					fclose(s);
+				xioctl(d, CKPT_IOC_THAW, NULL);
+			}
+			waitpid(t, NULL, 0);
+			rounds++;
+		}
+		printf("kernel_restore: freeze vs set-uid exec: %d rounds, %d freezes, %d of a "
+		       "root process, %d refused after an exec (EAGAIN)\n",
+		       rounds, frozen, wins, again);
+		fflush(stdout);
+		_exit(wins ? 1 : frozen ? 0 : 2);
+	}
+	int st = 0;
+	waitpid(c, &st, 0);
+	EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	       "freeze racing a set-uid exec: status 0x%x (1: a freeze completed on the "
+	       "set-uid process, 2: no freeze at all)",
+	       st);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--target"))
@@ -826,6 +1242,11 @@ int main(int argc, char **argv)
 
 	test_tree();
 	test_forged(img_k, pid);
+	test_session_elsewhere(img_k, pid);
+	test_set_exe_owner(img_k, pid);
+	test_lock_interruptible();
+	test_freeze_exec_race();
+	printf("kernel_restore: attacks refused (%s)\n", fails ? "with failures" : "ok");
 	printf("kernel_restore: %s\n", fails ? "FAIL" : "PASS");
 	return fails ? 1 : 0;
 }

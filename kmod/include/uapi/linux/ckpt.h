@@ -10,7 +10,9 @@
  *
  * One open file of /dev/ckpt holds at most one freeze and at most one restore
  * session. Closing the file (or the death of its holder) thaws the process
- * and ends the session: both are owned by the file.
+ * and ends the session: both are owned by the file. An ioctl that finds
+ * another one at work on the same file waits for it; a signal ends that
+ * wait with EINTR.
  */
 #ifndef _UAPI_LINUX_CKPT_H
 #define _UAPI_LINUX_CKPT_H
@@ -34,7 +36,9 @@
  * bad size/flags/padding or pid is the caller's own process; EBUSY this file
  * already holds a freeze; ETIMEDOUT a thread did not stop within @timeout_ms
  * (stopped by a tracer or by job control, or in uninterruptible sleep): the
- * process is thawed again before the error returns.
+ * process is thawed again before the error returns; EAGAIN a thread exited,
+ * or the process ran execve, while it was being frozen (nothing recorded
+ * after an exec: it may be a set-id program's now; try again).
  */
 struct ckpt_freeze_args {
 	__u32 size;        /* in: sizeof(struct ckpt_freeze_args) */
@@ -199,8 +203,16 @@ struct ckpt_restore_args {
  * thread, gets it unless another fork takes it first: the caller must check
  * the id it got. Errors: ENOENT no session; EPERM @pid is not an id of the
  * session's image, or (unprivileged) is below 300 (RESERVED_PIDS, the ids
- * of early system daemons); EBUSY @pid is in use (a process, thread, group or
- * session); EINVAL bad size or padding, @pid 0 or above PID_MAX_LIMIT.
+ * of early system daemons), or the caller may not use the session (below);
+ * EBUSY @pid is in use (a process, thread, group or session); EINVAL bad
+ * size or padding, @pid 0 or above PID_MAX_LIMIT.
+ *
+ * Who may use a session (NEXT_PID and SET_EXE; EPERM otherwise): a caller in
+ * the PID namespace RESTORE_BEGIN ran in; with every id when it has
+ * CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over that namespace's owner now
+ * (not when the session began); without, only with the uids, gids and
+ * groups of the session's beginner, and never a session begun with the
+ * capability.
  */
 struct ckpt_next_pid_args {
 	__u32 size; /* in: sizeof(struct ckpt_next_pid_args) */
@@ -211,12 +223,15 @@ struct ckpt_next_pid_args {
  * CKPT_IOC_SET_EXE: replace the /proc/PID/exe link of process @pid by the
  * file open at @exe_fd, what PR_SET_MM_MAP's exe_fd does with
  * CAP_CHECKPOINT_RESTORE. @pid must be a process of the session's image
- * that the caller traces (the restorer) or is the parent of; the file must
+ * that the caller traces (the restorer) or is the parent of and
+ * (unprivileged) the caller's own: its real, effective and saved uids and
+ * gids the caller's real ones, and dumpable; the file must
  * be the one the image recorded (the same path), a regular file the caller
  * may execute, on a mount that allows exec, and (unprivileged) neither
  * set-user-id nor set-group-id.
  * Errors: ENOENT no session; ESRCH no such process; EPERM @pid is not a
- * process of the image, or the caller neither traces it nor is its parent;
+ * process of the image, or the caller neither traces it nor is its parent,
+ * or it is not the caller's own, or the caller may not use the session;
  * EBADF @exe_fd; EXDEV not the file the image recorded; EACCES not
  * executable by the caller, not a regular file, a noexec mount or set-id;
  * ETXTBSY the file is open for writing; EBUSY the old exe is still mapped
