@@ -1,17 +1,40 @@
 /**
  * What the red team found real programs lose at a restart (progs/rtreal.c):
  * thread and process names holding a newline (cut at it), mlockall's
- * MCL_FUTURE (mappings made after the restart were not locked).
+ * MCL_FUTURE (mappings made after the restart were not locked), and a normal
+ * user restarting with their pids and no way to get them (a bare
+ * 'clone3 ... Operation not permitted' instead of what to do).
  */
-import { mkdtempSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { AFTER, checkpoint, restart } from '../../src/engine/libckpt.js';
+import { runCli } from '../cli/run-cli.js';
 import { gone, launcher, PROGS, passes, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-rtreal-'));
 const launch = launcher(scratch, { closeFds: true });
+const USER = `ckptr${process.pid % 100000}`;
+
+test.before(() => {
+  execFileSync('useradd', [
+    '--no-create-home',
+    '--shell',
+    '/usr/sbin/nologin',
+    '--user-group',
+    USER,
+  ]);
+});
+test.after.always(() => {
+  try {
+    execFileSync('pkill', ['-KILL', '-u', USER]);
+  } catch {}
+  try {
+    execFileSync('userdel', [USER]);
+  } catch {}
+});
 
 for (const mode of ['names', 'mclfuture']) {
   test.serial(`${mode} come back`, async (t) => {
@@ -24,3 +47,54 @@ for (const mode of ['names', 'mclfuture']) {
     await passes(t, rr, target.out);
   });
 }
+
+test.serial(
+  'a normal user restarting with pids they cannot have is told before anything is made',
+  async (t) => {
+    const uid = Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim());
+    const dir = mkdtempSync(join(tmpdir(), 'ckpt-rtreal-user-'));
+    chmodSync(dir, 0o700);
+    chownSync(dir, uid, uid);
+    const out = join(dir, 'mine.out');
+    const fd = openSync(out, 'w');
+    chownSync(out, uid, uid);
+    spawn(
+      'setsid',
+      [
+        '-f',
+        'setpriv',
+        '--reuid',
+        USER,
+        '--regid',
+        USER,
+        '--clear-groups',
+        join(PROGS, 'rtreal'),
+        'mclfuture',
+      ],
+      { stdio: ['ignore', fd, fd], cwd: dir },
+    );
+    closeSync(fd);
+    const pid = Number(
+      (await until('READY', () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false))[1],
+    );
+    t.teardown(() => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    });
+    const image = join(dir, 'mine.ckpt');
+    const cp = await runCli('cr_checkpoint', ['--kill', '-f', image, String(pid)], {
+      asUser: USER,
+    });
+    t.is(cp.code, 0, cp.stderr);
+    await until('killed', () => gone(pid));
+    const rs = await runCli('cr_restart', [image], { asUser: USER, cwd: dir });
+    t.is(rs.code, 1, rs.stderr);
+    t.regex(rs.stderr, new RegExp(`giving pid ${pid} back needs CAP_CHECKPOINT_RESTORE`));
+    t.regex(rs.stderr, /restart with --no-restore-pid/);
+    // nothing was made: no process of the user, and the pid is still free
+    const left = spawnSync('pgrep', ['-u', USER], { encoding: 'utf8' });
+    t.is(left.stdout.trim(), '', 'processes of the user after the refused restart');
+    t.true(gone(pid));
+  },
+);
