@@ -6,12 +6,20 @@
  * 'clone3 ... Operation not permitted' instead of what to do).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { AFTER, checkpoint, restart } from '../../src/engine/libckpt.js';
-import { runCli } from '../cli/run-cli.js';
+import { BIN, runCli } from '../cli/run-cli.js';
 import { gone, launcher, PROGS, passes, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-rtreal-'));
@@ -98,3 +106,22 @@ test.serial(
     t.true(gone(pid));
   },
 );
+
+// Known hole, not fixed: the check counts filters. A checkpointer under N
+// filters (a container, a systemd unit) accepts a process with N filters of
+// its own, and the restart gives it the restarter's instead: uname, which its
+// filter denied, works again. The filters themselves cannot be compared from
+// here (PTRACE_SECCOMP_GET_FILTER refuses a tracer under seccomp).
+test.failing('a checkpointer under a filter refuses a process with as many filters of its own', async (t) => {
+  const target = await launch(t, 'denyuname', [join(PROGS, 'rtreal'), 'denyuname']);
+  const image = join(scratch, 'denyuname.ckpt');
+  const cp = spawnSync(
+    join(PROGS, 'rtreal'),
+    ['filter-exec', join(BIN, 'ckpt'), 'checkpoint', '--kill', '-f', image, String(target.pid)],
+    { encoding: 'utf8' },
+  );
+  t.is(cp.status, 1, cp.stderr);
+  t.regex(cp.stderr, new RegExp(`pid ${target.pid} thread \\d+: .*seccomp filter`));
+  t.false(existsSync(image));
+  t.false(gone(target.pid));
+});
