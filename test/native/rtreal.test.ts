@@ -1,7 +1,8 @@
 /**
  * What the red team found real programs lose at a restart (progs/rtreal.c):
  * thread and process names holding a newline (cut at it), mlockall's
- * MCL_FUTURE (mappings made after the restart were not locked), and a normal
+ * MCL_FUTURE (mappings made after the restart are not locked: known, not
+ * fixed, test.failing below), and a normal
  * user restarting with their pids and no way to get them (a bare
  * 'clone3 ... Operation not permitted' instead of what to do).
  */
@@ -14,6 +15,7 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  rmSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +26,7 @@ import { gone, launcher, PROGS, passes, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-rtreal-'));
 const launch = launcher(scratch, { closeFds: true });
+const userDirs: string[] = [];
 const USER = `ckptr${process.pid % 100000}`;
 
 test.before(() => {
@@ -42,9 +45,12 @@ test.after.always(() => {
   try {
     execFileSync('userdel', [USER]);
   } catch {}
+  // the images (tens of MiB with a user's) do not outlive the run
+  rmSync(scratch, { recursive: true, force: true });
+  for (const d of userDirs) rmSync(d, { recursive: true, force: true });
 });
 
-for (const mode of ['names', 'mclfuture']) {
+for (const mode of ['names']) {
   test.serial(`${mode} come back`, async (t) => {
     const target = await launch(t, mode, [join(PROGS, 'rtreal'), mode]);
     const image = join(scratch, `${mode}.ckpt`);
@@ -61,6 +67,7 @@ test.serial(
   async (t) => {
     const uid = Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim());
     const dir = mkdtempSync(join(tmpdir(), 'ckpt-rtreal-user-'));
+    userDirs.push(dir);
     chmodSync(dir, 0o700);
     chownSync(dir, uid, uid);
     const out = join(dir, 'mine.out');
@@ -124,4 +131,17 @@ test.failing('a checkpointer under a filter refuses a process with as many filte
   t.regex(cp.stderr, new RegExp(`pid ${target.pid} thread \\d+: .*seccomp filter`));
   t.false(existsSync(image));
   t.false(gone(target.pid));
+});
+
+// Known hole, not fixed: mlockall(MCL_FUTURE) (the mm's default flags) is not
+// recorded, so mappings made after the restart are not locked. /proc does not
+// show it; a probe mapping injected at checkpoint tells it, but one left by a
+// checkpointer killed in between changes the target's mappings (killstorm).
+test.failing('mlockall(MCL_FUTURE) comes back', async (t) => {
+  const target = await launch(t, 'mclfuture', [join(PROGS, 'rtreal'), 'mclfuture']);
+  const image = join(scratch, 'mclfuture.ckpt');
+  await checkpoint(target.pid, image, { after: AFTER.kill });
+  await until('killed', () => gone(target.pid));
+  const rr = await restart(image);
+  await passes(t, rr, target.out);
 });
