@@ -197,6 +197,8 @@ int dump_user_threads_state(struct dump *d);
 int dump_heal_end(struct dump *d);
 /* What /proc tells of a process, whatever the engine. */
 int dump_proc_common(struct dump *d);
+/* thread tid's name as prctl(PR_SET_NAME) set it, NUL-terminated */
+int dump_read_comm(struct dump *d, pid_t tid, char name[16]);
 int dump_user_proc_state(struct dump *d);
 
 /* proc_attrs.c: scheduling, timer slack, oom, prctl values, POSIX timers;

@@ -185,6 +185,28 @@ static int read_small(struct dump *d, const char *what, void *buf, size_t len, s
 	return 0;
 }
 
+/* The name of thread tid: its comm file holds up to 15 bytes, any of which
+   may be a newline (prctl(PR_SET_NAME) takes any byte but NUL), and then one
+   newline of its own: only that last one is dropped. */
+int dump_read_comm(struct dump *d, pid_t tid, char name[16])
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/task/%d/comm", d->pid, tid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ckpt_fail_errno(d->e, errno, "open %s", p);
+	memset(name, 0, 16);
+	ssize_t n = read(fd, name, 16);
+	int err = errno;
+	close(fd);
+	if (n < 0)
+		return ckpt_fail_errno(d->e, err, "read %s", p);
+	if (n > 0 && name[n - 1] == '\n')
+		name[n - 1] = '\0';
+	name[15] = '\0';
+	return 0;
+}
+
 static int stat_fields(struct dump *d)
 {
 	char buf[4096];
@@ -380,8 +402,8 @@ int dump_proc_common(struct dump *d)
 		buf[n] = '\0';
 		p->personality = (uint32_t)strtoul(buf, NULL, 16);
 	}
-	if (!rc && !(rc = read_small(d, "comm", p->comm, sizeof(p->comm) - 1, &n)))
-		p->comm[strcspn(p->comm, "\n")] = '\0';
+	if (!rc)
+		rc = dump_read_comm(d, d->pid, p->comm);
 	if (!rc && !(rc = read_small(d, "auxv", p->mm.auxv, sizeof(p->mm.auxv), &n)))
 		p->mm.auxv_words = (uint32_t)(n / 8);
 	if (!rc)

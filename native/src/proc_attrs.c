@@ -364,16 +364,9 @@ static int thread_names(struct dump *d)
 	if (!d->tcomm)
 		return ckpt_fail(d->e, ENOMEM, "no memory");
 	for (uint32_t i = 0; i < d->nr_threads; i++) {
-		char p[64];
-		snprintf(p, sizeof(p), "/proc/%d/task/%d/comm", d->pid, d->threads[i].tid);
-		int fd = open(p, O_RDONLY | O_CLOEXEC);
-		ssize_t n = fd < 0 ? -1 : read(fd, d->tcomm[i], 15);
-		int err = errno;
-		if (fd >= 0)
-			close(fd);
-		if (n < 0)
-			return ckpt_fail_errno(d->e, err, "read %s", p);
-		d->tcomm[i][strcspn(d->tcomm[i], "\n")] = '\0';
+		int rc = dump_read_comm(d, d->threads[i].tid, d->tcomm[i]);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }

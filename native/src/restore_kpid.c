@@ -89,9 +89,23 @@ int rs_kpid_begin(struct rs_ctx *c)
 
 static int begin(struct rs_ctx *c)
 {
-	if (c->backend == CKPT_BACKEND_USER || may_restore_ids())
+	if (may_restore_ids())
 		return 0;
-	if (c->backend == CKPT_BACKEND_AUTO && access(CKPT_KERNEL_DEV, F_OK) < 0)
+	int no_module = c->backend == CKPT_BACKEND_USER ||
+			(c->backend == CKPT_BACKEND_AUTO && access(CKPT_KERNEL_DEV, F_OK) < 0);
+	if (no_module && !(c->flags & CKPT_RS_NO_RESTORE_PID))
+		/* clone3 with set_tid would fail with EPERM once processes are
+		   being made: say why before anything is made */
+		return ckpt_fail(c->e, EPERM,
+				 "image %s: giving pid %d back needs CAP_CHECKPOINT_RESTORE, "
+				 "which this user does not hold, or ckpt.ko (%s; %s): restart with "
+				 "--no-restore-pid (cr_restart --no-restore-pid) for new pids, or "
+				 "as root",
+				 c->label, c->proc->pid,
+				 c->backend == CKPT_BACKEND_USER ? "--engine user does not use it"
+								 : CKPT_KERNEL_DEV " is not present",
+				 "see docs/kernel-engine.md");
+	if (no_module)
 		return 0;
 	if (!(c->flags & CKPT_RS_NO_RESTORE_PID)) {
 		/* the module gives a user no id below 300 (kernel/pid.c's RESERVED_PIDS) */

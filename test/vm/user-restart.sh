@@ -35,7 +35,8 @@ wait "$target" 2>/dev/null || true
 if "${nobody[@]}" bin/ckpt restart --engine user "$d/img" 2>"$d/user.err" >/dev/null; then
 	fail "nobody's user-engine restart got pid $target (no CAP_CHECKPOINT_RESTORE)"
 fi
-grep -q "clone3 of pid $target" "$d/user.err" || fail "the user engine's refusal does not name pid $target"
+grep -q "giving pid $target back needs CAP_CHECKPOINT_RESTORE.*--no-restore-pid" "$d/user.err" ||
+	fail "the user engine's refusal does not name pid $target and --no-restore-pid"
 
 "${nobody[@]}" bin/ckpt restart --engine kernel --pid-file "$d/pid" "$d/img" \
 	</dev/null >/dev/null 2>"$d/restart.err" &

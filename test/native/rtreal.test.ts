@@ -1,0 +1,147 @@
+/**
+ * What the red team found real programs lose at a restart (progs/rtreal.c):
+ * thread and process names holding a newline (cut at it), mlockall's
+ * MCL_FUTURE (mappings made after the restart are not locked: known, not
+ * fixed, test.failing below), and a normal
+ * user restarting with their pids and no way to get them (a bare
+ * 'clone3 ... Operation not permitted' instead of what to do).
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { AFTER, checkpoint, restart } from '../../src/engine/libckpt.js';
+import { BIN, runCli } from '../cli/run-cli.js';
+import { gone, launcher, PROGS, passes, until } from './harness.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'ckpt-rtreal-'));
+const launch = launcher(scratch, { closeFds: true });
+const userDirs: string[] = [];
+const USER = `ckptr${process.pid % 100000}`;
+
+test.before(() => {
+  execFileSync('useradd', [
+    '--no-create-home',
+    '--shell',
+    '/usr/sbin/nologin',
+    '--user-group',
+    USER,
+  ]);
+});
+test.after.always(() => {
+  try {
+    execFileSync('pkill', ['-KILL', '-u', USER]);
+  } catch {}
+  try {
+    execFileSync('userdel', [USER]);
+  } catch {}
+  // the images (tens of MiB with a user's) do not outlive the run
+  rmSync(scratch, { recursive: true, force: true });
+  for (const d of userDirs) rmSync(d, { recursive: true, force: true });
+});
+
+for (const mode of ['names']) {
+  test.serial(`${mode} come back`, async (t) => {
+    const target = await launch(t, mode, [join(PROGS, 'rtreal'), mode]);
+    const image = join(scratch, `${mode}.ckpt`);
+    await checkpoint(target.pid, image, { after: AFTER.kill });
+    await until('killed', () => gone(target.pid));
+    const rr = await restart(image);
+    t.is(rr.pid, target.pid);
+    await passes(t, rr, target.out);
+  });
+}
+
+test.serial(
+  'a normal user restarting with pids they cannot have is told before anything is made',
+  async (t) => {
+    const uid = Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim());
+    const dir = mkdtempSync(join(tmpdir(), 'ckpt-rtreal-user-'));
+    userDirs.push(dir);
+    chmodSync(dir, 0o700);
+    chownSync(dir, uid, uid);
+    const out = join(dir, 'mine.out');
+    const fd = openSync(out, 'w');
+    chownSync(out, uid, uid);
+    spawn(
+      'setsid',
+      [
+        '-f',
+        'setpriv',
+        '--reuid',
+        USER,
+        '--regid',
+        USER,
+        '--clear-groups',
+        join(PROGS, 'rtreal'),
+        'mclfuture',
+      ],
+      { stdio: ['ignore', fd, fd], cwd: dir },
+    );
+    closeSync(fd);
+    const pid = Number(
+      (await until('READY', () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false))[1],
+    );
+    t.teardown(() => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    });
+    const image = join(dir, 'mine.ckpt');
+    const cp = await runCli('cr_checkpoint', ['--kill', '-f', image, String(pid)], {
+      asUser: USER,
+    });
+    t.is(cp.code, 0, cp.stderr);
+    await until('killed', () => gone(pid));
+    const rs = await runCli('cr_restart', [image], { asUser: USER, cwd: dir });
+    t.is(rs.code, 1, rs.stderr);
+    t.regex(rs.stderr, new RegExp(`giving pid ${pid} back needs CAP_CHECKPOINT_RESTORE`));
+    t.regex(rs.stderr, /restart with --no-restore-pid/);
+    // nothing was made: no process of the user, and the pid is still free
+    const left = spawnSync('pgrep', ['-u', USER], { encoding: 'utf8' });
+    t.is(left.stdout.trim(), '', 'processes of the user after the refused restart');
+    t.true(gone(pid));
+  },
+);
+
+// Known hole, not fixed: the check counts filters. A checkpointer under N
+// filters (a container, a systemd unit) accepts a process with N filters of
+// its own, and the restart gives it the restarter's instead: uname, which its
+// filter denied, works again. The filters themselves cannot be compared from
+// here (PTRACE_SECCOMP_GET_FILTER refuses a tracer under seccomp).
+test.failing('a checkpointer under a filter refuses a process with as many filters of its own', async (t) => {
+  const target = await launch(t, 'denyuname', [join(PROGS, 'rtreal'), 'denyuname']);
+  const image = join(scratch, 'denyuname.ckpt');
+  const cp = spawnSync(
+    join(PROGS, 'rtreal'),
+    ['filter-exec', join(BIN, 'ckpt'), 'checkpoint', '--kill', '-f', image, String(target.pid)],
+    { encoding: 'utf8' },
+  );
+  t.is(cp.status, 1, cp.stderr);
+  t.regex(cp.stderr, new RegExp(`pid ${target.pid} thread \\d+: .*seccomp filter`));
+  t.false(existsSync(image));
+  t.false(gone(target.pid));
+});
+
+// Known hole, not fixed: mlockall(MCL_FUTURE) (the mm's default flags) is not
+// recorded, so mappings made after the restart are not locked. /proc does not
+// show it; a probe mapping injected at checkpoint tells it, but one left by a
+// checkpointer killed in between changes the target's mappings (killstorm).
+test.failing('mlockall(MCL_FUTURE) comes back', async (t) => {
+  const target = await launch(t, 'mclfuture', [join(PROGS, 'rtreal'), 'mclfuture']);
+  const image = join(scratch, 'mclfuture.ckpt');
+  await checkpoint(target.pid, image, { after: AFTER.kill });
+  await until('killed', () => gone(target.pid));
+  const rr = await restart(image);
+  await passes(t, rr, target.out);
+});
