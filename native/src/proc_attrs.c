@@ -115,6 +115,50 @@ static void seccomp_of(const char *path, long *mode, long *filters)
 		fclose(f);
 }
 
+/* The parent of pid from /proc/PID/stat (0 when unknown). */
+static pid_t parent_of(pid_t pid)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *r = strrchr(buf, ')');
+	int ppid = 0;
+	if (!r || sscanf(r + 2, "%*c %d", &ppid) != 1)
+		return 0;
+	return ppid;
+}
+
+/* The nearest process that is an ancestor of both a and b (0: none). */
+static pid_t common_ancestor(pid_t a, pid_t b)
+{
+	pid_t up[64];
+	int n = 0;
+	for (pid_t x = b; x > 0 && n < 64; x = parent_of(x))
+		up[n++] = x;
+	for (pid_t x = a, k = 0; x > 0 && k < 64; x = parent_of(x), k++)
+		for (int i = 0; i < n; i++)
+			if (up[i] == x)
+				return x;
+	return 0;
+}
+
+/*
+ * A restarted process runs under the restarter's filters, never its own: a
+ * process with filters is accepted only when they are the ones the
+ * checkpointer runs under, inherited from a common ancestor (a job and
+ * ckpt in one container, a systemd unit's filters). The filters themselves
+ * cannot be compared (PTRACE_SECCOMP_GET_FILTER refuses a tracer under
+ * seccomp), so: the same count here, in the target and in our nearest
+ * common ancestor (filters only accumulate down a line of forks, so neither
+ * side added one of its own since). Left: both sides adding as many
+ * filters after the ancestor forked them.
+ */
 static int check_seccomp(struct dump *d, pid_t tid)
 {
 	char who[32];
@@ -126,12 +170,24 @@ static int check_seccomp(struct dump *d, pid_t tid)
 		return ckpt_fail(d->e, EPERM,
 				 "pid %d thread %d: seccomp strict mode cannot be checkpointed",
 				 d->pid, tid);
-	if (mode == 2 && (own_mode != 2 || filters > own_filters))
+	if (mode != 2)
+		return 0;
+	long anc_mode = 0, anc_filters = -1;
+	pid_t anc = common_ancestor(d->pid, getpid());
+	if (anc > 0) {
+		char a[16];
+		snprintf(a, sizeof(a), "%d", anc);
+		seccomp_of(a, &anc_mode, &anc_filters);
+	}
+	if (own_mode != 2 || filters != own_filters || anc_mode != 2 || anc_filters != filters)
 		return ckpt_fail(d->e, EPERM,
-				 "pid %d thread %d: %ld seccomp filter(s), %ld of them its own "
-				 "(the checkpointer runs under %ld): a restarted process would run "
-				 "without them, so it cannot be checkpointed",
-				 d->pid, tid, filters, filters - own_filters, own_filters);
+				 "pid %d thread %d: %ld seccomp filter(s), not shown to be the ones "
+				 "the checkpointer runs under (%ld here, %ld in pid %d, the nearest "
+				 "common ancestor): a restarted process would run under the "
+				 "restarter's filters instead of its own, so it cannot be "
+				 "checkpointed",
+				 d->pid, tid, filters, own_filters, anc_filters < 0 ? 0 : anc_filters,
+				 anc);
 	return 0;
 }
 
