@@ -64,8 +64,7 @@ export function haveCommands(...names: string[]): boolean {
 }
 
 /** A user's uid (-u) or primary gid (-g). */
-export const idOf = (flag: '-u' | '-g', user: string) =>
-  Number(execFileSync('id', [flag, user], { encoding: 'utf8' }).trim());
+export { idOf } from '../helpers/users.js';
 
 /** A group's gid, by its name. */
 export const gidOfGroup = (group: string) =>

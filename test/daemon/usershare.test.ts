@@ -8,7 +8,7 @@
  * The memfd the child only maps is read at checkpoint in the daemon's process, on a koffi
  * worker thread with a small stack (a crash there kills the daemon: SIGSEGV).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -22,53 +22,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { natsServer } from '../helpers/nats.js';
-import { CKPT, REPO, startDaemon, until } from './fixture.js';
+import { idOf, useTestUser } from '../helpers/users.js';
+import { ckptAs, REPO, startDaemon, until } from './fixture.js';
 
 const SHARE = join(REPO, 'native', 'build', 'progs', 'share');
-const USER = `ckptd${process.pid % 100000}`;
-const idOf = (flag: '-u' | '-g', user: string) =>
-  Number(execFileSync('id', [flag, user], { encoding: 'utf8' }).trim());
-
-test.before(() => {
-  execFileSync('useradd', [
-    '--no-create-home',
-    '--shell',
-    '/usr/sbin/nologin',
-    '--user-group',
-    USER,
-  ]);
-});
-test.after.always(() => {
-  try {
-    execFileSync('pkill', ['-KILL', '-u', USER]);
-  } catch {}
-  try {
-    execFileSync('userdel', [USER]);
-  } catch {}
-});
-
-function ckptAs(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(
-      'setpriv',
-      ['--reuid', USER, '--regid', USER, '--clear-groups', CKPT, ...args],
-      {
-        cwd: '/',
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, CKPT_BUS_URL: '', CKPT_NODE: '' },
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    p.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const USER = useTestUser(test, 'ckptd');
 
 test("a user's job sharing memory between parent and child comes back shared through the daemon", async (t) => {
   const server = await natsServer(t);
@@ -97,12 +55,12 @@ test("a user's job sharing memory between parent and child comes back shared thr
       } catch {}
     });
     const job = `s${mode}`;
-    const a = await ckptAs(['attach', '--job', job, ...sd, String(pid)]);
+    const a = await ckptAs(USER, ['attach', '--job', job, ...sd, String(pid)]);
     t.is(a.code, 0, a.stderr);
-    const cp = await ckptAs(['checkpoint', '--job', job, '--kill', '--json', ...sd]);
+    const cp = await ckptAs(USER, ['checkpoint', '--job', job, '--kill', '--json', ...sd]);
     t.is(cp.code, 0, `${cp.stderr}\n${d.stderr().slice(-1500)}`);
     await until(`${mode} gone`, () => !existsSync(`/proc/${pid}`));
-    const rs = await ckptAs(['restart', '--job', job, '--json', ...sd]);
+    const rs = await ckptAs(USER, ['restart', '--job', job, '--json', ...sd]);
     t.is(rs.code, 0, rs.stderr);
     t.is(JSON.parse(rs.stdout).pid, pid, 'the same PID');
     process.kill(pid, 'SIGUSR1');

@@ -23,29 +23,15 @@ import { join } from 'node:path';
 import test from 'ava';
 import { AFTER, checkpoint, restart } from '../../src/engine/libckpt.js';
 import { BIN, runCli } from '../cli/run-cli.js';
+import { useTestUser } from '../helpers/users.js';
 import { CLOSE_FDS, gone, launcher, PROGS, passes, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-rtreal-'));
 const launch = launcher(scratch, { closeFds: true });
 const userDirs: string[] = [];
-const USER = `ckptr${process.pid % 100000}`;
+const USER = useTestUser(test, 'ckptr');
 
-test.before(() => {
-  execFileSync('useradd', [
-    '--no-create-home',
-    '--shell',
-    '/usr/sbin/nologin',
-    '--user-group',
-    USER,
-  ]);
-});
 test.after.always(() => {
-  try {
-    execFileSync('pkill', ['-KILL', '-u', USER]);
-  } catch {}
-  try {
-    execFileSync('userdel', [USER]);
-  } catch {}
   // the images (tens of MiB with a user's) do not outlive the run
   rmSync(scratch, { recursive: true, force: true });
   for (const d of userDirs) rmSync(d, { recursive: true, force: true });

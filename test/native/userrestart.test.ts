@@ -18,10 +18,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { runCli } from '../cli/run-cli.js';
+import { idOf, useTestUser } from '../helpers/users.js';
 import { REPO, sleep } from './harness.js';
 
 const COUNTER = join(REPO, 'native', 'build', 'progs', 'counter');
-const USER = `ckptu${process.pid % 100000}`;
+const USER = useTestUser(test, 'ckptu');
 
 function idsOf(pid: number): { Uid: string; Gid: string; Groups: string } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -33,7 +34,7 @@ function idsOf(pid: number): { Uid: string; Gid: string; Groups: string } {
 async function startCounter(dir: string, name: string, user?: string): Promise<number> {
   const out = join(dir, `${name}.out`);
   const fd = openSync(out, 'w');
-  if (user) chownSync(out, uidOf(user), uidOf(user));
+  if (user) chownSync(out, idOf('-u', user), idOf('-u', user));
   const pre = user ? ['setpriv', '--reuid', user, '--regid', user, '--clear-groups'] : [];
   spawn('setsid', ['-f', ...pre, COUNTER, join(dir, `${name}.lines`)], {
     stdio: ['ignore', fd, fd],
@@ -48,35 +49,13 @@ async function startCounter(dir: string, name: string, user?: string): Promise<n
   throw new Error(`${name} never printed READY: ${readFileSync(out, 'utf8')}`);
 }
 
-function uidOf(user: string): number {
-  return Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
-}
-
-test.before(() => {
-  execFileSync('useradd', [
-    '--no-create-home',
-    '--shell',
-    '/usr/sbin/nologin',
-    '--user-group',
-    USER,
-  ]);
-});
-test.after.always(() => {
-  try {
-    execFileSync('pkill', ['-KILL', '-u', USER]);
-  } catch {}
-  try {
-    execFileSync('userdel', [USER]);
-  } catch {}
-});
-
 test.serial('a normal user checkpoints and restarts their own counter (fresh PID)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ckpt-user-'));
   chmodSync(dir, 0o700);
-  chownSync(dir, uidOf(USER), uidOf(USER));
+  chownSync(dir, idOf('-u', USER), idOf('-u', USER));
   const pid = await startCounter(dir, 'mine', USER);
   const before = idsOf(pid);
-  const uid = String(uidOf(USER));
+  const uid = String(idOf('-u', USER));
   t.is(before.Uid, [uid, uid, uid, uid].join('\t'));
   const image = join(dir, 'mine.img');
   const cp = await runCli('cr_checkpoint', ['--kill', '-f', image, String(pid)], {

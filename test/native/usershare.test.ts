@@ -26,38 +26,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { runCli } from '../cli/run-cli.js';
+import { idOf, useTestUser } from '../helpers/users.js';
 import { PROGS, SRC, sleep, until } from './harness.js';
 
-const USER = `ckpts${process.pid % 100000}`;
+const USER = useTestUser(test, 'ckpts');
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
-
-function uidOf(user: string): number {
-  return Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
-}
-
-test.before(() => {
-  execFileSync('useradd', [
-    '--no-create-home',
-    '--shell',
-    '/usr/sbin/nologin',
-    '--user-group',
-    USER,
-  ]);
-});
-test.after.always(() => {
-  try {
-    execFileSync('pkill', ['-KILL', '-u', USER]);
-  } catch {}
-  try {
-    execFileSync('userdel', [USER]);
-  } catch {}
-});
 
 /** A directory only USER may use. */
 function userDir(name: string): string {
   const dir = mkdtempSync(join(tmpdir(), `ckpt-ushare-${name}-`));
   chmodSync(dir, 0o700);
-  chownSync(dir, uidOf(USER), uidOf(USER));
+  chownSync(dir, idOf('-u', USER), idOf('-u', USER));
   return dir;
 }
 
@@ -70,7 +49,7 @@ async function startAsUser(
   ready: () => number | false,
 ): Promise<number> {
   const fd = openSync(out, 'w');
-  chownSync(out, uidOf(USER), uidOf(USER));
+  chownSync(out, idOf('-u', USER), idOf('-u', USER));
   spawn('setsid', ['-f', 'setpriv', '--reuid', USER, '--regid', USER, '--clear-groups', ...argv], {
     stdio: ['ignore', fd, fd],
     cwd: dir,
