@@ -11,7 +11,7 @@
  * restarter's stdin.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -24,10 +24,10 @@ import {
   SCOPE,
   wait,
 } from '../../src/engine/libckpt.js';
-import { REPO, until } from './harness.js';
+import { CLOSE_FDS, gone, launcher, REPO, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-realjobs-'));
-const gone = (pid: number) => !existsSync(`/proc/${pid}`);
+const launch = launcher(scratch, { group: true, closeFds: true });
 const children = (pid: number) =>
   readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
 
@@ -39,27 +39,16 @@ test.serial(
     for (let i = 0; i < 800; i++) text += `line ${i} ${'x'.repeat(i % 13)}\n`; // ~14 KiB: fits the pipe
     writeFileSync(join(dir, 'in.txt'), text);
     const log = join(dir, 'log');
-    const fd = openSync(log, 'w');
     // the second stage reads nothing until `go` exists; the first has exited by then
     const script =
       'echo $$ > pid; { cat in.txt; touch written; } | ' +
       '{ while [ ! -e go ]; do sleep 0.05; done; cat > out.txt; }';
     // descriptors > 2 the test runner's environment leaks would be a pipe to
     // a process outside the job, rightly refused: the job starts without them
-    const closeExec =
-      'import os, sys; os.closerange(3, 1024); os.execvp(sys.argv[1], sys.argv[1:])';
-    spawn('setsid', ['-f', 'python3', '-c', closeExec, 'bash', '-c', `cd ${dir} && ${script}`], {
-      stdio: ['ignore', fd, fd],
-    });
-    closeSync(fd);
-    const pidfile = join(dir, 'pid');
-    const pid = await until('job started', () =>
-      existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) || false : false,
-    );
-    t.teardown(() => {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {}
+    // (the launcher's closeFds)
+    const { pid } = await launch(t, 'job', ['bash', '-c', `cd ${dir} && ${script}`], {
+      out: log,
+      pidFile: join(dir, 'pid'),
     });
     await until(
       'the writer wrote and exited',
@@ -87,24 +76,12 @@ test.serial(
     // left the job; one exiting as it is seized (EPERM) is a zombie or left
     const dir = mkdtempSync(join(scratch, 'churn-'));
     const log = join(dir, 'log');
-    const fd = openSync(log, 'w');
     const script =
       'echo $$ > pid; n=0; while [ ! -e stop ]; do /bin/true; sh -c true & wait; n=$((n+1)); done; ' +
       'echo "ran $n"';
-    const closeExec =
-      'import os, sys; os.closerange(3, 1024); os.execvp(sys.argv[1], sys.argv[1:])';
-    spawn('setsid', ['-f', 'python3', '-c', closeExec, 'bash', '-c', `cd ${dir} && ${script}`], {
-      stdio: ['ignore', fd, fd],
-    });
-    closeSync(fd);
-    const pidfile = join(dir, 'pid');
-    const pid = await until('job started', () =>
-      existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) || false : false,
-    );
-    t.teardown(() => {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {}
+    const { pid } = await launch(t, 'job', ['bash', '-c', `cd ${dir} && ${script}`], {
+      out: log,
+      pidFile: join(dir, 'pid'),
     });
     const image = join(dir, 'img');
     const failures: string[] = [];
@@ -135,22 +112,10 @@ test.serial(
     // the child's status; the restarter must say so, not leave it silent
     const dir = mkdtempSync(join(scratch, 'newpids-'));
     const log = join(dir, 'log');
-    const fd = openSync(log, 'w');
     const script = 'echo $$ > pid; (sleep 1.5; exit 3) & p=$!; wait $p; echo "status $?"';
-    const closeExec =
-      'import os, sys; os.closerange(3, 1024); os.execvp(sys.argv[1], sys.argv[1:])';
-    spawn('setsid', ['-f', 'python3', '-c', closeExec, 'bash', '-c', `cd ${dir} && ${script}`], {
-      stdio: ['ignore', fd, fd],
-    });
-    closeSync(fd);
-    const pidfile = join(dir, 'pid');
-    const pid = await until('job started', () =>
-      existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) || false : false,
-    );
-    t.teardown(() => {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {}
+    const { pid } = await launch(t, 'job', ['bash', '-c', `cd ${dir} && ${script}`], {
+      out: log,
+      pidFile: join(dir, 'pid'),
     });
     await until('the child started', () => children(pid).length > 0);
     const image = join(dir, 'img');
@@ -184,9 +149,7 @@ test.serial(
       '            os._exit(0)\n' +
       '    open("pgid", "w").write(str(os.getpid()))\n' +
       '    os._exit(0)\n';
-    const closeExec =
-      'import os, sys; os.closerange(3, 1024); os.execvp(sys.argv[1], sys.argv[1:])';
-    spawn('setsid', ['-f', 'python3', '-c', closeExec, 'python3', '-c', prog], {
+    spawn('setsid', ['-f', ...CLOSE_FDS, 'python3', '-c', prog], {
       cwd: dir,
       stdio: 'ignore',
     });
