@@ -2,7 +2,9 @@
 /* The C tests' one assertion: count a failure and say where and why. */
 #ifndef CKPT_TEST_EXPECT_H
 #define CKPT_TEST_EXPECT_H
+#include <ftw.h>
 #include <stdio.h>
+#include <unistd.h>
 
 static int fails;
 #define EXPECT(c, ...) \
@@ -14,4 +16,19 @@ static int fails;
 			fputc('\n', stderr); \
 		} \
 	} while (0)
+
+/* Remove a test's scratch directory and everything in it (symlinks are not
+ * followed): the VM guest's /tmp is a small tmpfs that the next test needs. */
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (remove(path) && type != FTW_DNR)
+		perror(path);
+	return 0;
+}
+static inline void remove_tree(const char *dir)
+{
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 #endif

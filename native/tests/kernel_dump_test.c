@@ -816,6 +816,8 @@ int main(int argc, char **argv)
 	RUN("strace", test_under_strace);
 	RUN("storm", test_checkpointer_killed);
 	RUN("corrupt", test_corrupted);
+	if (!fails)
+		remove_tree(dir); /* kept for a look when something failed */
 	printf("kernel_dump: %s\n", fails ? "FAIL" : "PASS");
 	return fails ? 1 : 0;
 }

@@ -1247,6 +1247,8 @@ int main(int argc, char **argv)
 	test_lock_interruptible();
 	test_freeze_exec_race();
 	printf("kernel_restore: attacks refused (%s)\n", fails ? "with failures" : "ok");
+	if (!fails)
+		remove_tree(dir); /* kept for a look when something failed */
 	printf("kernel_restore: %s\n", fails ? "FAIL" : "PASS");
 	return fails ? 1 : 0;
 }

@@ -71,7 +71,24 @@ export interface HistoryEntry {
   rejected?: HealthRejectReason;
 }
 
-/** Create the stream, or bring an existing one's subjects and limits to what is configured. */
+/** The smallest cap the automatic sizing goes down to before it gives up. */
+export const HISTORY_AUTO_MIN_BYTES = 16 * 1024 ** 2;
+
+function insufficientStorage(err: unknown): boolean {
+  // JetStream API error 10047 ("insufficient storage resources available"): the server
+  // reserves a stream's max_bytes up front against its max_file_store (by default 75% of
+  // the free space where its store lives).
+  const e = err as { api_error?: { err_code?: number }; message?: string };
+  return e?.api_error?.err_code === 10047 || /insufficient storage/i.test(String(e?.message));
+}
+
+/**
+ * Create the stream, or bring an existing one's subjects and limits to what is configured.
+ * Without an explicit maxBytes the cap is automatic: HISTORY_DEFAULTS.maxBytes, halved while
+ * the server cannot reserve it (a small disk, a tmpfs), down to HISTORY_AUTO_MIN_BYTES, with
+ * a warning naming the cap taken. An explicit cap the server cannot reserve is an error that
+ * says so.
+ */
 export async function ensureHistoryStream(
   jsm: JetStreamManager,
   prefix: string,
@@ -79,47 +96,81 @@ export async function ensureHistoryStream(
   opts: HistoryOptions,
   logger: Logger,
 ): Promise<void> {
+  const auto = opts.maxBytes === undefined;
+  let maxBytes = opts.maxBytes ?? HISTORY_DEFAULTS.maxBytes;
+  for (;;) {
+    try {
+      await ensureStreamWith(jsm, prefix, stream, { ...opts, maxBytes }, logger);
+      if (auto && maxBytes < HISTORY_DEFAULTS.maxBytes) {
+        logger.warn(
+          { stream, maxBytes, wanted: HISTORY_DEFAULTS.maxBytes },
+          `history stream ${stream} capped at ${maxBytes} bytes: the NATS server cannot ` +
+            `reserve ${HISTORY_DEFAULTS.maxBytes} (its max_file_store or free disk is smaller); ` +
+            'older entries go first once it is full',
+        );
+      }
+      return;
+    } catch (err) {
+      if (auto && insufficientStorage(err) && maxBytes / 2 >= HISTORY_AUTO_MIN_BYTES) {
+        maxBytes = Math.floor(maxBytes / 2);
+        continue;
+      }
+      const why = insufficientStorage(err)
+        ? `the NATS server cannot reserve ${maxBytes} bytes for it (its max_file_store or ` +
+          'the free disk where its store lives is smaller): give it more storage or set a ' +
+          'smaller history cap (bus.historyMaxBytes, --history-max-bytes)'
+        : (err as Error).message;
+      throw new BusConnectionError(`cannot create or update the history stream ${stream}: ${why}`, {
+        cause: err,
+      });
+    }
+  }
+}
+
+async function ensureStreamWith(
+  jsm: JetStreamManager,
+  prefix: string,
+  stream: string,
+  opts: HistoryOptions & { maxBytes: number },
+  logger: Logger,
+): Promise<void> {
   const wanted: Partial<StreamConfig> & { name: string } = {
     name: stream,
     subjects: historySubjects(prefix),
     storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
     max_age: nanos(opts.maxAgeMs ?? HISTORY_DEFAULTS.maxAgeMs),
-    max_bytes: opts.maxBytes ?? HISTORY_DEFAULTS.maxBytes,
+    max_bytes: opts.maxBytes,
     duplicate_window: nanos(opts.duplicateWindowMs ?? HISTORY_DEFAULTS.duplicateWindowMs),
   };
-  try {
-    const info = await jsm.streams.info(stream).catch((err: unknown) => {
-      if (/stream not found/i.test(String((err as Error).message))) return undefined;
-      throw err;
-    });
-    if (!info) {
-      try {
-        await jsm.streams.add(wanted);
-        logger.info({ stream, subjects: wanted.subjects }, 'history stream created');
-        return;
-      } catch (err) {
-        // Another daemon may have created it in the meantime; fall through to compare.
-        if (!/already in use/i.test(String((err as Error).message))) throw err;
-      }
+  const info = await jsm.streams.info(stream).catch((err: unknown) => {
+    if (/stream not found/i.test(String((err as Error).message))) return undefined;
+    throw err;
+  });
+  if (!info) {
+    try {
+      await jsm.streams.add(wanted);
+      logger.info(
+        { stream, subjects: wanted.subjects, maxBytes: wanted.max_bytes },
+        'history stream created',
+      );
+      return;
+    } catch (err) {
+      // Another daemon may have created it in the meantime; fall through to compare.
+      if (!/already in use/i.test(String((err as Error).message))) throw err;
     }
-    const current = info ?? (await jsm.streams.info(stream));
-    const c = current.config;
-    const same =
-      JSON.stringify([...(c.subjects ?? [])].sort()) ===
-        JSON.stringify([...(wanted.subjects ?? [])].sort()) &&
-      c.max_age === wanted.max_age &&
-      c.max_bytes === wanted.max_bytes &&
-      c.duplicate_window === wanted.duplicate_window;
-    if (!same) {
-      const { name: _name, storage: _storage, ...update } = wanted;
-      await jsm.streams.update(stream, { ...c, ...update });
-      logger.info({ stream }, 'history stream configuration updated');
-    }
-  } catch (err) {
-    throw new BusConnectionError(
-      `cannot create or update the history stream ${stream}: ${(err as Error).message}`,
-      { cause: err },
-    );
+  }
+  const current = info ?? (await jsm.streams.info(stream));
+  const c = current.config;
+  const same =
+    JSON.stringify([...(c.subjects ?? [])].sort()) ===
+      JSON.stringify([...(wanted.subjects ?? [])].sort()) &&
+    c.max_age === wanted.max_age &&
+    c.max_bytes === wanted.max_bytes &&
+    c.duplicate_window === wanted.duplicate_window;
+  if (!same) {
+    const { name: _name, storage: _storage, ...update } = wanted;
+    await jsm.streams.update(stream, { ...c, ...update });
+    logger.info({ stream, maxBytes: wanted.max_bytes }, 'history stream configuration updated');
   }
 }
 

@@ -29,6 +29,18 @@ convict.addFormat({
 });
 
 convict.addFormat({
+  name: 'history-cap',
+  validate(v: unknown) {
+    if (!Number.isSafeInteger(v) || ((v as number) < 1024 ** 2 && v !== 0 && v !== -1)) {
+      throw new Error(
+        'must be 0 (automatic), -1 (no cap) or a number of bytes of at least 1 MiB (1048576)',
+      );
+    }
+  },
+  coerce: (v: string) => Number(v),
+});
+
+convict.addFormat({
   name: 'string-list',
   validate(v: unknown) {
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
@@ -132,6 +144,13 @@ export const schema = {
         env: 'CKPT_BUS_TLS_KEY',
         arg: 'bus-tls-key',
       },
+    },
+    historyMaxBytes: {
+      doc: 'Cap of the JetStream history stream in bytes (oldest entries go first); 0: 1 GiB or, when the server cannot reserve that much, the largest power-of-two share of it it can (a warning says which); -1: no cap',
+      format: 'history-cap',
+      default: 0,
+      env: 'CKPT_HISTORY_MAX_BYTES',
+      arg: 'history-max-bytes',
     },
     localPort: {
       doc: 'Port of the local nats-server (-1: a free one)',
@@ -244,6 +263,7 @@ export interface DaemonConfig {
     url: string;
     prefix: string;
     localPort: number;
+    historyMaxBytes: number;
     user: string;
     password: string;
     passwordFile: string;

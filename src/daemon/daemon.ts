@@ -251,6 +251,7 @@ export async function startDaemon(
       logger,
       outboxDir: join(cfg.stateDir, 'outbox'),
       waitForServer: false,
+      history: cfg.bus.historyMaxBytes === 0 ? {} : { maxBytes: cfg.bus.historyMaxBytes },
     });
   } catch (err) {
     await nats?.stop();

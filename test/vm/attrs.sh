@@ -13,7 +13,10 @@ fail() {
 	echo "attrs: FAIL: $*" >&2
 	exit 1
 }
-cleanup() { kill -9 ${target:-} ${pa:-} ${restarter:-} 2>/dev/null || true; }
+cleanup() {
+	kill -9 ${target:-} ${pa:-} ${restarter:-} 2>/dev/null || true
+	rm -rf "$d" # the guest's /tmp is a small tmpfs that the next test needs
+}
 trap cleanup EXIT
 
 # PR_SET_PDEATHSIG (1) = SIGURG (23), PR_SET_CHILD_SUBREAPER (36) = 1, nice 7;

@@ -17,6 +17,7 @@ fail() {
 	for f in daemon.err run.out restart.json; do
 		[[ -f $state/$f ]] && { echo "--- $f:"; tail -n 30 "$state/$f"; } >&2
 	done
+	df -h /tmp >&2 || true
 	exit 1
 }
 until_() { # SECONDS WHAT COMMAND...: poll every 0.2 s

@@ -19,7 +19,10 @@ fail() {
 	exit 1
 }
 count() { cat "$d/count" 2>/dev/null || echo 0; }
-cleanup() { kill -9 ${target:-} ${restarter:-} 2>/dev/null || true; }
+cleanup() {
+	kill -9 ${target:-} ${restarter:-} 2>/dev/null || true
+	rm -rf "$d" # the guest's /tmp is a small tmpfs that the next test needs
+}
 trap cleanup EXIT
 
 # ckpt.ko gives a user no pid below 300: a fresh guest's are lower
