@@ -33,12 +33,11 @@ import {
   wait,
 } from '../../src/engine/libckpt.js';
 import { forgeSections } from '../daemon/forge.js';
-import { PROGS, sleep, until } from './harness.js';
+import { gone, launcher, PROGS, passes, sleep, until } from './harness.js';
 
 const SEC_TREE = 8; // CKPT_SEC_TREE
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-sessions-'));
-const gone = (pid: number) => !existsSync(`/proc/${pid}`);
 
 /** pgid and sid of a live process, from /proc/PID/stat. */
 function ids(pid: number) {
@@ -47,23 +46,7 @@ function ids(pid: number) {
   return { ppid: Number(f[1]), pgid: Number(f[2]), sid: Number(f[3]) };
 }
 
-async function launch(t: ExecutionContext, name: string, argv: string[]) {
-  const out = join(scratch, `${name}.out`);
-  const fd = openSync(out, 'w');
-  spawn('setsid', ['-f', ...argv], { stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  const m = await until(
-    `${name} READY`,
-    () => /READY (\d+)/.exec(readFileSync(out, 'utf8')) ?? false,
-  );
-  const pid = Number(m[1]);
-  t.teardown(() => {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {}
-  });
-  return { pid, out };
-}
+const launch = launcher(scratch, { group: true });
 
 test.serial(
   'a session leader with a group of two, a group and a session whose leaders are gone: --restore-sid --restore-pgid',
@@ -107,12 +90,7 @@ test.serial(
     t.deepEqual(ids(m), { ppid: target.pid, pgid: g, sid: target.pid });
     t.deepEqual(ids(n), { ppid: target.pid, pgid: l, sid: l });
     t.true(gone(g) && gone(l), 'no placeholder leader is left');
-    process.kill(rr.pid, 'SIGUSR1');
-    const code = await wait(rr.waiterPid);
-    const out = readFileSync(target.out, 'utf8');
-    t.is(code, 0, out);
-    t.regex(out, /^PASS$/m, out);
-    t.notRegex(out, /FAIL/);
+    await passes(t, rr, target.out);
   },
 );
 
