@@ -740,35 +740,27 @@ static int write_file(const char *path, const char *text)
 	return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/* Root: fork a child with pid want (ns_last_pid), which runs fn; or -1. */
-static pid_t fork_at_as_root(pid_t want, void (*fn)(void))
+/* Set the pid namespace's next pid to want: as root through ns_last_pid, or
+   through the module's restore session (dev); 0 or -1. */
+static int next_pid_root(int dev, pid_t want)
 {
 	char last[32];
-	for (int i = 0; i < 8; i++) {
-		snprintf(last, sizeof(last), "%d", want - 1);
-		if (write_file("/proc/sys/kernel/ns_last_pid", last))
-			return -1;
-		pid_t c = fork();
-		if (c == 0) {
-			if (getpid() != want)
-				_exit(0);
-			fn();
-			_exit(0);
-		}
-		if (c == want)
-			return c;
-		if (c > 0)
-			waitpid(c, NULL, 0);
-	}
-	return -1;
+	(void)dev;
+	snprintf(last, sizeof(last), "%d", want - 1);
+	return write_file("/proc/sys/kernel/ns_last_pid", last);
 }
 
-/* Through the session: fork a child with pid want, which runs fn; or -1. */
-static pid_t fork_at_kpid(int dev, pid_t want, void (*fn)(void))
+static int next_pid_session(int dev, pid_t want)
+{
+	struct ckpt_next_pid_args n = {.size = sizeof(n), .pid = (uint32_t)want};
+	return ioctl(dev, CKPT_IOC_NEXT_PID, &n) < 0 ? -1 : 0;
+}
+
+/* Fork a child with pid want, set by next_pid, which runs fn; or -1. */
+static pid_t fork_at(int (*next_pid)(int, pid_t), int dev, pid_t want, void (*fn)(void))
 {
 	for (int i = 0; i < 8; i++) {
-		struct ckpt_next_pid_args n = {.size = sizeof(n), .pid = (uint32_t)want};
-		if (ioctl(dev, CKPT_IOC_NEXT_PID, &n) < 0)
+		if (next_pid(dev, want))
 			return -1;
 		pid_t c = fork();
 		if (c == 0) {
@@ -921,7 +913,7 @@ static void test_set_exe_owner(const char *img, pid_t pid_of_img)
 	pid_t c = fork();
 	if (c == 0) {
 		/* a root child at the image's pid, then this process becomes nobody */
-		pid_t rc = fork_at_as_root(pid_of_img, idle);
+		pid_t rc = fork_at(next_pid_root, -1, pid_of_img, idle);
 		become_nobody();
 		int d = open("/dev/ckpt", O_RDWR);
 		int f = open(img, O_RDONLY);
@@ -958,7 +950,7 @@ static void test_set_exe_owner(const char *img, pid_t pid_of_img)
 		int bad = xioctl(d, CKPT_IOC_RESTORE_BEGIN, &a) != 0;
 		struct ckpt_set_exe_args x = {.size = sizeof(x), .pid = (uint32_t)pid_of_img,
 					      .exe_fd = (uint32_t)exe};
-		pid_t k = fork_at_kpid(d, pid_of_img, idle_undumpable);
+		pid_t k = fork_at(next_pid_session, d, pid_of_img, idle_undumpable);
 		bad |= (k != pid_of_img) << 1;
 		msleep(100); /* it made itself undumpable */
 		int e = xioctl(d, CKPT_IOC_SET_EXE, &x);
@@ -970,7 +962,7 @@ static void test_set_exe_owner(const char *img, pid_t pid_of_img)
 			kill(k, SIGKILL);
 			waitpid(k, NULL, 0);
 		}
-		k = fork_at_kpid(d, pid_of_img, idle);
+		k = fork_at(next_pid_session, d, pid_of_img, idle);
 		bad |= (k != pid_of_img) << 3;
 		e = xioctl(d, CKPT_IOC_SET_EXE, &x);
 		if (e != EBUSY)
