@@ -335,13 +335,15 @@ struct ckpt_img_procx {
 	uint32_t pdeath_signal; /* PR_GET_PDEATHSIG: 0 none */
 	uint32_t child_subreaper; /* PR_GET_CHILD_SUBREAPER */
 	uint32_t nr_posix_timers; /* records in this process's TIMERS section */
-	uint32_t pad;
+	uint32_t mlock_future; /* with CKPT_PROCX_F_MLOCKALL: 0, or mlockall's
+				  MCL_FUTURE (2) | MCL_ONFAULT (4) in effect */
 	uint64_t reserved[1];
 };
 
 #define CKPT_PROCX_F_SCHED (1u << 0) /* nice, policy, priority, ioprio, oom */
 #define CKPT_PROCX_F_PRCTL (1u << 1) /* pdeath_signal, child_subreaper */
 #define CKPT_PROCX_F_SLACK (1u << 2) /* timerslack_ns */
+#define CKPT_PROCX_F_MLOCKALL (1u << 3) /* mlock_future */
 #define CKPT_SCHED_RESET_ON_FORK 0x40000000u
 
 /* ---- TIMERS (v2): the POSIX timers of one process, after its PROCX ---------

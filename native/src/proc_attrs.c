@@ -3,7 +3,7 @@
  * Process attributes that are neither memory nor descriptors: POSIX timers
  * (timer_create), scheduling (nice, policy and priority, I/O priority, timer
  * slack), oom_score_adj, the parent-death signal and the child-subreaper
- * flag; and seccomp, which is refused. PROCX carries the attributes, the
+ * flag, mlockall(MCL_FUTURE); and seccomp, which is refused. PROCX carries the attributes, the
  * TIMERS section the timers (docs/image-format.md).
  *
  * Checkpoint (either engine, the process frozen):
@@ -13,9 +13,10 @@
  *   (id, signal and value, notification, clock);
  * - the user engine injects PR_GET_TIMERSLACK into every thread (reading
  *   /proc/TID/timerslack_ns of another process needs CAP_SYS_NICE),
- *   PR_GET_PDEATHSIG and PR_GET_CHILD_SUBREAPER into the leader and
+ *   PR_GET_PDEATHSIG and PR_GET_CHILD_SUBREAPER into the leader,
  *   timer_gettime for each timer (only the process itself can read its
- *   timers). The kernel engine has no injection: a process with POSIX timers
+ *   timers) and a probe mmap whose VmFlags tell mlockall(MCL_FUTURE).
+ *   The kernel engine has no injection: a process with POSIX timers
  *   is refused under it, naming them; the slack comes from /proc when the
  *   caller may read it; the prctl values come from ckpt.ko (kernel_dump.c;
  *   flags say what was recorded; what was not restores as the
@@ -50,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -411,6 +413,60 @@ static int prctl_values(struct dump *d)
 	return 0;
 }
 
+/* Is mlockall(MCL_FUTURE) in effect (the mm's default flags, which /proc does
+   not show)? A mapping the process makes gets them: one page of PROT_NONE is
+   mapped by injection, its VmFlags read and unmapped again. EAGAIN from the
+   mmap is RLIMIT_MEMLOCK, which only a locked mapping meets. */
+static int mlock_future_of(struct dump *d)
+{
+	long at = 0;
+	int rc = dump_sys(d, 0, "mmap (mlockall probe)", 0, &at, SYS_mmap, 0, 4096, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (rc)
+		return rc;
+	if (at == -EAGAIN) {
+		d->procx.mlock_future = MCL_FUTURE;
+		d->procx.flags |= CKPT_PROCX_F_MLOCKALL;
+		return 0;
+	}
+	if (at < 0 && at > -4096)
+		return ckpt_fail_errno(d->e, (int)-at, "pid %d: mmap of a page (mlockall probe)",
+				       d->pid);
+	/* the page may have merged with a neighbour of the same flags */
+	char p[64], line[512];
+	snprintf(p, sizeof(p), "/proc/%d/smaps", d->pid);
+	FILE *f = fopen(p, "re");
+	int in = 0, found = 0;
+	uint32_t mode = 0;
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char c;
+		if (sscanf(line, "%lx-%lx%c", &lo, &hi, &c) == 3 && c == ' ')
+			in = lo <= (unsigned long)at && (unsigned long)at < hi;
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			found = 1;
+			if (strstr(line, " lo"))
+				mode |= MCL_FUTURE;
+			if (strstr(line, " lf"))
+				mode |= MCL_FUTURE | MCL_ONFAULT;
+		}
+	}
+	int err = errno;
+	if (f)
+		fclose(f);
+	rc = dump_sys(d, 0, "munmap (mlockall probe)", 1, NULL, SYS_munmap, at, 4096, 0, 0, 0, 0);
+	if (rc)
+		return rc;
+	if (!f)
+		return ckpt_fail_errno(d->e, err, "open %s", p);
+	if (!found)
+		return ckpt_fail(d->e, EIO, "%s: no VmFlags for the probe page at 0x%lx", p,
+				 (unsigned long)at);
+	d->procx.mlock_future = mode;
+	d->procx.flags |= CKPT_PROCX_F_MLOCKALL;
+	return 0;
+}
+
 /* each thread's name (/proc/PID/task/TID/comm) */
 static int thread_names(struct dump *d)
 {
@@ -478,6 +534,8 @@ int dump_proc_attrs(struct dump *d, int can_inject)
 		rc = timers_values(d);
 	if (!rc && can_inject)
 		rc = prctl_values(d);
+	if (!rc && can_inject)
+		rc = mlock_future_of(d);
 	x->nr_posix_timers = d->nr_ptimers;
 	return rc;
 }
@@ -683,6 +741,17 @@ static int oom_set(struct rs_ctx *c, int32_t v)
 				    "CAP_SYS_RESOURCE)", c->proc->pid, v);
 }
 
+/* mlockall(MCL_FUTURE) again, once every mapping of the image is back (with
+   its own mlock state): only mappings made from now on are locked by it. */
+int rs_restore_mlockall(struct rs_ctx *c)
+{
+	const struct ckpt_img_procx *x = c->procx;
+	if (!x || !(x->flags & CKPT_PROCX_F_MLOCKALL) || !x->mlock_future)
+		return 0;
+	return rs_sys(c, c->pid, "mlockall(MCL_FUTURE)", 1, NULL, SYS_mlockall,
+		      x->mlock_future & (MCL_FUTURE | MCL_ONFAULT), 0, 0, 0, 0, 0);
+}
+
 int rs_restore_attrs(struct rs_ctx *c)
 {
 	int rc = 0;
@@ -733,6 +802,11 @@ void rs_attrs_inspect(struct json *j, const struct rs_ctx *c)
 		json_int(j, "oomScoreAdj", x->oom_score_adj);
 		json_close(j, '}');
 	}
+	if (x->flags & CKPT_PROCX_F_MLOCKALL)
+		json_str(j, "mlockall",
+			 !x->mlock_future			 ? "none"
+			 : x->mlock_future & MCL_ONFAULT ? "future,onfault"
+							 : "future");
 	if (x->flags & CKPT_PROCX_F_PRCTL) {
 		json_uint(j, "pdeathSignal", x->pdeath_signal);
 		json_bool(j, "childSubreaper", !!x->child_subreaper);

@@ -265,6 +265,7 @@ int rs_restore_process_state(struct rs_ctx *c); /* sigactions, itimers, comm, rl
 int rs_take_timers(struct rs_ctx *c, const unsigned char *p, uint64_t size);
 int rs_take_tcomm(struct rs_ctx *c, const unsigned char *p, uint64_t size);
 int rs_restore_attrs(struct rs_ctx *c);
+int rs_restore_mlockall(struct rs_ctx *c);
 struct json;
 void rs_attrs_inspect(struct json *j, const struct rs_ctx *c);
 int rs_restore_threads(struct rs_ctx *c);

@@ -304,5 +304,5 @@ int rs_restore_mm_late(struct rs_ctx *c)
 				     (unsigned long long)map.start_code,
 				     (unsigned long long)map.end_code,
 				     (unsigned long long)map.start_brk, (unsigned long long)map.brk);
-	return rc;
+	return rc ? rc : rs_restore_mlockall(c);
 }

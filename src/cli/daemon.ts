@@ -41,6 +41,8 @@ Options (each also settable in the JSON config file or as CKPT_* variables):
                           --bus-tls-key FILE: a client certificate
                           (credentials in the URL work too: nats://user:pass@host)
       --local-port N      port of the local nats-server (default: a free one)
+      --history-max-bytes N  cap of the JetStream history stream (default 0:
+                          1 GiB, less if the server cannot reserve it; -1 none)
       --state-dir DIR     jobs, outbox, local NATS store (default /var/lib/ckpt)
       --image-dir DIR     checkpoint images (default STATE-DIR/images)
       --admin-group GROUP members may act on every job through the local
