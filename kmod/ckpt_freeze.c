@@ -20,6 +20,7 @@
 #include <asm/fpu/types.h>
 #include <asm/fpu/xstate.h>
 #include <linux/elf.h>
+#include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/pid.h>
 #include <linux/regset.h>
@@ -209,6 +210,7 @@ static void ckpt_record_process(struct ckpt_freeze *fz)
 {
 	struct k_sigaction *ka = current->sighand->action;
 	struct mm_struct *mm = current->mm;
+	vm_flags_t def;
 	unsigned int i;
 
 	spin_lock_irq(&current->sighand->siglock);
@@ -233,6 +235,11 @@ static void ckpt_record_process(struct ckpt_freeze *fz)
 		fz->proc.brk = READ_ONCE(mm->brk);
 		fz->proc.dumpable = get_dumpable(mm);
 		fz->proc.thp_disable = test_bit(MMF_DISABLE_THP, &mm->flags) ? 1 : 0;
+		/* mlockall(MCL_FUTURE[|MCL_ONFAULT]): the default flags of new mappings */
+		def = READ_ONCE(mm->def_flags);
+		if (def & VM_LOCKED)
+			fz->proc.mlock_future = MCL_FUTURE | (def & VM_LOCKONFAULT ? MCL_ONFAULT : 0);
+		fz->proc.flags |= CKPT_PROC_MLOCK;
 	}
 }
 

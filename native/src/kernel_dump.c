@@ -122,6 +122,10 @@ static int kernel_proc_state(struct dump *d)
 		d->procx.child_subreaper = k.child_subreaper;
 		d->procx.flags |= CKPT_PROCX_F_PRCTL;
 	}
+	if (k.have_mlock) {
+		d->procx.mlock_future = k.mlock_future;
+		d->procx.flags |= CKPT_PROCX_F_MLOCKALL;
+	}
 	return 0;
 }
 

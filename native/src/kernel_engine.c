@@ -205,6 +205,8 @@ int ckpt_kernel_proc(struct ckpt_kfreeze *kf, struct ckpt_kproc *out, struct ckp
 	out->have_prctl = !!(a.flags & CKPT_PROC_PRCTL);
 	out->pdeath_signal = a.pdeath_signal;
 	out->child_subreaper = a.child_subreaper;
+	out->have_mlock = !!(a.flags & CKPT_PROC_MLOCK);
+	out->mlock_future = a.mlock_future;
 	return 0;
 }
 

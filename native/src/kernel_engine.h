@@ -59,6 +59,8 @@ struct ckpt_kproc {
 	struct ckpt_img_itimer itimers[3];
 	int have_prctl; /* the module filled the two below */
 	uint32_t pdeath_signal, child_subreaper;
+	int have_mlock; /* the module filled mlock_future */
+	uint32_t mlock_future; /* MCL_FUTURE | MCL_ONFAULT, or 0 */
 };
 int ckpt_kernel_proc(struct ckpt_kfreeze *kf, struct ckpt_kproc *out, struct ckpt_err *e);
 /* Thaw and close; safe to call twice. */

@@ -413,60 +413,6 @@ static int prctl_values(struct dump *d)
 	return 0;
 }
 
-/* Is mlockall(MCL_FUTURE) in effect (the mm's default flags, which /proc does
-   not show)? A mapping the process makes gets them: one page of PROT_NONE is
-   mapped by injection, its VmFlags read and unmapped again. EAGAIN from the
-   mmap is RLIMIT_MEMLOCK, which only a locked mapping meets. */
-static int mlock_future_of(struct dump *d)
-{
-	long at = 0;
-	int rc = dump_sys(d, 0, "mmap (mlockall probe)", 0, &at, SYS_mmap, 0, 4096, PROT_NONE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (rc)
-		return rc;
-	if (at == -EAGAIN) {
-		d->procx.mlock_future = MCL_FUTURE;
-		d->procx.flags |= CKPT_PROCX_F_MLOCKALL;
-		return 0;
-	}
-	if (at < 0 && at > -4096)
-		return ckpt_fail_errno(d->e, (int)-at, "pid %d: mmap of a page (mlockall probe)",
-				       d->pid);
-	/* the page may have merged with a neighbour of the same flags */
-	char p[64], line[512];
-	snprintf(p, sizeof(p), "/proc/%d/smaps", d->pid);
-	FILE *f = fopen(p, "re");
-	int in = 0, found = 0;
-	uint32_t mode = 0;
-	while (f && !found && fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-		char c;
-		if (sscanf(line, "%lx-%lx%c", &lo, &hi, &c) == 3 && c == ' ')
-			in = lo <= (unsigned long)at && (unsigned long)at < hi;
-		else if (in && !strncmp(line, "VmFlags:", 8)) {
-			found = 1;
-			if (strstr(line, " lo"))
-				mode |= MCL_FUTURE;
-			if (strstr(line, " lf"))
-				mode |= MCL_FUTURE | MCL_ONFAULT;
-		}
-	}
-	int err = errno;
-	if (f)
-		fclose(f);
-	rc = dump_sys(d, 0, "munmap (mlockall probe)", 1, NULL, SYS_munmap, at, 4096, 0, 0, 0, 0);
-	if (rc)
-		return rc;
-	if (!f)
-		return ckpt_fail_errno(d->e, err, "open %s", p);
-	if (!found)
-		return ckpt_fail(d->e, EIO, "%s: no VmFlags for the probe page at 0x%lx", p,
-				 (unsigned long)at);
-	d->procx.mlock_future = mode;
-	d->procx.flags |= CKPT_PROCX_F_MLOCKALL;
-	return 0;
-}
-
 /* each thread's name (/proc/PID/task/TID/comm) */
 static int thread_names(struct dump *d)
 {
@@ -534,8 +480,6 @@ int dump_proc_attrs(struct dump *d, int can_inject)
 		rc = timers_values(d);
 	if (!rc && can_inject)
 		rc = prctl_values(d);
-	if (!rc && can_inject)
-		rc = mlock_future_of(d);
 	x->nr_posix_timers = d->nr_ptimers;
 	return rc;
 }

@@ -377,7 +377,13 @@ static int take_procx(struct rs_ctx *c, const unsigned char *p, uint64_t size, u
 {
 	if (c->hdr->version < 2 || size != sizeof(struct ckpt_img_procx))
 		return bad(c, off, "PROCX", "in a version 1 image, or of a wrong size");
-	c->procx = (const void *)p;
+	const struct ckpt_img_procx *x = (const void *)p;
+	uint32_t ml = x->mlock_future;
+	if ((x->flags & CKPT_PROCX_F_MLOCKALL) && ml && ml != MCL_FUTURE &&
+	    ml != (MCL_FUTURE | MCL_ONFAULT))
+		return bad(c, off, "PROCX", "an mlock_future other than 0, MCL_FUTURE or "
+				      "MCL_FUTURE|MCL_ONFAULT");
+	c->procx = x;
 	return 0;
 }
 

@@ -11,6 +11,7 @@
  *  - the leader's THREAD section swapped with a worker's (gave the PID to a
  *    worker's registers);
  *  - two workers swapped without updating END (the order checksum);
+ *  - PROCX with an mlockall mode no mlockall(2) call makes;
  *  - an escape sequence in the hostname, an unterminated kernel release,
  *    bytes after END;
  * each refused by ckpt_inspect and by ckpt_restart (nothing started) with a
@@ -451,6 +452,16 @@ int main(int argc, char **argv)
 	im = copy_of(&orig);
 	swap(im, find(im, CKPT_SEC_THREAD, 1), find(im, CKPT_SEC_THREAD, 2));
 	expect_refused(im, KEEP_END, "workers-swapped", "section order checksum mismatch");
+	drop(im);
+
+	/* PROCX: an mlockall mode no mlockall(2) call makes */
+	im = copy_of(&orig);
+	int px = find(im, CKPT_SEC_PROCX, 0);
+	EXPECT(px >= 0, "the image has a PROCX section");
+	struct ckpt_img_procx *x = (void *)im->s[px].p;
+	x->flags |= CKPT_PROCX_F_MLOCKALL;
+	x->mlock_future = 4; /* MCL_ONFAULT alone */
+	expect_refused(im, RESEAL, "procx-mlock-onfault-alone", "mlock_future");
 	drop(im);
 
 	/* header strings, and what follows END */

@@ -2,7 +2,8 @@
 # Process attributes under the kernel engine, in the VM guest (scripts/vm/test
 # runs it): the parent-death signal and the subreaper flag that only the
 # process itself can report come from ckpt.ko (CKPT_PROC_PRCTL) into the
-# image, and come back after a restart; the nice value comes from outside.
+# image, and come back after a restart, as does mlockall(MCL_FUTURE)
+# (CKPT_PROC_MLOCK); the nice value comes from outside.
 # A process with POSIX timers is refused by the kernel engine, naming them
 # (only an injected timer_gettime can read their time left), and runs on.
 # bin/ckpt only, real processes.
@@ -53,6 +54,24 @@ for _ in $(seq 100); do [[ -s $d/pid ]] && break; sleep 0.1; done
 kill -USR1 "$(cat "$d/pid")"
 wait "$restarter" || true
 grep -q "ATTRS 23 1 7" "$d/out" || fail "after restart: $(grep ATTRS "$d/out" || echo none)"
+
+# mlockall(MCL_FUTURE) (the mm's default flags) comes from ckpt.ko
+# (CKPT_PROC_MLOCK): a mapping made after the restart is locked too
+native/build/progs/rtreal mclfuture </dev/null >"$d/ml.out" 2>&1 &
+target=$!
+for _ in $(seq 100); do grep -q READY "$d/ml.out" && break; sleep 0.1; done
+grep -q READY "$d/ml.out" || fail "rtreal mclfuture did not start: $(cat "$d/ml.out")"
+bin/ckpt checkpoint --engine kernel --kill -f "$d/ml.img" "$target" >/dev/null
+wait "$target" 2>/dev/null || true
+bin/ckpt inspect --json "$d/ml.img" >"$d/ml.json"
+grep -Eq '"mlockall": ?"future"' "$d/ml.json" || fail "no mlockall future in the image"
+bin/ckpt restart --engine kernel --pid-file "$d/ml.pid" "$d/ml.img" >/dev/null 2>"$d/ml.err" &
+restarter=$!
+for _ in $(seq 100); do [[ -s $d/ml.pid ]] && break; sleep 0.1; done
+[[ -s $d/ml.pid ]] || fail "no restart of rtreal: $(cat "$d/ml.err")"
+kill -USR1 "$(cat "$d/ml.pid")"
+wait "$restarter" || fail "rtreal mclfuture after restart: $(cat "$d/ml.out")"
+grep -qx PASS "$d/ml.out" || fail "rtreal mclfuture after restart: $(cat "$d/ml.out")"
 
 # POSIX timers: refused by the kernel engine, the process runs on
 native/build/progs/procattrs </dev/null >"$d/pa.out" 2>&1 &

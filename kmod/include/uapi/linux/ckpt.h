@@ -130,6 +130,7 @@ struct ckpt_pending_args {
    (never seen: arming one starts it); their values are then not given. */
 #define CKPT_PROC_ITIMER_CPU_UNREAD (1u << 0)
 #define CKPT_PROC_PRCTL (1u << 1) /* pdeath_signal, child_subreaper filled */
+#define CKPT_PROC_MLOCK (1u << 2) /* mlock_future filled */
 
 /*
  * CKPT_IOC_GET_PROC: process-wide state the first stopped thread recorded,
@@ -155,6 +156,10 @@ struct ckpt_proc_args {
 	/* appended (CKPT_PROC_PRCTL in flags says they were filled): */
 	__u32 pdeath_signal;   /* out: the leader's PR_GET_PDEATHSIG */
 	__u32 child_subreaper; /* out: PR_GET_CHILD_SUBREAPER */
+	/* appended (CKPT_PROC_MLOCK in flags says it was filled): */
+	__u32 mlock_future; /* out: mlockall's MCL_FUTURE (2) | MCL_ONFAULT (4) in
+			       effect (the mm's default flags), or 0 */
+	__u32 pad;          /* out: 0 */
 };
 #define CKPT_PROC_ARGS_SIZE_VER1 80 /* up to itimer_prof_interval_ns */
 
