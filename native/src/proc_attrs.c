@@ -15,7 +15,8 @@
  *   /proc/TID/timerslack_ns of another process needs CAP_SYS_NICE),
  *   PR_GET_PDEATHSIG and PR_GET_CHILD_SUBREAPER into the leader,
  *   timer_gettime for each timer (only the process itself can read its
- *   timers) and a probe mmap whose VmFlags tell mlockall(MCL_FUTURE).
+ *   timers) and a probe mmap whose VmFlags tell mlockall(MCL_FUTURE) (the
+ *   gadget unmaps it on its own: ptrace.h ckpt_heal_mmap_probe).
  *   The kernel engine has no injection: a process with POSIX timers
  *   is refused under it, naming them; the slack comes from /proc when the
  *   caller may read it; the prctl values come from ckpt.ko (kernel_dump.c;
@@ -413,6 +414,85 @@ static int prctl_values(struct dump *d)
 	return 0;
 }
 
+/* What the probe page showed: VmFlags of the VMA holding it, or the mmap's
+   error. */
+struct mlock_look {
+	pid_t pid;
+	int err; /* the mmap's errno */
+	int read_err; /* errno of reading /proc/PID/smaps */
+	int found;
+	uint32_t mode;
+};
+
+static int look_vmflags(void *arg, long at)
+{
+	struct mlock_look *l = arg;
+	if (at < 0 && at > -4096) {
+		l->err = (int)-at;
+		return 0;
+	}
+	char p[64], line[512];
+	snprintf(p, sizeof(p), "/proc/%d/smaps", l->pid);
+	FILE *f = fopen(p, "re");
+	if (!f) {
+		l->read_err = errno;
+		return 0;
+	}
+	int in = 0;
+	while (!l->found && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char c;
+		if (sscanf(line, "%lx-%lx%c", &lo, &hi, &c) == 3 && c == ' ')
+			in = lo <= (unsigned long)at && (unsigned long)at < hi;
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			/* the page may have merged with a neighbour of the same flags */
+			l->found = 1;
+			if (strstr(line, " lo"))
+				l->mode |= MCL_FUTURE;
+			if (strstr(line, " lf"))
+				l->mode |= MCL_FUTURE | MCL_ONFAULT;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+/*
+ * Is mlockall(MCL_FUTURE) in effect (the mm's default flags, which /proc does
+ * not show)? Every mapping the process makes gets them: one PROT_NONE page is
+ * mapped by injection through the gadget's probe part, which unmaps it on its
+ * own (a checkpointer killed in between leaves nothing mapped), and the
+ * VmFlags of that page are read meanwhile. EAGAIN from the mmap is
+ * RLIMIT_MEMLOCK, which only a locked mapping meets (then MCL_ONFAULT cannot
+ * be told: MCL_FUTURE is recorded).
+ */
+static int mlock_future_of(struct dump *d)
+{
+	int rc = dump_inject_prepare(d, 0);
+	if (rc)
+		return rc;
+	struct mlock_look l = {.pid = d->pid};
+	long args[6] = {0, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0};
+	rc = ckpt_heal_mmap_probe(&d->threads[0].heal, args, look_vmflags, &l, NULL, d->e);
+	if (rc) {
+		ckpt_err_prefix(d->e, "pid %d: mlockall probe", d->pid);
+		return rc;
+	}
+	if (l.err == EAGAIN)
+		l.mode = MCL_FUTURE;
+	else if (l.err)
+		return ckpt_fail_errno(d->e, l.err, "pid %d: mmap of a page (mlockall probe)",
+				       d->pid);
+	else if (l.read_err)
+		return ckpt_fail_errno(d->e, l.read_err, "read /proc/%d/smaps", d->pid);
+	else if (!l.found)
+		return ckpt_fail(d->e, EIO, "/proc/%d/smaps: no VmFlags for the mlockall probe page",
+				 d->pid);
+	d->procx.mlock_future = l.mode;
+	d->procx.flags |= CKPT_PROCX_F_MLOCKALL;
+	return 0;
+}
+
 /* each thread's name (/proc/PID/task/TID/comm) */
 static int thread_names(struct dump *d)
 {
@@ -480,6 +560,8 @@ int dump_proc_attrs(struct dump *d, int can_inject)
 		rc = timers_values(d);
 	if (!rc && can_inject)
 		rc = prctl_values(d);
+	if (!rc && can_inject)
+		rc = mlock_future_of(d);
 	x->nr_posix_timers = d->nr_ptimers;
 	return rc;
 }

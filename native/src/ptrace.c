@@ -218,9 +218,24 @@ int ckpt_inject_syscall(pid_t tid, uint64_t syscall_ip, long nr, const long args
 
 /* ---- self-healing injection (ptrace.h) ----------------------------------- */
 
-/* syscall; mov $15,%eax (rt_sigreturn); syscall */
-static const unsigned char gadget_code[16] = {0x0f, 0x05, 0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+/*
+ * 0: syscall; 2: mov $15,%eax (rt_sigreturn); 7: syscall
+ * 9: syscall (an injected mmap); 11: mov %rax,%rdi; 14: mov $11,%eax (munmap);
+ *    19: syscall (munmap of what the mmap returned, rsi still its length);
+ *    21: mov $15,%eax; 26: syscall (rt_sigreturn)
+ * The second part maps something for the tracer to look at and unmaps it on
+ * its own: a tracer that dies in between leaves nothing mapped.
+ */
+static const unsigned char gadget_code[32] = {
+	0x0f, 0x05, 0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05,		  /* 0..8 */
+	0x0f, 0x05, 0x48, 0x89, 0xc7, 0xb8, 0x0b, 0x00, 0x00, 0x00, 0x0f, 0x05, /* 9..20 */
+	0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05,				  /* 21..27 */
+};
 #define GADGET_RESUME 2 /* offset of the rt_sigreturn part */
+#define GADGET_PROBE 9 /* the mmap that unmaps itself */
+#define GADGET_PROBE_UNMAPPED 21 /* after the probe's munmap */
+#define GADGET_V1_LEN 9 /* the first part alone: what checkpointers before the
+			   probe wrote, in the last 16 bytes of [vdso] */
 
 /* The mapping named `name` in pid's maps (or the one holding addr if name is
    NULL): start, end and whether it is writable. */
@@ -283,8 +298,11 @@ int ckpt_gadget_install(pid_t pid, uint64_t *addr, struct ckpt_err *e)
 	static const unsigned char zero[sizeof(gadget_code)];
 	if ((rc = mem_rw(pid, 0, at, old, sizeof(old), e)))
 		return rc;
-	/* zero padding, or the gadget a checkpointer that died left there */
-	if (memcmp(old, zero, sizeof(old)) && memcmp(old, gadget_code, sizeof(old)))
+	/* zero padding, or the gadget a checkpointer that died left there (this
+	   one's, or an older one's: the first part in the last 16 bytes) */
+	int v1 = !memcmp(old, zero, 16) && !memcmp(old + 16, gadget_code, GADGET_V1_LEN) &&
+		 !memcmp(old + 16 + GADGET_V1_LEN, zero, 16 - GADGET_V1_LEN);
+	if (memcmp(old, zero, sizeof(old)) && memcmp(old, gadget_code, sizeof(old)) && !v1)
 		return ckpt_fail(e, ENOSPC,
 				 "no zero padding for the injection gadget at the end of [vdso] of "
 				 "%d (0x%llx): expected %zu zero bytes",
@@ -457,6 +475,17 @@ int ckpt_heal_arm(struct ckpt_heal *h, pid_t pid, pid_t tid, uint64_t gadget, si
 	return 0;
 }
 
+/* Park the thread at the gadget's rt_sigreturn on the frame, if it can
+   still be stopped there (after a failure, or the probe's munmap). */
+static void heal_park(struct ckpt_heal *h)
+{
+	struct user_regs_struct p = h->regs;
+	p.rip = h->gadget + GADGET_RESUME;
+	p.rsp = h->frame_sp;
+	p.orig_rax = (uint64_t)-1;
+	ptrace(PTRACE_SETREGS, h->tid, 0, &p);
+}
+
 int ckpt_heal_syscall(struct ckpt_heal *h, long nr, const long args[6], long *ret,
 		      uint64_t *deferred_sigs, struct ckpt_err *e)
 {
@@ -480,15 +509,49 @@ int ckpt_heal_syscall(struct ckpt_heal *h, long nr, const long args[6], long *re
 				       (unsigned long long)r.rip);
 	}
 	if (rc) {
-		/* park it again, if it can still be stopped there */
-		struct user_regs_struct p = h->regs;
-		p.rip = h->gadget + GADGET_RESUME;
-		p.rsp = h->frame_sp;
-		p.orig_rax = (uint64_t)-1;
-		ptrace(PTRACE_SETREGS, h->tid, 0, &p);
+		heal_park(h); /* again, if it can still be stopped there */
 		ckpt_err_prefix(e, "inject syscall %ld into %d", nr, h->tid);
 	}
 	return rc;
+}
+
+int ckpt_heal_mmap_probe(struct ckpt_heal *h, const long args[6],
+			 int (*look)(void *arg, long addr), void *arg, uint64_t *deferred_sigs,
+			 struct ckpt_err *e)
+{
+	if (!h->armed)
+		return ckpt_fail(e, EINVAL, "internal: injection into %d before it was armed", h->tid);
+	struct user_regs_struct r = h->regs;
+	r.rip = h->gadget + GADGET_PROBE;
+	r.rsp = h->frame_sp;
+	syscall_regs(&r, SYS_mmap, args);
+	int rc = ckpt_setregs(h->tid, &r, e);
+	if (!rc)
+		rc = step_to_syscall_stop(h->tid, deferred_sigs, e); /* mmap entry */
+	if (!rc)
+		rc = step_to_syscall_stop(h->tid, deferred_sigs, e); /* mmap exit */
+	if (!rc)
+		rc = ckpt_getregs(h->tid, &r, e);
+	if (!rc && (r.rip != h->gadget + GADGET_PROBE + 2 || r.rsp != h->frame_sp))
+		rc = ckpt_fail(e, EPROTO, "thread %d left the gadget (rip 0x%llx)", h->tid,
+			       (unsigned long long)r.rip);
+	int looked = 0;
+	if (!rc)
+		looked = look(arg, (long)r.rax);
+	/* the gadget unmaps it (munmap of an error value fails harmlessly) */
+	if (!rc)
+		rc = step_to_syscall_stop(h->tid, deferred_sigs, e); /* munmap entry */
+	if (!rc)
+		rc = step_to_syscall_stop(h->tid, deferred_sigs, e); /* munmap exit */
+	if (!rc)
+		rc = ckpt_getregs(h->tid, &r, e);
+	if (!rc && (r.rip != h->gadget + GADGET_PROBE_UNMAPPED || r.rsp != h->frame_sp))
+		rc = ckpt_fail(e, EPROTO, "thread %d left the gadget (rip 0x%llx)", h->tid,
+			       (unsigned long long)r.rip);
+	heal_park(h);
+	if (rc)
+		ckpt_err_prefix(e, "inject a probe mmap into %d", h->tid);
+	return rc ? rc : looked;
 }
 
 int ckpt_heal_disarm(struct ckpt_heal *h, struct ckpt_err *e)

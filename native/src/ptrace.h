@@ -68,8 +68,9 @@ int ckpt_inject_syscall(pid_t tid, uint64_t syscall_ip, long nr, const long args
  * it runs on with whatever registers it holds, which with plain injection
  * is the injected context (a crash).
  *
- * A gadget `syscall; mov $15,%eax; syscall` is written into the zero padding
- * at the end of the target's [vdso] (a private copy of that page; the bytes
+ * A gadget `syscall; mov $15,%eax; syscall` (and a second part for probe
+ * mappings, below) is written into the zero padding at the end of the
+ * target's [vdso] (a private copy of that page; the bytes
  * are never executed by the target and are zeroed again afterwards). Before
  * the first injection into a thread, an rt_sigframe holding the thread's own
  * registers (restart fix-up applied), xstate (with the sw_reserved/magic2
@@ -111,6 +112,14 @@ int ckpt_heal_arm(struct ckpt_heal *h, pid_t pid, pid_t tid, uint64_t gadget, si
    parked at rt_sigreturn afterwards. */
 int ckpt_heal_syscall(struct ckpt_heal *h, long nr, const long args[6], long *ret,
 		      uint64_t *deferred_sigs, struct ckpt_err *e);
+/* An mmap (args) injected through the gadget's second part, which unmaps
+   what it returned on its own once the thread runs on: look(arg, its return
+   value) is called while the mapping exists (its return value is this
+   call's, unless the injection failed). A tracer that dies at any instant
+   leaves nothing mapped. The thread stays parked at rt_sigreturn. */
+int ckpt_heal_mmap_probe(struct ckpt_heal *h, const long args[6],
+			 int (*look)(void *arg, long addr), void *arg, uint64_t *deferred_sigs,
+			 struct ckpt_err *e);
 /* The thread's own registers back, then the stack bytes under the frame.
    Put the thread's sigmask back before (the frame holds it meanwhile). */
 int ckpt_heal_disarm(struct ckpt_heal *h, struct ckpt_err *e);

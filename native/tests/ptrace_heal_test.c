@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* Self-healing injection (ptrace.h): a tracer process that dies at each
  * stage of an injection (armed; signals blocked; after a syscall; inside a
- * syscall) leaves a target that continues with its registers (general,
- * SSE, AVX upper halves) and sigmask intact, and no page mapped; a normal
- * arm/inject/disarm leaves the stack bytes under the frame as they were. */
+ * syscall; while a probe mapping is there) leaves a target that continues
+ * with its registers (general, SSE, AVX upper halves), sigmask and mappings
+ * intact (the probe's page unmapped by the gadget on its own); a normal
+ * arm/inject/probe/disarm leaves the stack bytes under the frame and the
+ * mappings as they were. */
 #include "err.h"
 #include "ptrace.h"
 
@@ -115,22 +117,41 @@ static uint64_t sigblk(pid_t pid)
 	return v;
 }
 
-static int count_maps(pid_t pid)
+/* /proc/PID/maps as text (malloc'd; "" if unreadable) */
+static char *maps_of(pid_t pid)
 {
-	char p[64], line[512];
+	char p[64];
 	snprintf(p, sizeof(p), "/proc/%d/maps", pid);
 	FILE *f = fopen(p, "re");
-	int n = 0;
-	while (f && fgets(line, sizeof(line), f))
-		n++;
+	size_t cap = 1 << 16, n = 0;
+	char *buf = calloc(1, cap);
+	while (f && buf && n + 1 < cap) {
+		size_t got = fread(buf + n, 1, cap - 1 - n, f);
+		if (!got)
+			break;
+		n += got;
+	}
 	if (f)
 		fclose(f);
-	return n;
+	return buf;
 }
 
-enum stage { ARMED, BLOCKED, AFTER_SYSCALL, IN_SYSCALL, NR_STAGES };
+enum stage { ARMED, BLOCKED, AFTER_SYSCALL, IN_SYSCALL, IN_PROBE, NR_STAGES };
 static const char *stage_name[] = {"armed", "signals blocked", "after a syscall",
-				   "inside a syscall"};
+				   "inside a syscall", "while the probe page is mapped"};
+
+/* The probe's look(): the page is mapped; say so, then wait to be killed. */
+static int probe_then_wait(void *arg, long addr)
+{
+	if (addr < 0 && addr > -4096)
+		_exit(16);
+	if (write(*(int *)arg, "x", 1) != 1)
+		_exit(14);
+	pause();
+	return 0;
+}
+
+static const long probe_args[6] = {0, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0};
 
 /* The tracer: freeze, arm, go as far as `stage`, then die without cleanup. */
 static void tracer(pid_t target, enum stage stage, int ready_fd)
@@ -156,6 +177,10 @@ static void tracer(pid_t target, enum stage stage, int ready_fd)
 	if (stage >= AFTER_SYSCALL && stage != IN_SYSCALL &&
 	    (ckpt_heal_syscall(&h, SYS_getpid, args, &ret, NULL, &e) || ret != target))
 		_exit(12);
+	if (stage == IN_PROBE) {
+		ckpt_heal_mmap_probe(&h, probe_args, probe_then_wait, &ready_fd, NULL, &e);
+		_exit(15); /* killed before this */
+	}
 	if (stage == IN_SYSCALL) {
 		struct timespec ts = {0, 300 * 1000000};
 		struct iovec l = {&ts, sizeof(ts)}, r = {(void *)h.out, sizeof(ts)};
@@ -184,7 +209,7 @@ static void die_at(enum stage stage)
 {
 	pid_t target = start_target();
 	wait_progress(target, 0, "start");
-	int maps = count_maps(target);
+	char *maps = maps_of(target);
 	uint64_t blk = sigblk(target);
 	int p[2];
 	EXPECT(pipe(p) == 0, "pipe");
@@ -199,6 +224,11 @@ static void die_at(enum stage stage)
 	close(p[0]);
 	if (stage == IN_SYSCALL)
 		usleep(50000); /* inside the injected nanosleep */
+	if (stage == IN_PROBE) {
+		char *now = maps_of(target);
+		EXPECT(strcmp(now, maps), "%s: the probe page shows in the maps", stage_name[stage]);
+		free(now);
+	}
 	uint64_t before = sh->iters;
 	usleep(50000);
 	EXPECT(sh->iters == before, "%s: target ran while frozen", stage_name[stage]);
@@ -213,15 +243,44 @@ static void die_at(enum stage stage)
 	       stage_name[stage], (unsigned long long)sh->bad);
 	EXPECT(sigblk(target) == blk, "%s: sigmask %llx, was %llx", stage_name[stage],
 	       (unsigned long long)sigblk(target), (unsigned long long)blk);
-	EXPECT(count_maps(target) == maps, "%s: %d mappings, were %d", stage_name[stage],
-	       count_maps(target), maps);
+	char *after = maps_of(target);
+	EXPECT(!strcmp(after, maps), "%s: mappings now\n%s\nwere\n%s", stage_name[stage], after,
+	       maps);
+	free(after);
+	free(maps);
 	kill(target, SIGKILL);
 	waitpid(target, &st, 0);
 	sh->bad = 0;
 	sh->iters = 0;
 }
 
-/* Arm, inject, disarm, detach: registers, stack bytes and [vdso] as before. */
+struct probe_seen {
+	pid_t pid;
+	long addr;
+	int mapped;
+};
+
+/* The probe's look() in a clean round: is the page at addr in the maps? */
+static int probe_look(void *arg, long addr)
+{
+	struct probe_seen *ps = arg;
+	ps->addr = addr;
+	char *m = maps_of(ps->pid);
+	/* in a range of its own, or of a neighbour it merged with */
+	for (char *l = m; l && *l && addr > 0;) {
+		unsigned long lo, hi;
+		if (sscanf(l, "%lx-%lx", &lo, &hi) == 2 && lo <= (unsigned long)addr &&
+		    (unsigned long)addr < hi)
+			ps->mapped = 1;
+		l = strchr(l, '\n');
+		l = l ? l + 1 : NULL;
+	}
+	free(m);
+	return 7;
+}
+
+/* Arm, inject, probe, disarm, detach: registers, stack bytes and [vdso] as
+   before. */
 static void clean_round(void)
 {
 	char msg[512];
@@ -249,6 +308,18 @@ static void clean_round(void)
 	       "getpid through the gadget: %ld (%s)", ret, msg);
 	EXPECT(ckpt_heal_syscall(&h, SYS_getppid, args, &ret, NULL, &e) == 0 && ret == getpid(),
 	       "getppid through the gadget: %ld (%s)", ret, msg);
+	char *maps = maps_of(target);
+	struct probe_seen ps = {.pid = target};
+	EXPECT(ckpt_heal_mmap_probe(&h, probe_args, probe_look, &ps, NULL, &e) == 7,
+	       "probe through the gadget: look()'s value comes back (%s)", msg);
+	EXPECT(ps.addr > 0 && ps.mapped, "the probe page at 0x%lx was in the maps while looked at",
+	       ps.addr);
+	char *now = maps_of(target);
+	EXPECT(!strcmp(maps, now), "the probe page is gone after the probe:\n%s", now);
+	free(now);
+	free(maps);
+	EXPECT(ckpt_heal_syscall(&h, SYS_getpid, args, &ret, NULL, &e) == 0 && ret == target,
+	       "getpid through the gadget after the probe: %ld (%s)", ret, msg);
 	EXPECT(ckpt_heal_disarm(&h, &e) == 0, "disarm: %s", msg);
 	EXPECT(ckpt_gadget_remove(target, g, &e) == 0, "gadget remove: %s", msg);
 	EXPECT(ckpt_getregs(target, &r1, &e) == 0 && !memcmp(&r0, &r1, sizeof(r0)),

@@ -2,8 +2,7 @@
  * What the red team found real programs lose at a restart (progs/rtreal.c):
  * seccomp filters of its own behind an equal count (refused now), thread
  * and process names holding a newline (cut at it), mlockall's
- * MCL_FUTURE (mappings made after the restart are not locked: known, not
- * fixed, test.failing below), and a normal
+ * MCL_FUTURE (mappings made after the restart were not locked), and a normal
  * user restarting with their pids and no way to get them (a bare
  * 'clone3 ... Operation not permitted' instead of what to do).
  */
@@ -21,7 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { AFTER, checkpoint, restart } from '../../src/engine/libckpt.js';
+import { AFTER, checkpoint, inspect, restart } from '../../src/engine/libckpt.js';
 import { BIN, runCli } from '../cli/run-cli.js';
 import { useTestUser } from '../helpers/users.js';
 import { CLOSE_FDS, gone, launcher, PROGS, passes, until } from './harness.js';
@@ -120,17 +119,26 @@ test('a checkpointer under a filter refuses a process with as many filters of it
   t.false(gone(target.pid));
 });
 
-// Known hole, not fixed: mlockall(MCL_FUTURE) (the mm's default flags) is not
-// recorded, so mappings made after the restart are not locked. /proc does not
-// show it; a probe mapping injected at checkpoint tells it, but one left by a
-// checkpointer killed in between changes the target's mappings (killstorm).
-test.failing('mlockall(MCL_FUTURE) comes back', async (t) => {
+// mlockall(MCL_FUTURE) (the mm's default flags, which /proc does not show):
+// the user engine tells it from a probe page the injection gadget unmaps on
+// its own (killstorm: a checkpointer killed in between leaves nothing mapped).
+test('mlockall(MCL_FUTURE) comes back: a mapping made after the restart is locked', async (t) => {
   const target = await launch(t, 'mclfuture', [join(PROGS, 'rtreal'), 'mclfuture']);
   const image = join(scratch, 'mclfuture.ckpt');
   await checkpoint(target.pid, image, { after: AFTER.kill });
   await until('killed', () => gone(target.pid));
+  t.regex(JSON.stringify(await inspect(image)), /"mlockall":"future"/);
   const rr = await restart(image);
   await passes(t, rr, target.out);
+});
+
+test('a process without mlockall is recorded as such, and runs on unlocked', async (t) => {
+  const target = await launch(t, 'nolock', [join(PROGS, 'rtreal'), 'names']);
+  const image = join(scratch, 'nolock.ckpt');
+  await checkpoint(target.pid, image, { after: AFTER.cont });
+  t.regex(JSON.stringify(await inspect(image)), /"mlockall":"none"/);
+  const maps = readFileSync(`/proc/${target.pid}/smaps`, 'utf8');
+  t.notRegex(maps, /^VmFlags:.* (lo|lf)\b/m, 'the probe left nothing locked');
 });
 
 test('a process under the filter the checkpointer inherited too is checkpointed', (t) => {
