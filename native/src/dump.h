@@ -41,6 +41,11 @@ struct dump_thread {
 	uint32_t nr_caught;
 	struct ckpt_img_siginfo caught[4];
 	struct ckpt_heal heal; /* armed by its first dump_sys (ptrace.h) */
+	/* calls queued ahead (dump_sys_plan) and run for every thread of the
+	   job at once (dump_user_inject_all); dump_sys takes their results */
+	struct ckpt_heal_call *calls;
+	uint8_t *taken;
+	uint32_t nr_calls, cap_calls, calls_done;
 };
 
 struct dump_vma {
@@ -86,6 +91,7 @@ struct dump {
 	uint32_t nr_threads;
 	int was_stopped; /* in group-stop before we came */
 	uint64_t gadget; /* self-healing injection gadget in the target's [vdso] */
+	int injected; /* dump_user_inject_all ran for it */
 	struct ckpt_kfreeze *kf; /* the kernel engine's freeze (kernel_dump.c) */
 
 	struct ckpt_img_proc proc;
@@ -180,6 +186,12 @@ int dump_inject_prepare(struct dump *d, uint32_t i);
    first). check: fail with a message when the syscall itself fails. */
 int dump_sys(struct dump *d, uint32_t i, const char *what, int check, long *ret, long nr,
 	     long a0, long a1, long a2, long a3, long a4, long a5);
+/* Queue the same call for thread index i, to run with every other thread's
+   (dump_user_inject_all); dump_sys with the same nr and arguments then
+   takes its result instead of injecting it. Only for calls that change
+   nothing (getters): the result is taken later than it was made. */
+int dump_sys_plan(struct dump *d, uint32_t i, long nr, long a0, long a1, long a2, long a3,
+		  long a4, long a5);
 int dump_read_mem(struct dump *d, uint64_t addr, void *buf, size_t len);
 /* dump_user_unblock: put back the sigmasks dump_sys blocked, as soon as
    injecting is over: if we die later (the daemon killed mid-copy), the kernel
@@ -190,6 +202,14 @@ int dump_read_mem(struct dump *d, uint64_t addr, void *buf, size_t len);
 
 /* dump_state.c */
 int dump_user_threads_state(struct dump *d);
+/* What the user engine injects into the processes ds[0..n) (a job's
+   members, or one process), run at once so that their ptrace stops overlap
+   (ckpt_heal_run): what ptrace tells of every thread first, before any is
+   armed; then each gadget, every thread armed, the calls of
+   dump_user_threads_state, dump_user_proc_state and dump_proc_attrs planned
+   and run. Those steps then take the results. Processes of the kernel
+   engine are left out. */
+int dump_user_inject_all(struct dump **ds, uint32_t n);
 /* Bytes of result area below each thread's injection frame. */
 #define DUMP_OUT_SIZE 4096
 /* Every armed thread back on its own registers (sigmasks put back first),
@@ -205,6 +225,8 @@ int dump_user_proc_state(struct dump *d);
    refuses seccomp and what the image cannot hold. can_inject: the user
    engine (timers and prctl values need injection). */
 int dump_proc_attrs(struct dump *d, int can_inject);
+/* The calls dump_proc_attrs injects that can be planned (dump_sys_plan). */
+int dump_proc_attrs_plan(struct dump *d);
 
 /* dump_mm.c */
 int dump_vmas(struct dump *d);

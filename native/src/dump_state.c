@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,12 +113,21 @@ static int thread_plain(struct dump *d, struct dump_thread *t, int leader)
 	return 0;
 }
 
+/*
+ * Where results land in a thread's injection result area (DUMP_OUT_SIZE
+ * bytes): every call of a run is made before any result is read, so no two
+ * may share bytes. The leader's: signal handlers 0..2047 (64 x 32), itimers
+ * 2048..2143, xcomp permission 3072..3079, proc_attrs.c's from OUT_ATTRS
+ * (3584) on. Every thread's clear-tid address and sigaltstack: OUT_THREAD.
+ */
+#define OUT_THREAD 2560
+
 /* Per-thread state only the thread can report: clear-tid, sigaltstack. */
 static int thread_injected(struct dump *d, uint32_t i)
 {
 	struct dump_thread *t = &d->threads[i];
 	int rc = dump_inject_prepare(d, i);
-	uint64_t s = t->heal.out;
+	uint64_t s = t->heal.out + OUT_THREAD;
 	if (!rc)
 		rc = dump_sys(d, i, "prctl(PR_GET_TID_ADDRESS)", 1, NULL, SYS_prctl,
 			      PR_GET_TID_ADDRESS, (long)s, 0, 0, 0, 0);
@@ -138,13 +148,72 @@ static int thread_injected(struct dump *d, uint32_t i)
 	return 0;
 }
 
-int dump_user_threads_state(struct dump *d)
+static int thread_plan(struct dump *d, uint32_t i)
+{
+	uint64_t s = d->threads[i].heal.out + OUT_THREAD;
+	int rc = dump_sys_plan(d, i, SYS_prctl, PR_GET_TID_ADDRESS, (long)s, 0, 0, 0, 0);
+	return rc ? rc : dump_sys_plan(d, i, SYS_sigaltstack, 0, (long)(s + 8), 0, 0, 0, 0);
+}
+
+static int proc_plan(struct dump *d);
+
+/* One process's part of dump_user_inject_all up to the run: its queues
+   appended to q (room for all its threads). */
+static int inject_prepare(struct dump *d, struct ckpt_heal_queue *q, uint32_t *nq)
 {
 	int rc = 0;
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++)
 		rc = thread_plain(d, &d->threads[i], i == 0);
 	if (!rc)
 		rc = ckpt_gadget_install(d->pid, &d->gadget, d->e);
+	for (uint32_t i = 0; !rc && i < d->nr_threads; i++)
+		rc = dump_inject_prepare(d, i);
+	for (uint32_t i = 0; !rc && i < d->nr_threads; i++)
+		rc = thread_plan(d, i);
+	if (!rc)
+		rc = proc_plan(d);
+	if (!rc)
+		rc = dump_proc_attrs_plan(d);
+	for (uint32_t i = 0; !rc && i < d->nr_threads; i++) {
+		struct dump_thread *t = &d->threads[i];
+		q[(*nq)++] = (struct ckpt_heal_queue){.h = &t->heal, .calls = t->calls,
+						      .n = t->nr_calls};
+	}
+	return rc;
+}
+
+int dump_user_inject_all(struct dump **ds, uint32_t n)
+{
+	uint32_t total = 0, nq = 0;
+	for (uint32_t k = 0; k < n; k++)
+		if (ds[k]->opts->backend != CKPT_BACKEND_KERNEL)
+			total += ds[k]->nr_threads;
+	if (!total)
+		return 0;
+	struct ckpt_heal_queue *q = calloc(total, sizeof(*q));
+	if (!q)
+		return ckpt_fail(ds[0]->e, ENOMEM, "no memory for %u injection queues", total);
+	int rc = 0;
+	for (uint32_t k = 0; !rc && k < n; k++) {
+		if (ds[k]->opts->backend == CKPT_BACKEND_KERNEL)
+			continue;
+		ds[k]->injected = 1;
+		rc = inject_prepare(ds[k], q, &nq);
+	}
+	if (!rc)
+		rc = ckpt_heal_run(q, nq, ds[0]->e);
+	/* what ran is there to take, whatever failed */
+	for (uint32_t x = 0; x < nq; x++) {
+		struct dump_thread *t = (void *)((char *)q[x].h - offsetof(struct dump_thread, heal));
+		t->calls_done = q[x].done;
+	}
+	free(q);
+	return rc;
+}
+
+int dump_user_threads_state(struct dump *d)
+{
+	int rc = d->injected ? 0 : dump_user_inject_all(&d, 1);
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++)
 		rc = thread_injected(d, i);
 	return rc;
@@ -154,9 +223,15 @@ int dump_heal_end(struct dump *d)
 {
 	int rc = 0;
 	for (uint32_t i = 0; d->threads && i < d->nr_threads; i++) {
-		int r = ckpt_heal_disarm(&d->threads[i].heal, d->e);
+		struct dump_thread *t = &d->threads[i];
+		int r = ckpt_heal_disarm(&t->heal, d->e);
 		if (r && !rc)
 			rc = r;
+		free(t->calls);
+		free(t->taken);
+		t->calls = NULL;
+		t->taken = NULL;
+		t->nr_calls = t->cap_calls = t->calls_done = 0;
 	}
 	if (d->gadget) {
 		int r = ckpt_gadget_remove(d->pid, d->gadget, d->e);
@@ -310,11 +385,33 @@ static int link_of(struct dump *d, const char *what, char *out)
 	return 0;
 }
 
+/* proc_injected's calls, the same ones: planned ahead. */
+static int proc_plan(struct dump *d)
+{
+	uint64_t s = d->threads[0].heal.out;
+	int rc = 0;
+	for (int sig = 1; !rc && sig <= CKPT_NSIG; sig++)
+		rc = dump_sys_plan(d, 0, SYS_rt_sigaction, sig, 0, (long)(s + (sig - 1) * 32), 8, 0,
+				   0);
+	for (int w = 0; !rc && w < 3; w++)
+		rc = dump_sys_plan(d, 0, SYS_getitimer, w, (long)(s + 2048 + w * 32), 0, 0, 0, 0);
+	if (!rc)
+		rc = dump_sys_plan(d, 0, SYS_brk, 0, 0, 0, 0, 0, 0);
+	if (!rc)
+		rc = dump_sys_plan(d, 0, SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0, 0);
+	if (!rc)
+		rc = dump_sys_plan(d, 0, SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0, 0);
+	if (!rc)
+		rc = dump_sys_plan(d, 0, SYS_arch_prctl, ARCH_GET_XCOMP_PERM_, (long)(s + 3072),
+				   0, 0, 0, 0);
+	return rc;
+}
+
 /* Handlers, itimers, brk, dumpable, THP: injected into the leader. */
 static int proc_injected(struct dump *d)
 {
 	struct ckpt_img_proc *p = &d->proc;
-	uint64_t s = d->threads[0].heal.out; /* armed by thread_injected */
+	uint64_t s = d->threads[0].heal.out; /* armed by dump_user_inject_all */
 	int rc = 0;
 	for (int sig = 1; !rc && sig <= CKPT_NSIG; sig++)
 		rc = dump_sys(d, 0, "rt_sigaction", 1, NULL, SYS_rt_sigaction, sig, 0,

@@ -71,8 +71,11 @@ _Static_assert(sizeof(struct ckpt_img_ptimer) == 64, "a TIMERS record is 64 byte
 #define IOPRIO_WHO_PROCESS_ 1
 #define PR_TIMER_CREATE_RESTORE_IDS_ 77
 #define DUMP_MAX_TIMERS 65536
-/* the part of the leader's injection result area proc_injected leaves free */
+/* the part of the leader's injection result area proc_injected leaves free
+   (dump_state.c): timer values one by one, the prctl values after them
+   (planned, so made before the timers are read) */
 #define OUT_ATTRS 3584
+#define OUT_PRCTL (OUT_ATTRS + 32)
 
 struct sched_attr_ {
 	uint32_t size;
@@ -397,7 +400,7 @@ static int timers_values(struct dump *d)
 
 static int prctl_values(struct dump *d)
 {
-	uint64_t s = d->threads[0].heal.out + OUT_ATTRS;
+	uint64_t s = d->threads[0].heal.out + OUT_PRCTL;
 	int v[2] = {0, 0};
 	int rc = dump_sys(d, 0, "prctl(PR_GET_PDEATHSIG)", 1, NULL, SYS_prctl, PR_GET_PDEATHSIG,
 			  (long)s, 0, 0, 0, 0);
@@ -507,6 +510,20 @@ static int thread_names(struct dump *d)
 			return rc;
 	}
 	return 0;
+}
+
+int dump_proc_attrs_plan(struct dump *d)
+{
+	uint64_t s = d->threads[0].heal.out + OUT_PRCTL;
+	int rc = 0;
+	for (uint32_t i = 0; !rc && i < d->nr_threads; i++)
+		rc = dump_sys_plan(d, i, SYS_prctl, PR_GET_TIMERSLACK, 0, 0, 0, 0, 0);
+	if (!rc)
+		rc = dump_sys_plan(d, 0, SYS_prctl, PR_GET_PDEATHSIG, (long)s, 0, 0, 0, 0);
+	if (!rc)
+		rc = dump_sys_plan(d, 0, SYS_prctl, PR_GET_CHILD_SUBREAPER, (long)(s + 4), 0, 0, 0,
+				   0);
+	return rc;
 }
 
 int dump_proc_attrs(struct dump *d, int can_inject)

@@ -342,6 +342,18 @@ static int collect_state(struct job *j)
 		d->nr_job = j->n;
 		rc = dump_fds(d);
 	}
+	if (!rc) { /* every member's injected calls at once: their stops overlap */
+		struct dump **ds = calloc(j->n, sizeof(*ds));
+		uint32_t n = 0;
+		for (uint32_t i = 0; ds && i < j->n; i++)
+			if (j->m[i].d)
+				ds[n++] = j->m[i].d;
+		if (!ds)
+			rc = ckpt_fail(j->e, ENOMEM, "no memory");
+		else if (n)
+			rc = dump_user_inject_all(ds, n);
+		free(ds);
+	}
 	for (uint32_t i = 0; !rc && i < j->n; i++) {
 		struct dump *d = j->m[i].d;
 		if (!d)

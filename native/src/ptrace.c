@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ckpt.h"
 #include "cpu.h"
 
 #define PTRACE_GETSIGMASK_ 0x420a
@@ -475,44 +476,248 @@ int ckpt_heal_arm(struct ckpt_heal *h, pid_t pid, pid_t tid, uint64_t gadget, si
 	return 0;
 }
 
-/* Park the thread at the gadget's rt_sigreturn on the frame, if it can
-   still be stopped there (after a failure, or the probe's munmap). */
-static void heal_park(struct ckpt_heal *h)
+/* The thread parked at the gadget's rt_sigreturn, on its frame. */
+static void park_regs(const struct ckpt_heal *h, struct user_regs_struct *p)
 {
-	struct user_regs_struct p = h->regs;
-	p.rip = h->gadget + GADGET_RESUME;
-	p.rsp = h->frame_sp;
-	p.orig_rax = (uint64_t)-1;
-	ptrace(PTRACE_SETREGS, h->tid, 0, &p);
+	*p = h->regs;
+	p->rip = h->gadget + GADGET_RESUME;
+	p->rsp = h->frame_sp;
+	p->orig_rax = (uint64_t)-1;
 }
 
-int ckpt_heal_syscall(struct ckpt_heal *h, long nr, const long args[6], long *ret,
-		      uint64_t *deferred_sigs, struct ckpt_err *e)
+/* Queue q's next call: registers at the gadget's `syscall`, on to its
+   syscall-entry stop. */
+static int queue_start(struct ckpt_heal_queue *q, struct ckpt_err *e)
 {
+	struct ckpt_heal *h = q->h;
 	if (!h->armed)
 		return ckpt_fail(e, EINVAL, "internal: injection into %d before it was armed", h->tid);
 	struct user_regs_struct r = h->regs;
 	r.rip = h->gadget;
 	r.rsp = h->frame_sp;
-	syscall_regs(&r, nr, args);
+	syscall_regs(&r, q->calls[q->done].nr, q->calls[q->done].args);
 	int rc = ckpt_setregs(h->tid, &r, e);
-	if (!rc)
-		rc = step_to_syscall_stop(h->tid, deferred_sigs, e); /* entry */
-	if (!rc)
-		rc = step_to_syscall_stop(h->tid, deferred_sigs, e); /* exit: at the resume part */
-	if (!rc)
-		rc = ckpt_getregs(h->tid, &r, e);
-	if (!rc) {
-		*ret = (long)r.rax;
-		if (r.rip != h->gadget + GADGET_RESUME || r.rsp != h->frame_sp)
-			rc = ckpt_fail(e, EPROTO, "thread %d left the gadget (rip 0x%llx)", h->tid,
-				       (unsigned long long)r.rip);
+	if (rc)
+		return rc;
+	if (ptrace(PTRACE_SYSCALL, h->tid, 0, 0) < 0)
+		return ckpt_fail_errno(e, errno, "ptrace syscall %d", h->tid);
+	q->phase = 1;
+	return 0;
+}
+
+/*
+ * One stop of q's thread (wait status st). Returns 0 and sets *moved when
+ * the thread was resumed again (it is still running a call); 0 with q->phase
+ * 0 when its current call is complete (it is parked at the resume part);
+ * -errno when it cannot go on. The checks are step_to_syscall_stop's.
+ */
+static int queue_stop(struct ckpt_heal_queue *q, int st, struct ckpt_err *e)
+{
+	pid_t tid = q->h->tid;
+	if (WIFEXITED(st))
+		return ckpt_fail(e, ESRCH, "thread %d exited (status %d) while being traced", tid,
+				 WEXITSTATUS(st));
+	if (WIFSIGNALED(st))
+		return ckpt_fail(e, ESRCH, "thread %d was killed by signal %d while traced", tid,
+				 WTERMSIG(st));
+	if (!WIFSTOPPED(st))
+		return 0; /* not a stop (a continued report): keep waiting */
+	int s = WSTOPSIG(st);
+	if (s == (SIGTRAP | 0x80) && q->phase == 1) { /* entry: on to the exit */
+		q->phase = 2;
+	} else if (s == (SIGTRAP | 0x80)) { /* exit: at the resume part */
+		struct user_regs_struct r;
+		int rc = ckpt_getregs(tid, &r, e);
+		if (rc)
+			return rc;
+		if (r.rip != q->h->gadget + GADGET_RESUME || r.rsp != q->h->frame_sp)
+			return ckpt_fail(e, EPROTO, "thread %d left the gadget (rip 0x%llx)", tid,
+					 (unsigned long long)r.rip);
+		q->calls[q->done++].ret = (long)r.rax;
+		q->phase = 0;
+		return 0;
+	} else if (!(st >> 16)) { /* not an event stop: a signal-delivery stop */
+		/* The injected instruction faulted (an unmapped or non-executable
+		   gadget): stepping again would fault forever. */
+		if (s == SIGSEGV || s == SIGBUS || s == SIGILL || s == SIGFPE) {
+			siginfo_t si;
+			memset(&si, 0, sizeof(si));
+			ptrace(PTRACE_GETSIGINFO, tid, 0, &si);
+			if (si.si_code > 0)
+				return ckpt_fail(e, EFAULT,
+						 "injected syscall in %d faulted (signal %d at %p)",
+						 tid, s, si.si_addr);
+		}
+		/* held back for the caller, suppressed here */
+		if (s > 0 && s <= 64)
+			q->deferred |= 1ull << (s - 1);
 	}
-	if (rc) {
-		heal_park(h); /* again, if it can still be stopped there */
-		ckpt_err_prefix(e, "inject syscall %ld into %d", nr, h->tid);
+	if (ptrace(PTRACE_SYSCALL, tid, 0, 0) < 0)
+		return ckpt_fail_errno(e, errno, "ptrace syscall %d", tid);
+	return 0;
+}
+
+/* The next report of q's thread: non-blocking when nohang (0: none yet). */
+static int queue_wait(struct ckpt_heal_queue *q, int nohang, int *st, struct ckpt_err *e)
+{
+	for (;;) {
+		pid_t w = waitpid(q->h->tid, st, __WALL | (nohang ? WNOHANG : 0));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return ckpt_fail_errno(e, errno, "waitpid %d", q->h->tid);
+		return w > 0;
 	}
+}
+
+/* The first failure of a run: its message in e, later ones dropped. */
+struct run_state {
+	struct ckpt_err *e, spare;
+	char spare_msg[CKPT_MSG_MAX];
+	int rc;
+	struct ckpt_heal_queue *failed; /* the queue rc is about */
+};
+
+/* Where the next message goes: e until something failed. */
+static struct ckpt_err *run_err(struct run_state *s)
+{
+	if (!s->rc)
+		return s->e;
+	ckpt_err_init(&s->spare, s->spare_msg, sizeof(s->spare_msg));
+	return &s->spare;
+}
+
+/* q cannot go on: it stops being waited for; it is parked again at the end. */
+static void run_fail(struct run_state *s, struct ckpt_heal_queue *q, int rc, uint32_t *busy)
+{
+	if (!s->rc) {
+		s->rc = rc;
+		s->failed = q;
+	}
+	q->failed = 1;
+	if (q->phase)
+		(*busy)--;
+	q->phase = 0;
+}
+
+/* Report st of q's thread: on into its call, its next call, or done. */
+static void run_report(struct run_state *s, struct ckpt_heal_queue *q, int st, uint32_t *busy,
+		       uint64_t *seq)
+{
+	int r = queue_stop(q, st, run_err(s));
+	if (!r && q->phase)
+		return; /* still in its call */
+	/* its call is over: the next one, unless a thread failed (then every
+	   thread ends parked after its current call) */
+	if (!r && !s->rc && q->done < q->n) {
+		r = queue_start(q, run_err(s));
+		if (!r) {
+			q->since = (*seq)++;
+			return;
+		}
+	}
+	if (r) {
+		run_fail(s, q, r, busy);
+		return;
+	}
+	q->phase = 0;
+	(*busy)--;
+}
+
+/*
+ * Sleep until a child of this process has something to report, without
+ * taking the report (WNOWAIT): the busy queue whose thread it is (its
+ * waitpid then returns at once). NULL when it is someone else's, a child of
+ * the calling program (node's, in the daemon) whose report must stay for
+ * its owner: the caller then waits for one thread of its own. Never
+ * waitpid(-1), which would take it.
+ */
+static struct ckpt_heal_queue *report_pending(struct ckpt_heal_queue *q, uint32_t nq)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	while (waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WNOWAIT | __WALL) < 0)
+		if (errno != EINTR)
+			return NULL;
+	for (uint32_t i = 0; i < nq; i++)
+		if (q[i].phase && q[i].h->tid == si.si_pid)
+			return &q[i];
+	return NULL;
+}
+
+int ckpt_heal_run(struct ckpt_heal_queue *q, uint32_t nq, struct ckpt_err *e)
+{
+	struct run_state s = {.e = e};
+	uint32_t busy = 0;
+	uint64_t seq = 0;
+	for (uint32_t i = 0; i < nq; i++) {
+		q[i].done = 0;
+		q[i].phase = 0;
+		q[i].failed = 0;
+		q[i].deferred = 0;
+	}
+	/* every thread's first call at once */
+	for (uint32_t i = 0; !s.rc && i < nq; i++) {
+		if (!q[i].n)
+			continue;
+		int r = queue_start(&q[i], run_err(&s));
+		if (r) {
+			run_fail(&s, &q[i], r, &busy);
+			break;
+		}
+		q[i].since = seq++;
+		busy++;
+	}
+	while (busy) {
+		/* the one that has stopped; if that cannot be told, the one
+		   that runs longest */
+		struct ckpt_heal_queue *got = nq > 1 ? report_pending(q, nq) : NULL;
+		for (uint32_t i = 0; !got && i < nq; i++)
+			if (q[i].phase && (!got || q[i].since < got->since))
+				got = &q[i];
+		int st = 0, r = queue_wait(got, 0, &st, run_err(&s));
+		if (r < 0)
+			run_fail(&s, got, r, &busy);
+		else
+			run_report(&s, got, st, &busy, &seq);
+	}
+	/* a failed thread parked again, if it can still be stopped there */
+	for (uint32_t i = 0; i < nq; i++) {
+		if (!q[i].failed)
+			continue;
+		struct user_regs_struct p;
+		park_regs(q[i].h, &p);
+		ptrace(PTRACE_SETREGS, q[i].h->tid, 0, &p);
+	}
+	if (s.rc) {
+		struct ckpt_heal_queue *f = s.failed;
+		ckpt_err_prefix(e, "inject syscall %ld into %d",
+				f->calls[f->done < f->n ? f->done : f->n - 1].nr, f->h->tid);
+	}
+	return s.rc;
+}
+
+int ckpt_heal_syscall(struct ckpt_heal *h, long nr, const long args[6], long *ret,
+		      uint64_t *deferred_sigs, struct ckpt_err *e)
+{
+	struct ckpt_heal_call c = {.nr = nr};
+	memcpy(c.args, args, sizeof(c.args));
+	struct ckpt_heal_queue q = {.h = h, .calls = &c, .n = 1};
+	int rc = ckpt_heal_run(&q, 1, e);
+	if (deferred_sigs)
+		*deferred_sigs |= q.deferred;
+	if (!rc)
+		*ret = c.ret;
 	return rc;
+}
+
+/* Park the thread at the gadget's rt_sigreturn on the frame, if it can
+   still be stopped there (after a failure, or the probe's munmap). */
+static void heal_park(struct ckpt_heal *h)
+{
+	struct user_regs_struct p;
+	park_regs(h, &p);
+	ptrace(PTRACE_SETREGS, h->tid, 0, &p);
 }
 
 int ckpt_heal_mmap_probe(struct ckpt_heal *h, const long args[6],

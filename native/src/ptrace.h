@@ -109,7 +109,7 @@ int ckpt_gadget_remove(pid_t pid, uint64_t addr, struct ckpt_err *e);
 int ckpt_heal_arm(struct ckpt_heal *h, pid_t pid, pid_t tid, uint64_t gadget, size_t out_len,
 		  struct ckpt_err *e);
 /* ckpt_inject_syscall's contract, through the gadget; the thread stays
-   parked at rt_sigreturn afterwards. */
+   parked at rt_sigreturn afterwards. ckpt_heal_run with one call. */
 int ckpt_heal_syscall(struct ckpt_heal *h, long nr, const long args[6], long *ret,
 		      uint64_t *deferred_sigs, struct ckpt_err *e);
 /* An mmap (args) injected through the gadget's second part, which unmaps
@@ -120,6 +120,41 @@ int ckpt_heal_syscall(struct ckpt_heal *h, long nr, const long args[6], long *re
 int ckpt_heal_mmap_probe(struct ckpt_heal *h, const long args[6],
 			 int (*look)(void *arg, long addr), void *arg, uint64_t *deferred_sigs,
 			 struct ckpt_err *e);
+
+/* One call of a queue: nr and args from the caller, ret (the raw return
+   value, -errno as the kernel returns it) from ckpt_heal_run. */
+struct ckpt_heal_call {
+	long nr;
+	long args[6];
+	long ret;
+};
+
+/* The calls to make in one armed thread, in this order. */
+struct ckpt_heal_queue {
+	struct ckpt_heal *h;
+	struct ckpt_heal_call *calls;
+	uint32_t n;
+	/* set by ckpt_heal_run */
+	uint32_t done; /* calls[0..done) completed, their ret valid */
+	uint64_t deferred; /* signal-delivery stops suppressed meanwhile */
+	int failed;
+	int phase; /* 0 parked, 1 before its syscall-entry stop, 2 before the exit */
+	uint64_t since; /* order in which the threads were last resumed */
+};
+
+/*
+ * The queues of several armed threads, of one process or many, at once:
+ * each thread's calls in order, the threads concurrently. Every thread is
+ * resumed into its first call, then each one that stops is handled and
+ * resumed into its next call while the others run, so their ptrace stops
+ * (two per call, each waiting for a CPU for the target) overlap instead of
+ * adding up. Self-healing holds throughout: each thread only ever runs the
+ * gadget from its own frame. 0 when every call ran; else -errno with the
+ * message of the first failure (thread and call named): no new call is
+ * started after it, the calls under way complete, and every thread ends
+ * parked; queues[i].done tells what ran.
+ */
+int ckpt_heal_run(struct ckpt_heal_queue *queues, uint32_t n, struct ckpt_err *e);
 /* The thread's own registers back, then the stack bytes under the frame.
    Put the thread's sigmask back before (the frame holds it meanwhile). */
 int ckpt_heal_disarm(struct ckpt_heal *h, struct ckpt_err *e);

@@ -179,13 +179,15 @@ static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, in
 			child_die(errfd, "%s", m);
 		}
 	}
-	/* default dispositions: only the image's own handlers are installed later */
-	struct sigaction dfl;
+	/* default dispositions: only the image's own handlers are installed
+	   later (restore_task.c skips an image's all-zero entries). The raw
+	   call: glibc's sigaction refuses its own signals 32 and 33, and its
+	   posix_spawn leaves them SIG_IGN in the helper, which survives exec */
+	struct ckpt_img_sigaction dfl;
 	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	for (int sig = 1; sig < NSIG; sig++)
+	for (int sig = 1; sig <= CKPT_NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &dfl, NULL);
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
 	if (c->job) {
 		/* a job: this process makes its children before it stops */
 		char m[RS_LINE_MAX - 80];

@@ -28,10 +28,12 @@
 struct shared {
 	volatile uint64_t iters;
 	volatile uint64_t bad;
+	volatile uint64_t per[8]; /* iterations of each target of a batch */
 };
 
 static struct shared *sh;
 static int has_avx;
+static int slot; /* a target's index in sh->per */
 
 /* Registers hold known values across a busy loop; any change is counted. */
 static void spin(void)
@@ -87,6 +89,7 @@ static void spin(void)
 		if (bad)
 			sh->bad++;
 		sh->iters++;
+		sh->per[slot]++;
 	}
 }
 
@@ -339,6 +342,245 @@ static void clean_round(void)
 	sh->iters = 0;
 }
 
+/* ---- several threads at once (ckpt_heal_run) ------------------------------ */
+
+#define NT 3 /* targets, each one process */
+
+static void seize_all(const pid_t *t, struct ckpt_err *e)
+{
+	int st;
+	for (int i = 0; i < NT; i++) {
+		EXPECT(ptrace(PTRACE_SEIZE, t[i], 0, PTRACE_O_TRACESYSGOOD) == 0, "seize %d", t[i]);
+		EXPECT(ptrace(PTRACE_INTERRUPT, t[i], 0, 0) == 0, "interrupt %d", t[i]);
+		EXPECT(ckpt_wait_stopped(t[i], &st, e) == 0, "wait %d", t[i]);
+	}
+}
+
+/* calls[k] of queue i: getpid, getppid or a 1-byte write to nowhere (EBADF) in
+   turn, so each result tells which call and which thread it came from */
+static void fill(struct ckpt_heal_call *c, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		memset(&c[k], 0, sizeof(c[k]));
+		c[k].nr = k % 3 == 0 ? SYS_getpid : k % 3 == 1 ? SYS_getppid : SYS_write;
+		c[k].args[0] = -1;
+		c[k].ret = 12345;
+	}
+}
+
+static long expected(uint32_t k, pid_t target)
+{
+	return k % 3 == 0 ? target : k % 3 == 1 ? getpid() : -EBADF;
+}
+
+/* Three processes, queues of different lengths (one empty), run at once:
+   every result is the right call's in the right thread, in order; then
+   disarmed, each runs on with its registers and stack bytes as before. */
+static void batch_round(void)
+{
+	char msg[512];
+	struct ckpt_err e;
+	ckpt_err_init(&e, msg, sizeof(msg));
+	pid_t t[NT];
+	for (int i = 0; i < NT; i++)
+		t[i] = start_target();
+	wait_progress(t[0], 0, "batch start");
+	seize_all(t, &e);
+	static const uint32_t len[NT] = {200, 0, 77};
+	struct ckpt_heal h[NT];
+	struct ckpt_heal_call *c[NT];
+	struct ckpt_heal_queue q[NT];
+	struct user_regs_struct r0[NT], r1;
+	uint64_t g[NT];
+	for (int i = 0; i < NT; i++) {
+		EXPECT(ckpt_getregs(t[i], &r0[i], &e) == 0, "getregs: %s", msg);
+		EXPECT(ckpt_gadget_install(t[i], &g[i], &e) == 0, "gadget: %s", msg);
+		EXPECT(ckpt_heal_arm(&h[i], t[i], t[i], g[i], 4096, &e) == 0, "arm: %s", msg);
+		c[i] = calloc(len[i] + 1, sizeof(*c[i]));
+		fill(c[i], len[i]);
+		q[i] = (struct ckpt_heal_queue){.h = &h[i], .calls = c[i], .n = len[i]};
+	}
+	EXPECT(ckpt_heal_run(q, NT, &e) == 0, "run: %s", msg);
+	for (int i = 0; i < NT; i++) {
+		EXPECT(q[i].done == len[i], "queue %d: %u of %u calls done", i, q[i].done, len[i]);
+		uint32_t wrong = 0;
+		for (uint32_t k = 0; k < len[i]; k++)
+			wrong += c[i][k].ret != expected(k, t[i]);
+		EXPECT(wrong == 0, "queue %d: %u of %u results wrong", i, wrong, len[i]);
+		EXPECT(ckpt_heal_disarm(&h[i], &e) == 0, "disarm: %s", msg);
+		EXPECT(ckpt_gadget_remove(t[i], g[i], &e) == 0, "gadget remove: %s", msg);
+		EXPECT(ckpt_getregs(t[i], &r1, &e) == 0 && !memcmp(&r0[i], &r1, sizeof(r1)),
+		       "queue %d: registers put back", i);
+		EXPECT(ptrace(PTRACE_DETACH, t[i], 0, 0) == 0, "detach");
+		free(c[i]);
+	}
+	uint64_t from = sh->iters;
+	wait_progress(t[0], from, "after a batch");
+	EXPECT(sh->bad == 0, "registers changed after a batch");
+	for (int i = 0; i < NT; i++) {
+		int st;
+		EXPECT(waitpid(t[i], &st, WNOHANG) == 0, "target %d died after a batch", t[i]);
+		kill(t[i], SIGKILL);
+		waitpid(t[i], &st, 0);
+	}
+	sh->iters = 0;
+}
+
+/* One target is killed in the middle of a run: the run fails naming it, the
+   other threads complete their current call and stay parked (disarm works,
+   they run on). */
+static void batch_member_dies(void)
+{
+	char msg[512];
+	struct ckpt_err e;
+	ckpt_err_init(&e, msg, sizeof(msg));
+	pid_t t[NT];
+	for (int i = 0; i < NT; i++)
+		t[i] = start_target();
+	wait_progress(t[0], 0, "batch start");
+	seize_all(t, &e);
+	struct ckpt_heal h[NT];
+	struct ckpt_heal_call *c[NT];
+	struct ckpt_heal_queue q[NT];
+	uint64_t g[NT];
+	const uint32_t n = 200000; /* long enough to be killed in the middle */
+	for (int i = 0; i < NT; i++) {
+		EXPECT(ckpt_gadget_install(t[i], &g[i], &e) == 0, "gadget: %s", msg);
+		EXPECT(ckpt_heal_arm(&h[i], t[i], t[i], g[i], 4096, &e) == 0, "arm: %s", msg);
+		c[i] = calloc(n, sizeof(*c[i]));
+		fill(c[i], n);
+		q[i] = (struct ckpt_heal_queue){.h = &h[i], .calls = c[i], .n = n};
+	}
+	pid_t killer = fork();
+	if (killer == 0) {
+		usleep(30000);
+		kill(t[1], SIGKILL);
+		_exit(0);
+	}
+	int rc = ckpt_heal_run(q, NT, &e);
+	char want[64];
+	snprintf(want, sizeof(want), "thread %d was killed by signal 9", t[1]);
+	EXPECT(rc == -ESRCH && strstr(msg, want), "run with a member killed: %d (%s)", rc, msg);
+	EXPECT(q[0].done < n && q[2].done < n, "the others stopped early (%u, %u of %u)",
+	       q[0].done, q[2].done, n);
+	int st;
+	waitpid(killer, &st, 0);
+	for (int i = 0; i < NT; i += 2) {
+		uint32_t wrong = 0;
+		for (uint32_t k = 0; k < q[i].done; k++)
+			wrong += c[i][k].ret != expected(k, t[i]);
+		EXPECT(wrong == 0, "queue %d: %u of %u results wrong", i, wrong, q[i].done);
+		EXPECT(ckpt_heal_disarm(&h[i], &e) == 0, "disarm after a failed run: %s", msg);
+		EXPECT(ckpt_gadget_remove(t[i], g[i], &e) == 0, "gadget remove: %s", msg);
+		EXPECT(ptrace(PTRACE_DETACH, t[i], 0, 0) == 0, "detach");
+	}
+	uint64_t from = sh->iters;
+	wait_progress(t[0], from, "after a failed batch");
+	EXPECT(sh->bad == 0, "registers changed after a failed batch");
+	for (int i = 0; i < NT; i++) {
+		if (i != 1)
+			EXPECT(waitpid(t[i], &st, WNOHANG) == 0, "target %d died", t[i]);
+		kill(t[i], SIGKILL);
+		waitpid(t[i], &st, 0);
+		free(c[i]);
+	}
+	sh->iters = 0;
+}
+
+/* The tracer dies at some instant of a long run over three processes: each
+   runs on with its registers, sigmask and mappings intact. */
+static void batch_tracer_dies(int delay_us)
+{
+	pid_t t[NT];
+	char *maps[NT];
+	uint64_t blk[NT];
+	for (int i = 0; i < NT; i++) {
+		slot = i;
+		t[i] = start_target();
+	}
+	slot = 0;
+	for (int k = 0; k < 300 && !(sh->per[0] && sh->per[1] && sh->per[2]); k++)
+		usleep(10000); /* each one spinning, its sigmask set */
+	for (int i = 0; i < NT; i++) {
+		EXPECT(sh->per[i], "batch: target %d did not start", t[i]);
+		maps[i] = maps_of(t[i]);
+		blk[i] = sigblk(t[i]);
+	}
+	int p[2];
+	EXPECT(pipe(p) == 0, "pipe");
+	pid_t tr = fork();
+	if (tr == 0) {
+		char msg[512];
+		struct ckpt_err e;
+		ckpt_err_init(&e, msg, sizeof(msg));
+		close(p[0]);
+		seize_all(t, &e);
+		struct ckpt_heal h[NT];
+		struct ckpt_heal_queue q[NT];
+		const uint32_t n = 1000000;
+		for (int i = 0; i < NT; i++) {
+			uint64_t g;
+			struct ckpt_heal_call *c = calloc(n, sizeof(*c));
+			if (!c || ckpt_gadget_install(t[i], &g, &e) ||
+			    ckpt_heal_arm(&h[i], t[i], t[i], g, 4096, &e))
+				_exit(11);
+			uint64_t all = ~0ull;
+			ptrace(0x420b /* PTRACE_SETSIGMASK */, t[i], 8, &all);
+			fill(c, n);
+			q[i] = (struct ckpt_heal_queue){.h = &h[i], .calls = c, .n = n};
+		}
+		if (write(p[1], "x", 1) != 1)
+			_exit(14);
+		ckpt_heal_run(q, NT, &e);
+		_exit(15); /* killed before this */
+	}
+	close(p[1]);
+	char ch;
+	EXPECT(read(p[0], &ch, 1) == 1, "batch tracer got ready");
+	close(p[0]);
+	usleep(delay_us);
+	kill(tr, SIGKILL);
+	int st;
+	waitpid(tr, &st, 0);
+	EXPECT(WIFSIGNALED(st), "batch tracer ended by itself (status %x)", st);
+	uint64_t before = sh->iters;
+	wait_progress(t[0], before, "after the batch tracer died");
+	for (int i = 0; i < NT; i++) {
+		EXPECT(waitpid(t[i], &st, WNOHANG) == 0, "batch, tracer killed after %d us: target "
+		       "%d died (status %x)", delay_us, t[i], st);
+		EXPECT(sigblk(t[i]) == blk[i], "batch: sigmask of %d %llx, was %llx", t[i],
+		       (unsigned long long)sigblk(t[i]), (unsigned long long)blk[i]);
+		char *now = maps_of(t[i]);
+		EXPECT(!strcmp(now, maps[i]), "batch: mappings now\n%s\nwere\n%s", now, maps[i]);
+		free(now);
+		free(maps[i]);
+	}
+	/* every target runs on */
+	uint64_t per[NT];
+	for (int i = 0; i < NT; i++)
+		per[i] = sh->per[i];
+	for (int k = 0; k < 300; k++) {
+		int all = 1;
+		for (int i = 0; i < NT; i++)
+			all &= sh->per[i] >= per[i] + 3;
+		if (all)
+			break;
+		usleep(10000);
+	}
+	for (int i = 0; i < NT; i++)
+		EXPECT(sh->per[i] >= per[i] + 3, "batch, tracer killed after %d us: target %d "
+		       "made no progress", delay_us, t[i]);
+	EXPECT(sh->bad == 0, "batch: registers changed under a target (%llu times)",
+	       (unsigned long long)sh->bad);
+	for (int i = 0; i < NT; i++) {
+		kill(t[i], SIGKILL);
+		waitpid(t[i], &st, 0);
+	}
+	sh->bad = 0;
+	sh->iters = 0;
+	memset((void *)sh->per, 0, sizeof(sh->per));
+}
+
 int main(void)
 {
 	sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -347,6 +589,10 @@ int main(void)
 	for (int round = 0; round < 2; round++)
 		for (int s = 0; s < NR_STAGES; s++)
 			die_at((enum stage)s);
+	batch_round();
+	batch_member_dies();
+	for (int d = 0; d < 5; d++)
+		batch_tracer_dies(1000 + d * 7919);
 	printf("ptrace_heal: %s\n", fails ? "FAIL" : "PASS");
 	return fails != 0;
 }
