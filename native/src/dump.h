@@ -225,6 +225,10 @@ int dump_user_proc_state(struct dump *d);
    refuses seccomp and what the image cannot hold. can_inject: the user
    engine (timers and prctl values need injection). */
 int dump_proc_attrs(struct dump *d, int can_inject);
+/* What refuses a process whatever its state (a namespace not the
+   checkpointer's, a seccomp filter of its own): checked before anything is
+   injected, since its own filter may kill it for an injected syscall. */
+int dump_proc_refusals(struct dump *d);
 /* The calls dump_proc_attrs injects that can be planned (dump_sys_plan). */
 int dump_proc_attrs_plan(struct dump *d);
 

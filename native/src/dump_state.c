@@ -161,7 +161,7 @@ static int proc_plan(struct dump *d);
    appended to q (room for all its threads). */
 static int inject_prepare(struct dump *d, struct ckpt_heal_queue *q, uint32_t *nq)
 {
-	int rc = 0;
+	int rc = dump_proc_refusals(d);
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++)
 		rc = thread_plain(d, &d->threads[i], i == 0);
 	if (!rc)

@@ -526,17 +526,22 @@ int dump_proc_attrs_plan(struct dump *d)
 	return rc;
 }
 
+int dump_proc_refusals(struct dump *d)
+{
+	int rc = check_namespaces(d);
+	for (uint32_t i = 0; !rc && i < d->nr_threads; i++)
+		rc = check_seccomp(d, d->threads[i].tid);
+	return rc;
+}
+
 int dump_proc_attrs(struct dump *d, int can_inject)
 {
 	struct ckpt_img_procx *x = &d->procx;
-	int rc = check_namespaces(d);
+	int rc = dump_proc_refusals(d); /* again: the kernel engine has no injection before */
 	if (!rc)
 		rc = thread_names(d);
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++) {
 		pid_t tid = d->threads[i].tid;
-		rc = check_seccomp(d, tid);
-		if (rc)
-			break;
 		if (i == 0) {
 			rc = sched_of(d, i, can_inject, x);
 			continue;

@@ -23,7 +23,7 @@ import test from 'ava';
 import { AFTER, checkpoint, inspect, restart } from '../../src/engine/libckpt.js';
 import { BIN, runCli } from '../cli/run-cli.js';
 import { useTestUser } from '../helpers/users.js';
-import { CLOSE_FDS, gone, launcher, PROGS, passes, until } from './harness.js';
+import { CLOSE_FDS, gone, launcher, PROGS, passes, sleep, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-rtreal-'));
 const launch = launcher(scratch, { closeFds: true });
@@ -117,6 +117,20 @@ test('a checkpointer under a filter refuses a process with as many filters of it
   t.regex(cp.stderr, new RegExp(`pid ${target.pid} thread \\d+: .*seccomp filter`));
   t.false(existsSync(image));
   t.false(gone(target.pid));
+});
+
+// A filter of the process's own that kills it on a syscall the checkpointer
+// injects (getitimer, to read its itimers): the refusal must come before any
+// injection, or the checkpoint kills the job it was refusing.
+test('a process whose own seccomp filter kills on an injected syscall is refused and lives on', async (t) => {
+  const target = await launch(t, 'killgetitimer', [join(PROGS, 'rtreal'), 'killgetitimer']);
+  const image = join(scratch, 'killgetitimer.ckpt');
+  const cp = await runCli('ckpt', ['checkpoint', '--kill', '-f', image, String(target.pid)]);
+  t.is(cp.code, 1, cp.stderr);
+  t.regex(cp.stderr, new RegExp(`pid ${target.pid} thread \\d+: .*seccomp filter`));
+  t.false(existsSync(image));
+  await sleep(200);
+  t.false(gone(target.pid), 'the target lives on');
 });
 
 // mlockall(MCL_FUTURE) (the mm's default flags, which /proc does not show):

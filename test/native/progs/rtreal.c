@@ -10,6 +10,9 @@
  * real-time program does): a mapping made after the restart is locked too.
  * "denyuname": a seccomp filter of its own (seccomp(2), no prctl) makes
  * uname fail with EPERM; after the restart it still must.
+ * "killgetitimer": a seccomp filter of its own kills the process on
+ * getitimer (which it never calls; a checkpointer that injects it before
+ * refusing the filter kills it).
  * "filter-exec CMD...": runs CMD under an allow-all seccomp filter (a
  * checkpointer inside a container or a systemd unit with filters).
  */
@@ -59,16 +62,17 @@ static int vma_has(void *addr, const char *flag)
 	return has;
 }
 
-static int install_filter(int deny_uname)
+/* A filter that allows everything (nr < 0), or gives syscall nr `action`. */
+static int install_filter(long nr, unsigned action)
 {
 	struct sock_filter allow[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
 	struct sock_filter deny[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_uname, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, action),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
-	struct sock_fprog prog = {.len = deny_uname ? 4 : 1, .filter = deny_uname ? deny : allow};
+	struct sock_fprog prog = {.len = nr >= 0 ? 4 : 1, .filter = nr >= 0 ? deny : allow};
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
 	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)) {
 		perror("seccomp");
@@ -83,7 +87,7 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "";
 	pthread_t th;
 	if (!strcmp(mode, "filter-exec") && argc > 2) {
-		if (install_filter(0))
+		if (install_filter(-1, 0))
 			return 2;
 		execvp(argv[2], argv + 2);
 		perror(argv[2]);
@@ -91,7 +95,10 @@ int main(int argc, char **argv)
 	}
 	struct utsname u;
 	if (!strcmp(mode, "denyuname")) {
-		if (install_filter(1))
+		if (install_filter(SYS_uname, SECCOMP_RET_ERRNO | EPERM))
+			return 2;
+	} else if (!strcmp(mode, "killgetitimer")) {
+		if (install_filter(SYS_getitimer, SECCOMP_RET_KILL_PROCESS))
 			return 2;
 	} else if (!strcmp(mode, "names")) {
 		prctl(PR_SET_NAME, proc_name, 0, 0, 0);
@@ -104,7 +111,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	} else {
-		fprintf(stderr, "usage: rtreal names|mclfuture|denyuname|filter-exec CMD...\n");
+		fprintf(stderr, "usage: rtreal names|mclfuture|denyuname|killgetitimer|filter-exec CMD...\n");
 		return 2;
 	}
 	zdtm_ready();
