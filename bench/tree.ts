@@ -67,12 +67,18 @@ function childCpu(): number {
 async function launch(n: number, mib: number): Promise<number> {
   const out = join(DIR, `target-${n}.out`);
   const fd = openSync(out, 'w');
+  // only descriptors 0-2: one leaked by the environment (a pipe both
+  // targets inherit) would lead outside the tree, and its checkpoint is
+  // rightly refused
+  const closeFds = [
+    'python3',
+    '-c',
+    'import os, sys; os.closerange(3, 1024); os.execvp(sys.argv[1], sys.argv[1:])',
+  ];
   spawn(
     'setsid',
-    ['-f', join(REPO, 'native', 'build', 'progs', 'memtree'), String(n), String(mib)],
-    {
-      stdio: ['ignore', fd, fd],
-    },
+    ['-f', ...closeFds, join(REPO, 'native', 'build', 'progs', 'memtree'), String(n), String(mib)],
+    { stdio: ['ignore', fd, fd] },
   );
   closeSync(fd);
   for (;;) {
