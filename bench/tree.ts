@@ -35,6 +35,7 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AFTER, checkpoint, SCOPE } from '../src/engine/libckpt.js';
+import { CLOSE_FDS } from './closefds.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PROCS = Number(process.env.PROCS ?? 16);
@@ -67,12 +68,12 @@ function childCpu(): number {
 async function launch(n: number, mib: number): Promise<number> {
   const out = join(DIR, `target-${n}.out`);
   const fd = openSync(out, 'w');
+  // only descriptors 0-2: a pipe leaked by the environment, inherited by
+  // both targets, would lead outside the tree
   spawn(
     'setsid',
-    ['-f', join(REPO, 'native', 'build', 'progs', 'memtree'), String(n), String(mib)],
-    {
-      stdio: ['ignore', fd, fd],
-    },
+    ['-f', ...CLOSE_FDS, join(REPO, 'native', 'build', 'progs', 'memtree'), String(n), String(mib)],
+    { stdio: ['ignore', fd, fd] },
   );
   closeSync(fd);
   for (;;) {

@@ -3,10 +3,11 @@
  * ckpt_checkpoint: the order of work. The destination is prepared first (an
  * unwritable directory fails before the target is touched), then the target
  * is frozen, its state collected and its memory copied into the image; with
- * after=CONT it runs again as soon as its memory is in the page cache, before
- * the fsync. Other after-actions wait for the image to be durable, so a
- * failed write never costs the job: on any failure the target is released
- * as it was and the previous image stays.
+ * after=CONT it runs again as soon as its memory is written to the file
+ * (past the page cache: image_write.h), before the fsync. Other
+ * after-actions wait for the image to be durable, so a failed write never
+ * costs the job: on any failure the target is released as it was and the
+ * previous image stays.
  */
 #include "dump.h"
 #include "ptrace.h"
@@ -418,10 +419,9 @@ CKPT_EXPORT int ckpt_checkpoint(int32_t pid, const char *path,
 		dump_free(&d);
 		return rc;
 	}
-	/* frozen until the image is durable anyway: past the page cache; with
-	   --cont it runs again once its memory is in the page cache */
-	if (o.after != CKPT_AFTER_CONT)
-		imgw_direct(&w);
+	/* past the page cache: memory copied once (image_write.h); with --cont
+	   it runs again once its memory is written, before the fsync */
+	imgw_direct(&w);
 	dump_progress(&d, 0, 0, CKPT_PHASE_FREEZE);
 	uint64_t t_freeze = dump_now_ns(), frozen_ns = 0;
 	int released = 0;

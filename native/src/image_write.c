@@ -77,9 +77,18 @@ static int write_direct(struct imgw *w, const unsigned char *p, size_t n)
 	return 0;
 }
 
+/* CKPT_IMAGE_BUFFERED=1: through the page cache as before O_DIRECT was
+   used (to compare, or for a disk much slower than memory: see
+   image_write.h) */
+static int buffered_asked(void)
+{
+	const char *v = getenv("CKPT_IMAGE_BUFFERED");
+	return v && *v && strcmp(v, "0") != 0;
+}
+
 void imgw_direct(struct imgw *w)
 {
-	if (!w->own_fd || (w->flags & CKPT_CP_NOSYNC) || w->off)
+	if (!w->own_fd || (w->flags & CKPT_CP_NOSYNC) || w->off || buffered_asked())
 		return;
 	int fl = fcntl(w->fd, F_GETFL);
 	/* refused (EINVAL: no O_DIRECT on this file system): the page cache */

@@ -65,13 +65,19 @@ struct imgw {
 
 /* Prepare the destination (temp file, or path/fd as asked) and the writer. */
 int imgw_open(struct imgw *w, const char *path, int fd, uint32_t flags, struct ckpt_err *e);
-/* Write the image past the page cache (O_DIRECT), for a checkpoint whose
-   target stays frozen until the image is durable anyway: no copy of every
-   byte into the page cache (most of a checkpoint's CPU time), no 1 GiB of
-   cache pushed out for an image nobody reads soon. Only for a file the
-   writer made itself, synced; a file system that refuses O_DIRECT, and
-   the unaligned tail of the image, are written through the page cache as
-   before (the bytes are the same either way). */
+/* Write the image past the page cache (O_DIRECT): memory is copied once,
+   out of the target into the writer's buffers, and the disk takes it from
+   there; through the page cache every byte is copied a second time, into
+   fresh page cache pages (most of a checkpoint's CPU time), and 1 GiB of
+   cache is pushed out for an image nobody reads soon. For every
+   after-action, cont too: there the target waits until its memory is in
+   the file (imgw_drain), which on these machines is sooner past the page
+   cache than through it (docs/benchmarks.md, Whole jobs). Only for a file
+   the writer made itself, synced; a file system that refuses O_DIRECT, and
+   the unaligned tail of the image, are written through the page cache
+   (the bytes are the same either way). CKPT_IMAGE_BUFFERED=1 in the
+   environment keeps the page cache for every image: for a disk much
+   slower than memory, where a --cont target would wait for the disk. */
 void imgw_direct(struct imgw *w);
 /* Fill the header's checksum and write it. */
 int imgw_header(struct imgw *w, struct ckpt_img_header *h);
@@ -89,8 +95,8 @@ int imgw_zeros(struct imgw *w, size_t n);
 void *imgw_reserve(struct imgw *w, size_t *n);
 int imgw_commit_reserved(struct imgw *w, size_t n);
 int imgw_end(struct imgw *w);
-/* Every byte so far handed to the kernel (page cache): the target's memory
-   is in the file and it may run again. */
+/* Every byte so far handed to the kernel (written past the page cache, or
+   into it): the target's memory is in the file and it may run again. */
 int imgw_drain(struct imgw *w);
 /* END section, drain, fsync (unless NOSYNC), backup, rename, fsync of the
    directory. Returns 0 and the size and crc of the whole file. */

@@ -513,8 +513,7 @@ int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 		free_job(&j);
 		return rc;
 	}
-	if (o->after != CKPT_AFTER_CONT) /* as for one process (dump.c) */
-		imgw_direct(&w);
+	imgw_direct(&w); /* as for one process (dump.c) */
 	uint64_t t_freeze = dump_now_ns(), frozen_ns = 0;
 	/* freeze until the set is stable */
 	for (int round = 0; !rc; round++) {

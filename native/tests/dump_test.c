@@ -9,21 +9,27 @@
  *  - --backup keeps FILE.~1~, FILE.~2~; no-clobber refuses an existing file;
  *    an image written to a caller's fd is a valid image;
  *  - after-actions: STOP leaves it stopped, TERM delivers SIGTERM, CONT keeps
- *    it running; a target frozen until the image is durable has it written
- *    past the page cache (O_DIRECT), CONT through it; progress ends in DONE with the image size; inspect and
- *    probe describe it (and say how much room they need).
+ *    it running; images are written past the page cache (O_DIRECT), the
+ *    same bytes as through it (CKPT_IMAGE_BUFFERED=1); progress ends in DONE
+ *    with the image size; inspect and probe describe it (and say how much
+ *    room they need);
+ *  - a disk that fills up mid-write: ENOSPC named, the previous image kept,
+ *    no temp file, the target running.
  */
 #include "ckpt.h"
+#include "ckpt_image.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <linux/magic.h>
@@ -292,41 +298,203 @@ static size_t cached_pages(const char *path, size_t *total)
 	return in;
 }
 
-/* A target frozen until its image is durable (STOP, KILL, ...) has the
-   image written past the page cache (O_DIRECT): the file's pages are not
-   cached afterwards, except the unaligned tail; with CONT it goes through
-   the page cache (the target runs again once its memory is there). Both
-   images verify. tmpfs keeps every file in memory: no residency to see. */
+/* A target whose memory stays as it is while it is checkpointed: private
+   anonymous memory with holes (every third page never touched), shared
+   anonymous memory, private copies of pages inside a private file mapping
+   (the rest of it only in the file); then it waits in pause(). Kept on one
+   CPU: the kernel writes the CPU a thread runs on into its rseq area (glibc
+   registers one per thread), which would differ between two checkpoints. */
+static pid_t spawn_still(void)
+{
+	char f[PATH_MAX];
+	snprintf(f, sizeof(f), "%s/still.data", dir);
+	int fd = open(f, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int p[2];
+	if (fd < 0 || ftruncate(fd, 4 << 20) < 0 || pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		cpu_set_t cpus, one;
+		CPU_ZERO(&one);
+		if (sched_getaffinity(0, sizeof(cpus), &cpus) < 0)
+			_exit(1);
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &cpus)) {
+				CPU_SET(c, &one);
+				break;
+			}
+		if (sched_setaffinity(0, sizeof(one), &one) < 0)
+			_exit(1);
+		size_t n = 40 << 20;
+		unsigned char *a = mmap(NULL, n, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		unsigned char *sh = mmap(NULL, 4 << 20, PROT_READ | PROT_WRITE,
+					 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		unsigned char *fm = mmap(NULL, 4 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+		if (a == MAP_FAILED || sh == MAP_FAILED || fm == MAP_FAILED)
+			_exit(1);
+		for (size_t i = 0; i < n; i += 4096)
+			if ((i >> 12) % 3)
+				for (size_t k = 0; k < 4096; k += 64)
+					a[i + k] = (unsigned char)((i >> 12) * 7 + k);
+		for (size_t i = 0; i < 4 << 20; i++)
+			sh[i] = (unsigned char)(i * 13 + 1);
+		for (size_t i = 0; i < 4 << 20; i += 8192)
+			fm[i + 100] = (unsigned char)(i >> 13);
+		close(p[0]);
+		close(fd);
+		if (write(p[1], "R", 1) != 1)
+			_exit(1);
+		close(p[1]);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	close(fd);
+	char c = 0;
+	ssize_t k = read(p[0], &c, 1);
+	close(p[0]);
+	return k == 1 && c == 'R' ? pid : -1;
+}
+
+/* The image from byte `from` on, in memory (NULL if unreadable). */
+static unsigned char *slurp(const char *path, size_t from, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	unsigned char *b = NULL;
+	*len = 0;
+	if (fd >= 0 && fstat(fd, &st) == 0 && (size_t)st.st_size > from) {
+		b = malloc((size_t)st.st_size - from);
+		if (b && pread(fd, b, (size_t)st.st_size - from, (off_t)from) ==
+				 st.st_size - (off_t)from)
+			*len = (size_t)st.st_size - from;
+	}
+	if (fd >= 0)
+		close(fd);
+	return b;
+}
+
+/* Images are written past the page cache (O_DIRECT), for every after-action,
+   --cont too: memory is copied once, out of the target, and the disk takes
+   it from the writer's buffers; the file's pages are not cached afterwards,
+   except the unaligned tail. CKPT_IMAGE_BUFFERED=1 writes through the page
+   cache as before. Both ways write the same bytes: everything after the
+   header (its creation time differs) is equal, byte for byte, for a target
+   whose memory has holes, shared and private anonymous and private file
+   pages. tmpfs keeps every file in memory: no residency to see. */
 static void test_direct_write(void)
 {
-	char img[PATH_MAX];
+	char img[PATH_MAX], old[PATH_MAX];
 	snprintf(img, sizeof(img), "%s/direct.img", dir);
+	snprintf(old, sizeof(old), "%s/buffered.img", dir);
 	struct statfs sf;
 	int tmpfs = statfs(dir, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
-	pid_t pid = spawn_counter(32);
-	struct ckpt_checkpoint_opts o = {.fd = -1, .after = CKPT_AFTER_STOP};
-	size_t total, in;
-	static char js[1 << 16];
-	EXPECT(cp(pid, img, &o, NULL) == 0, "stop: %s", msg);
-	in = cached_pages(img, &total);
-	EXPECT(total > 8192, "the image holds the 32 MiB (%zu pages)", total);
 	if (tmpfs)
 		printf("dump: %s is tmpfs: page cache residency not checked\n", dir);
-	else
-		EXPECT(in < total / 16, "after=STOP: image written past the page cache (%zu of %zu "
-		       "pages cached)", in, total);
-	EXPECT(ckpt_inspect(img, CKPT_IN_VERIFY, js, sizeof(js), NULL, msg, sizeof(msg)) > 0,
-	       "after=STOP image verifies: %s", msg);
-	kill(pid, SIGCONT);
-	o.after = CKPT_AFTER_CONT;
-	EXPECT(cp(pid, img, &o, NULL) == 0, "cont: %s", msg);
-	in = cached_pages(img, &total);
-	if (!tmpfs)
-		EXPECT(in > total / 2, "after=CONT: image through the page cache (%zu of %zu "
-		       "pages cached)", in, total);
-	EXPECT(ckpt_inspect(img, CKPT_IN_VERIFY, js, sizeof(js), NULL, msg, sizeof(msg)) > 0,
-	       "after=CONT image verifies: %s", msg);
+	static char js[1 << 16];
+	size_t total, in;
+	static const uint32_t afters[] = {CKPT_AFTER_STOP, CKPT_AFTER_CONT};
+	static const char *names[] = {"STOP", "CONT"};
+	for (int i = 0; i < 2; i++) {
+		pid_t pid = spawn_still();
+		EXPECT(pid > 0, "target with varied memory started");
+		if (pid <= 0)
+			return;
+		struct ckpt_checkpoint_opts o = {.fd = -1, .after = afters[i]};
+		EXPECT(cp(pid, img, &o, NULL) == 0, "%s: %s", names[i], msg);
+		if (afters[i] == CKPT_AFTER_STOP)
+			kill(pid, SIGCONT);
+		in = cached_pages(img, &total);
+		EXPECT(total > 8192, "the image holds the 40 MiB (%zu pages)", total);
+		if (!tmpfs)
+			EXPECT(in < total / 16, "after=%s: image written past the page cache "
+			       "(%zu of %zu pages cached)", names[i], in, total);
+		EXPECT(ckpt_inspect(img, CKPT_IN_VERIFY, js, sizeof(js), NULL, msg,
+				    sizeof(msg)) > 0,
+		       "after=%s image verifies: %s", names[i], msg);
+		setenv("CKPT_IMAGE_BUFFERED", "1", 1);
+		EXPECT(cp(pid, old, &o, NULL) == 0, "%s, buffered: %s", names[i], msg);
+		unsetenv("CKPT_IMAGE_BUFFERED");
+		if (afters[i] == CKPT_AFTER_STOP)
+			kill(pid, SIGCONT);
+		in = cached_pages(old, &total);
+		if (!tmpfs)
+			EXPECT(in > total / 2, "after=%s, CKPT_IMAGE_BUFFERED=1: image through the "
+			       "page cache (%zu of %zu pages cached)", names[i], in, total);
+		size_t la, lb;
+		unsigned char *a = slurp(img, sizeof(struct ckpt_img_header), &la);
+		unsigned char *b = slurp(old, sizeof(struct ckpt_img_header), &lb);
+		size_t at = 0;
+		while (a && b && at < la && at < lb && a[at] == b[at])
+			at++;
+		EXPECT(a && b && la == lb && at == la,
+		       "after=%s: direct and buffered images hold the same bytes (%zu and %zu "
+		       "bytes after the header, first difference at %zu)",
+		       names[i], la, lb, at);
+		free(a);
+		free(b);
+		kill_reap(pid);
+	}
+}
+
+/* A disk that fills up mid-write (a 64 MiB ext4 on a loop device, or a
+   64 MiB tmpfs where no loop device can be had; a 128 MiB target): the
+   checkpoint fails naming the write and ENOSPC, for --cont as for an
+   after-action that waits for the disk; the previous image there stays as
+   it was, no temp file is left, and the target runs on. */
+static void test_disk_full(void)
+{
+	char mnt[PATH_MAX], fs[PATH_MAX], img[PATH_MAX + 16], cmd[4 * PATH_MAX + 128];
+	snprintf(mnt, sizeof(mnt), "%s/small", dir);
+	snprintf(fs, sizeof(fs), "%s/small.ext4", dir);
+	snprintf(img, sizeof(img), "%s/full.img", mnt);
+	EXPECT(mkdir(mnt, 0700) == 0, "mkdir %s: %s", mnt, strerror(errno));
+	snprintf(cmd, sizeof(cmd),
+		 "truncate -s 64M %s && mkfs.ext4 -q -F %s >/dev/null 2>&1 && "
+		 "mount -o loop %s %s 2>/dev/null",
+		 fs, fs, fs, mnt);
+	const char *kind = "ext4 on a loop device";
+	if (system(cmd) != 0) {
+		kind = "tmpfs";
+		if (mount("tmpfs", mnt, "tmpfs", 0, "size=64m") < 0) {
+			EXPECT(0, "mount a 64 MiB ext4 (loop) or tmpfs at %s: %s", mnt,
+			       strerror(errno));
+			return;
+		}
+	}
+	printf("dump: disk full on a 64 MiB %s\n", kind);
+	pid_t small = spawn_counter(0);
+	struct ckpt_checkpoint_opts o = {.fd = -1};
+	EXPECT(cp(small, img, &o, NULL) == 0, "a small image fits: %s", msg);
+	kill_reap(small);
+	size_t s1, s2;
+	uint64_t h1 = file_crc_like(img, &s1), h2;
+	pid_t pid = spawn_counter(128);
+	static const uint32_t afters[] = {CKPT_AFTER_CONT, CKPT_AFTER_STOP};
+	for (int i = 0; i < 2; i++) {
+		o = (struct ckpt_checkpoint_opts){.fd = -1, .after = afters[i]};
+		int rc = cp(pid, img, &o, NULL);
+		EXPECT(rc == -ENOSPC && strstr(msg, "write image") && strstr(msg, img),
+		       "%s, after=%u: rc %d (expected -ENOSPC) %s", kind, afters[i], rc, msg);
+		h2 = file_crc_like(img, &s2);
+		EXPECT(h1 == h2 && s1 == s2, "previous image untouched (%zu -> %zu bytes)", s1,
+		       s2);
+		DIR *d = opendir(mnt);
+		struct dirent *de;
+		int tmp = 0;
+		while (d && (de = readdir(d)))
+			tmp += strstr(de->d_name, ".tmp-") != NULL;
+		if (d)
+			closedir(d);
+		EXPECT(tmp == 0, "no temp file left on the full disk");
+		EXPECT(running() && state_of(pid) != 't' && state_of(pid) != 'T',
+		       "target running after the failed checkpoint (state %c)", state_of(pid));
+	}
 	kill_reap(pid);
+	EXPECT(umount2(mnt, 0) == 0 || umount2(mnt, MNT_DETACH) == 0, "umount %s: %s", mnt,
+	       strerror(errno));
+	unlink(fs);
 }
 
 /* Another user's process: its limits come from /proc/PID/limits where
@@ -366,6 +534,7 @@ int main(void)
 	test_backup_noclobber_fd();
 	test_after_actions();
 	test_direct_write();
+	test_disk_full();
 	test_other_user();
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
