@@ -320,7 +320,7 @@ int dump_sys(struct dump *d, uint32_t i, const char *what, int check, long *ret,
 	if (!planned_result(t, nr, args, &r)) {
 		if ((rc = dump_inject_prepare(d, i)))
 			return rc;
-		if ((rc = ckpt_heal_syscall(&t->heal, nr, args, &r, NULL, d->e))) {
+		if ((rc = ckpt_heal_syscall(&t->heal, nr, args, &r, &t->deferred, d->e))) {
 			ckpt_err_prefix(d->e, "%s", what);
 			return rc;
 		}
@@ -391,6 +391,10 @@ static void requeue(struct dump *d, struct dump_thread *t)
 		syscall(SYS_tgkill, d->pid, t->tid, s);
 	}
 	t->nr_caught = 0;
+	for (int s = 1; s <= 64; s++)
+		if (t->deferred & (1ull << (s - 1)))
+			syscall(SYS_tgkill, d->pid, t->tid, s);
+	t->deferred = 0;
 }
 
 int dump_user_release(struct dump *d, int sig)

@@ -206,6 +206,7 @@ int dump_user_inject_all(struct dump **ds, uint32_t n)
 	for (uint32_t x = 0; x < nq; x++) {
 		struct dump_thread *t = (void *)((char *)q[x].h - offsetof(struct dump_thread, heal));
 		t->calls_done = q[x].done;
+		t->deferred |= q[x].deferred;
 	}
 	free(q);
 	return rc;

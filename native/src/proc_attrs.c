@@ -476,7 +476,8 @@ static int mlock_future_of(struct dump *d)
 		return rc;
 	struct mlock_look l = {.pid = d->pid};
 	long args[6] = {0, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0};
-	rc = ckpt_heal_mmap_probe(&d->threads[0].heal, args, look_vmflags, &l, NULL, d->e);
+	rc = ckpt_heal_mmap_probe(&d->threads[0].heal, args, look_vmflags, &l,
+				  &d->threads[0].deferred, d->e);
 	if (rc) {
 		ckpt_err_prefix(d->e, "pid %d: mlockall probe", d->pid);
 		return rc;

@@ -10,12 +10,12 @@
  *   again (after=cont) arrive each exactly once: none lost, none twice.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { AFTER, checkpoint, restart, SCOPE } from '../../src/engine/libckpt.js';
-import { CLOSE_FDS, gone, launcher, PROGS, passes, until, within } from './harness.js';
+import { CLOSE_FDS, gone, launcher, PROGS, passes, sleep, until, within } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-treeacts-'));
 const launch = launcher(scratch, { group: true, closeFds: true });
@@ -74,4 +74,56 @@ test.serial('signals queued during checkpoints arrive once each, none lost', asy
   });
   t.regex(text, /^PASS$/m, text);
   t.notRegex(text, /FAIL/, text);
+});
+
+/** The state letter of /proc/PID/stat ('T' stopped), or '' when gone. */
+function stateOf(pid: number): string {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3);
+  } catch {
+    return '';
+  }
+}
+
+function membersOf(pgid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const s = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[2]) === pgid) out.push(Number(e));
+    } catch {}
+  }
+  return out;
+}
+
+// A SIGSTOP (job control: ^Z, a scheduler suspending a job) sent while a tree
+// is being checkpointed must still stop it: one that arrives while the
+// checkpointer steps a member through its injected syscalls is reported to the
+// tracer as a signal-delivery stop and suppressed there (it cannot be blocked),
+// so it has to be sent again when the member is let go.
+test.serial('a SIGSTOP sent during a tree checkpoint stops the job afterwards', async (t) => {
+  const target = await launch(t, 'stoptree', [join(PROGS, 'memtree'), '8', '1']);
+  const members = membersOf(target.pid);
+  t.is(members.length, 8, 'eight processes in the group');
+  for (let round = 0; round < 12; round++) {
+    const image = join(scratch, `stoptree-${round}.img`);
+    const cp = checkpoint(target.pid, image, { after: AFTER.cont, scope: SCOPE.tree });
+    await sleep(2 + round * 4); // 2..46 ms into the checkpoint: freeze, injections, memory
+    process.kill(-target.pid, 'SIGSTOP');
+    await cp;
+    const running = await within(
+      until('every member stopped', () => members.every((p) => stateOf(p) === 'T')),
+      3000,
+      'the members to stop',
+    ).then(
+      () => [],
+      () => members.filter((p) => stateOf(p) !== 'T'),
+    );
+    t.deepEqual(running, [], `round ${round}: members not stopped after the checkpoint`);
+    process.kill(-target.pid, 'SIGCONT');
+    await until('every member running again', () => members.every((p) => stateOf(p) !== 'T'));
+  }
 });
