@@ -41,8 +41,8 @@ struct dump_thread {
 	uint32_t nr_caught;
 	struct ckpt_img_siginfo caught[4];
 	/* signals whose delivery stop came while it ran an injected syscall,
-	   suppressed there (SIGSTOP: the only one its blocked mask lets
-	   through): sent again before release */
+	   suppressed there; SIGSTOP (the only one its blocked mask lets through
+	   from outside) is sent again before release */
 	uint64_t deferred;
 	struct ckpt_heal heal; /* armed by its first dump_sys (ptrace.h) */
 	/* calls queued ahead (dump_sys_plan) and run for every thread of the

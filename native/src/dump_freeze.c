@@ -391,9 +391,11 @@ static void requeue(struct dump *d, struct dump_thread *t)
 		syscall(SYS_tgkill, d->pid, t->tid, s);
 	}
 	t->nr_caught = 0;
-	for (int s = 1; s <= 64; s++)
-		if (t->deferred & (1ull << (s - 1)))
-			syscall(SYS_tgkill, d->pid, t->tid, s);
+	/* only SIGSTOP: every other signal was blocked, so a delivery stop of
+	   another one was forced by the injected instruction itself (SIGSYS
+	   from a seccomp trap or syscall user dispatch), not sent to the job */
+	if (t->deferred & (1ull << (SIGSTOP - 1)))
+		syscall(SYS_tgkill, d->pid, t->tid, SIGSTOP);
 	t->deferred = 0;
 }
 

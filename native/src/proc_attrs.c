@@ -54,6 +54,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -527,11 +528,32 @@ int dump_proc_attrs_plan(struct dump *d)
 	return rc;
 }
 
+/* Syscall user dispatch (PR_SET_SYSCALL_USER_DISPATCH: Wine, emulators) is
+   per thread and a restart has no way to set it for a thread again; with its
+   selector at BLOCK an injected syscall would raise SIGSYS. Read through
+   ptrace (the thread is stopped under us; Linux 6.4+: on an older kernel, or
+   under the kernel engine, which does not ptrace, it cannot be seen). */
+static int check_dispatch(struct dump *d, pid_t tid)
+{
+	struct {
+		uint64_t mode, selector, offset, len;
+	} cfg = {0};
+	if (ptrace(0x4211 /* PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG (0x4210 SETs it) */, tid,
+		   (void *)sizeof(cfg), &cfg) < 0 || !cfg.mode)
+		return 0;
+	return ckpt_fail(d->e, EPERM,
+			 "pid %d thread %d: syscall user dispatch is on (selector at 0x%llx): a "
+			 "restart cannot set it again, so it cannot be checkpointed",
+			 d->pid, tid, (unsigned long long)cfg.selector);
+}
+
 int dump_proc_refusals(struct dump *d)
 {
 	int rc = check_namespaces(d);
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++)
 		rc = check_seccomp(d, d->threads[i].tid);
+	for (uint32_t i = 0; !rc && i < d->nr_threads; i++)
+		rc = check_dispatch(d, d->threads[i].tid);
 	return rc;
 }
 
