@@ -101,11 +101,15 @@ export const verb: Verb = {
     }
     const pretty =
       cfg.log.format === 'pretty' || (cfg.log.format === 'auto' && process.stderr.isTTY === true);
+    // A log reader that goes away (`ckpt daemon 2>&1 | head`, a collector that died) ends
+    // the logging, nothing else: the daemon runs on and SIGTERM still stops it. (pino's
+    // SonicBoom destination retried a line on the broken pipe forever in its exit flush.)
+    process.stderr.on('error', () => {});
     const logger = pino(
       { level: cfg.log.level, base: { node: cfg.node } },
       pretty
         ? pino.transport({ target: 'pino-pretty', options: { destination: 2 } })
-        : pino.destination(2),
+        : process.stderr,
     );
     const { startDaemon } = await import('../daemon/daemon.js');
     const { PolicyFileError } = await import('../policies/index.js');
