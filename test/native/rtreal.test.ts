@@ -133,26 +133,6 @@ test('a process whose own seccomp filter kills on an injected syscall is refused
   t.false(gone(target.pid), 'the target lives on');
 });
 
-// Syscall user dispatch (Wine's way to catch Windows syscalls): a restart
-// cannot set it again, so the checkpoint refuses it, naming it, before any
-// injection (with the selector at BLOCK every injected syscall would raise
-// SIGSYS in the target).
-test('a process with syscall user dispatch on is refused and lives on', async (t) => {
-  const target = await launch(t, 'sud', [join(PROGS, 'rtreal'), 'sud']);
-  const image = join(scratch, 'sud.ckpt');
-  const cp = await runCli('ckpt', ['checkpoint', '--kill', '-f', image, String(target.pid)]);
-  t.is(cp.code, 1, cp.stderr);
-  t.regex(cp.stderr, new RegExp(`pid ${target.pid} thread \\d+: syscall user dispatch`));
-  t.false(existsSync(image));
-  // unchanged: its dispatch still catches a blocked syscall (the program checks)
-  process.kill(target.pid, 'SIGUSR1');
-  const out = await until('its verdict', () => {
-    const s = readFileSync(target.out, 'utf8');
-    return /^(PASS|FAIL)/m.test(s) && s;
-  });
-  t.regex(out, /^PASS$/m, out);
-});
-
 // mlockall(MCL_FUTURE) (the mm's default flags, which /proc does not show):
 // the user engine tells it from a probe page the injection gadget unmaps on
 // its own (killstorm: a checkpointer killed in between leaves nothing mapped).

@@ -13,8 +13,6 @@
  * "killgetitimer": a seccomp filter of its own kills the process on
  * getitimer (which it never calls; a checkpointer that injects it before
  * refusing the filter kills it).
- * "sud": syscall user dispatch on (PR_SET_SYSCALL_USER_DISPATCH, selector at
- * ALLOW), which a restart cannot give back: refused.
  * "filter-exec CMD...": runs CMD under an allow-all seccomp filter (a
  * checkpointer inside a container or a systemd unit with filters).
  */
@@ -65,17 +63,6 @@ static int vma_has(void *addr, const char *flag)
 }
 
 /* A filter that allows everything (nr < 0), or gives syscall nr `action`. */
-/* syscall user dispatch: its selector, and what its SIGSYS handler saw */
-static volatile char selector; /* 0: SYSCALL_DISPATCH_FILTER_ALLOW, 1: BLOCK */
-static volatile sig_atomic_t dispatched;
-
-static void on_sigsys(int sig)
-{
-	(void)sig;
-	selector = 0; /* let the handler's return (rt_sigreturn) through */
-	dispatched = 1;
-}
-
 static int install_filter(long nr, unsigned action)
 {
 	struct sock_filter allow[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
@@ -113,14 +100,6 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "killgetitimer")) {
 		if (install_filter(SYS_getitimer, SECCOMP_RET_KILL_PROCESS))
 			return 2;
-	} else if (!strcmp(mode, "sud")) {
-		/* syscall user dispatch on (as Wine does), its selector at ALLOW */
-		signal(SIGSYS, on_sigsys);
-		if (prctl(59 /* PR_SET_SYSCALL_USER_DISPATCH */, 1 /* PR_SYS_DISPATCH_ON */, 0, 0,
-			  &selector)) {
-			perror("PR_SET_SYSCALL_USER_DISPATCH");
-			return 2;
-		}
 	} else if (!strcmp(mode, "names")) {
 		prctl(PR_SET_NAME, proc_name, 0, 0, 0);
 		zdtm_threads_begin();
@@ -132,7 +111,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	} else {
-		fprintf(stderr, "usage: rtreal names|mclfuture|denyuname|killgetitimer|sud|filter-exec CMD...\n");
+		fprintf(stderr, "usage: rtreal names|mclfuture|denyuname|killgetitimer|filter-exec CMD...\n");
 		return 2;
 	}
 	zdtm_ready();
@@ -150,11 +129,6 @@ int main(int argc, char **argv)
 		ZDTM_CHECK(r < 0 && errno == EPERM,
 			   "uname returned %d (errno %d): the process's own seccomp filter is gone", r,
 			   errno);
-	} else if (!strcmp(mode, "sud")) {
-		/* still on: a syscall with the selector at BLOCK comes to the handler */
-		selector = 1;
-		syscall(SYS_getppid);
-		ZDTM_CHECK(dispatched, "syscall user dispatch is off (a blocked syscall ran)");
 	} else if (!strcmp(mode, "mclfuture")) {
 		void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 			       0);
