@@ -37,7 +37,8 @@ convict.addFormat({
       );
     }
   },
-  coerce: (v: string) => Number(v),
+  // an empty or non-decimal string stays a string, so the check above names it
+  coerce: (v: string) => (/^-?\d+$/.test(v.trim()) ? Number(v) : v),
 });
 
 convict.addFormat({
