@@ -88,7 +88,7 @@ test('bus.historyMaxBytes: 0, -1 and at least 1 MiB are taken; anything else is 
     loadConfig({ env: { ...env, CKPT_HISTORY_MAX_BYTES: '2097152' } }).bus.historyMaxBytes,
     2097152,
   );
-  for (const bad of ['1000', '-5', 'lots', '1048576.5', '', '1KiB', '0x200000']) {
+  for (const bad of ['1000', '-5', 'lots', '1048576.5', '', '1KiB']) {
     const err = t.throws(() => loadConfig({ env, args: ['--history-max-bytes', bad] }));
     t.regex(err?.message ?? '', /historyMaxBytes/, bad);
     t.regex(err?.message ?? '', /at least 1 MiB/, bad);
