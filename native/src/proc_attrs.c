@@ -72,6 +72,7 @@ _Static_assert(sizeof(struct ckpt_img_ptimer) == 64, "a TIMERS record is 64 byte
 #define IOPRIO_WHO_PROCESS_ 1
 #define PR_TIMER_CREATE_RESTORE_IDS_ 77
 #define DUMP_MAX_TIMERS 65536
+#define PROBE_HINT 0x100000L
 /* the part of the leader's injection result area proc_injected leaves free
    (dump_state.c): timer values one by one, the prctl values after them
    (planned, so made before the timers are read) */
@@ -466,7 +467,9 @@ static int look_vmflags(void *arg, long at)
  * not show)? Every mapping the process makes gets them: one PROT_NONE page is
  * mapped by injection through the gadget's probe part, which unmaps it on its
  * own (a checkpointer killed in between leaves nothing mapped), and the
- * VmFlags of that page are read meanwhile. EAGAIN from the mmap is
+ * VmFlags of that page are read meanwhile (the hint is not honoured when
+ * something is mapped there: the kernel then places it elsewhere, and smaps
+ * is read up to wherever that is). EAGAIN from the mmap is
  * RLIMIT_MEMLOCK, which only a locked mapping meets (then MCL_ONFAULT cannot
  * be told: MCL_FUTURE is recorded).
  */
@@ -476,7 +479,10 @@ static int mlock_future_of(struct dump *d)
 	if (rc)
 		return rc;
 	struct mlock_look l = {.pid = d->pid};
-	long args[6] = {0, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0};
+	/* a hint low in the address space, where nothing usually is: the
+	   page is then the first VMA, and smaps is read no further (its
+	   walk of a large mapping before it took ~8 ms per GiB) */
+	long args[6] = {PROBE_HINT, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0};
 	rc = ckpt_heal_mmap_probe(&d->threads[0].heal, args, look_vmflags, &l,
 				  &d->threads[0].deferred, d->e);
 	if (rc) {
