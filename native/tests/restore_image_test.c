@@ -177,8 +177,8 @@ int main(void)
 		child(out);
 	}
 	close(in1[0]);
+	wait_threads(pid);
 	struct timespec ts = {0, 100000000};
-	nanosleep(&ts, NULL);
 	union sigval val = {.sival_int = 7};
 	sigqueue(pid, SIGRTMIN, val);
 	syscall(SYS_tgkill, pid, pid, SIGUSR2);

@@ -30,8 +30,8 @@ int main(void)
 		close(in[1]);
 		child(out);
 	}
+	wait_threads(pid);
 	struct timespec ts = {0, 100000000};
-	nanosleep(&ts, NULL);
 
 	union sigval val = {.sival_int = 7};
 	sigqueue(pid, SIGRTMIN, val); /* shared pending, blocked */

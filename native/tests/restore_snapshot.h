@@ -376,6 +376,27 @@ static void snap_proc(pid_t pid)
 	memcpy(proc.comm, "restore_live", 13);
 }
 
+/* Wait (up to 10 s) until child() has made its threads: a fixed pause was
+   too short on a loaded machine (the snapshot then saw one thread). */
+static void wait_threads(pid_t pid)
+{
+	char tp[64];
+	snprintf(tp, sizeof(tp), "/proc/%d/task", pid);
+	for (int k = 0; k < 1000; k++) {
+		int n = 0;
+		DIR *d = opendir(tp);
+		struct dirent *de;
+		while (d && (de = readdir(d)))
+			n += de->d_name[0] != '.';
+		if (d)
+			closedir(d);
+		if (n >= 6)
+			break;
+		usleep(10000);
+	}
+	usleep(50000); /* and the reader asleep in read(0) */
+}
+
 /* Freeze every thread of pid and record it into c (pages go to img, one run
    per dumped VMA); the process stays traced and stopped. */
 static void snapshot(pid_t pid, struct rs_ctx *c, int img)
