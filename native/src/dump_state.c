@@ -157,6 +157,55 @@ static int thread_plan(struct dump *d, uint32_t i)
 
 static int proc_plan(struct dump *d);
 
+/* A hex mask from a "Name:\tHEX" line of a status file. */
+static int status_mask(const char *text, const char *name, uint64_t *v)
+{
+	const char *p = strstr(text, name);
+	if (!p)
+		return 0;
+	*v = strtoull(p + strlen(name), NULL, 16);
+	return 1;
+}
+
+/*
+ * The signal that ends thread t's batches (ckpt_heal_run in ptrace.h), or 0
+ * for one call at a time: one the process discards on arrival, so that the
+ * batch's own copy, or one someone else sends meanwhile, changes nothing it
+ * would see. Not caught; SIG_IGN, or SIG_DFL where that ignores (SIGURG,
+ * SIGWINCH, SIGCHLD); never SIGCONT or a stop signal (sending those drops
+ * other pending signals); not blocked by the thread (a blocked signal stays
+ * pending, visible to sigpending and signalfd); not pending already.
+ */
+static int batch_signal(struct dump *d, const struct dump_thread *t)
+{
+	char p[64], buf[2048];
+	snprintf(p, sizeof(p), "/proc/%d/task/%d/status", d->pid, t->tid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	uint64_t pnd, shd, ign, cgt;
+	if (!status_mask(buf, "\nSigPnd:", &pnd) || !status_mask(buf, "\nShdPnd:", &shd) ||
+	    !status_mask(buf, "\nSigIgn:", &ign) || !status_mask(buf, "\nSigCgt:", &cgt))
+		return 0;
+	uint64_t no = pnd | shd | cgt | t->saved_sigmask;
+	const int dfl[] = {SIGURG, SIGWINCH, SIGCHLD};
+	for (unsigned i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
+		if (!(no & (1ull << (dfl[i] - 1))))
+			return dfl[i];
+	for (int sig = 1; sig <= 64; sig++) {
+		uint64_t b = 1ull << (sig - 1);
+		if ((ign & b) && !(no & b) && sig != SIGCONT && sig != SIGTSTP && sig != SIGTTIN &&
+		    sig != SIGTTOU && sig != SIGKILL && sig != SIGSTOP)
+			return sig;
+	}
+	return 0;
+}
+
 /* One process's part of dump_user_inject_all up to the run: its queues
    appended to q (room for all its threads). */
 static int inject_prepare(struct dump *d, struct ckpt_heal_queue *q, uint32_t *nq)
@@ -176,8 +225,10 @@ static int inject_prepare(struct dump *d, struct ckpt_heal_queue *q, uint32_t *n
 		rc = dump_proc_attrs_plan(d);
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++) {
 		struct dump_thread *t = &d->threads[i];
+		/* more than one call: a batch (two stops instead of two a call) */
 		q[(*nq)++] = (struct ckpt_heal_queue){.h = &t->heal, .calls = t->calls,
-						      .n = t->nr_calls};
+						      .n = t->nr_calls,
+						      .sig = t->nr_calls > 1 ? batch_signal(d, t) : 0};
 	}
 	return rc;
 }

@@ -20,6 +20,7 @@
 #include "cpu.h"
 
 #define PTRACE_GETSIGMASK_ 0x420a
+#define PTRACE_SETSIGMASK_ 0x420b
 
 int ckpt_getregs(pid_t tid, struct user_regs_struct *r, struct ckpt_err *e)
 {
@@ -227,16 +228,32 @@ int ckpt_inject_syscall(pid_t tid, uint64_t syscall_ip, long nr, const long args
  * The second part maps something for the tracer to look at and unmaps it on
  * its own: a tracer that dies in between leaves nothing mapped.
  */
-static const unsigned char gadget_code[32] = {
+static const unsigned char gadget_code[112] = {
 	0x0f, 0x05, 0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05,		  /* 0..8 */
 	0x0f, 0x05, 0x48, 0x89, 0xc7, 0xb8, 0x0b, 0x00, 0x00, 0x00, 0x0f, 0x05, /* 9..20 */
-	0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05,				  /* 21..27 */
+	0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05, 0x00, 0x00, 0x00, 0x00,	  /* 21..31 */
+	/* 32: mov (%r12),%rax; mov 8(%r12),%rdi; mov 16(%r12),%rsi;
+	   mov 24(%r12),%rdx; mov 32(%r12),%r10; mov 40(%r12),%r8;
+	   mov 48(%r12),%r9; syscall; mov %rax,56(%r12); add $64,%r12;
+	   dec %r13; jnz 32 */
+	0x49, 0x8b, 0x04, 0x24, 0x49, 0x8b, 0x7c, 0x24, 0x08, 0x49, 0x8b, 0x74, 0x24, 0x10,
+	0x49, 0x8b, 0x54, 0x24, 0x18, 0x4d, 0x8b, 0x54, 0x24, 0x20, 0x4d, 0x8b, 0x44, 0x24,
+	0x28, 0x4d, 0x8b, 0x4c, 0x24, 0x30, 0x0f, 0x05, 0x49, 0x89, 0x44, 0x24, 0x38, 0x49,
+	0x83, 0xc4, 0x40, 0x49, 0xff, 0xcd, 0x75, 0xce,
+	/* 82: mov $234,%eax (tgkill); mov %r14,%rdi; mov %r15,%rsi; mov %rbx,%rdx;
+	   syscall; 98: mov $15,%eax; syscall (rt_sigreturn) */
+	0xb8, 0xea, 0x00, 0x00, 0x00, 0x4c, 0x89, 0xf7, 0x4c, 0x89, 0xfe, 0x48, 0x89, 0xda,
+	0x0f, 0x05, 0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05,
 };
 #define GADGET_RESUME 2 /* offset of the rt_sigreturn part */
 #define GADGET_PROBE 9 /* the mmap that unmaps itself */
 #define GADGET_PROBE_UNMAPPED 21 /* after the probe's munmap */
+#define GADGET_BATCH 32 /* the loop over a table of calls (ckpt_heal_run) */
+#define GADGET_BATCH_STOP 98 /* after its tgkill: its rt_sigreturn */
 #define GADGET_V1_LEN 9 /* the first part alone: what checkpointers before the
 			   probe wrote, in the last 16 bytes of [vdso] */
+#define GADGET_V2_LEN 32 /* the first two parts: before the batch part */
+#define HEAL_TAB_SIZE 4096 /* a batch table: 64 calls of 64 bytes */
 
 /* The mapping named `name` in pid's maps (or the one holding addr if name is
    NULL): start, end and whether it is writable. */
@@ -300,10 +317,14 @@ int ckpt_gadget_install(pid_t pid, uint64_t *addr, struct ckpt_err *e)
 	if ((rc = mem_rw(pid, 0, at, old, sizeof(old), e)))
 		return rc;
 	/* zero padding, or the gadget a checkpointer that died left there (this
-	   one's, or an older one's: the first part in the last 16 bytes) */
-	int v1 = !memcmp(old, zero, 16) && !memcmp(old + 16, gadget_code, GADGET_V1_LEN) &&
-		 !memcmp(old + 16 + GADGET_V1_LEN, zero, 16 - GADGET_V1_LEN);
-	if (memcmp(old, zero, sizeof(old)) && memcmp(old, gadget_code, sizeof(old)) && !v1)
+	   one's, or an older one's: its first part in the last 16 bytes, or its
+	   first two in the last 32) */
+	const size_t n = sizeof(old);
+	int v1 = !memcmp(old, zero, n - 16) && !memcmp(old + n - 16, gadget_code, GADGET_V1_LEN) &&
+		 !memcmp(old + n - 16 + GADGET_V1_LEN, zero, 16 - GADGET_V1_LEN);
+	int v2 = !memcmp(old, zero, n - GADGET_V2_LEN) &&
+		 !memcmp(old + n - GADGET_V2_LEN, gadget_code, GADGET_V2_LEN);
+	if (memcmp(old, zero, n) && memcmp(old, gadget_code, n) && !v1 && !v2)
 		return ckpt_fail(e, ENOSPC,
 				 "no zero padding for the injection gadget at the end of [vdso] of "
 				 "%d (0x%llx): expected %zu zero bytes",
@@ -400,12 +421,15 @@ int ckpt_heal_arm(struct ckpt_heal *h, pid_t pid, pid_t tid, uint64_t gadget, si
 	uint64_t fp = (top - fsize - 4) & ~63ull;
 	uint64_t frame = ((fp - sizeof(struct heal_frame)) & ~15ull) - 8;
 	h->out = (frame - out_len) & ~63ull;
-	h->lo = h->out;
-	h->len = top - h->lo;
+	h->tab = h->out - HEAL_TAB_SIZE;
 	h->frame_sp = frame + 8;
 	uint64_t vlo, vhi;
 	int w;
 	rc = find_mapping(pid, NULL, h->regs.rsp - 1, &vlo, &vhi, &w, e);
+	/* the batch table only where the stack has room for it */
+	h->tab_cap = !rc && h->tab >= vlo ? HEAL_TAB_SIZE / 64 : 0;
+	h->lo = h->tab_cap ? h->tab : h->out;
+	h->len = top - h->lo;
 	if (!rc && (!w || h->lo < vlo))
 		rc = ckpt_fail(e, ENOSPC,
 			       "thread %d: its stack mapping (0x%llx-0x%llx%s) has no room for the "
@@ -487,11 +511,115 @@ static void park_regs(const struct ckpt_heal *h, struct user_regs_struct *p)
 
 /* Queue q's next call: registers at the gadget's `syscall`, on to its
    syscall-entry stop. */
+/* Queue q's next calls as a batch (ptrace.h): the table written, the
+   sigmask every signal but q->sig, on into the gadget's loop. */
+static int batch_start(struct ckpt_heal_queue *q, struct ckpt_err *e)
+{
+	struct ckpt_heal *h = q->h;
+	uint32_t k = q->n - q->done;
+	if (k > h->tab_cap)
+		k = h->tab_cap;
+	uint64_t tab[HEAL_TAB_SIZE / 8];
+	for (uint32_t i = 0; i < k; i++) {
+		const struct ckpt_heal_call *c = &q->calls[q->done + i];
+		tab[i * 8] = (uint64_t)c->nr;
+		for (int a = 0; a < 6; a++)
+			tab[i * 8 + 1 + a] = (uint64_t)c->args[a];
+		tab[i * 8 + 7] = 0;
+	}
+	int rc = mem_rw(h->pid, 1, h->tab, tab, k * 64, e);
+	if (rc)
+		return rc;
+	if (!q->mask_set) {
+		if (ptrace(PTRACE_GETSIGMASK_, h->tid, 8, &q->mask) < 0)
+			return ckpt_fail_errno(e, errno, "ptrace getsigmask %d", h->tid);
+		uint64_t m = ~(1ull << (q->sig - 1));
+		if (ptrace(PTRACE_SETSIGMASK_, h->tid, 8, &m) < 0)
+			return ckpt_fail_errno(e, errno, "ptrace setsigmask %d", h->tid);
+		q->mask_set = 1;
+	}
+	struct user_regs_struct r = h->regs;
+	r.rip = h->gadget + GADGET_BATCH;
+	r.rsp = h->frame_sp;
+	r.orig_rax = (uint64_t)-1;
+	r.r12 = h->tab;
+	r.r13 = k;
+	r.r14 = (uint64_t)h->pid;
+	r.r15 = (uint64_t)h->tid;
+	r.rbx = (uint64_t)q->sig;
+	if ((rc = ckpt_setregs(h->tid, &r, e)))
+		return rc;
+	if (ptrace(PTRACE_CONT, h->tid, 0, 0) < 0)
+		return ckpt_fail_errno(e, errno, "ptrace cont %d", h->tid);
+	q->batch = k;
+	q->phase = 3;
+	return 0;
+}
+
+/* The batch's own sigmask off again. */
+static int batch_unmask(struct ckpt_heal_queue *q, struct ckpt_err *e)
+{
+	if (!q->mask_set)
+		return 0;
+	q->mask_set = 0;
+	if (ptrace(PTRACE_SETSIGMASK_, q->h->tid, 8, &q->mask) < 0)
+		return ckpt_fail_errno(e, errno, "ptrace setsigmask %d", q->h->tid);
+	return 0;
+}
+
+/* A stop of q's thread in its batch: the end (its own signal at the
+   gadget's last part, the loop done) gives the results and parks it; any
+   other is let go on (a signal's stop suppressed and, unless it is the
+   batch's, remembered). */
+static int batch_stop(struct ckpt_heal_queue *q, int st, struct ckpt_err *e)
+{
+	struct ckpt_heal *h = q->h;
+	int s = WSTOPSIG(st);
+	if (!(st >> 16) && s == q->sig) {
+		struct user_regs_struct r;
+		int rc = ckpt_getregs(h->tid, &r, e);
+		if (rc)
+			return rc;
+		if (r.rip == h->gadget + GADGET_BATCH_STOP && r.rsp == h->frame_sp && !r.r13) {
+			uint64_t tab[HEAL_TAB_SIZE / 8];
+			rc = mem_rw(h->pid, 0, h->tab, tab, q->batch * 64, e);
+			for (uint32_t i = 0; !rc && i < q->batch; i++)
+				q->calls[q->done + i].ret = (long)tab[i * 8 + 7];
+			if (rc)
+				return rc;
+			q->done += q->batch;
+			q->batch = 0;
+			q->phase = 0;
+			if (q->done == q->n && (rc = batch_unmask(q, e)))
+				return rc;
+			park_regs(h, &r);
+			return ckpt_setregs(h->tid, &r, e);
+		}
+	} else if (!(st >> 16)) {
+		if (s == SIGSEGV || s == SIGBUS || s == SIGILL || s == SIGFPE) {
+			siginfo_t si;
+			memset(&si, 0, sizeof(si));
+			ptrace(PTRACE_GETSIGINFO, h->tid, 0, &si);
+			if (si.si_code > 0)
+				return ckpt_fail(e, EFAULT,
+						 "injected syscall in %d faulted (signal %d at %p)",
+						 h->tid, s, si.si_addr);
+		}
+		if (s > 0 && s <= 64)
+			q->deferred |= 1ull << (s - 1);
+	}
+	if (ptrace(PTRACE_CONT, h->tid, 0, 0) < 0)
+		return ckpt_fail_errno(e, errno, "ptrace cont %d", h->tid);
+	return 0;
+}
+
 static int queue_start(struct ckpt_heal_queue *q, struct ckpt_err *e)
 {
 	struct ckpt_heal *h = q->h;
 	if (!h->armed)
 		return ckpt_fail(e, EINVAL, "internal: injection into %d before it was armed", h->tid);
+	if (q->sig > 0 && q->sig <= 64 && h->tab_cap)
+		return batch_start(q, e);
 	struct user_regs_struct r = h->regs;
 	r.rip = h->gadget;
 	r.rsp = h->frame_sp;
@@ -522,6 +650,8 @@ static int queue_stop(struct ckpt_heal_queue *q, int st, struct ckpt_err *e)
 				 WTERMSIG(st));
 	if (!WIFSTOPPED(st))
 		return 0; /* not a stop (a continued report): keep waiting */
+	if (q->phase == 3)
+		return batch_stop(q, st, e);
 	int s = WSTOPSIG(st);
 	if (s == (SIGTRAP | 0x80) && q->phase == 1) { /* entry: on to the exit */
 		q->phase = 2;
@@ -655,6 +785,8 @@ int ckpt_heal_run(struct ckpt_heal_queue *q, uint32_t nq, struct ckpt_err *e)
 		q[i].phase = 0;
 		q[i].failed = 0;
 		q[i].deferred = 0;
+		q[i].batch = 0;
+		q[i].mask_set = 0;
 	}
 	/* every thread's first call at once */
 	for (uint32_t i = 0; !s.rc && i < nq; i++) {
@@ -683,6 +815,16 @@ int ckpt_heal_run(struct ckpt_heal_queue *q, uint32_t nq, struct ckpt_err *e)
 	}
 	/* a failed thread parked again, if it can still be stopped there */
 	for (uint32_t i = 0; i < nq; i++) {
+		if (q[i].mask_set) {
+			struct ckpt_err spare;
+			char m[CKPT_MSG_MAX];
+			ckpt_err_init(&spare, m, sizeof(m));
+			int r = batch_unmask(&q[i], s.rc ? &spare : e);
+			if (r && !s.rc) {
+				s.rc = r;
+				s.failed = &q[i];
+			}
+		}
 		if (!q[i].failed)
 			continue;
 		struct user_regs_struct p;

@@ -95,6 +95,8 @@ struct ckpt_heal {
 	struct user_regs_struct regs; /* the thread's own, as frozen (raw) */
 	uint64_t frame_sp; /* rsp while injecting: frame address + 8 */
 	uint64_t out; /* out_len bytes for syscall results, below the frame */
+	uint64_t tab; /* batch table below the result area (ckpt_heal_run) */
+	uint32_t tab_cap; /* its entries; 0 when the stack has no room for it */
 	uint64_t lo; /* stack bytes [lo, lo + len) overwritten, saved here */
 	size_t len;
 	unsigned char *saved;
@@ -137,8 +139,14 @@ struct ckpt_heal_queue {
 	/* set by ckpt_heal_run */
 	uint32_t done; /* calls[0..done) completed, their ret valid */
 	uint64_t deferred; /* signal-delivery stops suppressed meanwhile */
+	/* from the caller: a signal that ends a batch, or 0 (below) */
+	int sig;
 	int failed;
-	int phase; /* 0 parked, 1 before its syscall-entry stop, 2 before the exit */
+	int phase; /* 0 parked, 1 before its syscall-entry stop, 2 before the exit,
+		      3 running a batch */
+	uint32_t batch; /* calls in the batch under way */
+	int mask_set; /* its sigmask is the batch's: put `mask` back */
+	uint64_t mask;
 	uint64_t since; /* order in which the threads were last resumed */
 };
 
@@ -153,6 +161,21 @@ struct ckpt_heal_queue {
  * message of the first failure (thread and call named): no new call is
  * started after it, the calls under way complete, and every thread ends
  * parked; queues[i].done tells what ran.
+ *
+ * Batches: with queues[i].sig set (and room for the table on the thread's
+ * stack), up to tab_cap calls are written into the table under the frame
+ * and run by the gadget's loop part with no stop between them, ending with
+ * tgkill(sig) to the thread itself, whose delivery stop tells the tracer
+ * they are done (two stops for the batch instead of two per call). The
+ * thread's sigmask during the batch is every signal but sig. Should the
+ * tracer vanish meanwhile, the loop ends, the signal is discarded and the
+ * thread runs rt_sigreturn as ever: so only calls that change nothing (the
+ * checkpoint's queries) may be batched, and sig must be one the process
+ * discards on arrival: not caught, ignored (SIG_IGN, or SIG_DFL of SIGCHLD,
+ * SIGURG, SIGWINCH; never SIGCONT or a stop signal, whose sending alone
+ * changes other pending signals), not blocked by the thread, and not
+ * pending (the caller's choice: dump_state.c). A copy of sig sent by
+ * someone else meanwhile is discarded, as the process would have.
  */
 int ckpt_heal_run(struct ckpt_heal_queue *queues, uint32_t n, struct ckpt_err *e);
 /* The thread's own registers back, then the stack bytes under the frame.

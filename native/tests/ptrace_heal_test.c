@@ -10,6 +10,7 @@
 #include "ptrace.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -139,9 +140,10 @@ static char *maps_of(pid_t pid)
 	return buf;
 }
 
-enum stage { ARMED, BLOCKED, AFTER_SYSCALL, IN_SYSCALL, IN_PROBE, NR_STAGES };
+enum stage { ARMED, BLOCKED, AFTER_SYSCALL, IN_SYSCALL, IN_PROBE, IN_LOOP, NR_STAGES };
 static const char *stage_name[] = {"armed", "signals blocked", "after a syscall",
-				   "inside a syscall", "while the probe page is mapped"};
+				   "inside a syscall", "while the probe page is mapped",
+				   "inside a batch's loop"};
 
 /* The probe's look(): the page is mapped; say so, then wait to be killed. */
 static int probe_then_wait(void *arg, long addr)
@@ -182,6 +184,20 @@ static void tracer(pid_t target, enum stage stage, int ready_fd)
 		_exit(12);
 	if (stage == IN_PROBE) {
 		ckpt_heal_mmap_probe(&h, probe_args, probe_then_wait, &ready_fd, NULL, &e);
+		_exit(15); /* killed before this */
+	}
+	if (stage == IN_LOOP) { /* getpid, nanosleep(300 ms), getppid, no stop between */
+		struct timespec ts = {0, 300 * 1000000};
+		struct iovec l = {&ts, sizeof(ts)}, r = {(void *)h.out, sizeof(ts)};
+		if (process_vm_writev(target, &l, 1, &r, 1, 0) != sizeof(ts))
+			_exit(13);
+		struct ckpt_heal_call c[3] = {{.nr = SYS_getpid},
+					      {.nr = SYS_nanosleep, .args = {(long)h.out}},
+					      {.nr = SYS_getppid}};
+		struct ckpt_heal_queue q = {.h = &h, .calls = c, .n = 3, .sig = SIGURG};
+		if (!h.tab_cap || write(ready_fd, "x", 1) != 1)
+			_exit(14);
+		ckpt_heal_run(&q, 1, &e);
 		_exit(15); /* killed before this */
 	}
 	if (stage == IN_SYSCALL) {
@@ -225,7 +241,7 @@ static void die_at(enum stage stage)
 	char c;
 	EXPECT(read(p[0], &c, 1) == 1, "%s: tracer got ready", stage_name[stage]);
 	close(p[0]);
-	if (stage == IN_SYSCALL)
+	if (stage == IN_SYSCALL || stage == IN_LOOP)
 		usleep(50000); /* inside the injected nanosleep */
 	if (stage == IN_PROBE) {
 		char *now = maps_of(target);
@@ -346,6 +362,10 @@ static void clean_round(void)
 
 #define NT 3 /* targets, each one process */
 
+/* ckpt_heal_queue.sig of the runs below: 0 one call at a time, else the
+   calls go in batches through the gadget's loop */
+static int run_sig;
+
 static void seize_all(const pid_t *t, struct ckpt_err *e)
 {
 	int st;
@@ -398,10 +418,12 @@ static void batch_round(void)
 		EXPECT(ckpt_heal_arm(&h[i], t[i], t[i], g[i], 4096, &e) == 0, "arm: %s", msg);
 		c[i] = calloc(len[i] + 1, sizeof(*c[i]));
 		fill(c[i], len[i]);
-		q[i] = (struct ckpt_heal_queue){.h = &h[i], .calls = c[i], .n = len[i]};
+		q[i] = (struct ckpt_heal_queue){.h = &h[i], .calls = c[i], .n = len[i],
+						.sig = run_sig};
 	}
 	EXPECT(ckpt_heal_run(q, NT, &e) == 0, "run: %s", msg);
 	for (int i = 0; i < NT; i++) {
+		EXPECT(!run_sig || h[i].tab_cap, "queue %d: no room for a batch table", i);
 		EXPECT(q[i].done == len[i], "queue %d: %u of %u calls done", i, q[i].done, len[i]);
 		uint32_t wrong = 0;
 		for (uint32_t k = 0; k < len[i]; k++)
@@ -449,7 +471,8 @@ static void batch_member_dies(void)
 		EXPECT(ckpt_heal_arm(&h[i], t[i], t[i], g[i], 4096, &e) == 0, "arm: %s", msg);
 		c[i] = calloc(n, sizeof(*c[i]));
 		fill(c[i], n);
-		q[i] = (struct ckpt_heal_queue){.h = &h[i], .calls = c[i], .n = n};
+		q[i] = (struct ckpt_heal_queue){.h = &h[i], .calls = c[i], .n = n,
+						.sig = run_sig};
 	}
 	pid_t killer = fork();
 	if (killer == 0) {
@@ -527,7 +550,8 @@ static void batch_tracer_dies(int delay_us)
 			uint64_t all = ~0ull;
 			ptrace(0x420b /* PTRACE_SETSIGMASK */, t[i], 8, &all);
 			fill(c, n);
-			q[i] = (struct ckpt_heal_queue){.h = &h[i], .calls = c, .n = n};
+			q[i] = (struct ckpt_heal_queue){.h = &h[i], .calls = c, .n = n,
+							.sig = run_sig};
 		}
 		if (write(p[1], "x", 1) != 1)
 			_exit(14);
@@ -581,18 +605,74 @@ static void batch_tracer_dies(int delay_us)
 	memset((void *)sh->per, 0, sizeof(sh->per));
 }
 
+/* A gadget left in [vdso] by a checkpointer that died (this one's, or the
+   32-byte one of checkpointers before the batch part) is taken over; any
+   other non-zero byte there is refused, naming the lack of padding. */
+static void leftovers(void)
+{
+	char msg[512];
+	struct ckpt_err e;
+	ckpt_err_init(&e, msg, sizeof(msg));
+	pid_t target = start_target();
+	wait_progress(target, 0, "leftovers start");
+	int st;
+	EXPECT(ptrace(PTRACE_SEIZE, target, 0, PTRACE_O_TRACESYSGOOD) == 0, "seize");
+	EXPECT(ptrace(PTRACE_INTERRUPT, target, 0, 0) == 0, "interrupt");
+	EXPECT(ckpt_wait_stopped(target, &st, &e) == 0, "wait: %s", msg);
+	uint64_t g = 0, g2 = 0;
+	EXPECT(ckpt_gadget_install(target, &g, &e) == 0, "gadget: %s", msg);
+	EXPECT(ckpt_gadget_install(target, &g2, &e) == 0 && g2 == g,
+	       "this checkpointer's own gadget left there is taken over: %s", msg);
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/mem", target);
+	int fd = open(p, O_RDWR);
+	EXPECT(fd >= 0, "open %s", p);
+	unsigned char buf[112];
+	EXPECT(pread(fd, buf, sizeof(buf), (off_t)g) == sizeof(buf), "read the gadget");
+	uint64_t end = g + sizeof(buf);
+	/* the 32-byte gadget of older checkpointers, at the very end */
+	static const unsigned char v2[32] = {
+		0x0f, 0x05, 0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05, 0x0f, 0x05,
+		0x48, 0x89, 0xc7, 0xb8, 0x0b, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xb8,
+		0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+	unsigned char old[112] = {0};
+	memcpy(old + sizeof(old) - 32, v2, 32);
+	EXPECT(pwrite(fd, old, sizeof(old), (off_t)g) == sizeof(old), "write an old gadget");
+	EXPECT(ckpt_gadget_install(target, &g2, &e) == 0 && g2 == g,
+	       "an older checkpointer's gadget is taken over: %s", msg);
+	EXPECT(pread(fd, old, sizeof(old), (off_t)g) == sizeof(old) && !memcmp(old, buf, 112),
+	       "the current gadget replaces it");
+	unsigned char x = 0x90;
+	EXPECT(pwrite(fd, &x, 1, (off_t)(end - 60)) == 1, "write a stray byte");
+	ckpt_err_init(&e, msg, sizeof(msg));
+	memset(old, 0, sizeof(old));
+	EXPECT(pwrite(fd, old, 40, (off_t)g) == 40, "clear the start");
+	EXPECT(ckpt_gadget_install(target, &g2, &e) == -ENOSPC && strstr(msg, "zero padding"),
+	       "a stray byte refuses: %s", msg);
+	EXPECT(ckpt_gadget_remove(target, g, &e) == 0, "gadget remove: %s", msg);
+	close(fd);
+	EXPECT(ptrace(PTRACE_DETACH, target, 0, 0) == 0, "detach");
+	kill(target, SIGKILL);
+	waitpid(target, &st, 0);
+	sh->iters = 0;
+}
+
 int main(void)
 {
 	sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	has_avx = __builtin_cpu_supports("avx2");
 	clean_round();
+	leftovers();
 	for (int round = 0; round < 2; round++)
 		for (int s = 0; s < NR_STAGES; s++)
 			die_at((enum stage)s);
-	batch_round();
-	batch_member_dies();
-	for (int d = 0; d < 5; d++)
-		batch_tracer_dies(1000 + d * 7919);
+	for (int b = 0; b < 2; b++) {
+		run_sig = b ? SIGURG : 0;
+		batch_round();
+		batch_member_dies();
+		for (int d = 0; d < 5; d++)
+			batch_tracer_dies(1000 + d * 7919);
+	}
 	printf("ptrace_heal: %s\n", fails ? "FAIL" : "PASS");
 	return fails != 0;
 }
