@@ -537,14 +537,16 @@ struct ckpt_img_inotify_watch {
 };
 
 
-/* Socket options of CKPT_OBJ_UNIX and CKPT_OBJ_INET: integer options from
-   a fixed list (fd_sock.c); a restart sets only those it knows, and only
-   where the new socket's value differs. */
+/* Socket options of CKPT_OBJ_UNIX and CKPT_OBJ_INET, from a fixed list
+   (fd_sock.c); a restart sets only those it knows, and only where the new
+   socket's value differs. Integer options use `value` (value2 is 0);
+   SO_RCVTIMEO/SO_SNDTIMEO hold seconds (at most INT32_MAX) and
+   microseconds, SO_LINGER l_onoff and l_linger. */
 struct ckpt_img_sockopt {
 	int32_t level; /* SOL_SOCKET, IPPROTO_TCP, IPPROTO_IPV6 */
 	int32_t name; /* SO_*, TCP_*, IPV6_* */
 	int32_t value;
-	uint32_t pad;
+	int32_t value2;
 };
 
 /* A queued message (datagram, seqpacket record or a stream's bytes). */

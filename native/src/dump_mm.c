@@ -52,6 +52,9 @@ static void classify(struct dump_vma *dv, const char *perms)
 		if (!strncmp(name, "/SYSV", 5)) /* its content: CKPT_OBJ_SYSVSHM */
 			v->flags |= CKPT_VMA_F_SYSV;
 	}
+	else if (!strcmp(name, "/dev/zero") && !(v->flags & CKPT_VMA_F_SHARED))
+		v->kind = CKPT_VMA_ANON; /* a private mapping of /dev/zero is anonymous
+					    memory that names the device */
 	else if (name[0] == '/')
 		v->kind = CKPT_VMA_FILE;
 	else

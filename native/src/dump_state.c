@@ -561,6 +561,13 @@ int dump_proc_common(struct dump *d)
 		rc = link_of(d, "cwd", p->cwd);
 	if (!rc)
 		rc = link_of(d, "root", p->root);
+	/* a restart opens its files by the checkpointer's paths and does not
+	   chroot: the process would come back with the restarter's root */
+	if (!rc && strcmp(p->root, "/") != 0)
+		return ckpt_fail(d->e, ENOTSUP,
+				 "pid %d: its root directory is %s, not the checkpointer's "
+				 "(chroot): not restored",
+				 d->pid, p->root);
 	for (int r = 0; !rc && r < CKPT_RLIM_NLIMITS && r < RLIM_NLIMITS; r++) {
 		struct rlimit l;
 		if (prlimit(d->pid, r, NULL, &l) < 0) {

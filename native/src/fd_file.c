@@ -6,7 +6,9 @@
  * back as an unlinked file with that content, in the same directory when it
  * still exists (O_TMPFILE), else in /tmp.
  * Not taken here (other kinds, or refused): memfd ("/memfd:"), named FIFOs,
- * sockets, anon inodes, anything without a path.
+ * sockets, anon inodes, anything without a path. Refused: a pty master, a
+ * POSIX message queue, and a file whose path does not lead back to it from
+ * the checkpointer (reopening it would open something else, or nothing).
  */
 #include "dump.h"
 #include "fd.h"
@@ -20,9 +22,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define DELETED_SUFFIX " (deleted)"
+#define MQUEUE_MAGIC_ 0x19800202
+
+/* The pty multiplexer (/dev/ptmx, /dev/pts/ptmx): opening it makes a new
+   pty, so a master reopened by its path would be another pty, with no
+   process on the slave side. */
+static int pty_master(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && major(st->st_rdev) == 5 && minor(st->st_rdev) == 2;
+}
 
 static int deleted(const char *link)
 {
@@ -42,8 +55,24 @@ static int file_dump(struct dump *d, const struct fd_probe *p, struct dump_obj *
 				   .ino = (uint64_t)p->st.st_ino,
 				   .size = (uint64_t)p->st.st_size,
 				   .mode = (uint32_t)m};
+	if (pty_master(&p->st))
+		return fd_refuse(d, p, ENOTSUP,
+				 "pty master: a restart would open a new pty, not this one "
+				 "(ptys are not restored)");
+	struct statfs sf;
+	if (p->local >= 0 && fstatfs(p->local, &sf) == 0 && sf.f_type == MQUEUE_MAGIC_)
+		return fd_refuse(d, p, ENOTSUP,
+				 "POSIX message queue: its messages and attributes are not "
+				 "restored");
 	char path[CKPT_PATH_MAX];
 	snprintf(path, sizeof(path), "%s", p->link);
+	struct stat here;
+	if (!deleted(path) &&
+	    (stat(path, &here) < 0 || here.st_dev != p->st.st_dev || here.st_ino != p->st.st_ino))
+		return fd_refuse(d, p, ENOTSUP,
+				 "its path leads elsewhere from the checkpointer (a file of a "
+				 "filesystem mounted only for the process, or a pseudo "
+				 "filesystem): a restart could not reopen it");
 	if (deleted(path)) {
 		if (!S_ISREG(m))
 			return fd_refuse(d, p, ENOTSUP,

@@ -97,7 +97,8 @@ struct rs_ctx {
 	int pages_crc_deferred; /* the above are set */
 	uint64_t image_size;
 	char exe[CKPT_PATH_MAX]; /* after --relocate */
-	char cwd[CKPT_PATH_MAX];
+	char cwd[CKPT_PATH_MAX]; /* a removed one: without " (deleted)" */
+	int cwd_deleted; /* made again, entered and removed (restore_child.c) */
 
 	/* a job of several processes (TREE section, proc_tree.c): the main
 	   context holds every process's own context in creation order; each

@@ -54,6 +54,29 @@ static void __attribute__((noreturn, format(printf, 2, 3))) child_die(int errfd,
 	_exit(127);
 }
 
+/* A working directory removed while the process was in it: a directory made
+   at its path (or next to it, when the path is taken again), entered and
+   removed, so that the process is again in a directory that has no name. */
+static void enter_removed_dir(int errfd, const char *path)
+{
+	char tmp[CKPT_PATH_MAX + 16];
+	const char *made = path;
+	if (mkdir(path, 0700) < 0) {
+		if (errno != EEXIST)
+			child_die(errfd, "mkdir %s (the removed working directory)", path);
+		snprintf(tmp, sizeof(tmp), "%s.ckpt-XXXXXX", path);
+		if (!mkdtemp(tmp))
+			child_die(errfd, "mkdtemp %s (the removed working directory)", tmp);
+		made = tmp;
+	}
+	if (chdir(made) < 0 || rmdir(made) < 0) {
+		int err = errno;
+		rmdir(made);
+		errno = err;
+		child_die(errfd, "enter and remove %s (the removed working directory)", made);
+	}
+}
+
 int rs_highest_fd(void)
 {
 	int hi = 2;
@@ -164,7 +187,9 @@ static void __attribute__((noreturn)) child_main(struct rs_ctx *c, int errfd, in
 			child_die(errfd, "filesystem ids %u/%u of the image", p->fsuid, p->fsgid);
 	}
 	errfd = child_setup_fds(c, errfd);
-	if (chdir(c->cwd) < 0)
+	if (c->cwd_deleted)
+		enter_removed_dir(errfd, c->cwd);
+	else if (chdir(c->cwd) < 0)
 		child_die(errfd, "chdir %s", c->cwd);
 	umask(p->umask);
 	personality(p->personality);

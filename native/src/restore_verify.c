@@ -152,9 +152,31 @@ int rs_check_file(struct rs_ctx *c, const char *what, const char *orig, const ch
 int rs_verify_files(struct rs_ctx *c)
 {
 	int rc;
-	rs_relocate(c, c->proc->cwd, c->cwd);
+	char cwd[CKPT_PATH_MAX];
+	snprintf(cwd, sizeof(cwd), "%s", c->proc->cwd);
+	size_t n = strlen(cwd), sl = strlen(" (deleted)");
+	c->cwd_deleted = n > sl && !strcmp(cwd + n - sl, " (deleted)");
+	if (c->cwd_deleted) /* its parent must be there: the directory is made in it */
+		cwd[n - sl] = '\0';
+	rs_relocate(c, cwd, c->cwd);
 	rs_relocate(c, c->proc->exe, c->exe);
-	rc = rs_check_file(c, "working directory", c->proc->cwd, c->cwd, 1, 0, 0);
+	if (c->cwd_deleted) {
+		char orig[CKPT_PATH_MAX], parent[CKPT_PATH_MAX];
+		snprintf(orig, sizeof(orig), "%s", cwd);
+		snprintf(parent, sizeof(parent), "%s", c->cwd);
+		char *slash = strrchr(parent, '/');
+		if (!slash || slash == parent)
+			snprintf(parent, sizeof(parent), "/");
+		else
+			*slash = '\0';
+		slash = strrchr(orig, '/');
+		if (slash && slash != orig)
+			*slash = '\0';
+		rc = rs_check_file(c, "parent of the removed working directory", orig, parent, 1,
+				   0, 0);
+	} else {
+		rc = rs_check_file(c, "working directory", c->proc->cwd, c->cwd, 1, 0, 0);
+	}
 	if (rc)
 		return rc;
 	for (uint32_t i = 0; i < c->nr_vmas; i++) {
