@@ -350,6 +350,16 @@ static long ckpt_ioc_thaw(struct ckpt_file *cf)
 	return 0;
 }
 
+/*
+ * _IOWR puts sizeof() of the struct into the number, and the structs grow by
+ * appending: a caller built with an older header sends another number for
+ * the same request (GET_PROC had three, GET_THREAD two). The argument
+ * structs are matched without the size bits; their own size field says which
+ * version the caller has (ckpt_get_args). The requests without an argument
+ * are matched whole. Anything else, another direction too: -ENOTTY.
+ */
+#define CKPT_CMD(cmd) ((cmd) & ~IOCSIZE_MASK)
+
 static long ckpt_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct ckpt_file *cf = file->private_data;
@@ -358,23 +368,25 @@ static long ckpt_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	switch (cmd) {
 	case CKPT_IOC_VERSION:
 		return CKPT_UAPI_VERSION;
-	case CKPT_IOC_FREEZE:
-		return ckpt_ioc_freeze(cf, argp);
-	case CKPT_IOC_GET_THREAD:
-		return ckpt_ioc_get_thread(cf, argp);
-	case CKPT_IOC_GET_SIGACTIONS:
-		return ckpt_ioc_get_sigactions(cf, argp);
-	case CKPT_IOC_GET_PENDING:
-		return ckpt_ioc_get_pending(cf, argp);
-	case CKPT_IOC_GET_PROC:
-		return ckpt_ioc_get_proc(cf, argp);
 	case CKPT_IOC_THAW:
 		return ckpt_ioc_thaw(cf);
-	case CKPT_IOC_RESTORE_BEGIN:
+	}
+	switch (CKPT_CMD(cmd)) {
+	case CKPT_CMD(CKPT_IOC_FREEZE):
+		return ckpt_ioc_freeze(cf, argp);
+	case CKPT_CMD(CKPT_IOC_GET_THREAD):
+		return ckpt_ioc_get_thread(cf, argp);
+	case CKPT_CMD(CKPT_IOC_GET_SIGACTIONS):
+		return ckpt_ioc_get_sigactions(cf, argp);
+	case CKPT_CMD(CKPT_IOC_GET_PENDING):
+		return ckpt_ioc_get_pending(cf, argp);
+	case CKPT_CMD(CKPT_IOC_GET_PROC):
+		return ckpt_ioc_get_proc(cf, argp);
+	case CKPT_CMD(CKPT_IOC_RESTORE_BEGIN):
 		return ckpt_ioc_restore_begin(cf, argp);
-	case CKPT_IOC_NEXT_PID:
+	case CKPT_CMD(CKPT_IOC_NEXT_PID):
 		return ckpt_ioc_next_pid(cf, argp);
-	case CKPT_IOC_SET_EXE:
+	case CKPT_CMD(CKPT_IOC_SET_EXE):
 		return ckpt_ioc_set_exe(cf, argp);
 	default:
 		return -ENOTTY;

@@ -29,6 +29,21 @@ _Static_assert(CKPT_KERNEL_SHARED == CKPT_PENDING_SHARED, "shared queue index");
 /* sizeof(struct rseq) of the original ABI: 6.1 reports it to ptrace always. */
 #define KERNEL_RSEQ_ABI_SIZE 32
 
+/*
+ * A request of ours that a module answering our ABI version does not know
+ * (ENOTTY): a ckpt.ko built before its struct grew, which knew its number
+ * only with the old size in it (uapi ckpt.h; modules since match requests
+ * without the size). What it cannot report would be lost: refused, naming it.
+ */
+static int older_module(struct ckpt_err *e, const char *what, pid_t pid, const char *lacks)
+{
+	return ckpt_fail(e, EPROTO,
+			 "%s of %d: %s does not know the request (a ckpt.ko older than this "
+			 "libckpt, which cannot report %s): load the ckpt.ko of this version, "
+			 "or use the user engine",
+			 what, pid, CKPT_KERNEL_DEV, lacks);
+}
+
 int ckpt_kernel_open(struct ckpt_err *e)
 {
 	int fd = open(CKPT_KERNEL_DEV, O_RDWR | O_CLOEXEC);
@@ -186,9 +201,13 @@ static void itimer_from_ns(struct ckpt_img_itimer *it, uint64_t value, uint64_t 
 int ckpt_kernel_proc(struct ckpt_kfreeze *kf, struct ckpt_kproc *out, struct ckpt_err *e)
 {
 	struct ckpt_proc_args a = {.size = sizeof(a)};
-	if (ioctl(kf->fd, CKPT_IOC_GET_PROC, &a) < 0)
+	if (ioctl(kf->fd, CKPT_IOC_GET_PROC, &a) < 0) {
+		if (errno == ENOTTY)
+			return older_module(e, "process state", kf->pid,
+					    "mlockall(MCL_FUTURE)");
 		return ckpt_fail_errno(e, errno, "process state of %d through %s", kf->pid,
 				       CKPT_KERNEL_DEV);
+	}
 	if (a.flags & CKPT_PROC_ITIMER_CPU_UNREAD)
 		return ckpt_fail(e, ENOTSUP,
 				 "process %d has ITIMER_VIRTUAL or ITIMER_PROF armed but the module "

@@ -139,6 +139,10 @@ static void test_bad_ioctls(pid_t target)
 	EXPECT(ioctl(fd, CKPT_IOC_VERSION) == CKPT_UAPI_VERSION, "version");
 	EXPECT(ioctl(fd, _IO(CKPT_IOC_MAGIC, 99)) < 0 && errno == ENOTTY, "unknown: %d", errno);
 	EXPECT(ioctl(fd, _IOWR('x', 1, int)) < 0 && errno == ENOTTY, "other magic: %d", errno);
+	EXPECT(ioctl(fd, _IOR(CKPT_IOC_MAGIC, 0, int)) < 0 && errno == ENOTTY,
+	       "VERSION with a size: %d", errno);
+	EXPECT(ioctl(fd, _IOWR(CKPT_IOC_MAGIC, 4, int)) < 0 && errno == ENOTTY,
+	       "THAW with a size: %d", errno);
 	EXPECT(ioctl(fd, CKPT_IOC_FREEZE, NULL) < 0 && errno == EFAULT, "NULL: %d", errno);
 	EXPECT(ioctl(fd, CKPT_IOC_FREEZE, (void *)8) < 0 && errno == EFAULT, "bad ptr: %d", errno);
 	struct ckpt_freeze_args f = {.size = 0, .pid = (uint32_t)target};
@@ -178,6 +182,19 @@ static void test_bad_ioctls(pid_t target)
 	t = (struct ckpt_thread_args){.size = sizeof(t), .xstate_size = xsz, .xstate = 0xdead0000};
 	EXPECT(ioctl(fd, CKPT_IOC_GET_THREAD, &t) < 0 && errno == EFAULT, "bad xstate: %d",
 	       errno);
+	/* a caller built with an older header: GET_PROC's older numbers (_IOWR holds
+	   sizeof: version 1, then with the prctl fields), with those sizes */
+	for (uint32_t size = CKPT_PROC_ARGS_SIZE_VER1; size < sizeof(struct ckpt_proc_args);
+	     size += 8) {
+		struct ckpt_proc_args p = {.size = size};
+		EXPECT(ioctl(fd, _IOC(_IOC_READ | _IOC_WRITE, CKPT_IOC_MAGIC, 6, size), &p) == 0,
+		       "GET_PROC of size %u: %s", size, strerror(errno));
+	}
+	/* the direction still counts */
+	t = (struct ckpt_thread_args){.size = sizeof(t), .xstate_size = xsz};
+	EXPECT(ioctl(fd, _IOW(CKPT_IOC_MAGIC, 2, struct ckpt_thread_args), &t) < 0 &&
+		       errno == ENOTTY,
+	       "GET_THREAD as _IOW: %d", errno);
 	struct ckpt_sigactions_args s = {.size = sizeof(s), .count = 10};
 	EXPECT(ioctl(fd, CKPT_IOC_GET_SIGACTIONS, &s) < 0 && errno == EINVAL, "count: %d", errno);
 	s.count = CKPT_NSIG;

@@ -3,10 +3,17 @@
  * ckpt.ko: the ioctl ABI of /dev/ckpt, shared by kmod/ and native/.
  *
  * Every argument struct starts with its size in bytes, set by the caller to
- * sizeof() of the struct it was built with: the module refuses sizes it does
- * not know (-EINVAL), so fields can only be appended in a later version with
- * a new CKPT_UAPI_VERSION. Only fixed-width fields, explicit padding (which
- * must be zero), pointers carried in __u64.
+ * sizeof() of the struct it was built with: the module refuses a size below
+ * the struct's first version and a larger one whose bytes it does not know
+ * are not zero (-EINVAL). Fields are only appended, each group with a bit in
+ * an output flags word saying the module filled it, and CKPT_UAPI_VERSION
+ * stays: an older caller passes its smaller size and gets what it knows. The
+ * request numbers carry sizeof() too (_IOWR): the module matches a request
+ * with an argument whatever size its number holds (the size field rules), so
+ * an older caller's number still works; a module built before that knows
+ * only its own numbers and answers a grown struct's with -ENOTTY. Only
+ * fixed-width fields, explicit padding (which must be zero), pointers carried
+ * in __u64.
  *
  * One open file of /dev/ckpt holds at most one freeze and at most one restore
  * session. Closing the file (or the death of its holder) thaws the process
