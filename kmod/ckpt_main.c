@@ -108,9 +108,14 @@ static long ckpt_ioc_get_thread(struct ckpt_file *cf, void __user *argp)
 	u32 usize, cap;
 	int ret;
 
-	ret = ckpt_get_args(&args, sizeof(args), sizeof(args), argp, &usize);
+	BUILD_BUG_ON(offsetof(struct ckpt_thread_args, flags) != CKPT_THREAD_ARGS_SIZE_VER1);
+	ret = ckpt_get_args(&args, sizeof(args), CKPT_THREAD_ARGS_SIZE_VER1, argp, &usize);
 	if (ret)
 		return ret;
+	/* the appended fields are outputs: zero in, so a later version may give them a meaning */
+	if (args.flags || args.dispatch_mode || args.dispatch_selector || args.dispatch_offset ||
+	    args.dispatch_len)
+		return -EINVAL;
 	cap = args.xstate_size;
 
 	if (mutex_lock_interruptible(&cf->lock))
@@ -134,6 +139,11 @@ static long ckpt_ioc_get_thread(struct ckpt_file *cf, void __user *argp)
 	args.sas_ss_flags = t->sas_ss_flags;
 	args.rseq_sig = t->rseq_sig;
 	args.rseq = t->rseq;
+	args.flags = CKPT_THREAD_DISPATCH;
+	args.dispatch_mode = t->dispatch_mode;
+	args.dispatch_selector = t->dispatch_selector;
+	args.dispatch_offset = t->dispatch_offset;
+	args.dispatch_len = t->dispatch_len;
 
 	if (cap < t->xstate_len) {
 		ret = ckpt_put_args(argp, &args, sizeof(args), usize) ?: -ENOSPC;

@@ -25,6 +25,8 @@ _Static_assert(sizeof(struct ckpt_img_sigaction) == sizeof(struct ckpt_sigaction
 _Static_assert(CKPT_NSIG == 64, "64 signals on x86-64");
 _Static_assert(sizeof(struct ckpt_img_siginfo) == CKPT_SIGINFO_SIZE, "siginfo records");
 _Static_assert(CKPT_KERNEL_SHARED == CKPT_PENDING_SHARED, "shared queue index");
+_Static_assert(offsetof(struct ckpt_thread_args, flags) == CKPT_THREAD_ARGS_SIZE_VER1,
+	       "GET_THREAD's appended fields follow version 1");
 
 /* sizeof(struct rseq) of the original ABI: 6.1 reports it to ptrace always. */
 #define KERNEL_RSEQ_ABI_SIZE 32
@@ -116,7 +118,7 @@ int ckpt_kernel_freeze(struct ckpt_kfreeze *kf, pid_t pid, uint32_t timeout_ms,
 }
 
 int ckpt_kernel_thread(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_thread *it,
-		       unsigned char *xstate, struct ckpt_err *e)
+		       unsigned char *xstate, struct ckpt_kdispatch *sud, struct ckpt_err *e)
 {
 	struct ckpt_thread_args a = {
 		.size = sizeof(a),
@@ -124,9 +126,13 @@ int ckpt_kernel_thread(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_thre
 		.xstate_size = kf->xstate_size,
 		.xstate = (uint64_t)(uintptr_t)xstate,
 	};
-	if (ioctl(kf->fd, CKPT_IOC_GET_THREAD, &a) < 0)
+	if (ioctl(kf->fd, CKPT_IOC_GET_THREAD, &a) < 0) {
+		if (errno == ENOTTY)
+			return older_module(e, "thread state", kf->pid,
+					    "syscall user dispatch");
 		return ckpt_fail_errno(e, errno, "thread %u of %d through %s", i, kf->pid,
 				       CKPT_KERNEL_DEV);
+	}
 
 	struct user_regs_struct r;
 	memcpy(&r, a.regs, sizeof(r));
@@ -148,6 +154,12 @@ int ckpt_kernel_thread(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_thre
 	it->altstack_size = a.sas_ss_size;
 	it->altstack_flags = a.sas_ss_flags;
 	it->xstate_size = a.xstate_size;
+	if (sud)
+		*sud = (struct ckpt_kdispatch){.known = !!(a.flags & CKPT_THREAD_DISPATCH),
+					       .mode = a.dispatch_mode,
+					       .selector = a.dispatch_selector,
+					       .offset = a.dispatch_offset,
+					       .len = a.dispatch_len};
 	return 0;
 }
 
