@@ -23,6 +23,7 @@
 #include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/pid.h>
+#include <linux/prctl.h>
 #include <linux/regset.h>
 #include <linux/sched/coredump.h>
 #include <linux/sched/mm.h>
@@ -78,6 +79,29 @@ void ckpt_thaw(struct ckpt_freeze *fz)
 static void ckpt_record_queue(struct sigpending *q, u8 (*out)[CKPT_SIGINFO_SIZE],
 			      unsigned int *nr, unsigned int *lost);
 
+/*
+ * Syscall user dispatch (prctl PR_SET_SYSCALL_USER_DISPATCH), read the way
+ * PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG (6.4) reads it: on while the
+ * thread's SYSCALL_USER_DISPATCH work bit is set. Like the other fields of
+ * ckpt_record_self it needs no lock: only the thread itself changes it (the
+ * prctl acts on the caller; 6.4's ptrace setter needs a tracee in a ptrace
+ * stop, which a frozen thread is not), so what it reads here holds until the
+ * thaw. Without CONFIG_GENERIC_ENTRY the prctl fails: always off.
+ */
+static void ckpt_record_dispatch(struct ckpt_thread *t)
+{
+#ifdef CONFIG_GENERIC_ENTRY
+	struct syscall_user_dispatch *sd = &current->syscall_dispatch;
+
+	if (!test_syscall_work(SYSCALL_USER_DISPATCH))
+		return;
+	t->dispatch_mode = PR_SYS_DISPATCH_ON;
+	t->dispatch_selector = (unsigned long)sd->selector;
+	t->dispatch_offset = sd->offset;
+	t->dispatch_len = sd->len;
+#endif
+}
+
 /* Runs as the stopping thread: record what only it (or a tracer) can see. */
 static void ckpt_record_self(struct ckpt_freeze *fz, struct ckpt_thread *t)
 {
@@ -111,6 +135,7 @@ static void ckpt_record_self(struct ckpt_freeze *fz, struct ckpt_thread *t)
 	t->rseq = (unsigned long)current->rseq;
 	t->rseq_sig = current->rseq_sig;
 #endif
+	ckpt_record_dispatch(t);
 }
 
 /*

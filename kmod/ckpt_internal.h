@@ -38,6 +38,10 @@ struct ckpt_thread {
 	__u32 sas_ss_flags;
 	__u32 rseq_sig;
 	__u64 rseq;
+	__u32 dispatch_mode;      /* syscall user dispatch: PR_SYS_DISPATCH_* */
+	__u64 dispatch_selector;
+	__u64 dispatch_offset;
+	__u64 dispatch_len;
 
 	u8 (*pending)[CKPT_SIGINFO_SIZE]; /* CKPT_MAX_PENDING records */
 	unsigned int nr_pending, lost_pending;

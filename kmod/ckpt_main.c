@@ -108,9 +108,14 @@ static long ckpt_ioc_get_thread(struct ckpt_file *cf, void __user *argp)
 	u32 usize, cap;
 	int ret;
 
-	ret = ckpt_get_args(&args, sizeof(args), sizeof(args), argp, &usize);
+	BUILD_BUG_ON(offsetof(struct ckpt_thread_args, flags) != CKPT_THREAD_ARGS_SIZE_VER1);
+	ret = ckpt_get_args(&args, sizeof(args), CKPT_THREAD_ARGS_SIZE_VER1, argp, &usize);
 	if (ret)
 		return ret;
+	/* the appended fields are outputs: zero in, so a later version may give them a meaning */
+	if (args.flags || args.dispatch_mode || args.dispatch_selector || args.dispatch_offset ||
+	    args.dispatch_len)
+		return -EINVAL;
 	cap = args.xstate_size;
 
 	if (mutex_lock_interruptible(&cf->lock))
@@ -134,6 +139,11 @@ static long ckpt_ioc_get_thread(struct ckpt_file *cf, void __user *argp)
 	args.sas_ss_flags = t->sas_ss_flags;
 	args.rseq_sig = t->rseq_sig;
 	args.rseq = t->rseq;
+	args.flags = CKPT_THREAD_DISPATCH;
+	args.dispatch_mode = t->dispatch_mode;
+	args.dispatch_selector = t->dispatch_selector;
+	args.dispatch_offset = t->dispatch_offset;
+	args.dispatch_len = t->dispatch_len;
 
 	if (cap < t->xstate_len) {
 		ret = ckpt_put_args(argp, &args, sizeof(args), usize) ?: -ENOSPC;
@@ -350,6 +360,16 @@ static long ckpt_ioc_thaw(struct ckpt_file *cf)
 	return 0;
 }
 
+/*
+ * _IOWR puts sizeof() of the struct into the number, and the structs grow by
+ * appending: a caller built with an older header sends another number for
+ * the same request (GET_PROC had three, GET_THREAD two). The argument
+ * structs are matched without the size bits; their own size field says which
+ * version the caller has (ckpt_get_args). The requests without an argument
+ * are matched whole. Anything else, another direction too: -ENOTTY.
+ */
+#define CKPT_CMD(cmd) ((cmd) & ~IOCSIZE_MASK)
+
 static long ckpt_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct ckpt_file *cf = file->private_data;
@@ -358,23 +378,25 @@ static long ckpt_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	switch (cmd) {
 	case CKPT_IOC_VERSION:
 		return CKPT_UAPI_VERSION;
-	case CKPT_IOC_FREEZE:
-		return ckpt_ioc_freeze(cf, argp);
-	case CKPT_IOC_GET_THREAD:
-		return ckpt_ioc_get_thread(cf, argp);
-	case CKPT_IOC_GET_SIGACTIONS:
-		return ckpt_ioc_get_sigactions(cf, argp);
-	case CKPT_IOC_GET_PENDING:
-		return ckpt_ioc_get_pending(cf, argp);
-	case CKPT_IOC_GET_PROC:
-		return ckpt_ioc_get_proc(cf, argp);
 	case CKPT_IOC_THAW:
 		return ckpt_ioc_thaw(cf);
-	case CKPT_IOC_RESTORE_BEGIN:
+	}
+	switch (CKPT_CMD(cmd)) {
+	case CKPT_CMD(CKPT_IOC_FREEZE):
+		return ckpt_ioc_freeze(cf, argp);
+	case CKPT_CMD(CKPT_IOC_GET_THREAD):
+		return ckpt_ioc_get_thread(cf, argp);
+	case CKPT_CMD(CKPT_IOC_GET_SIGACTIONS):
+		return ckpt_ioc_get_sigactions(cf, argp);
+	case CKPT_CMD(CKPT_IOC_GET_PENDING):
+		return ckpt_ioc_get_pending(cf, argp);
+	case CKPT_CMD(CKPT_IOC_GET_PROC):
+		return ckpt_ioc_get_proc(cf, argp);
+	case CKPT_CMD(CKPT_IOC_RESTORE_BEGIN):
 		return ckpt_ioc_restore_begin(cf, argp);
-	case CKPT_IOC_NEXT_PID:
+	case CKPT_CMD(CKPT_IOC_NEXT_PID):
 		return ckpt_ioc_next_pid(cf, argp);
-	case CKPT_IOC_SET_EXE:
+	case CKPT_CMD(CKPT_IOC_SET_EXE):
 		return ckpt_ioc_set_exe(cf, argp);
 	default:
 		return -ENOTTY;

@@ -233,6 +233,8 @@ int dump_proc_attrs(struct dump *d, int can_inject);
    checkpointer's, a seccomp filter of its own): checked before anything is
    injected, since its own filter may kill it for an injected syscall. */
 int dump_proc_refusals(struct dump *d);
+/* The refusal of a thread with syscall user dispatch on, naming it (-EPERM). */
+int dump_refuse_dispatch(struct dump *d, pid_t tid, uint64_t selector);
 /* The calls dump_proc_attrs injects that can be planned (dump_sys_plan). */
 int dump_proc_attrs_plan(struct dump *d);
 

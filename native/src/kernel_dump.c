@@ -7,7 +7,9 @@
  * and by PTRACE_PEEKSIGINFO (pending signals) comes from the module. No
  * ptrace relation is made and nothing runs inside the target, so a process
  * under gdb or strace can be checkpointed and our death at any instant
- * thaws it untouched (the freeze belongs to the /dev/ckpt file).
+ * thaws it untouched (the freeze belongs to the /dev/ckpt file). Syscall
+ * user dispatch, which the user engine sees through ptrace, comes from the
+ * module too and is refused as each thread is read.
  */
 #include "dump.h"
 #include "kernel_engine.h"
@@ -30,6 +32,26 @@ static uint32_t freeze_timeout(struct dump *d)
 	uint64_t now = dump_now_ns();
 	uint64_t left = d->deadline_ns > now ? (d->deadline_ns - now) / 1000000ull : 1;
 	return left ? (uint32_t)(left < 0xffffffffull ? left : 0xffffffffull) : 1;
+}
+
+/*
+ * Syscall user dispatch, which no restart can set again: refused as the user
+ * engine refuses it, as each thread's record is read (before descriptors,
+ * memory or the image are touched; the freeze is thawed). A module older than this
+ * libckpt does not report it (the same ABI version: fields are appended), and
+ * then nothing says whether it is on: refused too, naming the module, since a
+ * checkpoint that goes on could come back without it (docs/kernel-engine.md).
+ */
+static int kernel_check_dispatch(struct dump *d, pid_t tid, const struct ckpt_kdispatch *sud)
+{
+	if (!sud->known)
+		return ckpt_fail(d->e, EPROTO,
+				 "pid %d thread %d: %s does not report syscall user dispatch (a "
+				 "ckpt.ko older than this libckpt), so whether it is on cannot be "
+				 "told and it cannot be checkpointed: load the ckpt.ko of this "
+				 "version, or use the user engine",
+				 d->pid, tid, CKPT_KERNEL_DEV);
+	return sud->mode ? dump_refuse_dispatch(d, tid, sud->selector) : 0;
 }
 
 static int kernel_freeze(struct dump *d)
@@ -77,7 +99,10 @@ static int kernel_freeze(struct dump *d)
 		d->nr_threads++;
 		if (!t->xstate || !t->pending)
 			return ckpt_fail(d->e, ENOMEM, "no memory for thread %u", i);
-		rc = ckpt_kernel_thread(d->kf, i, &t->t, t->xstate, d->e);
+		struct ckpt_kdispatch sud;
+		rc = ckpt_kernel_thread(d->kf, i, &t->t, t->xstate, &sud, d->e);
+		if (!rc)
+			rc = kernel_check_dispatch(d, t->t.tid, &sud);
 		if (rc)
 			return rc;
 		t->tid = t->t.tid;

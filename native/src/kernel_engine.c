@@ -25,9 +25,26 @@ _Static_assert(sizeof(struct ckpt_img_sigaction) == sizeof(struct ckpt_sigaction
 _Static_assert(CKPT_NSIG == 64, "64 signals on x86-64");
 _Static_assert(sizeof(struct ckpt_img_siginfo) == CKPT_SIGINFO_SIZE, "siginfo records");
 _Static_assert(CKPT_KERNEL_SHARED == CKPT_PENDING_SHARED, "shared queue index");
+_Static_assert(offsetof(struct ckpt_thread_args, flags) == CKPT_THREAD_ARGS_SIZE_VER1,
+	       "GET_THREAD's appended fields follow version 1");
 
 /* sizeof(struct rseq) of the original ABI: 6.1 reports it to ptrace always. */
 #define KERNEL_RSEQ_ABI_SIZE 32
+
+/*
+ * A request of ours that a module answering our ABI version does not know
+ * (ENOTTY): a ckpt.ko built before its struct grew, which knew its number
+ * only with the old size in it (uapi ckpt.h; modules since match requests
+ * without the size). What it cannot report would be lost: refused, naming it.
+ */
+static int older_module(struct ckpt_err *e, const char *what, pid_t pid, const char *lacks)
+{
+	return ckpt_fail(e, EPROTO,
+			 "%s of %d: %s does not know the request (a ckpt.ko older than this "
+			 "libckpt, which cannot report %s): load the ckpt.ko of this version, "
+			 "or use the user engine",
+			 what, pid, CKPT_KERNEL_DEV, lacks);
+}
 
 int ckpt_kernel_open(struct ckpt_err *e)
 {
@@ -101,7 +118,7 @@ int ckpt_kernel_freeze(struct ckpt_kfreeze *kf, pid_t pid, uint32_t timeout_ms,
 }
 
 int ckpt_kernel_thread(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_thread *it,
-		       unsigned char *xstate, struct ckpt_err *e)
+		       unsigned char *xstate, struct ckpt_kdispatch *sud, struct ckpt_err *e)
 {
 	struct ckpt_thread_args a = {
 		.size = sizeof(a),
@@ -109,9 +126,13 @@ int ckpt_kernel_thread(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_thre
 		.xstate_size = kf->xstate_size,
 		.xstate = (uint64_t)(uintptr_t)xstate,
 	};
-	if (ioctl(kf->fd, CKPT_IOC_GET_THREAD, &a) < 0)
+	if (ioctl(kf->fd, CKPT_IOC_GET_THREAD, &a) < 0) {
+		if (errno == ENOTTY)
+			return older_module(e, "thread state", kf->pid,
+					    "syscall user dispatch");
 		return ckpt_fail_errno(e, errno, "thread %u of %d through %s", i, kf->pid,
 				       CKPT_KERNEL_DEV);
+	}
 
 	struct user_regs_struct r;
 	memcpy(&r, a.regs, sizeof(r));
@@ -133,6 +154,12 @@ int ckpt_kernel_thread(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_thre
 	it->altstack_size = a.sas_ss_size;
 	it->altstack_flags = a.sas_ss_flags;
 	it->xstate_size = a.xstate_size;
+	if (sud)
+		*sud = (struct ckpt_kdispatch){.known = !!(a.flags & CKPT_THREAD_DISPATCH),
+					       .mode = a.dispatch_mode,
+					       .selector = a.dispatch_selector,
+					       .offset = a.dispatch_offset,
+					       .len = a.dispatch_len};
 	return 0;
 }
 
@@ -186,9 +213,13 @@ static void itimer_from_ns(struct ckpt_img_itimer *it, uint64_t value, uint64_t 
 int ckpt_kernel_proc(struct ckpt_kfreeze *kf, struct ckpt_kproc *out, struct ckpt_err *e)
 {
 	struct ckpt_proc_args a = {.size = sizeof(a)};
-	if (ioctl(kf->fd, CKPT_IOC_GET_PROC, &a) < 0)
+	if (ioctl(kf->fd, CKPT_IOC_GET_PROC, &a) < 0) {
+		if (errno == ENOTTY)
+			return older_module(e, "process state", kf->pid,
+					    "mlockall(MCL_FUTURE)");
 		return ckpt_fail_errno(e, errno, "process state of %d through %s", kf->pid,
 				       CKPT_KERNEL_DEV);
+	}
 	if (a.flags & CKPT_PROC_ITIMER_CPU_UNREAD)
 		return ckpt_fail(e, ENOTSUP,
 				 "process %d has ITIMER_VIRTUAL or ITIMER_PROF armed but the module "

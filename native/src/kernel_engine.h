@@ -31,13 +31,20 @@ int ckpt_kernel_probe(struct ckpt_err *e);
 /* Freeze every thread of pid; timeout_ms 0: the module's default. */
 int ckpt_kernel_freeze(struct ckpt_kfreeze *kf, pid_t pid, uint32_t timeout_ms,
 		       struct ckpt_err *e);
+/* Syscall user dispatch of one thread, as the module recorded it. */
+struct ckpt_kdispatch {
+	int known; /* the module reported it (one older than this libckpt does not) */
+	uint32_t mode; /* PR_SYS_DISPATCH_ON (1) or off (0) */
+	uint64_t selector, offset, len;
+};
 /*
  * Thread i as an image record: registers with the syscall restart applied as
  * the ptrace engine does, xstate into xstate[kf->xstate_size]. The leader is
- * the thread whose tid is the pid.
+ * the thread whose tid is the pid. sud (may be NULL): its syscall user
+ * dispatch, which the image cannot hold.
  */
 int ckpt_kernel_thread(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_thread *it,
-		       unsigned char *xstate, struct ckpt_err *e);
+		       unsigned char *xstate, struct ckpt_kdispatch *sud, struct ckpt_err *e);
 /* The process's CKPT_NSIG signal dispositions. */
 int ckpt_kernel_sigactions(struct ckpt_kfreeze *kf, struct ckpt_img_sigaction *out,
 			   struct ckpt_err *e);

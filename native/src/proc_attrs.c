@@ -536,9 +536,19 @@ int dump_proc_attrs_plan(struct dump *d)
 
 /* Syscall user dispatch (PR_SET_SYSCALL_USER_DISPATCH: Wine, emulators) is
    per thread and a restart has no way to set it for a thread again; with its
-   selector at BLOCK an injected syscall would raise SIGSYS. Read through
-   ptrace (the thread is stopped under us; Linux 6.4+: on an older kernel, or
-   under the kernel engine, which does not ptrace, it cannot be seen). */
+   selector at BLOCK an injected syscall would raise SIGSYS. The one refusal
+   of both engines. */
+int dump_refuse_dispatch(struct dump *d, pid_t tid, uint64_t selector)
+{
+	return ckpt_fail(d->e, EPERM,
+			 "pid %d thread %d: syscall user dispatch is on (selector at 0x%llx): a "
+			 "restart cannot set it again, so it cannot be checkpointed",
+			 d->pid, tid, (unsigned long long)selector);
+}
+
+/* The user engine reads it through ptrace (the thread is stopped under us;
+   Linux 6.4+: on an older kernel the request fails and it cannot be seen).
+   The kernel engine, which does not ptrace, asks ckpt.ko (kernel_dump.c). */
 static int check_dispatch(struct dump *d, pid_t tid)
 {
 	struct {
@@ -547,10 +557,7 @@ static int check_dispatch(struct dump *d, pid_t tid)
 	if (ptrace(0x4211 /* PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG (0x4210 SETs it) */, tid,
 		   (void *)sizeof(cfg), &cfg) < 0 || !cfg.mode)
 		return 0;
-	return ckpt_fail(d->e, EPERM,
-			 "pid %d thread %d: syscall user dispatch is on (selector at 0x%llx): a "
-			 "restart cannot set it again, so it cannot be checkpointed",
-			 d->pid, tid, (unsigned long long)cfg.selector);
+	return dump_refuse_dispatch(d, tid, cfg.selector);
 }
 
 int dump_proc_refusals(struct dump *d)

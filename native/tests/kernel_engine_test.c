@@ -7,8 +7,9 @@
  * reads from the same stop; a process under strace is frozen (ptrace could
  * not); the freezer SIGKILLed at random instants leaves the target running;
  * a job-control-stopped target gives ETIMEDOUT and runs on; a frozen target
- * dies of SIGKILL. Needs /dev/ckpt: on a host without it, it says skipped
- * (scripts/vm/test runs it in a guest, where a missing device fails).
+ * dies of SIGKILL; syscall user dispatch is reported per thread. Needs
+ * /dev/ckpt: on a host without it, it says skipped (scripts/vm/test runs it
+ * in a guest, where a missing device fails).
  */
 #include "err.h"
 #include "kernel_engine.h"
@@ -25,7 +26,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -34,6 +37,11 @@
 
 #include "../../kmod/include/uapi/linux/ckpt.h"
 #include "expect.h"
+
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#define PR_SYS_DISPATCH_ON 1
+#endif
 
 #define NR_SPIN 3
 #define NR_CNT (NR_SPIN + 2) /* spinners, a sleeper, the leader's read loop */
@@ -139,6 +147,10 @@ static void test_bad_ioctls(pid_t target)
 	EXPECT(ioctl(fd, CKPT_IOC_VERSION) == CKPT_UAPI_VERSION, "version");
 	EXPECT(ioctl(fd, _IO(CKPT_IOC_MAGIC, 99)) < 0 && errno == ENOTTY, "unknown: %d", errno);
 	EXPECT(ioctl(fd, _IOWR('x', 1, int)) < 0 && errno == ENOTTY, "other magic: %d", errno);
+	EXPECT(ioctl(fd, _IOR(CKPT_IOC_MAGIC, 0, int)) < 0 && errno == ENOTTY,
+	       "VERSION with a size: %d", errno);
+	EXPECT(ioctl(fd, _IOWR(CKPT_IOC_MAGIC, 4, int)) < 0 && errno == ENOTTY,
+	       "THAW with a size: %d", errno);
 	EXPECT(ioctl(fd, CKPT_IOC_FREEZE, NULL) < 0 && errno == EFAULT, "NULL: %d", errno);
 	EXPECT(ioctl(fd, CKPT_IOC_FREEZE, (void *)8) < 0 && errno == EFAULT, "bad ptr: %d", errno);
 	struct ckpt_freeze_args f = {.size = 0, .pid = (uint32_t)target};
@@ -178,6 +190,19 @@ static void test_bad_ioctls(pid_t target)
 	t = (struct ckpt_thread_args){.size = sizeof(t), .xstate_size = xsz, .xstate = 0xdead0000};
 	EXPECT(ioctl(fd, CKPT_IOC_GET_THREAD, &t) < 0 && errno == EFAULT, "bad xstate: %d",
 	       errno);
+	/* a caller built with an older header: GET_PROC's older numbers (_IOWR holds
+	   sizeof: version 1, then with the prctl fields), with those sizes */
+	for (uint32_t size = CKPT_PROC_ARGS_SIZE_VER1; size < sizeof(struct ckpt_proc_args);
+	     size += 8) {
+		struct ckpt_proc_args p = {.size = size};
+		EXPECT(ioctl(fd, _IOC(_IOC_READ | _IOC_WRITE, CKPT_IOC_MAGIC, 6, size), &p) == 0,
+		       "GET_PROC of size %u: %s", size, strerror(errno));
+	}
+	/* the direction still counts */
+	t = (struct ckpt_thread_args){.size = sizeof(t), .xstate_size = xsz};
+	EXPECT(ioctl(fd, _IOW(CKPT_IOC_MAGIC, 2, struct ckpt_thread_args), &t) < 0 &&
+		       errno == ENOTTY,
+	       "GET_THREAD as _IOW: %d", errno);
 	struct ckpt_sigactions_args s = {.size = sizeof(s), .count = 10};
 	EXPECT(ioctl(fd, CKPT_IOC_GET_SIGACTIONS, &s) < 0 && errno == EINVAL, "count: %d", errno);
 	s.count = CKPT_NSIG;
@@ -201,7 +226,7 @@ static void test_freeze_state(pid_t target)
 	int leaders = 0, sleepers = 0;
 	for (uint32_t i = 0; i < kf.nr_threads; i++) {
 		struct ckpt_img_thread it;
-		EXPECT(ckpt_kernel_thread(&kf, i, &it, xs, &e) == 0, "thread %u: %s", i, msg);
+		EXPECT(ckpt_kernel_thread(&kf, i, &it, xs, NULL, &e) == 0, "thread %u: %s", i, msg);
 		leaders += !!(it.flags & CKPT_THR_F_LEADER);
 		EXPECT(it.xstate_size == kf.xstate_size, "xstate_size %u", it.xstate_size);
 		EXPECT(it.rseq_abi_pointer != 0, "glibc registers rseq in every thread");
@@ -251,7 +276,8 @@ static void test_same_as_ptrace(pid_t target)
 	struct ckpt_img_thread *it = calloc(n, sizeof(*it));
 	unsigned char *xs = calloc(n, kf.xstate_size), *px = calloc(1, kf.xstate_size);
 	for (uint32_t i = 0; i < n; i++) {
-		EXPECT(ckpt_kernel_thread(&kf, i, &it[i], xs + (size_t)i * kf.xstate_size, &e) == 0,
+		EXPECT(ckpt_kernel_thread(&kf, i, &it[i], xs + (size_t)i * kf.xstate_size, NULL,
+					  &e) == 0,
 		       "thread %u: %s", i, msg);
 		EXPECT(ptrace(PTRACE_SEIZE, it[i].tid, 0, 0) == 0, "seize %d: %s", it[i].tid,
 		       strerror(errno));
@@ -337,7 +363,7 @@ static void test_freezer_killed(pid_t target)
 					struct ckpt_img_thread it;
 					unsigned char *xs = malloc(kf.xstate_size);
 					for (uint32_t i = 0; xs && i < kf.nr_threads; i++)
-						ckpt_kernel_thread(&kf, i, &it, xs, &e);
+						ckpt_kernel_thread(&kf, i, &it, xs, NULL, &e);
 					free(xs);
 					ckpt_kernel_thaw(&kf);
 				}
@@ -362,6 +388,121 @@ static void test_stopped_target(pid_t target)
 	EXPECT(rc == -ETIMEDOUT, "freeze of a stopped process: %d %s", rc, msg);
 	kill(target, SIGCONT);
 	EXPECT(wait_running(), "runs after SIGCONT");
+}
+
+/*
+ * Syscall user dispatch, per thread (GET_THREAD's appended fields): a target
+ * whose second thread alone turned it on (selector at ALLOW, so that its own
+ * syscalls go through). The module reports it on for that thread with its
+ * selector and region, off for the leader; a caller of version 1's size gets
+ * nothing past rseq; a non-zero appended output is EINVAL.
+ */
+static volatile char sud_selector;
+static volatile int *sud_tid; /* shared: the thread that turned it on */
+#define SUD_OFFSET 0x10000ul
+#define SUD_LEN 0x3000ul
+
+static void *sud_thread(void *arg)
+{
+	volatile uint64_t *c = arg;
+	if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, SUD_OFFSET, SUD_LEN,
+		  &sud_selector))
+		_exit(3);
+	*sud_tid = (int)syscall(SYS_gettid);
+	for (;;) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+		(*c)++;
+	}
+	return NULL;
+}
+
+static void test_dispatch(void)
+{
+	memset((void *)cnt, 0, NR_CNT * sizeof(*cnt));
+	sud_tid = (volatile int *)&cnt[NR_CNT];
+	*sud_tid = 0;
+	pid_t target = fork();
+	if (target == 0) {
+		pthread_t t;
+		pthread_create(&t, NULL, sud_thread, (void *)&cnt[0]);
+		for (;;) {
+			usleep(1000);
+			cnt[1]++;
+		}
+	}
+	for (int i = 0; i < 500 && !(*sud_tid && cnt[0] && cnt[1]); i++)
+		usleep(10000);
+	EXPECT(*sud_tid && cnt[0] && cnt[1], "the dispatch target did not start (%d)", *sud_tid);
+	struct ckpt_kfreeze kf;
+	EXPECT(ckpt_kernel_freeze(&kf, target, 0, &e) == 0, "freeze: %s", msg);
+	EXPECT(kf.nr_threads == 2, "%u threads", kf.nr_threads);
+	unsigned char *xs = malloc(kf.xstate_size);
+	int on = 0;
+	for (uint32_t i = 0; i < kf.nr_threads; i++) {
+		struct ckpt_img_thread it;
+		struct ckpt_kdispatch sud;
+		memset(&sud, 0xa5, sizeof(sud));
+		EXPECT(ckpt_kernel_thread(&kf, i, &it, xs, &sud, &e) == 0, "thread %u: %s", i, msg);
+		EXPECT(sud.known, "tid %d: the module did not report syscall user dispatch", it.tid);
+		if (it.tid == *sud_tid) {
+			on++;
+			EXPECT(sud.mode == PR_SYS_DISPATCH_ON &&
+				       sud.selector == (uint64_t)(uintptr_t)&sud_selector &&
+				       sud.offset == SUD_OFFSET && sud.len == SUD_LEN,
+			       "tid %d: dispatch mode %u selector %llx (want %p) region %llx+%llx",
+			       it.tid, sud.mode, (unsigned long long)sud.selector,
+			       (void *)&sud_selector, (unsigned long long)sud.offset,
+			       (unsigned long long)sud.len);
+		} else {
+			EXPECT(!sud.mode && !sud.selector && !sud.offset && !sud.len,
+			       "tid %d never turned it on: mode %u selector %llx", it.tid, sud.mode,
+			       (unsigned long long)sud.selector);
+		}
+	}
+	EXPECT(on == 1, "%d threads with tid %d", on, *sud_tid);
+
+	/* a caller built before the fields: version 1's size, in the struct and in
+	   the request number (_IOWR holds sizeof); nothing past rseq written */
+	int fd = kf.fd;
+	unsigned long get_thread_v1 =
+		_IOC(_IOC_READ | _IOC_WRITE, CKPT_IOC_MAGIC, 2, CKPT_THREAD_ARGS_SIZE_VER1);
+	EXPECT(get_thread_v1 != CKPT_IOC_GET_THREAD, "the number did not change");
+	for (int num = 0; num < 2; num++) {
+		struct ckpt_thread_args a;
+		memset(&a, 0x5a, sizeof(a));
+		a.size = CKPT_THREAD_ARGS_SIZE_VER1;
+		a.index = 0;
+		a.xstate_size = kf.xstate_size;
+		a.xstate = (uint64_t)(uintptr_t)xs;
+		EXPECT(ioctl(fd, num ? CKPT_IOC_GET_THREAD : get_thread_v1, &a) == 0,
+		       "version 1 size (%s number): %s", num ? "current" : "version 1",
+		       strerror(errno));
+		EXPECT(a.tid == (uint32_t)target || a.tid == (uint32_t)*sud_tid,
+		       "version 1 tid %u", a.tid);
+		const unsigned char *tail = (const unsigned char *)&a + CKPT_THREAD_ARGS_SIZE_VER1;
+		int untouched = 1;
+		for (size_t k = 0; k < sizeof(a) - CKPT_THREAD_ARGS_SIZE_VER1; k++)
+			untouched &= tail[k] == 0x5a;
+		EXPECT(untouched, "bytes past a version 1 struct were written");
+	}
+	struct ckpt_thread_args a = {.size = CKPT_THREAD_ARGS_SIZE_VER1 - 8};
+	EXPECT(ioctl(fd, CKPT_IOC_GET_THREAD, &a) < 0 && errno == EINVAL, "short: %d", errno);
+	/* the appended fields are outputs */
+	a = (struct ckpt_thread_args){.size = sizeof(a), .xstate_size = kf.xstate_size,
+				      .xstate = (uint64_t)(uintptr_t)xs, .flags = 1};
+	EXPECT(ioctl(fd, CKPT_IOC_GET_THREAD, &a) < 0 && errno == EINVAL, "flags in: %d", errno);
+	a = (struct ckpt_thread_args){.size = sizeof(a), .xstate_size = kf.xstate_size,
+				      .xstate = (uint64_t)(uintptr_t)xs, .dispatch_len = 1};
+	EXPECT(ioctl(fd, CKPT_IOC_GET_THREAD, &a) < 0 && errno == EINVAL, "dispatch in: %d",
+	       errno);
+	ckpt_kernel_thaw(&kf);
+	uint64_t c0 = cnt[0];
+	for (int i = 0; i < 500 && cnt[0] == c0; i++)
+		usleep(10000);
+	EXPECT(cnt[0] != c0, "the dispatch thread does not run after the thaw");
+	reap(target);
+	free(xs);
 }
 
 static void test_kill_frozen(pid_t target)
@@ -405,6 +546,7 @@ int main(void)
 	test_stopped_target(t);
 	test_kill_frozen(t);
 	reap(t);
+	test_dispatch();
 	printf("kernel_engine_test: %s\n", fails ? "FAILED" : "ok");
 	return fails ? 1 : 0;
 }

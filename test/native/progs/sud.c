@@ -11,6 +11,10 @@
  * "block": selector BLOCK while waiting: a syscall injected into the process
  * from [vdso] raises SIGSYS in it (a checkpointer that injects before
  * refusing kills it, or runs its handler).
+ * "thread": only a second thread turns the dispatch on (it is per thread),
+ * prints "SUD <its tid>" before READY and sleeps with the selector at ALLOW;
+ * after SIGUSR1 the main thread's probe syscall must run (it never had the
+ * dispatch) and the second thread's must raise SIGSYS (it still has it).
  */
 #include "zdtm.h"
 
@@ -25,6 +29,7 @@
 
 static volatile char selector; /* SYSCALL_DISPATCH_FILTER_ALLOW */
 static volatile sig_atomic_t sigsys_n, last_nr;
+static unsigned long region, region_len; /* where syscalls are let through */
 
 static void on_sys(int s, siginfo_t *si, void *uc)
 {
@@ -35,13 +40,42 @@ static void on_sys(int s, siginfo_t *si, void *uc)
 	selector = 0; /* the return from the handler is a syscall too */
 }
 
+/* getpid from outside libc's text with the selector at BLOCK: the SIGSYS
+   the calling thread gets if it has the dispatch on */
+static int probe(void)
+{
+	int before = sigsys_n;
+	selector = 1; /* SYSCALL_DISPATCH_FILTER_BLOCK */
+	asm volatile("mov $39, %%eax\n\tsyscall" ::: "rax", "rcx", "r11", "memory");
+	selector = 0;
+	return sigsys_n - before;
+}
+
+static volatile int worker_on, worker_go, worker_got = -1;
+
+static void *worker(void *arg)
+{
+	(void)arg;
+	if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, region, region_len,
+		  &selector)) {
+		perror("PR_SET_SYSCALL_USER_DISPATCH in a thread");
+		exit(2);
+	}
+	printf("SUD %d\n", (int)syscall(SYS_gettid));
+	worker_on = 1;
+	while (!worker_go)
+		usleep(1000); /* from libc's text: let through */
+	worker_got = probe();
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	zdtm_init();
 	const char *mode = argc > 1 ? argv[1] : "";
-	int block = !strcmp(mode, "block");
-	if (!block && strcmp(mode, "allow")) {
-		fprintf(stderr, "usage: sud allow|block\n");
+	int block = !strcmp(mode, "block"), thread = !strcmp(mode, "thread");
+	if (!block && !thread && strcmp(mode, "allow")) {
+		fprintf(stderr, "usage: sud allow|block|thread\n");
 		return 2;
 	}
 	struct sigaction sa;
@@ -60,7 +94,20 @@ int main(int argc, char **argv)
 		}
 	if (f)
 		fclose(f);
-	if (!s || prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, s, e - s, &selector)) {
+	region = s;
+	region_len = e - s;
+	pthread_t w;
+	if (thread) {
+		zdtm_threads_begin(); /* SIGUSR1 is the main thread's */
+		if (!s || pthread_create(&w, NULL, worker, NULL)) {
+			fprintf(stderr, "sud: no libc text or no thread\n");
+			return 2;
+		}
+		zdtm_threads_end();
+		while (!worker_on)
+			usleep(1000);
+	} else if (!s || prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, s, e - s,
+			       &selector)) {
 		perror("PR_SET_SYSCALL_USER_DISPATCH");
 		return 2;
 	}
@@ -72,11 +119,19 @@ int main(int argc, char **argv)
 	int before = sigsys_n;
 	ZDTM_CHECK(before == 0, "%d SIGSYS while waiting (last syscall %d): a syscall was "
 		   "injected past the dispatch", before, (int)last_nr);
+	if (thread) {
+		int got = probe();
+		ZDTM_CHECK(got == 0, "the main thread, which never turned the dispatch on, got "
+			   "%d SIGSYS", got);
+		worker_go = 1;
+		pthread_join(w, NULL);
+		ZDTM_CHECK(worker_got == 1, "the second thread's blocked syscall raised %d "
+			   "SIGSYS, want 1 (its syscall user dispatch is gone)", worker_got);
+		return zdtm_done();
+	}
 	/* getpid from outside libc's text: SIGSYS while the dispatch is on */
-	selector = 1;
-	asm volatile("mov $39, %%eax\n\tsyscall" ::: "rax", "rcx", "r11", "memory");
-	selector = 0;
-	ZDTM_CHECK(sigsys_n - before == 1, "a blocked syscall raised %d SIGSYS, want 1 (the "
-		   "syscall user dispatch is gone)", (int)sigsys_n - before);
+	int got = probe();
+	ZDTM_CHECK(got == 1, "a blocked syscall raised %d SIGSYS, want 1 (the "
+		   "syscall user dispatch is gone)", got);
 	return zdtm_done();
 }

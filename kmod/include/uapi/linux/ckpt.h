@@ -3,10 +3,17 @@
  * ckpt.ko: the ioctl ABI of /dev/ckpt, shared by kmod/ and native/.
  *
  * Every argument struct starts with its size in bytes, set by the caller to
- * sizeof() of the struct it was built with: the module refuses sizes it does
- * not know (-EINVAL), so fields can only be appended in a later version with
- * a new CKPT_UAPI_VERSION. Only fixed-width fields, explicit padding (which
- * must be zero), pointers carried in __u64.
+ * sizeof() of the struct it was built with: the module refuses a size below
+ * the struct's first version and a larger one whose bytes it does not know
+ * are not zero (-EINVAL). Fields are only appended, each group with a bit in
+ * an output flags word saying the module filled it, and CKPT_UAPI_VERSION
+ * stays: an older caller passes its smaller size and gets what it knows. The
+ * request numbers carry sizeof() too (_IOWR): the module matches a request
+ * with an argument whatever size its number holds (the size field rules), so
+ * an older caller's number still works; a module built before that knows
+ * only its own numbers and answers a grown struct's with -ENOTTY. Only
+ * fixed-width fields, explicit padding (which must be zero), pointers carried
+ * in __u64.
  *
  * One open file of /dev/ckpt holds at most one freeze and at most one restore
  * session. Closing the file (or the death of its holder) thaws the process
@@ -53,10 +60,11 @@ struct ckpt_freeze_args {
  * CKPT_IOC_GET_THREAD: the state thread @index recorded when it stopped.
  * Registers are NT_PRSTATUS (struct user_regs_struct), the xstate is
  * NT_X86_XSTATE in the standard (non-compacted) XSAVE format with XCR0 in
- * bytes 464..471: both exactly what PTRACE_GETREGSET gives.
+ * bytes 464..471: both exactly what PTRACE_GETREGSET gives. The struct may
+ * be as short as CKPT_THREAD_ARGS_SIZE_VER1 (then nothing appended is given).
  * Errors: ENOENT no freeze on this file; EINVAL index out of range, bad size
- * or padding; ENOSPC @xstate_size smaller than the thread's xstate (the
- * needed size is written back); EFAULT a bad pointer.
+ * or padding, a non-zero appended output; ENOSPC @xstate_size smaller than
+ * the thread's xstate (the needed size is written back); EFAULT a bad pointer.
  */
 struct ckpt_thread_args {
 	__u32 size;            /* in: sizeof(struct ckpt_thread_args) */
@@ -73,7 +81,20 @@ struct ckpt_thread_args {
 	__u32 sas_ss_flags;    /* out */
 	__u32 rseq_sig;        /* out */
 	__u64 rseq;            /* out: registered struct rseq, 0 when none */
+	/* appended (CKPT_THREAD_DISPATCH in flags says the four after it were
+	   filled; a module without them leaves all five 0): */
+	__u32 flags;             /* out: CKPT_THREAD_* */
+	__u32 dispatch_mode;     /* out: syscall user dispatch, PR_SYS_DISPATCH_ON (1)
+				    or PR_SYS_DISPATCH_OFF (0), as
+				    PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG says */
+	__u64 dispatch_selector; /* out: user address of its selector byte, or 0 */
+	__u64 dispatch_offset;   /* out: the region whose syscalls are let through */
+	__u64 dispatch_len;      /* out */
 };
+#define CKPT_THREAD_ARGS_SIZE_VER1 296 /* up to rseq */
+
+/* ckpt_thread_args.flags */
+#define CKPT_THREAD_DISPATCH (1u << 0) /* dispatch_* filled */
 
 /* One signal's disposition, as rt_sigaction(2) sees it on x86-64. */
 struct ckpt_sigaction {
