@@ -171,6 +171,11 @@ int dump_release(struct dump *d, int sig);
 int dump_refuse_tracer(struct dump *d);
 /* Is one of pids[0..n) tracing some process? One walk of /proc. */
 int dump_refuse_tracers(const pid_t *pids, uint32_t n, struct ckpt_err *e);
+/* Do two of pids[0..n), or one of them and its parent or a child outside
+   them, share an address space, a descriptor table or fs information
+   (clone without CLONE_THREAD)? A restart would give each its own: refused
+   naming both (kcmp; a parent asleep in vfork is not refused). */
+int dump_refuse_shared_tables(const pid_t *pids, uint32_t n, struct ckpt_err *e);
 /* What both engines refuse first: no such process, a thread id, ourself, a
    zombie. Sets *state (the /proc state letter). */
 int dump_check_target(struct dump *d, char *state);

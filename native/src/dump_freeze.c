@@ -178,9 +178,190 @@ int dump_refuse_tracers(const pid_t *pids, uint32_t n, struct ckpt_err *e)
 	return rc;
 }
 
+/* ---- what processes share that a restart would give each its own -------- */
+
+#define KCMP_VM_ 1
+#define KCMP_FILES_ 2
+#define KCMP_FS_ 3
+
+static const struct {
+	int type;
+	const char *what;
+} shared_kind[] = {
+	{KCMP_VM_, "one address space (clone CLONE_VM without CLONE_THREAD)"},
+	{KCMP_FILES_, "one descriptor table (clone CLONE_FILES)"},
+	{KCMP_FS_, "one working directory, root and umask (clone CLONE_FS)"},
+};
+
+static int kcmp_order(const void *a, const void *b, void *type)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	long r = syscall(SYS_kcmp, x, y, *(int *)type, 0, 0);
+	if (r == 1)
+		return -1;
+	if (r == 2)
+		return 1;
+	if (r == 0)
+		return 0;
+	return x < y ? -1 : x > y; /* cannot tell: by pid */
+}
+
+static pid_t ppid_of(pid_t pid)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	const char *r = strrchr(buf, ')');
+	int pp = 0;
+	return r && sscanf(r + 2, "%*c %d", &pp) == 1 ? pp : 0;
+}
+
+/* Is parent asleep in the clone/vfork that made child with CLONE_VFORK (a
+   vfork or posix_spawn not yet past its exec)? The child runs in its own
+   copy of the memory after a restart, as after a fork, which a vfork child
+   that only execs or exits cannot tell. */
+static int in_vfork(pid_t parent, pid_t child)
+{
+	if (ppid_of(child) != parent)
+		return 0;
+	char p[64], buf[64];
+	snprintf(p, sizeof(p), "/proc/%d/syscall", parent);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	long nr = strtol(buf, NULL, 10);
+	return nr == SYS_clone || nr == SYS_vfork || nr == 435 /* clone3 */;
+}
+
+static int refuse_pair(pid_t a, pid_t b, int k, struct ckpt_err *e)
+{
+	if (syscall(SYS_kcmp, a, b, shared_kind[k].type, 0, 0) != 0)
+		return 0;
+	if (shared_kind[k].type == KCMP_VM_ && (in_vfork(a, b) || in_vfork(b, a)))
+		return 0;
+	return ckpt_fail(e, ENOTSUP,
+			 "processes %d and %d share %s: a restart would give each its own, so "
+			 "they cannot be checkpointed",
+			 a, b, shared_kind[k].what);
+}
+
+int dump_refuse_shared_tables(const pid_t *pids, uint32_t n, struct ckpt_err *e)
+{
+	pid_t *s = n > 1 ? malloc(n * sizeof(*s)) : NULL;
+	if (n > 1 && !s)
+		return ckpt_fail(e, ENOMEM, "no memory");
+	int rc = 0;
+	for (int k = 0; !rc && k < (int)(sizeof(shared_kind) / sizeof(shared_kind[0])); k++) {
+		/* among themselves: sorted by kcmp's order, equal ones adjacent */
+		if (n > 1) {
+			memcpy(s, pids, n * sizeof(*s));
+			int type = shared_kind[k].type;
+			qsort_r(s, n, sizeof(*s), kcmp_order, &type);
+			for (uint32_t i = 1; !rc && i < n; i++)
+				rc = refuse_pair(s[i - 1], s[i], k, e);
+		}
+		/* with a parent or child outside them */
+		for (uint32_t i = 0; !rc && i < n; i++) {
+			pid_t pp = ppid_of(pids[i]);
+			int inside = 0;
+			for (uint32_t x = 0; x < n && pp > 0; x++)
+				inside |= pids[x] == pp;
+			if (pp > 1 && !inside)
+				rc = refuse_pair(pp, pids[i], k, e);
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/%d/task", pids[i]);
+			DIR *dir = opendir(path);
+			struct dirent *de;
+			while (!rc && dir && (de = readdir(dir))) {
+				if (de->d_name[0] == '.')
+					continue;
+				char cp[320], buf[4096];
+				snprintf(cp, sizeof(cp), "/proc/%d/task/%s/children", pids[i],
+					 de->d_name);
+				int fd = open(cp, O_RDONLY | O_CLOEXEC);
+				ssize_t got = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+				if (fd >= 0)
+					close(fd);
+				buf[got > 0 ? got : 0] = '\0';
+				for (char *c = buf, *end; !rc && *c; c = end) {
+					long ch = strtol(c, &end, 10);
+					if (end == c)
+						break;
+					int member = 0;
+					for (uint32_t x = 0; x < n; x++)
+						member |= pids[x] == ch;
+					if (!member)
+						rc = refuse_pair(pids[i], (pid_t)ch, k, e);
+				}
+			}
+			if (dir)
+				closedir(dir);
+		}
+	}
+	free(s);
+	return rc;
+}
+
 int dump_refuse_tracer(struct dump *d)
 {
-	return d->job ? 0 : dump_refuse_tracers(&d->pid, 1, d->e);
+	if (d->job)
+		return 0;
+	int rc = dump_refuse_tracers(&d->pid, 1, d->e);
+	return rc ? rc : dump_refuse_shared_tables(&d->pid, 1, d->e);
+}
+
+/* A thread of pid asleep in vfork (clone with CLONE_VFORK) until its child
+   execs or exits: the child (sharing the memory), or 0. Such a thread does
+   not stop for a tracer, and a freeze would wait as long as the child. */
+static pid_t vfork_child(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *dir = opendir(path);
+	struct dirent *de;
+	pid_t found = 0;
+	while (!found && dir && (de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char p[320], buf[4096];
+		snprintf(p, sizeof(p), "/proc/%d/task/%s/syscall", pid, de->d_name);
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : read(fd, buf, 63);
+		if (fd >= 0)
+			close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		long nr = n > 0 ? strtol(buf, NULL, 10) : -1;
+		if (nr != SYS_clone && nr != SYS_vfork && nr != 435 /* clone3 */)
+			continue;
+		snprintf(p, sizeof(p), "/proc/%d/task/%s/children", pid, de->d_name);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		if (fd >= 0)
+			close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		for (char *c = buf, *end; !found && *c; c = end) {
+			long ch = strtol(c, &end, 10);
+			if (end == c)
+				break;
+			if (syscall(SYS_kcmp, pid, (pid_t)ch, KCMP_VM_, 0, 0) == 0)
+				found = (pid_t)ch;
+		}
+	}
+	if (dir)
+		closedir(dir);
+	return found;
 }
 
 int dump_check_target(struct dump *d, char *state)
@@ -199,6 +380,12 @@ int dump_check_target(struct dump *d, char *state)
 	if (*state == 'Z' || *state == 'X')
 		return ckpt_fail(d->e, ESRCH, "process %d is a zombie (exited, not yet reaped)",
 				 d->pid);
+	pid_t vc = vfork_child(d->pid);
+	if (vc)
+		return ckpt_fail(d->e, EBUSY,
+				 "process %d is inside vfork() until its child %d execs or exits, "
+				 "and cannot be frozen there; retry once it has",
+				 d->pid, vc);
 	return 0;
 }
 

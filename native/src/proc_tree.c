@@ -599,6 +599,8 @@ int dump_job(pid_t pid, const char *path, const struct ckpt_checkpoint_opts *o,
 	   for all of them (per member, 16 walks took 0.1-0.2 s of frozen time) */
 	if (!rc)
 		rc = dump_refuse_tracers(j.pids, j.n, e);
+	if (!rc)
+		rc = dump_refuse_shared_tables(j.pids, j.n, e);
 	for (uint32_t i = 0; !rc && i < j.n; i++)
 		if (j.m[i].d) /* frozen: none can exec a set-id program now */
 			rc = dump_check_owner(o, j.m[i].pid, e);
