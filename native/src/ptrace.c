@@ -256,7 +256,8 @@ static const unsigned char gadget_code[112] = {
 #define HEAL_TAB_SIZE 4096 /* a batch table: 64 calls of 64 bytes */
 
 /* The mapping named `name` in pid's maps (or the one holding addr if name is
-   NULL): start, end and whether it is writable. */
+   NULL): start, end and whether it is writable (bit 0) and the main
+   thread's stack, "[stack]" (bit 1). */
 static int find_mapping(pid_t pid, const char *name, uint64_t addr, uint64_t *lo, uint64_t *hi,
 			int *writable, struct ckpt_err *e)
 {
@@ -274,7 +275,7 @@ static int find_mapping(pid_t pid, const char *name, uint64_t addr, uint64_t *lo
 		if (name ? strstr(line, name) != NULL : (addr >= a && addr < b)) {
 			*lo = a;
 			*hi = b;
-			*writable = perms[1] == 'w';
+			*writable = (perms[1] == 'w') | (strstr(line, "[stack]") ? 2 : 0);
 			found = 1;
 		}
 	}
@@ -426,16 +427,21 @@ int ckpt_heal_arm(struct ckpt_heal *h, pid_t pid, pid_t tid, uint64_t gadget, si
 	uint64_t vlo, vhi;
 	int w;
 	rc = find_mapping(pid, NULL, h->regs.rsp - 1, &vlo, &vhi, &w, e);
-	/* the batch table only where the stack has room for it */
-	h->tab_cap = !rc && h->tab >= vlo ? HEAL_TAB_SIZE / 64 : 0;
+	/* the batch table only on the main thread's own stack ([stack]), and
+	   where it has room: elsewhere sp may be on a stack a program carved
+	   out of a larger mapping (a coroutine, a green thread) with live data
+	   close below it, and the frame and result area, whose size a signal
+	   frame's plus DUMP_OUT_SIZE, is all a thread there is asked to hold
+	   (ptrace.h) */
+	h->tab_cap = !rc && (w & 2) && h->tab >= vlo ? HEAL_TAB_SIZE / 64 : 0;
 	h->lo = h->tab_cap ? h->tab : h->out;
 	h->len = top - h->lo;
-	if (!rc && (!w || h->lo < vlo))
+	if (!rc && (!(w & 1) || h->lo < vlo))
 		rc = ckpt_fail(e, ENOSPC,
 			       "thread %d: its stack mapping (0x%llx-0x%llx%s) has no room for the "
 			       "%zu bytes the injection frame needs below sp 0x%llx",
 			       tid, (unsigned long long)vlo, (unsigned long long)vhi,
-			       w ? "" : ", not writable", h->len + 128,
+			       (w & 1) ? "" : ", not writable", h->len + 128,
 			       (unsigned long long)h->regs.rsp);
 	unsigned char *img = rc ? NULL : calloc(1, h->len);
 	h->saved = rc ? NULL : malloc(h->len);

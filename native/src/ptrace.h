@@ -84,7 +84,11 @@ int ckpt_inject_syscall(pid_t tid, uint64_t syscall_ip, long nr, const long args
  * target: syscall results go to an area below the frame (ckpt_heal.out).
  *
  * Limits: the bytes below rsp - 128 must belong to the thread's stack (the
- * x86-64 ABI's promise, on which signal delivery relies as well); a
+ * x86-64 ABI's promise, on which signal delivery relies as well): the frame
+ * (a signal frame's size) plus the result area (out_len, 4 KiB for a
+ * checkpoint) are written there, and stay written if the tracer dies, so a
+ * thread on a stack with live data less than that far below sp (a small
+ * coroutine stack) would have it overwritten; a
  * restart-block syscall (nanosleep) interrupted by the freeze returns EINTR
  * when the tracer dies, as after a signal handler.
  */
@@ -162,8 +166,11 @@ struct ckpt_heal_queue {
  * started after it, the calls under way complete, and every thread ends
  * parked; queues[i].done tells what ran.
  *
- * Batches: with queues[i].sig set (and room for the table on the thread's
- * stack), up to tab_cap calls are written into the table under the frame
+ * Batches: with queues[i].sig set (and the thread on the main thread's own
+ * stack, [stack], with room for the table below the result area: anywhere
+ * else sp may be on a stack carved out of a larger mapping, with live data
+ * just below, so no more than the frame and result area is written there),
+ * up to tab_cap calls are written into the table under the frame
  * and run by the gadget's loop part with no stop between them, ending with
  * tgkill(sig) to the thread itself, whose delivery stop tells the tracer
  * they are done (two stops for the batch instead of two per call). The
