@@ -563,6 +563,28 @@ int dump_is_sync_fault(const struct ckpt_img_siginfo *raw)
 	       (s == SIGSEGV || s == SIGBUS || s == SIGILL || s == SIGFPE || s == SIGTRAP);
 }
 
+/* Is SIGCONT pending for thread tid (its own queue or the process's)? */
+static int sigcont_pending(pid_t pid, pid_t tid)
+{
+	char p[64], buf[2048];
+	snprintf(p, sizeof(p), "/proc/%d/task/%d/status", pid, tid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	uint64_t bit = 1ull << (SIGCONT - 1), m = 0;
+	const char *names[] = {"\nSigPnd:", "\nShdPnd:"};
+	for (int i = 0; i < 2; i++) {
+		const char *at = strstr(buf, names[i]);
+		if (at)
+			m |= strtoull(at + strlen(names[i]), NULL, 16);
+	}
+	return !!(m & bit);
+}
+
 /* Queue a signal a freeze stop dequeued again (not a fault: see above). */
 static void requeue(struct dump *d, struct dump_thread *t)
 {
@@ -580,8 +602,10 @@ static void requeue(struct dump *d, struct dump_thread *t)
 	t->nr_caught = 0;
 	/* only SIGSTOP: every other signal was blocked, so a delivery stop of
 	   another one was forced by the injected instruction itself (SIGSYS
-	   from a seccomp trap or syscall user dispatch), not sent to the job */
-	if (t->deferred & (1ull << (SIGSTOP - 1)))
+	   from a seccomp trap or syscall user dispatch), not sent to the job.
+	   Not when a SIGCONT is pending: it came after the stop (a stop
+	   signal's arrival drops pending SIGCONTs), so the stop is over. */
+	if ((t->deferred & (1ull << (SIGSTOP - 1))) && !sigcont_pending(d->pid, t->tid))
 		syscall(SYS_tgkill, d->pid, t->tid, SIGSTOP);
 	t->deferred = 0;
 }
