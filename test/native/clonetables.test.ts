@@ -38,7 +38,9 @@ for (const [mode, what] of [
       );
       t.regex(
         err.message,
-        new RegExp(`processes (${target.pid} and ${child}|${child} and ${target.pid}) share ${what}`),
+        new RegExp(
+          `processes (${target.pid} and ${child}|${child} and ${target.pid}) share ${what}`,
+        ),
       );
       t.false(existsSync(image));
       t.false(gone(target.pid));
@@ -51,23 +53,33 @@ for (const [mode, what] of [
   }
 }
 
-test.serial('a process inside vfork() is refused at once naming its child, not waited for', async (t) => {
-  const target = await launch(t, 'clone-vfork', [join(PROGS, 'clonetables'), 'vfork'], {
-    group: true,
-  });
-  const image = join(scratch, 'clone-vfork.img');
-  // the child is made right after READY: until then the tree is one process
-  const child = await until('the vfork child', () => {
-    const kids = readFileSync(`/proc/${target.pid}/task/${target.pid}/children`, 'utf8').trim();
-    return kids ? Number(kids.split(' ')[0]) : false;
-  });
-  for (const scope of ['tree', 'pid'] as const) {
-    const err = await t.throwsAsync(
-      checkpoint(target.pid, image, { after: AFTER.kill, scope: SCOPE[scope], timeoutMs: 20_000 }),
-    );
-    t.regex(err.message, new RegExp(`process ${target.pid} is inside vfork\\(\\) until its child ${child}`));
-  }
-  t.false(existsSync(image));
-  t.false(gone(target.pid));
-  t.false(gone(child));
-});
+test.serial(
+  'a process inside vfork() is refused at once naming its child, not waited for',
+  async (t) => {
+    const target = await launch(t, 'clone-vfork', [join(PROGS, 'clonetables'), 'vfork'], {
+      group: true,
+    });
+    const image = join(scratch, 'clone-vfork.img');
+    // the child is made right after READY: until then the tree is one process
+    const child = await until('the vfork child', () => {
+      const kids = readFileSync(`/proc/${target.pid}/task/${target.pid}/children`, 'utf8').trim();
+      return kids ? Number(kids.split(' ')[0]) : false;
+    });
+    for (const scope of ['tree', 'pid'] as const) {
+      const err = await t.throwsAsync(
+        checkpoint(target.pid, image, {
+          after: AFTER.kill,
+          scope: SCOPE[scope],
+          timeoutMs: 20_000,
+        }),
+      );
+      t.regex(
+        err.message,
+        new RegExp(`process ${target.pid} is inside vfork\\(\\) until its child ${child}`),
+      );
+    }
+    t.false(existsSync(image));
+    t.false(gone(target.pid));
+    t.false(gone(child));
+  },
+);

@@ -128,21 +128,24 @@ test.serial('a SIGSTOP sent during a tree checkpoint stops the job afterwards', 
   }
 });
 
-test.serial('a SIGSTOP then a SIGCONT sent during a tree checkpoint leave the job running', async (t) => {
-  const target = await launch(t, 'stopconttree', [join(PROGS, 'memtree'), '8', '1']);
-  const members = membersOf(target.pid);
-  t.is(members.length, 8, 'eight processes in the group');
-  for (let round = 0; round < 12; round++) {
-    const image = join(scratch, `stopconttree-${round}.img`);
-    const cp = checkpoint(target.pid, image, { after: AFTER.cont, scope: SCOPE.tree });
-    await sleep(2 + round * 4); // 2..46 ms into the checkpoint
-    process.kill(-target.pid, 'SIGSTOP');
-    await sleep(2);
-    process.kill(-target.pid, 'SIGCONT');
-    await cp;
-    await sleep(300);
-    const stopped = members.filter((p) => stateOf(p) === 'T');
-    t.deepEqual(stopped, [], `round ${round}: members stopped after STOP+CONT`);
-    if (stopped.length) process.kill(-target.pid, 'SIGCONT');
-  }
-});
+test.serial(
+  'a SIGSTOP then a SIGCONT sent during a tree checkpoint leave the job running',
+  async (t) => {
+    const target = await launch(t, 'stopconttree', [join(PROGS, 'memtree'), '8', '1']);
+    const members = membersOf(target.pid);
+    t.is(members.length, 8, 'eight processes in the group');
+    for (let round = 0; round < 12; round++) {
+      const image = join(scratch, `stopconttree-${round}.img`);
+      const cp = checkpoint(target.pid, image, { after: AFTER.cont, scope: SCOPE.tree });
+      await sleep(2 + round * 4); // 2..46 ms into the checkpoint
+      process.kill(-target.pid, 'SIGSTOP');
+      await sleep(2);
+      process.kill(-target.pid, 'SIGCONT');
+      await cp;
+      await sleep(300);
+      const stopped = members.filter((p) => stateOf(p) === 'T');
+      t.deepEqual(stopped, [], `round ${round}: members stopped after STOP+CONT`);
+      if (stopped.length) process.kill(-target.pid, 'SIGCONT');
+    }
+  },
+);
