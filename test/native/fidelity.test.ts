@@ -1,0 +1,57 @@
+/**
+ * State a sweep of self-checking programs found lost silently at restart
+ * (test/native/progs/fidelity.c): signal-driven I/O (O_ASYNC, F_SETOWN_EX,
+ * F_SETSIG on a file, a pipe, a socket; F_SETOWN alone on a socket, SIGURG's
+ * owner) is refused at checkpoint naming the process and descriptor, the
+ * target running on unchanged; capabilities kept across setresuid (with the
+ * bounding and ambient sets and keepcaps) and per-thread prctl values
+ * (keepcaps, PR_MCE_KILL, PR_SET_TSC) come back (same pid, the target checks
+ * itself: PASS). Run as root.
+ */
+import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { AFTER, checkpoint, restart } from '../../src/engine/libckpt.js';
+import { gone, launcher, PROGS, passes, until } from './harness.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'ckpt-fidelity-'));
+const launch = launcher(scratch, { closeFds: true });
+
+for (const [mode, what] of [
+  ['sigio-file', /fidelity-sigio/],
+  ['sigio-pipe', /pipe:\[\d+\]/],
+  ['sigio-sock', /socket:\[\d+\]/],
+  ['setown-sock', /socket:\[\d+\]/],
+] as const) {
+  test.serial(`${mode}: refused at checkpoint, the process runs on`, async (t) => {
+    const target = await launch(t, mode, [join(PROGS, 'fidelity'), mode, scratch]);
+    const image = join(scratch, `${mode}.img`);
+    const err = await t.throwsAsync(checkpoint(target.pid, image, { after: AFTER.kill }));
+    t.regex(err.message, new RegExp(`pid ${target.pid} fd \\d+ \\(`));
+    t.regex(err.message, what);
+    t.regex(err.message, /signal-driven I\/O \(O_ASYNC\/F_SETOWN\/F_SETSIG\)/);
+    t.false(gone(target.pid));
+    process.kill(target.pid, 'SIGUSR1');
+    await until('PASS of the untouched process', () =>
+      /^PASS$/m.test(readFileSync(target.out, 'utf8')),
+    );
+  });
+}
+
+for (const mode of ['caps', 'prctl']) {
+  for (const variant of ['fidelity', 'fidelity-static']) {
+    test.serial(`${variant} ${mode}: comes back as it was (same pid)`, async (t) => {
+      const target = await launch(t, `${variant}-${mode}`, [join(PROGS, variant), mode]);
+      // uid 1000 reopens its stdout at restart, as it could have
+      chmodSync(scratch, 0o755);
+      chmodSync(target.out, 0o666);
+      const image = join(scratch, `${variant}-${mode}.img`);
+      await checkpoint(target.pid, image, { after: AFTER.kill });
+      await until('killed', () => gone(target.pid));
+      const rr = await restart(image);
+      t.is(rr.pid, target.pid);
+      await passes(t, rr, target.out);
+    });
+  }
+}
