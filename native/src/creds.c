@@ -22,9 +22,10 @@
  * set drops, securebits other than keepcaps), the bounding set dropped,
  * ambient capabilities raised, securebits set, and the image's exact sets
  * last. Nothing is given the restarter does not have: rs_check_caps refuses
- * an image whose permitted set is not within the restarter's, or whose
- * bounding set holds one the restarter's lacks; what the kernel still
- * refuses (securebits without CAP_SETPCAP) fails the restart naming it.
+ * an image whose permitted set is not within the restarter's (a bounding set
+ * holding one the restarter's lacks is a warning: it comes back smaller);
+ * what the kernel still refuses (securebits without CAP_SETPCAP) fails the
+ * restart naming it.
  * PR_MCE_KILL and PR_SET_TSC are set in each thread with the other
  * attributes (proc_attrs.c rs_restore_attrs).
  */
@@ -199,12 +200,13 @@ int rs_check_caps(struct rs_ctx *c)
 				 "user's (%llx); a restart never gives credentials the caller does "
 				 "not have",
 				 (unsigned long long)want.prm, (unsigned long long)own.prm);
+	/* less privilege, not more: said, as a hard rlimit kept lower is */
 	if (want.bnd & ~own.bnd)
-		return ckpt_fail(c->e, EPERM,
-				 "the image's capability bounding set %llx holds capabilities this "
-				 "restart's (%llx) has lost (%llx); they cannot be given back",
-				 (unsigned long long)want.bnd, (unsigned long long)own.bnd,
-				 (unsigned long long)(want.bnd & ~own.bnd));
+		rs_warn(c,
+			"the image's capability bounding set %llx holds capabilities this "
+			"restart's (%llx) has lost (%llx): the process comes back without them",
+			(unsigned long long)want.bnd, (unsigned long long)own.bnd,
+			(unsigned long long)(want.bnd & ~own.bnd));
 	if ((want.eff | want.amb) & ~want.prm || want.amb & ~want.inh)
 		return ckpt_fail(c->e, EBADMSG,
 				 "image %s: effective %llx or ambient %llx capabilities outside the "
@@ -258,6 +260,7 @@ int rs_restore_caps(struct rs_ctx *c, uint32_t i)
 	int rc = read_caps(c->pid, tid, &now);
 	if (rc)
 		return ckpt_fail_errno(c->e, -rc, "capabilities of restored thread %d", tid);
+	want.bnd &= now.bnd; /* what it lost cannot come back (rs_check_caps warned) */
 	long sb = 0;
 	rc = rs_sys(c, tid, "prctl(PR_GET_SECUREBITS)", 1, &sb, SYS_prctl, PR_GET_SECUREBITS, 0, 0,
 		    0, 0, 0);

@@ -6,17 +6,22 @@
  * target running on unchanged; capabilities kept across setresuid (with the
  * bounding and ambient sets and keepcaps) and per-thread prctl values
  * (keepcaps, PR_MCE_KILL, PR_SET_TSC) come back (same pid, the target checks
- * itself: PASS). Run as root.
+ * itself: PASS); restarted by the user it runs as, who lacks those
+ * capabilities, the same image is refused (a restart never gives more than
+ * its caller has). Run as root.
  */
 import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { AFTER, checkpoint, restart } from '../../src/engine/libckpt.js';
+import { runCli } from '../cli/run-cli.js';
+import { idOf, useTestUser } from '../helpers/users.js';
 import { gone, launcher, PROGS, passes, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-fidelity-'));
 const launch = launcher(scratch, { closeFds: true });
+const USER = useTestUser(test, 'ckptf');
 
 for (const [mode, what] of [
   ['sigio-file', /fidelity-sigio/],
@@ -55,3 +60,23 @@ for (const mode of ['caps', 'prctl']) {
     });
   }
 }
+
+test.serial('caps: its own user, without those capabilities, is refused the restart', async (t) => {
+  const [uid, gid] = [idOf('-u', USER), idOf('-g', USER)];
+  const target = await launch(t, 'caps-user', [
+    join(PROGS, 'fidelity'),
+    'caps',
+    String(uid),
+    String(gid),
+  ]);
+  chmodSync(scratch, 0o755);
+  chmodSync(target.out, 0o666);
+  const image = join(scratch, 'caps-user.img');
+  await checkpoint(target.pid, image, { after: AFTER.kill });
+  await until('killed', () => gone(target.pid));
+  chmodSync(image, 0o644);
+  const rs = await runCli('cr_restart', ['--no-restore-pid', image], { asUser: USER, cwd: '/' });
+  t.not(rs.code, 0, rs.stderr);
+  t.regex(rs.stderr, /permitted capabilities 2420 are not all the restarting user's \(0\)/);
+  t.notRegex(readFileSync(target.out, 'utf8'), /PASS|FAIL/, 'nothing of it ran again');
+});

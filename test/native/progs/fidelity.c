@@ -4,7 +4,8 @@
  *   sigio-file, sigio-pipe, sigio-sock: O_ASYNC + F_SETOWN_EX + F_SETSIG on
  *     a file, a pipe's read end, a socket (refused at checkpoint);
  *   setown-sock: F_SETOWN only, on a socket (SIGURG's owner; refused);
- *   caps (as root): PR_SET_KEEPCAPS, setresuid to 1000, capset keeping some
+ *   caps [UID GID] (as root): PR_SET_KEEPCAPS, no groups, ids to UID and GID
+ *     (default 1000), capset keeping some
  *     capabilities, one raised ambient, one dropped from the bounding set;
  *   prctl: keepcaps (securebits), PR_MCE_KILL and PR_SET_TSC, with other
  *     values in a second thread.
@@ -13,6 +14,7 @@
 #include "zdtm.h"
 
 #include <linux/capability.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <stdint.h>
@@ -100,7 +102,7 @@ static int sigio(const char *mode, const char *dir)
 
 #define BIT(c) (1ull << (c))
 
-static int caps(void)
+static int caps(uid_t uid, gid_t gid)
 {
 	if (getuid() != 0) {
 		printf("FAIL: caps needs root\n");
@@ -108,8 +110,9 @@ static int caps(void)
 	}
 	if (prctl(PR_CAPBSET_DROP, CAP_SYS_BOOT, 0, 0, 0) < 0)
 		perror("PR_CAPBSET_DROP");
-	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setresgid(1000, 1000, 1000) < 0 ||
-	    setresuid(1000, 1000, 1000) < 0)
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
+	    setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0)
 		perror("keepcaps/setresuid");
 	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct d[2];
@@ -136,7 +139,7 @@ static int caps(void)
 	struct caps after = caps_now();
 	uid_t r, e, s;
 	getresuid(&r, &e, &s);
-	CHECK(r == 1000 && e == 1000 && s == 1000, "uids %u %u %u", r, e, s);
+	CHECK(r == uid && e == uid && s == uid, "uids %u %u %u", r, e, s);
 	CHECK(after.eff == before.eff, "CapEff %llx, was %llx", (unsigned long long)after.eff,
 	      (unsigned long long)before.eff);
 	CHECK(after.prm == before.prm, "CapPrm %llx, was %llx", (unsigned long long)after.prm,
@@ -225,7 +228,8 @@ int main(int argc, char **argv)
 	if (!strncmp(mode, "sigio-", 6) || !strcmp(mode, "setown-sock"))
 		rc = sigio(mode, argc > 2 ? argv[2] : "/tmp");
 	else if (!strcmp(mode, "caps"))
-		rc = caps();
+		rc = caps(argc > 2 ? (uid_t)atoi(argv[2]) : 1000,
+			  argc > 3 ? (gid_t)atoi(argv[3]) : 1000);
 	else if (!strcmp(mode, "prctl"))
 		rc = prctls();
 	else {
