@@ -44,6 +44,21 @@ for (const [mode, what] of [
   });
 }
 
+test.serial('threadcaps: a thread with capabilities of its own is refused naming it', async (t) => {
+  const target = await launch(t, 'threadcaps', [join(PROGS, 'fidelity'), 'threadcaps']);
+  const image = join(scratch, 'threadcaps.img');
+  const err = await t.throwsAsync(checkpoint(target.pid, image, { after: AFTER.kill }));
+  t.regex(
+    err.message,
+    new RegExp(`pid ${target.pid} thread \\d+: its capabilities .* differ from the leader's`),
+  );
+  t.false(gone(target.pid));
+  process.kill(target.pid, 'SIGUSR1');
+  await until('PASS of the untouched process', () =>
+    /^PASS$/m.test(readFileSync(target.out, 'utf8')),
+  );
+});
+
 for (const mode of ['caps', 'prctl']) {
   for (const variant of ['fidelity', 'fidelity-static']) {
     test.serial(`${variant} ${mode}: comes back as it was (same pid)`, async (t) => {

@@ -7,6 +7,8 @@
  *   caps [UID GID] (as root): PR_SET_KEEPCAPS, no groups, ids to UID and GID
  *     (default 1000), capset keeping some
  *     capabilities, one raised ambient, one dropped from the bounding set;
+ *   threadcaps (as root): a thread drops CAP_KILL from its effective set
+ *     (refused: the image has one set per process);
  *   prctl: keepcaps (securebits), PR_MCE_KILL and PR_SET_TSC, with other
  *     values in a second thread.
  * After SIGUSR1 the process compares what it has with what it set.
@@ -155,6 +157,41 @@ static int caps(uid_t uid, gid_t gid)
 	return 0;
 }
 
+/* ---- capabilities of one thread only ---- */
+
+static pthread_barrier_t bar;
+
+static void *drop_kill(void *arg)
+{
+	(void)arg;
+	/* capset changes the calling thread only */
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	syscall(SYS_capget, &h, d);
+	d[0].effective &= ~(1u << CAP_KILL);
+	if (syscall(SYS_capset, &h, d) < 0)
+		perror("capset");
+	pthread_barrier_wait(&bar);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int threadcaps(void)
+{
+	pthread_barrier_init(&bar, NULL, 2);
+	pthread_t th;
+	zdtm_threads_begin();
+	pthread_create(&th, NULL, drop_kill, NULL);
+	zdtm_threads_end();
+	pthread_barrier_wait(&bar);
+	uint64_t eff = status_hex("CapEff");
+	zdtm_ready();
+	zdtm_wait();
+	CHECK(status_hex("CapEff") == eff, "leader's CapEff changed");
+	return 0;
+}
+
 /* ---- per-thread prctl values ---- */
 
 struct tvals {
@@ -177,7 +214,6 @@ static void tvals_check(const char *who, struct tvals a, struct tvals b)
 }
 
 static struct tvals thr_before, thr_after;
-static pthread_barrier_t bar;
 
 static void *thread_main(void *arg)
 {
@@ -230,6 +266,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "caps"))
 		rc = caps(argc > 2 ? (uid_t)atoi(argv[2]) : 1000,
 			  argc > 3 ? (gid_t)atoi(argv[3]) : 1000);
+	else if (!strcmp(mode, "threadcaps"))
+		rc = threadcaps();
 	else if (!strcmp(mode, "prctl"))
 		rc = prctls();
 	else {
