@@ -82,6 +82,10 @@ enum ckpt_img_section_type {
 	CKPT_SEC_TIMERS = 9, /* v2: struct ckpt_img_ptimer each, after PROCX */
 	CKPT_SEC_TCOMM = 10, /* v2, optional: each thread's name (char[16]) in THREAD
 				order, after TIMERS, in processes of several threads */
+	CKPT_SEC_TPRCTL = 11, /* v2: struct ckpt_img_tprctl per thread in THREAD
+				 order, after TCOMM; only when a thread has a
+				 value other than the default (older readers
+				 refuse it: not optional) */
 	CKPT_SEC_TREE = 8, /* v2, images of several processes: struct ckpt_img_task
 			      each, after the object sections, before the first PROC */
 	/* v2 object sections, one per kind (enum ckpt_obj_kind): records of
@@ -208,6 +212,18 @@ struct ckpt_img_thread {
 	uint32_t pending_count; /* per-thread pending siginfo records after it */
 	/* followed by: xstate[xstate_size], padded to 8, then
 	   pending_count * struct ckpt_img_siginfo */
+};
+
+/* ---- TPRCTL (v2): per-thread prctl values, one record per thread ----------
+ * Written by the user engine only when some thread has a value other than
+ * the default (securebits 0, mce_kill PR_MCE_KILL_DEFAULT, tsc
+ * PR_TSC_ENABLE), so images of ordinary processes stay readable by readers
+ * that predate it; such a reader refuses an image that has it. */
+struct ckpt_img_tprctl {
+	int32_t tid;
+	uint32_t securebits; /* PR_GET_SECUREBITS (SECBIT_KEEP_CAPS = keepcaps) */
+	int32_t mce_kill; /* PR_MCE_KILL_GET: 0 late, 1 early, 2 default */
+	uint32_t tsc; /* PR_GET_TSC: 1 enable, 2 SIGSEGV */
 };
 
 #define CKPT_THR_F_LEADER (1u << 0)

@@ -252,6 +252,13 @@ int dump_write_process(struct dump *d, struct imgw *w)
 		rc = imgw_payload(w, d->tcomm, d->nr_threads * 16ull);
 	if (!rc && d->tcomm && d->nr_threads > 1)
 		rc = imgw_end(w);
+	/* not optional: a reader that cannot set them must refuse */
+	if (!rc && d->tprctl)
+		rc = imgw_begin(w, CKPT_SEC_TPRCTL, d->nr_threads * sizeof(*d->tprctl), 0);
+	if (!rc && d->tprctl)
+		rc = imgw_payload(w, d->tprctl, d->nr_threads * sizeof(*d->tprctl));
+	if (!rc && d->tprctl)
+		rc = imgw_end(w);
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++) {
 		struct dump_thread *t = &d->threads[i];
 		uint64_t xs = (t->t.xstate_size + 7ull) & ~7ull;
@@ -362,6 +369,7 @@ void dump_free(struct dump *d)
 	free(d->shared_pending);
 	free(d->ptimers);
 	free(d->tcomm);
+	free(d->tprctl);
 	if (d->kf) {
 		ckpt_kernel_thaw(d->kf);
 		free(d->kf);

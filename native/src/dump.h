@@ -111,6 +111,7 @@ struct dump {
 	struct ckpt_img_ptimer *ptimers; /* procx.nr_posix_timers, in id order */
 	uint32_t nr_ptimers;
 	char (*tcomm)[16]; /* nr_threads names, in thread order */
+	struct ckpt_img_tprctl *tprctl; /* nr_threads, or NULL: all defaults */
 
 	struct dump_fd *fds; /* fd.h */
 	uint32_t nr_fds;
@@ -242,6 +243,12 @@ int dump_proc_refusals(struct dump *d);
 int dump_refuse_dispatch(struct dump *d, pid_t tid, uint64_t selector);
 /* The calls dump_proc_attrs injects that can be planned (dump_sys_plan). */
 int dump_proc_attrs_plan(struct dump *d);
+
+/* creds.c: every thread holds the leader's capabilities (else refused);
+   the per-thread prctl values (user engine: planned, then taken) */
+int dump_caps_check(struct dump *d);
+int dump_tprctl_plan(struct dump *d);
+int dump_tprctl(struct dump *d);
 
 /* dump_mm.c */
 int dump_vmas(struct dump *d);

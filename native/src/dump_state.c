@@ -223,6 +223,8 @@ static int inject_prepare(struct dump *d, struct ckpt_heal_queue *q, uint32_t *n
 		rc = proc_plan(d);
 	if (!rc)
 		rc = dump_proc_attrs_plan(d);
+	if (!rc)
+		rc = dump_tprctl_plan(d);
 	for (uint32_t i = 0; !rc && i < d->nr_threads; i++) {
 		struct dump_thread *t = &d->threads[i];
 		/* more than one call: a batch (two stops instead of two a call) */

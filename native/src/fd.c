@@ -250,6 +250,42 @@ static int list_fds(struct dump *d, int **out, uint32_t *nr)
 	return 0;
 }
 
+/*
+ * Signal-driven I/O belongs to the open file description: O_ASYNC, the
+ * owner (F_SETOWN/F_SETOWN_EX: who gets SIGIO, and SIGURG on a socket's
+ * out-of-band data) and the signal (F_SETSIG). No kind makes them again, and
+ * open() ignores O_ASYNC: refused, read on our duplicate of the descriptor.
+ * A descriptor the restart takes from its caller (stdio) is not the job's
+ * own: an owner outside the job there is someone else's business.
+ */
+static int check_sigio(struct dump *d, const struct fd_probe *p, uint32_t kind)
+{
+	struct f_owner_ex own = {0, 0};
+	int sig = 0;
+	if (p->local >= 0) {
+		if (fcntl(p->local, F_GETOWN_EX, &own) < 0)
+			own.pid = 0;
+		sig = fcntl(p->local, F_GETSIG);
+		if (sig < 0)
+			sig = 0;
+	}
+	int async = !!(p->open_flags & O_ASYNC);
+	int owner = own.pid > 0 && (kind != CKPT_OBJ_STDIO || dump_in_job(d, own.pid));
+	if (!async && !owner && !sig)
+		return 0;
+	const char *type = own.type == F_OWNER_TID	? "thread"
+			   : own.type == F_OWNER_PGRP ? "process group"
+						       : "process";
+	char who[64] = "none";
+	if (own.pid > 0)
+		snprintf(who, sizeof(who), "%s %d", type, own.pid);
+	return fd_refuse(d, p, ENOTSUP,
+			 "signal-driven I/O (O_ASYNC/F_SETOWN/F_SETSIG) is set (O_ASYNC %s, owner "
+			 "%s, signal %d): a restart cannot set it again, so it cannot be "
+			 "checkpointed",
+			 async ? "on" : "off", who, sig);
+}
+
 /* The object an earlier descriptor already recorded for this description. */
 static struct dump_obj *shared_obj(struct dump *d, const struct fd_probe *p)
 {
@@ -318,6 +354,8 @@ int dump_fds(struct dump *d)
 			r = fd_refuse(d, &pr, ENOTSUP,
 				      "this kind of descriptor cannot be checkpointed by this "
 				      "engine (no kind in native/src/fd_*.c takes it)");
+		if (r == 0)
+			r = check_sigio(d, &pr, o->kind);
 		if (r < 0) {
 			free(o->body);
 			o->body = NULL;

@@ -84,6 +84,7 @@ static void threads(struct json *j, const struct rs_ctx *c)
 		json_uint(j, "pendingSignals", t->pending_count);
 		json_uint(j, "xstateSize", t->xstate_size);
 		json_bool(j, "rseq", t->rseq_abi_pointer != 0);
+		rs_tprctl_inspect(j, c, i);
 		json_close(j, '}');
 	}
 	json_close(j, ']');

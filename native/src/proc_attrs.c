@@ -620,6 +620,10 @@ int dump_proc_attrs(struct dump *d, int can_inject)
 		rc = prctl_values(d);
 	if (!rc && can_inject)
 		rc = mlock_future_of(d);
+	if (!rc)
+		rc = dump_caps_check(d);
+	if (!rc && can_inject)
+		rc = dump_tprctl(d);
 	x->nr_posix_timers = d->nr_ptimers;
 	return rc;
 }

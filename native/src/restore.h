@@ -73,6 +73,7 @@ struct rs_ctx {
 	const struct ckpt_img_ptimer *ptimers; /* TIMERS: procx->nr_posix_timers */
 	uint32_t nr_ptimers;
 	const char (*tcomm)[16]; /* TCOMM: proc->nr_threads names, or NULL */
+	const struct ckpt_img_tprctl *tprctl; /* TPRCTL: one per thread, or NULL */
 	/* v2 descriptors and objects (fd.h); a v1 image's FILES adapted */
 	struct rs_obj *objs;
 	uint32_t nr_objs, objs_cap;
@@ -265,6 +266,14 @@ int rs_restore_process_state(struct rs_ctx *c); /* sigactions, itimers, comm, rl
    timers of the restored process once all its threads exist */
 int rs_take_timers(struct rs_ctx *c, const unsigned char *p, uint64_t size);
 int rs_take_tcomm(struct rs_ctx *c, const unsigned char *p, uint64_t size);
+struct json;
+/* creds.c: capabilities, securebits, PR_MCE_KILL, PR_SET_TSC (thread i) */
+int rs_take_tprctl(struct rs_ctx *c, const unsigned char *p, uint64_t size);
+int rs_check_caps(struct rs_ctx *c);
+int rs_caps_before_setuid(struct rs_ctx *c, uint32_t i);
+int rs_restore_caps(struct rs_ctx *c, uint32_t i);
+int rs_restore_tprctl(struct rs_ctx *c);
+void rs_tprctl_inspect(struct json *j, const struct rs_ctx *c, uint32_t i);
 int rs_restore_attrs(struct rs_ctx *c);
 int rs_restore_mlockall(struct rs_ctx *c);
 struct json;

@@ -77,6 +77,11 @@ static int take_tcomm(struct rs_ctx *c, const unsigned char *p, uint64_t size, u
 {
 	return rs_take_tcomm(c, p, size);
 }
+static int take_tprctl(struct rs_ctx *c, const unsigned char *p, uint64_t size, uint64_t off,
+		       uint32_t nth)
+{
+	return rs_take_tprctl(c, p, size);
+}
 static int take_fds(struct rs_ctx *, const unsigned char *, uint64_t, uint64_t, uint32_t);
 static int take_tree(struct rs_ctx *, const unsigned char *, uint64_t, uint64_t, uint32_t);
 
@@ -90,6 +95,7 @@ static const struct rs_section_rule rules[] = {
 	{CKPT_SEC_PROCX, "PROCX", 0, 1, sizeof(struct ckpt_img_procx), take_procx},
 	{CKPT_SEC_TIMERS, "TIMERS", 0, 1, sizeof(struct ckpt_img_ptimer), take_timers},
 	{CKPT_SEC_TCOMM, "TCOMM", 0, 1, 16, take_tcomm},
+	{CKPT_SEC_TPRCTL, "TPRCTL", 0, 1, sizeof(struct ckpt_img_tprctl), take_tprctl},
 	{CKPT_SEC_THREAD, "THREAD", 1, RS_MAX_THREADS, sizeof(struct ckpt_img_thread),
 	 take_thread},
 	{CKPT_SEC_VMAS, "VMAS", 1, 1, 0, take_vmas},
@@ -216,6 +222,7 @@ static int take_proc(struct rs_ctx *c, const unsigned char *p, uint64_t size, ui
 	c->ptimers = NULL;
 	c->nr_ptimers = 0;
 	c->tcomm = NULL;
+	c->tprctl = NULL;
 	c->shared_pending = (const void *)(p + sizeof(*pr));
 	c->threads = calloc(pr->nr_threads, sizeof(*c->threads));
 	return c->threads ? 0 : ckpt_fail(c->e, ENOMEM, "no memory");

@@ -307,12 +307,13 @@ int rs_check_creds(struct rs_ctx *c)
 					 "does not have",
 					 p->ngroups);
 	}
-	return 0;
+	return rs_check_caps(c);
 }
 
 /* Raw set*id syscalls change only the calling thread: run them in each. */
-static int thread_creds(struct rs_ctx *c, pid_t tid)
+static int thread_creds(struct rs_ctx *c, uint32_t i)
 {
+	pid_t tid = c->threads[i].tid;
 	const struct ckpt_img_proc *p = c->proc;
 	uint32_t ng = p->ngroups < CKPT_NGROUPS_MAX ? p->ngroups : CKPT_NGROUPS_MAX;
 	int rc = 0;
@@ -326,6 +327,9 @@ static int thread_creds(struct rs_ctx *c, pid_t tid)
 			    0, 0, 0);
 	if (!rc && p->fsgid != p->egid)
 		rc = rs_sys(c, tid, "setfsgid", 0, NULL, SYS_setfsgid, p->fsgid, 0, 0, 0, 0, 0);
+	/* the uid change must not clear the permitted set rs_restore_caps sets */
+	if (!rc)
+		rc = rs_caps_before_setuid(c, i);
 	if (!rc)
 		rc = rs_sys(c, tid, "setresuid", 1, NULL, SYS_setresuid, p->uid, p->euid, p->suid,
 			    0, 0, 0);
@@ -463,7 +467,11 @@ int rs_finish(struct rs_ctx *c)
 	int need_creds = p->uid || p->euid || p->suid || p->gid || p->egid || p->sgid ||
 			 p->ngroups || getuid() != 0;
 	for (uint32_t i = 0; i < c->nr_threads && !rc && need_creds; i++)
-		rc = thread_creds(c, c->threads[i].tid);
+		rc = thread_creds(c, i);
+	for (uint32_t i = 0; i < c->nr_threads && !rc; i++)
+		rc = rs_restore_caps(c, i);
+	if (!rc)
+		rc = rs_restore_tprctl(c);
 	/* ids that changed (root restarting a user's process) made the process
 	   non-dumpable (suid_dumpable): its own user could no longer read or
 	   checkpoint it. The image's setting again, after them. */

@@ -1,0 +1,97 @@
+/**
+ * State a sweep of self-checking programs found lost silently at restart
+ * (test/native/progs/fidelity.c): signal-driven I/O (O_ASYNC, F_SETOWN_EX,
+ * F_SETSIG on a file, a pipe, a socket; F_SETOWN alone on a socket, SIGURG's
+ * owner) is refused at checkpoint naming the process and descriptor, the
+ * target running on unchanged; capabilities kept across setresuid (with the
+ * bounding and ambient sets and keepcaps) and per-thread prctl values
+ * (keepcaps, PR_MCE_KILL, PR_SET_TSC) come back (same pid, the target checks
+ * itself: PASS); restarted by the user it runs as, who lacks those
+ * capabilities, the same image is refused (a restart never gives more than
+ * its caller has). Run as root.
+ */
+import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { AFTER, checkpoint, restart } from '../../src/engine/libckpt.js';
+import { runCli } from '../cli/run-cli.js';
+import { idOf, useTestUser } from '../helpers/users.js';
+import { gone, launcher, PROGS, passes, until } from './harness.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'ckpt-fidelity-'));
+const launch = launcher(scratch, { closeFds: true });
+const USER = useTestUser(test, 'ckptf');
+
+for (const [mode, what] of [
+  ['sigio-file', /fidelity-sigio/],
+  ['sigio-pipe', /pipe:\[\d+\]/],
+  ['sigio-sock', /socket:\[\d+\]/],
+  ['setown-sock', /socket:\[\d+\]/],
+] as const) {
+  test.serial(`${mode}: refused at checkpoint, the process runs on`, async (t) => {
+    const target = await launch(t, mode, [join(PROGS, 'fidelity'), mode, scratch]);
+    const image = join(scratch, `${mode}.img`);
+    const err = await t.throwsAsync(checkpoint(target.pid, image, { after: AFTER.kill }));
+    t.regex(err.message, new RegExp(`pid ${target.pid} fd \\d+ \\(`));
+    t.regex(err.message, what);
+    t.regex(err.message, /signal-driven I\/O \(O_ASYNC\/F_SETOWN\/F_SETSIG\)/);
+    t.false(gone(target.pid));
+    process.kill(target.pid, 'SIGUSR1');
+    await until('PASS of the untouched process', () =>
+      /^PASS$/m.test(readFileSync(target.out, 'utf8')),
+    );
+  });
+}
+
+test.serial('threadcaps: a thread with capabilities of its own is refused naming it', async (t) => {
+  const target = await launch(t, 'threadcaps', [join(PROGS, 'fidelity'), 'threadcaps']);
+  const image = join(scratch, 'threadcaps.img');
+  const err = await t.throwsAsync(checkpoint(target.pid, image, { after: AFTER.kill }));
+  t.regex(
+    err.message,
+    new RegExp(`pid ${target.pid} thread \\d+: its capabilities .* differ from the leader's`),
+  );
+  t.false(gone(target.pid));
+  process.kill(target.pid, 'SIGUSR1');
+  await until('PASS of the untouched process', () =>
+    /^PASS$/m.test(readFileSync(target.out, 'utf8')),
+  );
+});
+
+for (const mode of ['caps', 'prctl']) {
+  for (const variant of ['fidelity', 'fidelity-static']) {
+    test.serial(`${variant} ${mode}: comes back as it was (same pid)`, async (t) => {
+      const target = await launch(t, `${variant}-${mode}`, [join(PROGS, variant), mode]);
+      // uid 1000 reopens its stdout at restart, as it could have
+      chmodSync(scratch, 0o755);
+      chmodSync(target.out, 0o666);
+      const image = join(scratch, `${variant}-${mode}.img`);
+      await checkpoint(target.pid, image, { after: AFTER.kill });
+      await until('killed', () => gone(target.pid));
+      const rr = await restart(image);
+      t.is(rr.pid, target.pid);
+      await passes(t, rr, target.out);
+    });
+  }
+}
+
+test.serial('caps: its own user, without those capabilities, is refused the restart', async (t) => {
+  const [uid, gid] = [idOf('-u', USER), idOf('-g', USER)];
+  const target = await launch(t, 'caps-user', [
+    join(PROGS, 'fidelity'),
+    'caps',
+    String(uid),
+    String(gid),
+  ]);
+  chmodSync(scratch, 0o755);
+  chmodSync(target.out, 0o666);
+  const image = join(scratch, 'caps-user.img');
+  await checkpoint(target.pid, image, { after: AFTER.kill });
+  await until('killed', () => gone(target.pid));
+  chmodSync(image, 0o644);
+  const rs = await runCli('cr_restart', ['--no-restore-pid', image], { asUser: USER, cwd: '/' });
+  t.not(rs.code, 0, rs.stderr);
+  t.regex(rs.stderr, /permitted capabilities 2420 are not all the restarting user's \(0\)/);
+  t.notRegex(readFileSync(target.out, 'utf8'), /PASS|FAIL/, 'nothing of it ran again');
+});
