@@ -102,6 +102,29 @@ static void ckpt_record_dispatch(struct ckpt_thread *t)
 #endif
 }
 
+/*
+ * The thread's own prctl values, what its PR_GET_SECUREBITS, PR_MCE_KILL_GET
+ * and PR_GET_TSC would return (security/commoncap.c, kernel/sys.c,
+ * arch/x86/kernel/process.c). No lock, as for the dispatch: each is changed
+ * only by the thread itself (its credentials by commit_creds, which acts on
+ * current; PF_MCE_* and TIF_NOTSC by the prctls, on the caller), so what it
+ * reads here holds until the thaw.
+ */
+static void ckpt_record_prctl(struct ckpt_thread *t)
+{
+	t->securebits = current_cred()->securebits;
+	if (current->flags & PF_MCE_PROCESS)
+		t->mce_kill = (current->flags & PF_MCE_EARLY) ? PR_MCE_KILL_EARLY :
+								PR_MCE_KILL_LATE;
+	else
+		t->mce_kill = PR_MCE_KILL_DEFAULT;
+#ifdef TIF_NOTSC
+	t->tsc = test_thread_flag(TIF_NOTSC) ? PR_TSC_SIGSEGV : PR_TSC_ENABLE;
+#else
+	t->tsc = PR_TSC_ENABLE;
+#endif
+}
+
 /* Runs as the stopping thread: record what only it (or a tracer) can see. */
 static void ckpt_record_self(struct ckpt_freeze *fz, struct ckpt_thread *t)
 {
@@ -136,6 +159,7 @@ static void ckpt_record_self(struct ckpt_freeze *fz, struct ckpt_thread *t)
 	t->rseq_sig = current->rseq_sig;
 #endif
 	ckpt_record_dispatch(t);
+	ckpt_record_prctl(t);
 }
 
 /*

@@ -42,6 +42,9 @@ struct ckpt_thread {
 	__u64 dispatch_selector;
 	__u64 dispatch_offset;
 	__u64 dispatch_len;
+	__u32 securebits;         /* PR_GET_SECUREBITS */
+	__u32 mce_kill;           /* PR_MCE_KILL_GET */
+	__u32 tsc;                /* PR_GET_TSC */
 
 	u8 (*pending)[CKPT_SIGINFO_SIZE]; /* CKPT_MAX_PENDING records */
 	unsigned int nr_pending, lost_pending;

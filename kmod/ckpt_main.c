@@ -109,12 +109,13 @@ static long ckpt_ioc_get_thread(struct ckpt_file *cf, void __user *argp)
 	int ret;
 
 	BUILD_BUG_ON(offsetof(struct ckpt_thread_args, flags) != CKPT_THREAD_ARGS_SIZE_VER1);
+	BUILD_BUG_ON(offsetof(struct ckpt_thread_args, securebits) != CKPT_THREAD_ARGS_SIZE_VER2);
 	ret = ckpt_get_args(&args, sizeof(args), CKPT_THREAD_ARGS_SIZE_VER1, argp, &usize);
 	if (ret)
 		return ret;
 	/* the appended fields are outputs: zero in, so a later version may give them a meaning */
 	if (args.flags || args.dispatch_mode || args.dispatch_selector || args.dispatch_offset ||
-	    args.dispatch_len)
+	    args.dispatch_len || args.securebits || args.mce_kill || args.tsc || args.__pad)
 		return -EINVAL;
 	cap = args.xstate_size;
 
@@ -144,6 +145,12 @@ static long ckpt_ioc_get_thread(struct ckpt_file *cf, void __user *argp)
 	args.dispatch_selector = t->dispatch_selector;
 	args.dispatch_offset = t->dispatch_offset;
 	args.dispatch_len = t->dispatch_len;
+	/* the bit only for a caller whose struct has the fields it speaks of */
+	if (usize >= offsetofend(struct ckpt_thread_args, tsc))
+		args.flags |= CKPT_THREAD_PRCTL;
+	args.securebits = t->securebits;
+	args.mce_kill = t->mce_kill;
+	args.tsc = t->tsc;
 
 	if (cap < t->xstate_len) {
 		ret = ckpt_put_args(argp, &args, sizeof(args), usize) ?: -ENOSPC;

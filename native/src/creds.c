@@ -10,8 +10,9 @@
  * only the thread itself can tell: the user engine injects PR_GET_SECUREBITS,
  * PR_MCE_KILL_GET and PR_GET_TSC into every thread (planned with the other
  * getters); they go to the TPRCTL section when any of them is not the
- * default. The kernel engine cannot inject and ckpt.ko does not report them:
- * they are not recorded under it (docs/kernel-engine.md).
+ * default. The kernel engine cannot inject: ckpt.ko reports them per thread
+ * (GET_THREAD, CKPT_THREAD_PRCTL) and kernel_dump.c writes the same section;
+ * a module that cannot report them is refused (docs/kernel-engine.md).
  *
  * Restart, in each thread, around the set*id calls of restore_task.c:
  * before setresuid the bounding set is cut to the image's (while the thread

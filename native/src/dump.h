@@ -50,6 +50,8 @@ struct dump_thread {
 	struct ckpt_heal_call *calls;
 	uint8_t *taken;
 	uint32_t nr_calls, cap_calls, calls_done;
+	/* kernel engine: its TPRCTL record as ckpt.ko reported it */
+	struct ckpt_img_tprctl kprctl;
 };
 
 struct dump_vma {

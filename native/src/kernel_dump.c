@@ -9,7 +9,9 @@
  * under gdb or strace can be checkpointed and our death at any instant
  * thaws it untouched (the freeze belongs to the /dev/ckpt file). Syscall
  * user dispatch, which the user engine sees through ptrace, comes from the
- * module too and is refused as each thread is read.
+ * module too and is refused as each thread is read; each thread's
+ * securebits, PR_MCE_KILL policy and PR_SET_TSC mode come from it into the
+ * user engine's TPRCTL section.
  */
 #include "dump.h"
 #include "kernel_engine.h"
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 _Static_assert(DUMP_MAX_PENDING == 64, "the module keeps 64 records per queue");
@@ -52,6 +55,51 @@ static int kernel_check_dispatch(struct dump *d, pid_t tid, const struct ckpt_kd
 				 "version, or use the user engine",
 				 d->pid, tid, CKPT_KERNEL_DEV);
 	return sud->mode ? dump_refuse_dispatch(d, tid, sud->selector) : 0;
+}
+
+/*
+ * Securebits (keepcaps), the machine-check kill policy and the TSC mode,
+ * which only the thread can read (the user engine injects the getters): the
+ * module reports them as each thread stops, into the TPRCTL record the user
+ * engine writes. A module older than this libckpt does not, and then nothing
+ * tells whether they are the defaults: refused naming the module, as for the
+ * dispatch, since a restart would bring back the defaults silently.
+ */
+static int kernel_take_tprctl(struct dump *d, struct dump_thread *t,
+			      const struct ckpt_ktprctl *tp)
+{
+	if (!tp->known)
+		return ckpt_fail(d->e, EPROTO,
+				 "pid %d thread %d: %s does not report securebits, PR_MCE_KILL "
+				 "or PR_SET_TSC (a ckpt.ko older than this libckpt), so they "
+				 "cannot be checkpointed: load the ckpt.ko of this version, or "
+				 "use the user engine",
+				 d->pid, t->t.tid, CKPT_KERNEL_DEV);
+	t->kprctl = (struct ckpt_img_tprctl){.tid = t->t.tid,
+					     .securebits = tp->securebits,
+					     .mce_kill = (int32_t)tp->mce_kill,
+					     .tsc = tp->tsc};
+	return 0;
+}
+
+/* The TPRCTL section, in the threads' final order, when a value is not the
+   default (as the user engine writes it: dump_tprctl). */
+static int kernel_tprctl(struct dump *d)
+{
+	int any = 0;
+	for (uint32_t i = 0; i < d->nr_threads; i++) {
+		const struct ckpt_img_tprctl *v = &d->threads[i].kprctl;
+		any |= v->securebits || v->mce_kill != PR_MCE_KILL_DEFAULT ||
+		       v->tsc != PR_TSC_ENABLE;
+	}
+	if (!any)
+		return 0;
+	d->tprctl = calloc(d->nr_threads, sizeof(*d->tprctl));
+	if (!d->tprctl)
+		return ckpt_fail(d->e, ENOMEM, "no memory");
+	for (uint32_t i = 0; i < d->nr_threads; i++)
+		d->tprctl[i] = d->threads[i].kprctl;
+	return 0;
 }
 
 static int kernel_freeze(struct dump *d)
@@ -100,9 +148,12 @@ static int kernel_freeze(struct dump *d)
 		if (!t->xstate || !t->pending)
 			return ckpt_fail(d->e, ENOMEM, "no memory for thread %u", i);
 		struct ckpt_kdispatch sud;
-		rc = ckpt_kernel_thread(d->kf, i, &t->t, t->xstate, &sud, d->e);
+		struct ckpt_ktprctl tp;
+		rc = ckpt_kernel_thread(d->kf, i, &t->t, t->xstate, &sud, &tp, d->e);
 		if (!rc)
 			rc = kernel_check_dispatch(d, t->t.tid, &sud);
+		if (!rc)
+			rc = kernel_take_tprctl(d, t, &tp);
 		if (rc)
 			return rc;
 		t->tid = t->t.tid;
@@ -112,7 +163,8 @@ static int kernel_freeze(struct dump *d)
 			return rc;
 		t->t.pending_count = n;
 	}
-	return dump_leader_first(d);
+	rc = dump_leader_first(d);
+	return rc ? rc : kernel_tprctl(d);
 }
 
 /* Everything was read with the freeze (the module recorded it as each

@@ -27,6 +27,8 @@ _Static_assert(sizeof(struct ckpt_img_siginfo) == CKPT_SIGINFO_SIZE, "siginfo re
 _Static_assert(CKPT_KERNEL_SHARED == CKPT_PENDING_SHARED, "shared queue index");
 _Static_assert(offsetof(struct ckpt_thread_args, flags) == CKPT_THREAD_ARGS_SIZE_VER1,
 	       "GET_THREAD's appended fields follow version 1");
+_Static_assert(offsetof(struct ckpt_thread_args, securebits) == CKPT_THREAD_ARGS_SIZE_VER2,
+	       "GET_THREAD's prctl values follow the dispatch");
 
 /* sizeof(struct rseq) of the original ABI: 6.1 reports it to ptrace always. */
 #define KERNEL_RSEQ_ABI_SIZE 32
@@ -118,7 +120,8 @@ int ckpt_kernel_freeze(struct ckpt_kfreeze *kf, pid_t pid, uint32_t timeout_ms,
 }
 
 int ckpt_kernel_thread(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_thread *it,
-		       unsigned char *xstate, struct ckpt_kdispatch *sud, struct ckpt_err *e)
+		       unsigned char *xstate, struct ckpt_kdispatch *sud, struct ckpt_ktprctl *tp,
+		       struct ckpt_err *e)
 {
 	struct ckpt_thread_args a = {
 		.size = sizeof(a),
@@ -160,6 +163,11 @@ int ckpt_kernel_thread(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_thre
 					       .selector = a.dispatch_selector,
 					       .offset = a.dispatch_offset,
 					       .len = a.dispatch_len};
+	if (tp)
+		*tp = (struct ckpt_ktprctl){.known = !!(a.flags & CKPT_THREAD_PRCTL),
+					    .securebits = a.securebits,
+					    .mce_kill = a.mce_kill,
+					    .tsc = a.tsc};
 	return 0;
 }
 

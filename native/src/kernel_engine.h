@@ -37,14 +37,23 @@ struct ckpt_kdispatch {
 	uint32_t mode; /* PR_SYS_DISPATCH_ON (1) or off (0) */
 	uint64_t selector, offset, len;
 };
+/* A thread's own prctl values, as the module recorded them. */
+struct ckpt_ktprctl {
+	int known; /* the module reported them (one older than this libckpt does not) */
+	uint32_t securebits; /* PR_GET_SECUREBITS */
+	uint32_t mce_kill; /* PR_MCE_KILL_GET */
+	uint32_t tsc; /* PR_GET_TSC */
+};
 /*
  * Thread i as an image record: registers with the syscall restart applied as
  * the ptrace engine does, xstate into xstate[kf->xstate_size]. The leader is
  * the thread whose tid is the pid. sud (may be NULL): its syscall user
- * dispatch, which the image cannot hold.
+ * dispatch, which the image cannot hold. tp (may be NULL): its securebits,
+ * machine-check kill policy and TSC mode (the image's TPRCTL record).
  */
 int ckpt_kernel_thread(struct ckpt_kfreeze *kf, uint32_t i, struct ckpt_img_thread *it,
-		       unsigned char *xstate, struct ckpt_kdispatch *sud, struct ckpt_err *e);
+		       unsigned char *xstate, struct ckpt_kdispatch *sud, struct ckpt_ktprctl *tp,
+		       struct ckpt_err *e);
 /* The process's CKPT_NSIG signal dispositions. */
 int ckpt_kernel_sigactions(struct ckpt_kfreeze *kf, struct ckpt_img_sigaction *out,
 			   struct ckpt_err *e);

@@ -226,7 +226,8 @@ static void test_freeze_state(pid_t target)
 	int leaders = 0, sleepers = 0;
 	for (uint32_t i = 0; i < kf.nr_threads; i++) {
 		struct ckpt_img_thread it;
-		EXPECT(ckpt_kernel_thread(&kf, i, &it, xs, NULL, &e) == 0, "thread %u: %s", i, msg);
+		EXPECT(ckpt_kernel_thread(&kf, i, &it, xs, NULL, NULL, &e) == 0, "thread %u: %s", i,
+		       msg);
 		leaders += !!(it.flags & CKPT_THR_F_LEADER);
 		EXPECT(it.xstate_size == kf.xstate_size, "xstate_size %u", it.xstate_size);
 		EXPECT(it.rseq_abi_pointer != 0, "glibc registers rseq in every thread");
@@ -277,7 +278,7 @@ static void test_same_as_ptrace(pid_t target)
 	unsigned char *xs = calloc(n, kf.xstate_size), *px = calloc(1, kf.xstate_size);
 	for (uint32_t i = 0; i < n; i++) {
 		EXPECT(ckpt_kernel_thread(&kf, i, &it[i], xs + (size_t)i * kf.xstate_size, NULL,
-					  &e) == 0,
+					  NULL, &e) == 0,
 		       "thread %u: %s", i, msg);
 		EXPECT(ptrace(PTRACE_SEIZE, it[i].tid, 0, 0) == 0, "seize %d: %s", it[i].tid,
 		       strerror(errno));
@@ -363,7 +364,7 @@ static void test_freezer_killed(pid_t target)
 					struct ckpt_img_thread it;
 					unsigned char *xs = malloc(kf.xstate_size);
 					for (uint32_t i = 0; xs && i < kf.nr_threads; i++)
-						ckpt_kernel_thread(&kf, i, &it, xs, NULL, &e);
+						ckpt_kernel_thread(&kf, i, &it, xs, NULL, NULL, &e);
 					free(xs);
 					ckpt_kernel_thaw(&kf);
 				}
@@ -443,7 +444,8 @@ static void test_dispatch(void)
 		struct ckpt_img_thread it;
 		struct ckpt_kdispatch sud;
 		memset(&sud, 0xa5, sizeof(sud));
-		EXPECT(ckpt_kernel_thread(&kf, i, &it, xs, &sud, &e) == 0, "thread %u: %s", i, msg);
+		EXPECT(ckpt_kernel_thread(&kf, i, &it, xs, &sud, NULL, &e) == 0, "thread %u: %s", i,
+		       msg);
 		EXPECT(sud.known, "tid %d: the module did not report syscall user dispatch", it.tid);
 		if (it.tid == *sud_tid) {
 			on++;
@@ -505,6 +507,115 @@ static void test_dispatch(void)
 	free(xs);
 }
 
+/*
+ * Per-thread prctl values (GET_THREAD's second appended group,
+ * CKPT_THREAD_PRCTL): a target whose second thread alone set keepcaps,
+ * PR_MCE_KILL early and PR_TSC_SIGSEGV (it makes no vDSO call after: rdtsc
+ * would fault) and whose leader set PR_MCE_KILL late. The module reports each
+ * thread's own values; a caller of version 2's size (up to the dispatch) gets
+ * nothing past it and no CKPT_THREAD_PRCTL; a non-zero value in is EINVAL.
+ */
+static volatile int *tp_tid; /* shared: the thread that set them */
+
+static void *tp_thread(void *arg)
+{
+	volatile uint64_t *c = arg;
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) ||
+	    prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0) ||
+	    prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0))
+		_exit(3);
+	*tp_tid = (int)syscall(SYS_gettid);
+	for (;;) {
+		struct timespec ts = {0, 1000000};
+		syscall(SYS_nanosleep, &ts, NULL);
+		(*c)++;
+	}
+	return NULL;
+}
+
+static void test_tprctl(void)
+{
+	memset((void *)cnt, 0, NR_CNT * sizeof(*cnt));
+	tp_tid = (volatile int *)&cnt[NR_CNT];
+	*tp_tid = 0;
+	pid_t target = fork();
+	if (target == 0) {
+		if (prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_LATE, 0, 0))
+			_exit(3);
+		pthread_t t;
+		pthread_create(&t, NULL, tp_thread, (void *)&cnt[0]);
+		for (;;) {
+			usleep(1000);
+			cnt[1]++;
+		}
+	}
+	for (int i = 0; i < 500 && !(*tp_tid && cnt[0] && cnt[1]); i++)
+		usleep(10000);
+	EXPECT(*tp_tid && cnt[0] && cnt[1], "the prctl target did not start (%d)", *tp_tid);
+	struct ckpt_kfreeze kf;
+	EXPECT(ckpt_kernel_freeze(&kf, target, 0, &e) == 0, "freeze: %s", msg);
+	EXPECT(kf.nr_threads == 2, "%u threads", kf.nr_threads);
+	unsigned char *xs = malloc(kf.xstate_size);
+	int set = 0;
+	for (uint32_t i = 0; i < kf.nr_threads; i++) {
+		struct ckpt_img_thread it;
+		struct ckpt_ktprctl tp;
+		memset(&tp, 0xa5, sizeof(tp));
+		EXPECT(ckpt_kernel_thread(&kf, i, &it, xs, NULL, &tp, &e) == 0, "thread %u: %s",
+		       i, msg);
+		EXPECT(tp.known, "tid %d: the module did not report the prctl values", it.tid);
+		if (it.tid == *tp_tid) {
+			set++;
+			EXPECT(tp.securebits == (1u << 4) && tp.mce_kill == PR_MCE_KILL_EARLY &&
+				       tp.tsc == PR_TSC_SIGSEGV,
+			       "tid %d: securebits %#x mce_kill %u tsc %u (want 0x10 1 2)", it.tid,
+			       tp.securebits, tp.mce_kill, tp.tsc);
+		} else {
+			EXPECT(it.tid == target && !tp.securebits &&
+				       tp.mce_kill == PR_MCE_KILL_LATE && tp.tsc == PR_TSC_ENABLE,
+			       "leader %d: securebits %#x mce_kill %u tsc %u (want 0 0 1)", it.tid,
+			       tp.securebits, tp.mce_kill, tp.tsc);
+		}
+	}
+	EXPECT(set == 1, "%d threads with tid %d", set, *tp_tid);
+
+	/* a caller built before them: version 2's size, nothing past dispatch_len */
+	int fd = kf.fd;
+	unsigned long get_thread_v2 =
+		_IOC(_IOC_READ | _IOC_WRITE, CKPT_IOC_MAGIC, 2, CKPT_THREAD_ARGS_SIZE_VER2);
+	for (uint32_t i = 0; i < kf.nr_threads; i++) {
+		struct ckpt_thread_args a;
+		memset(&a, 0x5a, sizeof(a));
+		a.size = CKPT_THREAD_ARGS_SIZE_VER2;
+		a.index = i;
+		a.xstate_size = kf.xstate_size;
+		a.xstate = (uint64_t)(uintptr_t)xs;
+		memset((unsigned char *)&a + CKPT_THREAD_ARGS_SIZE_VER1, 0,
+		       CKPT_THREAD_ARGS_SIZE_VER2 - CKPT_THREAD_ARGS_SIZE_VER1);
+		EXPECT(ioctl(fd, get_thread_v2, &a) == 0, "version 2 size: %s", strerror(errno));
+		EXPECT(a.flags == CKPT_THREAD_DISPATCH, "version 2 flags %#x", a.flags);
+		const unsigned char *tail = (const unsigned char *)&a + CKPT_THREAD_ARGS_SIZE_VER2;
+		int untouched = 1;
+		for (size_t k = 0; k < sizeof(a) - CKPT_THREAD_ARGS_SIZE_VER2; k++)
+			untouched &= tail[k] == 0x5a;
+		EXPECT(untouched, "bytes past a version 2 struct were written");
+	}
+	struct ckpt_thread_args a = {.size = sizeof(a), .xstate_size = kf.xstate_size,
+				     .xstate = (uint64_t)(uintptr_t)xs, .securebits = 1};
+	EXPECT(ioctl(fd, CKPT_IOC_GET_THREAD, &a) < 0 && errno == EINVAL, "securebits in: %d",
+	       errno);
+	a = (struct ckpt_thread_args){.size = sizeof(a), .xstate_size = kf.xstate_size,
+				      .xstate = (uint64_t)(uintptr_t)xs, .__pad = 1};
+	EXPECT(ioctl(fd, CKPT_IOC_GET_THREAD, &a) < 0 && errno == EINVAL, "pad in: %d", errno);
+	ckpt_kernel_thaw(&kf);
+	uint64_t c0 = cnt[0];
+	for (int i = 0; i < 500 && cnt[0] == c0; i++)
+		usleep(10000);
+	EXPECT(cnt[0] != c0, "the prctl thread does not run after the thaw");
+	reap(target);
+	free(xs);
+}
+
 static void test_kill_frozen(pid_t target)
 {
 	struct ckpt_kfreeze kf;
@@ -547,6 +658,7 @@ int main(void)
 	test_kill_frozen(t);
 	reap(t);
 	test_dispatch();
+	test_tprctl();
 	printf("kernel_engine_test: %s\n", fails ? "FAILED" : "ok");
 	return fails ? 1 : 0;
 }

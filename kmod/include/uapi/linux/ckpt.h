@@ -61,7 +61,8 @@ struct ckpt_freeze_args {
  * Registers are NT_PRSTATUS (struct user_regs_struct), the xstate is
  * NT_X86_XSTATE in the standard (non-compacted) XSAVE format with XCR0 in
  * bytes 464..471: both exactly what PTRACE_GETREGSET gives. The struct may
- * be as short as CKPT_THREAD_ARGS_SIZE_VER1 (then nothing appended is given).
+ * be as short as CKPT_THREAD_ARGS_SIZE_VER1 or CKPT_THREAD_ARGS_SIZE_VER2
+ * (then nothing appended after that size is given).
  * Errors: ENOENT no freeze on this file; EINVAL index out of range, bad size
  * or padding, a non-zero appended output; ENOSPC @xstate_size smaller than
  * the thread's xstate (the needed size is written back); EFAULT a bad pointer.
@@ -90,11 +91,20 @@ struct ckpt_thread_args {
 	__u64 dispatch_selector; /* out: user address of its selector byte, or 0 */
 	__u64 dispatch_offset;   /* out: the region whose syscalls are let through */
 	__u64 dispatch_len;      /* out */
+	/* appended (CKPT_THREAD_PRCTL in flags says the three after it were
+	   filled): the thread's own prctl values, what it would read itself */
+	__u32 securebits;        /* out: PR_GET_SECUREBITS (SECBIT_KEEP_CAPS: keepcaps) */
+	__u32 mce_kill;          /* out: PR_MCE_KILL_GET, PR_MCE_KILL_LATE (0),
+				    _EARLY (1) or _DEFAULT (2) */
+	__u32 tsc;               /* out: PR_GET_TSC, PR_TSC_ENABLE (1) or _SIGSEGV (2) */
+	__u32 __pad;             /* 0 */
 };
 #define CKPT_THREAD_ARGS_SIZE_VER1 296 /* up to rseq */
+#define CKPT_THREAD_ARGS_SIZE_VER2 328 /* up to dispatch_len */
 
 /* ckpt_thread_args.flags */
 #define CKPT_THREAD_DISPATCH (1u << 0) /* dispatch_* filled */
+#define CKPT_THREAD_PRCTL    (1u << 1) /* securebits, mce_kill and tsc filled */
 
 /* One signal's disposition, as rt_sigaction(2) sees it on x86-64. */
 struct ckpt_sigaction {
