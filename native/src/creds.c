@@ -173,7 +173,7 @@ int rs_take_tprctl(struct rs_ctx *c, const unsigned char *p, uint64_t size)
 	const struct ckpt_img_tprctl *v = (const void *)p;
 	for (uint32_t i = 0; i < c->proc->nr_threads; i++)
 		if (v[i].mce_kill < 0 || v[i].mce_kill > 2 || v[i].tsc < 1 || v[i].tsc > 2 ||
-		    (v[i].securebits & ~0xffu))
+		    (v[i].securebits & ~0xfffu)) /* 8-11: Linux 6.14's exec bits */
 			return ckpt_fail(c->e, EBADMSG,
 					 "image %s: TPRCTL record %u (thread %d): mce_kill %d, tsc %u "
 					 "or securebits %#x out of range",
@@ -230,7 +230,11 @@ int rs_caps_before_setuid(struct rs_ctx *c, uint32_t i)
 		if (drop & (1ull << cap))
 			rc = rs_sys(c, tid, "prctl(PR_CAPBSET_DROP)", 1, NULL, SYS_prctl,
 				    PR_CAPBSET_DROP, cap, 0, 0, 0, 0);
-	if (rc || !c->proc->cap_permitted)
+	/* a privileged restarter keeps its permitted set across the uid change,
+	   whatever the image holds (permitted, inheritable or securebits whose
+	   setting needs CAP_SETPCAP): rs_restore_caps then sets the exact sets,
+	   dropping what the image does not have */
+	if (rc || !now.prm)
 		return rc;
 	return rs_sys(c, tid, "prctl(PR_SET_KEEPCAPS) before setresuid", 1, NULL, SYS_prctl,
 		      PR_SET_KEEPCAPS, 1, 0, 0, 0, 0);
@@ -290,7 +294,7 @@ int rs_restore_caps(struct rs_ctx *c, uint32_t i)
 	else if (!rc && (uint32_t)sb != sb_want)
 		rc = rs_sys(c, tid, "prctl(PR_SET_KEEPCAPS)", 1, NULL, SYS_prctl, PR_SET_KEEPCAPS,
 			    !!(sb_want & SECBIT_KEEP_CAPS_), 0, 0, 0, 0);
-	if (!rc && (extra & ~want.prm))
+	if (!rc && (extra & ~want.eff))
 		rc = capset_in(c, tid, want.prm, want.eff, want.inh);
 	return rc;
 }

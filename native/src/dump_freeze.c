@@ -227,22 +227,12 @@ static pid_t ppid_of(pid_t pid)
    vfork or posix_spawn not yet past its exec)? The child runs in its own
    copy of the memory after a restart, as after a fork, which a vfork child
    that only execs or exits cannot tell. */
+static pid_t vfork_child(pid_t pid);
+
 static int in_vfork(pid_t parent, pid_t child)
 {
-	if (ppid_of(child) != parent)
-		return 0;
-	char p[64], buf[64];
-	snprintf(p, sizeof(p), "/proc/%d/syscall", parent);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	long nr = strtol(buf, NULL, 10);
-	return nr == SYS_clone || nr == SYS_vfork || nr == 435 /* clone3 */;
+	/* any thread of the parent (vfork_child looks at each) */
+	return ppid_of(child) == parent && vfork_child(parent) == child;
 }
 
 static int refuse_pair(pid_t a, pid_t b, int k, struct ckpt_err *e)

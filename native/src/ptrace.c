@@ -275,7 +275,11 @@ static int find_mapping(pid_t pid, const char *name, uint64_t addr, uint64_t *lo
 		if (name ? strstr(line, name) != NULL : (addr >= a && addr < b)) {
 			*lo = a;
 			*hi = b;
-			*writable = (perms[1] == 'w') | (strstr(line, "[stack]") ? 2 : 0);
+			size_t n = strlen(line);
+			while (n && line[n - 1] == '\n')
+				n--;
+			*writable = (perms[1] == 'w') |
+				    (n >= 8 && !strncmp(line + n - 8, " [stack]", 8) ? 2 : 0);
 			found = 1;
 		}
 	}
@@ -595,11 +599,14 @@ static int batch_stop(struct ckpt_heal_queue *q, int st, struct ckpt_err *e)
 				return rc;
 			q->done += q->batch;
 			q->batch = 0;
-			q->phase = 0;
 			if (q->done == q->n && (rc = batch_unmask(q, e)))
 				return rc;
 			park_regs(h, &r);
-			return ckpt_setregs(h->tid, &r, e);
+			/* still in flight until here: a failure (the thread killed
+			   meanwhile) is counted off by run_fail */
+			if (!(rc = ckpt_setregs(h->tid, &r, e)))
+				q->phase = 0;
+			return rc;
 		}
 	} else if (!(st >> 16)) {
 		if (s == SIGSEGV || s == SIGBUS || s == SIGILL || s == SIGFPE) {
@@ -813,6 +820,14 @@ int ckpt_heal_run(struct ckpt_heal_queue *q, uint32_t nq, struct ckpt_err *e)
 		for (uint32_t i = 0; !got && i < nq; i++)
 			if (q[i].phase && (!got || q[i].since < got->since))
 				got = &q[i];
+		if (!got) { /* cannot happen: busy counts the queues in flight */
+			if (!s.rc) {
+				s.rc = ckpt_fail(e, EPROTO, "internal: %u injection queues busy, "
+						 "none in flight", busy);
+				s.failed = &q[0];
+			}
+			break;
+		}
 		int st = 0, r = queue_wait(got, 0, &st, run_err(&s));
 		if (r < 0)
 			run_fail(&s, got, r, &busy);
@@ -837,7 +852,7 @@ int ckpt_heal_run(struct ckpt_heal_queue *q, uint32_t nq, struct ckpt_err *e)
 		park_regs(q[i].h, &p);
 		ptrace(PTRACE_SETREGS, q[i].h->tid, 0, &p);
 	}
-	if (s.rc) {
+	if (s.rc && s.failed && s.failed->n) {
 		struct ckpt_heal_queue *f = s.failed;
 		ckpt_err_prefix(e, "inject syscall %ld into %d",
 				f->calls[f->done < f->n ? f->done : f->n - 1].nr, f->h->tid);
