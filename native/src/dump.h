@@ -172,6 +172,14 @@ int dump_release(struct dump *d, int sig);
    of a job is not looked at here: dump_job asks once for all its members
    (dump_refuse_tracers), one walk of /proc instead of one per process. */
 int dump_refuse_tracer(struct dump *d);
+/* The parent of pid from /proc/PID/stat (0 when unknown). proc_attrs.c */
+pid_t dump_parent_of(pid_t pid);
+/* A thread's signal sets from /proc/PID/task/TID/status: pending (its own
+   and the process's), ignored, caught. 0, or -1 when unreadable. dump_state.c */
+struct dump_sigsets {
+	uint64_t pnd, shd, ign, cgt;
+};
+int dump_task_sigsets(pid_t pid, pid_t tid, struct dump_sigsets *ss);
 /* Is one of pids[0..n) tracing some process? One walk of /proc. */
 int dump_refuse_tracers(const pid_t *pids, uint32_t n, struct ckpt_err *e);
 /* Do two of pids[0..n), or one of them and its parent or a child outside

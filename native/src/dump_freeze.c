@@ -206,23 +206,6 @@ static int kcmp_order(const void *a, const void *b, void *type)
 	return x < y ? -1 : x > y; /* cannot tell: by pid */
 }
 
-static pid_t ppid_of(pid_t pid)
-{
-	char p[64], buf[512];
-	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	const char *r = strrchr(buf, ')');
-	int pp = 0;
-	return r && sscanf(r + 2, "%*c %d", &pp) == 1 ? pp : 0;
-}
-
 /* Is parent asleep in the clone/vfork that made child with CLONE_VFORK (a
    vfork or posix_spawn not yet past its exec)? The child runs in its own
    copy of the memory after a restart, as after a fork, which a vfork child
@@ -232,7 +215,7 @@ static pid_t vfork_child(pid_t pid);
 static int in_vfork(pid_t parent, pid_t child)
 {
 	/* any thread of the parent (vfork_child looks at each) */
-	return ppid_of(child) == parent && vfork_child(parent) == child;
+	return dump_parent_of(child) == parent && vfork_child(parent) == child;
 }
 
 static int refuse_pair(pid_t a, pid_t b, int k, struct ckpt_err *e)
@@ -264,7 +247,7 @@ int dump_refuse_shared_tables(const pid_t *pids, uint32_t n, struct ckpt_err *e)
 		}
 		/* with a parent or child outside them */
 		for (uint32_t i = 0; !rc && i < n; i++) {
-			pid_t pp = ppid_of(pids[i]);
+			pid_t pp = dump_parent_of(pids[i]);
 			int inside = 0;
 			for (uint32_t x = 0; x < n && pp > 0; x++)
 				inside |= pids[x] == pp;
@@ -556,23 +539,9 @@ int dump_is_sync_fault(const struct ckpt_img_siginfo *raw)
 /* Is SIGCONT pending for thread tid (its own queue or the process's)? */
 static int sigcont_pending(pid_t pid, pid_t tid)
 {
-	char p[64], buf[2048];
-	snprintf(p, sizeof(p), "/proc/%d/task/%d/status", pid, tid);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	uint64_t bit = 1ull << (SIGCONT - 1), m = 0;
-	const char *names[] = {"\nSigPnd:", "\nShdPnd:"};
-	for (int i = 0; i < 2; i++) {
-		const char *at = strstr(buf, names[i]);
-		if (at)
-			m |= strtoull(at + strlen(names[i]), NULL, 16);
-	}
-	return !!(m & bit);
+	struct dump_sigsets ss;
+	return !dump_task_sigsets(pid, tid, &ss) &&
+	       ((ss.pnd | ss.shd) & (1ull << (SIGCONT - 1)));
 }
 
 /* Queue a signal a freeze stop dequeued again (not a fault: see above). */

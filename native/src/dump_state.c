@@ -167,6 +167,23 @@ static int status_mask(const char *text, const char *name, uint64_t *v)
 	return 1;
 }
 
+int dump_task_sigsets(pid_t pid, pid_t tid, struct dump_sigsets *ss)
+{
+	char p[64], buf[4096];
+	snprintf(p, sizeof(p), "/proc/%d/task/%d/status", pid, tid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return status_mask(buf, "\nSigPnd:", &ss->pnd) && status_mask(buf, "\nShdPnd:", &ss->shd) &&
+		       status_mask(buf, "\nSigIgn:", &ss->ign) && status_mask(buf, "\nSigCgt:", &ss->cgt)
+		   ? 0
+		   : -1;
+}
+
 /*
  * The signal that ends thread t's batches (ckpt_heal_run in ptrace.h), or 0
  * for one call at a time: one the process discards on arrival, so that the
@@ -178,21 +195,10 @@ static int status_mask(const char *text, const char *name, uint64_t *v)
  */
 static int batch_signal(struct dump *d, const struct dump_thread *t)
 {
-	char p[64], buf[2048];
-	snprintf(p, sizeof(p), "/proc/%d/task/%d/status", d->pid, t->tid);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	struct dump_sigsets ss;
+	if (dump_task_sigsets(d->pid, t->tid, &ss))
 		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	uint64_t pnd, shd, ign, cgt;
-	if (!status_mask(buf, "\nSigPnd:", &pnd) || !status_mask(buf, "\nShdPnd:", &shd) ||
-	    !status_mask(buf, "\nSigIgn:", &ign) || !status_mask(buf, "\nSigCgt:", &cgt))
-		return 0;
-	uint64_t no = pnd | shd | cgt | t->saved_sigmask;
+	uint64_t no = ss.pnd | ss.shd | ss.cgt | t->saved_sigmask, ign = ss.ign;
 	const int dfl[] = {SIGURG, SIGWINCH, SIGCHLD};
 	for (unsigned i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
 		if (!(no & (1ull << (dfl[i] - 1))))

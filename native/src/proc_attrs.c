@@ -123,8 +123,7 @@ static void seccomp_of(const char *path, long *mode, long *filters)
 		fclose(f);
 }
 
-/* The parent of pid from /proc/PID/stat (0 when unknown). */
-static pid_t parent_of(pid_t pid)
+pid_t dump_parent_of(pid_t pid)
 {
 	char p[64], buf[512];
 	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
@@ -147,9 +146,9 @@ static pid_t common_ancestor(pid_t a, pid_t b)
 {
 	pid_t up[64];
 	int n = 0;
-	for (pid_t x = b; x > 0 && n < 64; x = parent_of(x))
+	for (pid_t x = b; x > 0 && n < 64; x = dump_parent_of(x))
 		up[n++] = x;
-	for (pid_t x = a, k = 0; x > 0 && k < 64; x = parent_of(x), k++)
+	for (pid_t x = a, k = 0; x > 0 && k < 64; x = dump_parent_of(x), k++)
 		for (int i = 0; i < n; i++)
 			if (up[i] == x)
 				return x;
