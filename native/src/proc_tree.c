@@ -1130,6 +1130,7 @@ int rs_restore_job(struct rs_ctx *c)
 		kill_job(c);
 		return rc;
 	}
+	rs_settle(c->procs, c->nr_procs);
 	c->pid = c->live_pids[rs_job_status_task(c) - c->tasks];
 	c->nr_threads = 0;
 	for (uint32_t i = 0; i < c->nr_procs; i++)

@@ -30,6 +30,8 @@ struct rs_thread {
 	const void *xstate; /* t->xstate_size bytes */
 	const struct ckpt_img_siginfo *pending; /* t->pending_count records */
 	pid_t tid; /* live tid once created */
+	int stepped; /* detached inside its interrupted syscall (rs_settle) */
+	unsigned long long run_ns; /* its time on a CPU then (schedstat) */
 };
 
 struct rs_vma {
@@ -280,6 +282,7 @@ struct json;
 void rs_attrs_inspect(struct json *j, const struct rs_ctx *c);
 int rs_restore_threads(struct rs_ctx *c);
 int rs_finish(struct rs_ctx *c); /* creds, regs, masks, detach, after-action */
+void rs_settle(struct rs_ctx *const *cs, uint32_t n); /* wait for rs_finish's threads to sleep again */
 struct clone_args;
 /* restore_kpid.c: ckpt.ko's restart help (docs/kernel-engine.md). */
 /* Open a restore session on the verified image when the engine asks for it

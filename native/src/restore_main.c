@@ -298,6 +298,8 @@ static int restore(struct rs_ctx *c)
 		rc = rs_finish(c);
 	if (rc)
 		rs_kill_child(c);
+	else
+		rs_settle(&c, 1);
 	return rc;
 }
 

@@ -35,6 +35,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef PTRACE_EVENT_STOP
@@ -361,6 +362,16 @@ static int syscall_insn_at(pid_t pid, uint64_t ip)
  * to the syscall-entry stop here, with every signal still blocked; detached
  * there, the kernel goes straight into the syscall, which sees a signal
  * sent right after the restart like any other.
+ *
+ * Not quite: PTRACE_DETACH wakes the thread with TIF_SIGPENDING set
+ * (ptrace_signal_wake_up), so the call it enters returns at once with
+ * -ERESTARTNOHAND, finds no signal, and is restarted from user mode. A
+ * signal arriving in those few instructions (the thread preempted there,
+ * seen once in 60-200 restarts on a loaded machine) still runs its handler
+ * before the call starts again. The kernel has the same window after any
+ * stop and continue; what we can do is not report the restart before the
+ * window is over (rs_settle), so that whoever restarted the job and then
+ * signals it cannot hit it.
  */
 static int step_into_syscall(struct rs_ctx *c, pid_t tid, long nr)
 {
@@ -436,7 +447,7 @@ out:
 	return rc;
 }
 
-static int thread_regs(struct rs_ctx *c, const struct rs_thread *t)
+static int thread_regs(struct rs_ctx *c, struct rs_thread *t)
 {
 	const struct ckpt_img_thread *it = t->t;
 	uint64_t mask = it->sigmask & ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
@@ -452,12 +463,78 @@ static int thread_regs(struct rs_ctx *c, const struct rs_thread *t)
 	int rc = ckpt_setregs(t->tid, &r, c->e);
 	long nr = (long)it->regs.orig_rax;
 	if (!rc && (it->flags & CKPT_THR_F_IN_SYSCALL) && nr >= 0 && (long)it->regs.rax == nr &&
-	    syscall_insn_at(t->tid, it->regs.rip))
+	    syscall_insn_at(t->tid, it->regs.rip)) {
 		rc = step_into_syscall(c, t->tid, nr);
+		t->stepped = !rc;
+	}
 	/* the recorded mask last: until here every signal stays blocked */
 	if (!rc && ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(mask), &mask) < 0)
 		rc = ckpt_fail_errno(c->e, errno, "ptrace setsigmask %d", t->tid);
 	return rc;
+}
+
+/* Time thread tid has been on a CPU in ns (schedstat), or 0 if unknown. */
+static unsigned long long run_ns(pid_t pid, pid_t tid)
+{
+	char p[64], b[96];
+	snprintf(p, sizeof(p), "/proc/%d/task/%d/schedstat", pid, tid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, b, sizeof(b) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	b[n] = '\0';
+	return strtoull(b, NULL, 10);
+}
+
+/* Is thread tid past its restart window: not runnable (asleep in its call
+   again, stopped, gone), or run for long enough to be past it? */
+static int settled(pid_t pid, const struct rs_thread *t)
+{
+	char p[64], b[512];
+	snprintf(p, sizeof(p), "/proc/%d/task/%d/stat", pid, t->tid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	ssize_t n = read(fd, b, sizeof(b) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	b[n] = '\0';
+	const char *close_paren = strrchr(b, ')');
+	if (!close_paren || close_paren[1] != ' ' || close_paren[2] != 'R')
+		return 1;
+	unsigned long long now = run_ns(pid, t->tid);
+	return t->run_ns && now > t->run_ns + 2000000ull;
+}
+
+/*
+ * Until every thread rs_finish detached inside an interrupted call has gone
+ * back to sleep in it (or run on past it, or 2 s have passed: a restart is
+ * not held up for a thread that never sleeps again), see step_into_syscall.
+ */
+void rs_settle(struct rs_ctx *const *cs, uint32_t n)
+{
+	struct timespec pause_for = {0, 50000}, start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		int waiting = 0;
+		for (uint32_t k = 0; k < n; k++)
+			for (uint32_t i = 0; i < cs[k]->nr_threads; i++) {
+				struct rs_thread *t = &cs[k]->threads[i];
+				if (t->stepped && settled(cs[k]->pid, t))
+					t->stepped = 0;
+				waiting |= t->stepped;
+			}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!waiting || now.tv_sec - start.tv_sec >= 2)
+			return;
+		nanosleep(&pause_for, NULL);
+		if (pause_for.tv_nsec < 5000000)
+			pause_for.tv_nsec *= 2;
+	}
 }
 
 int rs_finish(struct rs_ctx *c)
@@ -510,6 +587,9 @@ int rs_finish(struct rs_ctx *c)
 	   not be detached any more). */
 	if (sig == SIGSTOP && kill(c->pid, sig) < 0)
 		return ckpt_fail_errno(c->e, errno, "kill %d with signal %d", c->pid, sig);
+	for (uint32_t i = 0; i < c->nr_threads; i++)
+		if (c->threads[i].stepped)
+			c->threads[i].run_ns = run_ns(c->pid, c->threads[i].tid);
 	for (uint32_t i = c->nr_threads; i-- > 0;)
 		if (ptrace(PTRACE_DETACH, c->threads[i].tid, 0, 0) < 0)
 			return ckpt_fail_errno(c->e, errno, "ptrace detach %d", c->threads[i].tid);

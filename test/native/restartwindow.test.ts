@@ -1,0 +1,75 @@
+/**
+ * A restart is reported only once the restored threads that were inside a
+ * blocking call (pause, a futex wait, nanosleep, read, poll) are asleep in
+ * it again. PTRACE_DETACH wakes a thread with a signal flag set, so the call
+ * it was put back into returns at once and is restarted from user mode; a
+ * signal sent in that window (by whoever restarted the job, right after the
+ * restart returned) ran its handler before the call started again: pause()
+ * then slept forever with the wake-up already consumed (seen in CI: the
+ * fidelity prctl program hung after a restart).
+ *
+ * progs/sleepers.c has its main thread in pause() and four threads in other
+ * waits. Each round restarts it while three busy loops compete for the
+ * two CPUs (a thread just detached is often still runnable), reads every
+ * thread's state as soon as restart() returns, and checks that each thread
+ * the image records inside a call is asleep ('S') in that call; then
+ * SIGUSR1 must end it with PASS. Before the fix about a third of the
+ * restarts under load returned with a thread still runnable ('R').
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { AFTER, checkpoint, inspect, restart } from '../../src/engine/libckpt.js';
+import { gone, launcher, PROGS, passes, sleep, until } from './harness.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'ckpt-window-'));
+const launch = launcher(scratch, { closeFds: true });
+const ROUNDS = 6;
+
+/** The state letter of each thread of pid (from /proc/pid/task/tid/stat). */
+function states(pid: number): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      out.set(Number(tid), stat.slice(stat.lastIndexOf(')') + 2)[0] ?? '?');
+    } catch {}
+  }
+  return out;
+}
+
+function hogs(n: number): ChildProcess[] {
+  return Array.from({ length: n }, () =>
+    spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }),
+  );
+}
+
+test.serial('restart returns once threads restored inside a call sleep in it again', async (t) => {
+  const awake: string[] = [];
+  const load = hogs(3);
+  t.teardown(() => {
+    for (const h of load) h.kill('SIGKILL');
+  });
+  for (let round = 0; round < ROUNDS; round++) {
+    const prog = round % 2 ? 'sleepers-static' : 'sleepers';
+    const target = await launch(t, `${prog}-${round}`, [join(PROGS, prog)]);
+    await sleep(300); // every thread into its call
+    const image = join(scratch, `${prog}-${round}.img`);
+    await checkpoint(target.pid, image, { after: AFTER.kill });
+    await until('killed', () => gone(target.pid));
+    const info = (await inspect(image)) as {
+      processes: { threads: { tid: number; inSyscall: boolean }[] }[];
+    };
+    const threads = info.processes[0]?.threads ?? [];
+    const inCall = threads.filter((th) => th.inSyscall).map((th) => th.tid);
+    t.true(inCall.length >= 2, `threads inside a call in the image: ${inCall}`);
+    const rr = await restart(image);
+    const now = states(rr.pid);
+    for (const tid of inCall)
+      if (now.get(tid) !== 'S') awake.push(`round ${round} thread ${tid}: ${now.get(tid)}`);
+    await passes(t, rr, target.out);
+  }
+  t.deepEqual(awake, [], 'threads not yet back in their calls when restart returned');
+});
