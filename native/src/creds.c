@@ -208,6 +208,18 @@ int rs_check_caps(struct rs_ctx *c)
 			"restart's (%llx) has lost (%llx): the process comes back without them",
 			(unsigned long long)want.bnd, (unsigned long long)own.bnd,
 			(unsigned long long)(want.bnd & ~own.bnd));
+	/* a bounding set smaller than ours is dropped to with CAP_SETPCAP; without
+	   it the process would come back able to gain, through a setuid or
+	   file-capability program, what its job had been denied */
+	uint64_t setpcap = 1ull << CAP_SETPCAP;
+	if (own.bnd & ~want.bnd && !(own.prm & setpcap))
+		return ckpt_fail(c->e, EPERM,
+				 "the image's capability bounding set %llx lacks capabilities this "
+				 "restart's (%llx) holds (%llx), and only a holder of CAP_SETPCAP "
+				 "can drop them; restart as root (or by the daemon), or from where "
+				 "the job ran (the same bounding set)",
+				 (unsigned long long)want.bnd, (unsigned long long)own.bnd,
+				 (unsigned long long)(own.bnd & ~want.bnd));
 	if ((want.eff | want.amb) & ~want.prm || want.amb & ~want.inh)
 		return ckpt_fail(c->e, EBADMSG,
 				 "image %s: effective %llx or ambient %llx capabilities outside the "
@@ -299,18 +311,31 @@ int rs_restore_caps(struct rs_ctx *c, uint32_t i)
 	return rc;
 }
 
+/*
+ * Every restored thread starts with the restarter's values (the leader is
+ * forked from it, the others cloned in the leader before this): each is set
+ * where the image's (the default without a record) differs from them.
+ */
 int rs_restore_tprctl(struct rs_ctx *c)
 {
+	int own_mce = prctl(PR_MCE_KILL_GET, 0, 0, 0, 0), own_tsc = PR_TSC_ENABLE;
+	if (prctl(PR_GET_TSC, &own_tsc, 0, 0, 0) < 0)
+		own_tsc = PR_TSC_ENABLE;
 	int rc = 0;
 	for (uint32_t i = 0; !rc && i < c->nr_threads; i++) {
 		const struct ckpt_img_tprctl *tp = tprctl_of(c, i);
 		pid_t tid = c->threads[i].tid;
-		if (tp && tp->mce_kill != MCE_DEFAULT)
+		int mce = tp ? (int)tp->mce_kill : MCE_DEFAULT;
+		int tsc = tp ? (int)tp->tsc : PR_TSC_ENABLE;
+		if (mce != own_mce && mce == MCE_DEFAULT)
+			rc = rs_sys(c, tid, "prctl(PR_MCE_KILL, PR_MCE_KILL_CLEAR)", 1, NULL,
+				    SYS_prctl, PR_MCE_KILL, PR_MCE_KILL_CLEAR, 0, 0, 0, 0);
+		else if (mce != own_mce)
 			rc = rs_sys(c, tid, "prctl(PR_MCE_KILL)", 1, NULL, SYS_prctl, PR_MCE_KILL,
-				    PR_MCE_KILL_SET, tp->mce_kill, 0, 0, 0);
-		if (!rc && tp && tp->tsc != PR_TSC_ENABLE)
+				    PR_MCE_KILL_SET, mce, 0, 0, 0);
+		if (!rc && tsc != own_tsc)
 			rc = rs_sys(c, tid, "prctl(PR_SET_TSC)", 1, NULL, SYS_prctl, PR_SET_TSC,
-				    tp->tsc, 0, 0, 0, 0);
+				    tsc, 0, 0, 0, 0);
 	}
 	return rc;
 }

@@ -8,14 +8,19 @@
  * (keepcaps, PR_MCE_KILL, PR_SET_TSC) come back (same pid, the target checks
  * itself: PASS); restarted by the user it runs as, who lacks those
  * capabilities, the same image is refused (a restart never gives more than
- * its caller has). Run as root.
+ * its caller has). A restarter's own PR_MCE_KILL does not reach a process
+ * whose image has the default; a user's restart of an image whose bounding
+ * set is smaller than the user's own (which only CAP_SETPCAP can drop) is
+ * refused before anything runs, and root's restart of it drops to it. Run
+ * as root.
  */
-import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { AFTER, checkpoint, restart } from '../../src/engine/libckpt.js';
-import { runCli } from '../cli/run-cli.js';
+import { BIN, runCli } from '../cli/run-cli.js';
 import { idOf, useTestUser } from '../helpers/users.js';
 import { gone, launcher, PROGS, passes, until } from './harness.js';
 
@@ -95,3 +100,68 @@ test.serial('caps: its own user, without those capabilities, is refused the rest
   t.regex(rs.stderr, /permitted capabilities 2420 are not all the restarting user's \(0\)/);
   t.notRegex(readFileSync(target.out, 'utf8'), /PASS|FAIL/, 'nothing of it ran again');
 });
+
+/** Exec argv with PR_MCE_KILL set to early in the calling thread first. */
+const MCE_EARLY_EXEC = `import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(33, 1, 1, 0, 0):  # PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY
+    raise OSError(ctypes.get_errno(), "PR_MCE_KILL")
+os.execv(sys.argv[1], sys.argv[1:])`;
+
+test.serial("prctl-none: a restarter's PR_MCE_KILL is not passed on", async (t) => {
+  const target = await launch(t, 'prctl-none', [join(PROGS, 'fidelity'), 'prctl-none']);
+  const image = join(scratch, 'prctl-none.img');
+  await checkpoint(target.pid, image, { after: AFTER.kill });
+  await until('killed', () => gone(target.pid));
+  const child = spawn('python3', ['-c', MCE_EARLY_EXEC, join(BIN, 'cr_restart'), image], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  t.teardown(() => child.kill('SIGKILL'));
+  await until(`restored ${target.pid} back in pause() (${stderr})`, () => {
+    try {
+      const status = readFileSync(`/proc/${target.pid}/status`, 'utf8');
+      const call = readFileSync(`/proc/${target.pid}/syscall`, 'utf8');
+      return /^TracerPid:\s+0$/m.test(status) && call.startsWith('34 ');
+    } catch {
+      return false;
+    }
+  });
+  process.kill(target.pid, 'SIGUSR1');
+  t.is(await exited, 0, `${readFileSync(target.out, 'utf8')}${stderr}`);
+  t.regex(readFileSync(target.out, 'utf8'), /^PASS$/m);
+});
+
+test.serial(
+  "bounding: a user's restart of a smaller bounding set is refused; root's drops to it",
+  async (t) => {
+    const [uid, gid] = [idOf('-u', USER), idOf('-g', USER)];
+    const target = await launch(t, 'bounding', [
+      join(PROGS, 'fidelity'),
+      'bounding',
+      String(uid),
+      String(gid),
+    ]);
+    chmodSync(scratch, 0o755);
+    chmodSync(target.out, 0o666);
+    const image = join(scratch, 'bounding.img');
+    await checkpoint(target.pid, image, { after: AFTER.kill });
+    await until('killed', () => gone(target.pid));
+    chmodSync(image, 0o644);
+    const rs = await runCli('cr_restart', ['--no-restore-pid', image], { asUser: USER, cwd: '/' });
+    t.not(rs.code, 0, rs.stderr);
+    t.regex(
+      rs.stderr,
+      /capability bounding set [0-9a-f]+ lacks capabilities this restart's \([0-9a-f]+\) holds \(400000\), and only a holder of CAP_SETPCAP can drop them/,
+    );
+    t.notRegex(readFileSync(target.out, 'utf8'), /PASS|FAIL/, 'nothing of it ran again');
+    t.false(existsSync(`/proc/${target.pid}`));
+    const rr = await restart(image);
+    t.is(rr.pid, target.pid);
+    await passes(t, rr, target.out);
+  },
+);

@@ -10,7 +10,11 @@
  *   threadcaps (as root): a thread drops CAP_KILL from its effective set
  *     (refused: the image has one set per process);
  *   prctl: keepcaps (securebits), PR_MCE_KILL and PR_SET_TSC, with other
- *     values in a second thread.
+ *     values in a second thread;
+ *   prctl-none: the same two threads with the defaults (a restarter with
+ *     other values must not pass them on);
+ *   bounding UID GID (as root): CAP_SYS_BOOT dropped from the bounding set,
+ *     then ids to UID and GID with no capabilities left.
  * After SIGUSR1 the process compares what it has with what it set.
  */
 #include "zdtm.h"
@@ -157,6 +161,24 @@ static int caps(uid_t uid, gid_t gid)
 	return 0;
 }
 
+static int bounding(uid_t uid, gid_t gid)
+{
+	if (prctl(PR_CAPBSET_DROP, CAP_SYS_BOOT, 0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
+	    setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		perror("bounding setup");
+	struct caps before = caps_now();
+	CHECK(!before.prm && !(before.bnd & BIT(CAP_SYS_BOOT)), "setup: prm %llx bnd %llx",
+	      (unsigned long long)before.prm, (unsigned long long)before.bnd);
+	zdtm_ready();
+	zdtm_wait();
+	struct caps after = caps_now();
+	CHECK(after.bnd == before.bnd, "CapBnd %llx, was %llx", (unsigned long long)after.bnd,
+	      (unsigned long long)before.bnd);
+	CHECK(after.prm == before.prm, "CapPrm %llx, was %llx", (unsigned long long)after.prm,
+	      (unsigned long long)before.prm);
+	return 0;
+}
+
 /* ---- capabilities of one thread only ---- */
 
 static pthread_barrier_t bar;
@@ -214,12 +236,14 @@ static void tvals_check(const char *who, struct tvals a, struct tvals b)
 }
 
 static struct tvals thr_before, thr_after;
+static int set_thread_values;
 
 static void *thread_main(void *arg)
 {
 	(void)arg;
 	/* other values than the leader's: these are per thread */
-	prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_LATE, 0, 0);
+	if (set_thread_values)
+		prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_LATE, 0, 0);
 	thr_before = tvals_now();
 	pthread_barrier_wait(&bar);
 	pthread_barrier_wait(&bar); /* after the restart */
@@ -227,22 +251,26 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-static int prctls(void)
+static int prctls(int set)
 {
 	pthread_barrier_init(&bar, NULL, 2);
-	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 ||
+	if (set && (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 ||
 	    prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0) < 0 ||
-	    prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) < 0)
+	    prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) < 0))
 		perror("prctl");
+	set_thread_values = set;
 	pthread_t th;
 	zdtm_threads_begin();
 	pthread_create(&th, NULL, thread_main, NULL);
 	zdtm_threads_end();
 	pthread_barrier_wait(&bar);
 	struct tvals before = tvals_now();
-	CHECK(before.keep == 1 && before.mce == PR_MCE_KILL_EARLY && before.tsc == PR_TSC_SIGSEGV,
-	      "setup: keep %d mce %d tsc %d", before.keep, before.mce, before.tsc);
-	CHECK(thr_before.mce == PR_MCE_KILL_LATE, "setup: thread mce %d", thr_before.mce);
+	if (set) {
+		CHECK(before.keep == 1 && before.mce == PR_MCE_KILL_EARLY &&
+			      before.tsc == PR_TSC_SIGSEGV,
+		      "setup: keep %d mce %d tsc %d", before.keep, before.mce, before.tsc);
+		CHECK(thr_before.mce == PR_MCE_KILL_LATE, "setup: thread mce %d", thr_before.mce);
+	}
 	zdtm_ready();
 	zdtm_wait();
 	pthread_barrier_wait(&bar);
@@ -268,8 +296,10 @@ int main(int argc, char **argv)
 			  argc > 3 ? (gid_t)atoi(argv[3]) : 1000);
 	else if (!strcmp(mode, "threadcaps"))
 		rc = threadcaps();
-	else if (!strcmp(mode, "prctl"))
-		rc = prctls();
+	else if (!strcmp(mode, "prctl") || !strcmp(mode, "prctl-none"))
+		rc = prctls(!strcmp(mode, "prctl"));
+	else if (!strcmp(mode, "bounding") && argc > 3)
+		rc = bounding((uid_t)atoi(argv[2]), (gid_t)atoi(argv[3]));
 	else {
 		fprintf(stderr, "unknown mode %s\n", mode);
 		return 2;
