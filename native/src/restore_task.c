@@ -489,22 +489,11 @@ static unsigned long long run_ns(pid_t pid, pid_t tid)
 	return strtoull(b, NULL, 10);
 }
 
-/* Is thread tid past its restart window: not runnable (asleep in its call
+/* Is thread t past its restart window: not runnable (asleep in its call
    again, stopped, gone), or run for long enough to be past it? */
 static int settled(pid_t pid, const struct rs_thread *t)
 {
-	char p[64], b[512];
-	snprintf(p, sizeof(p), "/proc/%d/task/%d/stat", pid, t->tid);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 1;
-	ssize_t n = read(fd, b, sizeof(b) - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	b[n] = '\0';
-	const char *close_paren = strrchr(b, ')');
-	if (!close_paren || close_paren[1] != ' ' || close_paren[2] != 'R')
+	if (ckpt_proc_state(t->tid) != 'R') /* /proc/TID/stat: that thread's */
 		return 1;
 	unsigned long long now = run_ns(pid, t->tid);
 	return t->run_ns && now > t->run_ns + 2000000ull;
