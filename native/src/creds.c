@@ -217,7 +217,8 @@ int rs_check_caps(struct rs_ctx *c)
 				 "the image's capability bounding set %llx lacks capabilities this "
 				 "restart's (%llx) holds (%llx), and only a holder of CAP_SETPCAP "
 				 "can drop them; restart as root (or by the daemon), or from where "
-				 "the job ran (the same bounding set)",
+				 "the job ran (the same bounding set; an image from a kernel with "
+				 "fewer capabilities looks the same)",
 				 (unsigned long long)want.bnd, (unsigned long long)own.bnd,
 				 (unsigned long long)(own.bnd & ~want.bnd));
 	if ((want.eff | want.amb) & ~want.prm || want.amb & ~want.inh)

@@ -936,10 +936,9 @@ int ckpt_heal_disarm(struct ckpt_heal *h, struct ckpt_err *e)
 	return rc;
 }
 
-char ckpt_proc_state(pid_t pid)
+static char stat_state(const char *p)
 {
-	char p[64], buf[512];
-	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	char buf[512];
 	int fd = open(p, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
@@ -950,4 +949,18 @@ char ckpt_proc_state(pid_t pid)
 	buf[n] = '\0';
 	const char *r = strrchr(buf, ')');
 	return r && r[1] == ' ' ? r[2] : 0;
+}
+
+char ckpt_proc_state(pid_t pid)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	return stat_state(p);
+}
+
+char ckpt_task_state(pid_t pid, pid_t tid)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/task/%d/stat", pid, tid);
+	return stat_state(p);
 }

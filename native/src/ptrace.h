@@ -50,6 +50,7 @@ int ckpt_wait_stopped(pid_t tid, int *status, struct ckpt_err *e);
 /* The state letter of /proc/PID/stat ('R', 'S', 'T', 'Z', 'X', ...), or 0
    when there is no such process (or its stat cannot be read). */
 char ckpt_proc_state(pid_t pid);
+char ckpt_task_state(pid_t pid, pid_t tid); /* of thread tid of pid; 0 if gone */
 
 /* Address of a `syscall` (0f 05) instruction in the target's [vdso]. */
 int ckpt_find_syscall_insn(pid_t pid, uint64_t *addr, struct ckpt_err *e);

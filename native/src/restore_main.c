@@ -265,7 +265,9 @@ static int restore(struct rs_ctx *c)
 	if (rc)
 		return rc;
 	rs_progress(c, 0, c->image_size, CKPT_PHASE_RESTORE);
-	rc = rs_check_creds(c); /* before anything is made */
+	rc = rs_check_creds(c); /* before anything is made: of every process of a job */
+	for (uint32_t i = 1; !rc && c->procs && i < c->nr_procs; i++)
+		rc = rs_check_creds(c->procs[i]);
 	if (!rc)
 		rc = rs_kpid_begin(c); /* ckpt.ko's session, when it is needed */
 	if (!rc)

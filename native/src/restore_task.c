@@ -493,7 +493,7 @@ static unsigned long long run_ns(pid_t pid, pid_t tid)
    again, stopped, gone), or run for long enough to be past it? */
 static int settled(pid_t pid, const struct rs_thread *t)
 {
-	if (ckpt_proc_state(t->tid) != 'R') /* /proc/TID/stat: that thread's */
+	if (ckpt_task_state(pid, t->tid) != 'R')
 		return 1;
 	unsigned long long now = run_ns(pid, t->tid);
 	return t->run_ns && now > t->run_ns + 2000000ull;
@@ -508,6 +508,7 @@ void rs_settle(struct rs_ctx *const *cs, uint32_t n)
 {
 	struct timespec pause_for = {0, 50000}, start, now;
 	clock_gettime(CLOCK_MONOTONIC, &start);
+	const long long bound_ns = 2000000000ll;
 	for (;;) {
 		int waiting = 0;
 		for (uint32_t k = 0; k < n; k++)
@@ -518,7 +519,9 @@ void rs_settle(struct rs_ctx *const *cs, uint32_t n)
 				waiting |= t->stepped;
 			}
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (!waiting || now.tv_sec - start.tv_sec >= 2)
+		long long spent = (now.tv_sec - start.tv_sec) * 1000000000ll +
+				  (now.tv_nsec - start.tv_nsec);
+		if (!waiting || spent >= bound_ns)
 			return;
 		nanosleep(&pause_for, NULL);
 		if (pause_for.tv_nsec < 5000000)

@@ -19,7 +19,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { AFTER, checkpoint, restart } from '../../src/engine/libckpt.js';
+import { AFTER, checkpoint, restart, SCOPE } from '../../src/engine/libckpt.js';
 import { BIN, runCli } from '../cli/run-cli.js';
 import { idOf, useTestUser } from '../helpers/users.js';
 import { gone, launcher, PROGS, passes, until } from './harness.js';
@@ -156,12 +156,37 @@ test.serial(
     t.not(rs.code, 0, rs.stderr);
     t.regex(
       rs.stderr,
-      /capability bounding set [0-9a-f]+ lacks capabilities this restart's \([0-9a-f]+\) holds \(400000\), and only a holder of CAP_SETPCAP can drop them/,
+      /capability bounding set [0-9a-f]+ lacks capabilities this restart's \([0-9a-f]+\) holds \([0-9a-f]+\), and only a holder of CAP_SETPCAP can drop them/,
     );
     t.notRegex(readFileSync(target.out, 'utf8'), /PASS|FAIL/, 'nothing of it ran again');
     t.false(existsSync(`/proc/${target.pid}`));
     const rr = await restart(image);
     t.is(rr.pid, target.pid);
     await passes(t, rr, target.out);
+  },
+);
+
+test.serial(
+  "bounding-child: a user's restart of a job whose child has a smaller bounding set is refused before anything is made",
+  async (t) => {
+    const [uid, gid] = [idOf('-u', USER), idOf('-g', USER)];
+    const target = await launch(t, 'bounding-child', [
+      join(PROGS, 'fidelity'),
+      'bounding-child',
+      String(uid),
+      String(gid),
+    ]);
+    chmodSync(scratch, 0o755);
+    chmodSync(target.out, 0o666);
+    const image = join(scratch, 'bounding-child.img');
+    await checkpoint(target.pid, image, { after: AFTER.kill, scope: SCOPE.tree });
+    await until('killed', () => gone(target.pid));
+    chmodSync(image, 0o644);
+    const rs = await runCli('cr_restart', ['--no-restore-pid', image], { asUser: USER, cwd: '/' });
+    t.not(rs.code, 0, rs.stderr);
+    t.regex(rs.stderr, /capability bounding set [0-9a-f]+ lacks capabilities this restart's/);
+    // refused up front: not by capset in a half-made process
+    t.notRegex(rs.stderr, /capset|PR_CAPBSET_DROP/);
+    t.notRegex(readFileSync(target.out, 'utf8'), /PASS|FAIL/, 'nothing of it ran again');
   },
 );

@@ -42,7 +42,10 @@ function states(pid: number): Map<number, string> {
 
 function hogs(n: number, cpu: string): ChildProcess[] {
   return Array.from({ length: n }, () =>
-    spawn('taskset', ['-c', cpu, 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }),
+    // bounded: a worker killed before its teardown leaves no loop behind
+    spawn('taskset', ['-c', cpu, 'timeout', '120', 'sh', '-c', 'while :; do :; done'], {
+      stdio: 'ignore',
+    }),
   );
 }
 

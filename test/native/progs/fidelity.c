@@ -13,8 +13,9 @@
  *     values in a second thread;
  *   prctl-none: the same two threads with the defaults (a restarter with
  *     other values must not pass them on);
- *   bounding UID GID (as root): CAP_SYS_BOOT dropped from the bounding set,
- *     then ids to UID and GID with no capabilities left.
+ *   bounding UID GID (as root): CAP_SYS_BOOT (or another it has) dropped
+ *     from the bounding set, then ids to UID and GID with no capabilities;
+ *   bounding-child UID GID: the same in a child only, both under UID/GID.
  * After SIGUSR1 the process compares what it has with what it set.
  */
 #include "zdtm.h"
@@ -25,6 +26,7 @@
 #include <sys/socket.h>
 #include <stdint.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
@@ -161,15 +163,41 @@ static int caps(uid_t uid, gid_t gid)
 	return 0;
 }
 
-static int bounding(uid_t uid, gid_t gid)
+/* A capability in this process's bounding set (CAP_SYS_BOOT where it is). */
+static int droppable(void)
 {
-	if (prctl(PR_CAPBSET_DROP, CAP_SYS_BOOT, 0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
-	    setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+	uint64_t bnd = caps_now().bnd;
+	if (bnd & BIT(CAP_SYS_BOOT))
+		return CAP_SYS_BOOT;
+	for (int cap = 63; cap >= 0; cap--)
+		if (bnd & BIT(cap))
+			return cap;
+	return -1;
+}
+
+static int bounding(uid_t uid, gid_t gid, int in_child)
+{
+	pid_t child = in_child ? fork() : 0;
+	if (child < 0)
+		return 1;
+	if ((!in_child || !child) && prctl(PR_CAPBSET_DROP, droppable(), 0, 0, 0) < 0)
+		perror("PR_CAPBSET_DROP");
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0)
 		perror("bounding setup");
+	if (child) { /* the parent of bounding-child: its child is the one */
+		zdtm_ready();
+		zdtm_wait();
+		kill(child, SIGUSR1);
+		int st = 0;
+		waitpid(child, &st, 0);
+		return !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
 	struct caps before = caps_now();
-	CHECK(!before.prm && !(before.bnd & BIT(CAP_SYS_BOOT)), "setup: prm %llx bnd %llx",
+	CHECK(!before.prm && before.bnd != ~0ull, "setup: prm %llx bnd %llx",
 	      (unsigned long long)before.prm, (unsigned long long)before.bnd);
-	zdtm_ready();
+	if (!in_child)
+		zdtm_ready();
 	zdtm_wait();
 	struct caps after = caps_now();
 	CHECK(after.bnd == before.bnd, "CapBnd %llx, was %llx", (unsigned long long)after.bnd,
@@ -298,8 +326,8 @@ int main(int argc, char **argv)
 		rc = threadcaps();
 	else if (!strcmp(mode, "prctl") || !strcmp(mode, "prctl-none"))
 		rc = prctls(!strcmp(mode, "prctl"));
-	else if (!strcmp(mode, "bounding") && argc > 3)
-		rc = bounding((uid_t)atoi(argv[2]), (gid_t)atoi(argv[3]));
+	else if ((!strcmp(mode, "bounding") || !strcmp(mode, "bounding-child")) && argc > 3)
+		rc = bounding((uid_t)atoi(argv[2]), (gid_t)atoi(argv[3]), !strcmp(mode, "bounding-child"));
 	else {
 		fprintf(stderr, "unknown mode %s\n", mode);
 		return 2;
