@@ -30,6 +30,7 @@ struct rs_thread {
 	const void *xstate; /* t->xstate_size bytes */
 	const struct ckpt_img_siginfo *pending; /* t->pending_count records */
 	pid_t tid; /* live tid once created */
+	int at_syscall; /* in one at checkpoint, its instruction at rip (rs_finish) */
 	int stepped; /* detached inside its interrupted syscall (rs_settle) */
 	unsigned long long run_ns; /* its time on a CPU then (schedstat) */
 };

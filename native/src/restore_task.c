@@ -68,9 +68,6 @@ int rs_restore_process_state(struct rs_ctx *c)
 	if (!rc)
 		rc = rs_sys(c, c->pid, "prctl(PR_SET_PDEATHSIG)", 1, NULL, SYS_prctl,
 			    PR_SET_PDEATHSIG, 0, 0, 0, 0, 0);
-	if (!rc && p->dumpable != 1)
-		rs_sys(c, c->pid, "prctl(PR_SET_DUMPABLE)", 0, NULL, SYS_prctl, PR_SET_DUMPABLE,
-		       p->dumpable, 0, 0, 0, 0);
 	if (!rc && p->thp_disable)
 		rs_sys(c, c->pid, "prctl(PR_SET_THP_DISABLE)", 0, NULL, SYS_prctl,
 		       PR_SET_THP_DISABLE, 1, 0, 0, 0, 0);
@@ -462,8 +459,7 @@ static int thread_regs(struct rs_ctx *c, struct rs_thread *t)
 	r.orig_rax = (unsigned long long)-1; /* the restart fix-up is already in rip/rax */
 	int rc = ckpt_setregs(t->tid, &r, c->e);
 	long nr = (long)it->regs.orig_rax;
-	if (!rc && (it->flags & CKPT_THR_F_IN_SYSCALL) && nr >= 0 && (long)it->regs.rax == nr &&
-	    syscall_insn_at(t->tid, it->regs.rip)) {
+	if (!rc && t->at_syscall) {
 		rc = step_into_syscall(c, t->tid, nr);
 		t->stepped = !rc;
 	}
@@ -535,16 +531,26 @@ int rs_finish(struct rs_ctx *c)
 	const struct ckpt_img_proc *p = c->proc;
 	int need_creds = p->uid || p->euid || p->suid || p->gid || p->egid || p->sgid ||
 			 p->ngroups || getuid() != 0;
+	/* read while its memory is ours to read: an image's dumpable 0, set
+	   below, closes /proc/PID/mem to a restarter without CAP_SYS_PTRACE */
+	for (uint32_t i = 0; i < c->nr_threads; i++) {
+		struct rs_thread *t = &c->threads[i];
+		long nr = (long)t->t->regs.orig_rax;
+		t->at_syscall = (t->t->flags & CKPT_THR_F_IN_SYSCALL) && nr >= 0 &&
+				(long)t->t->regs.rax == nr && syscall_insn_at(c->pid, t->t->regs.rip);
+	}
 	for (uint32_t i = 0; i < c->nr_threads && !rc && need_creds; i++)
 		rc = thread_creds(c, i);
 	for (uint32_t i = 0; i < c->nr_threads && !rc; i++)
 		rc = rs_restore_caps(c, i);
 	if (!rc)
 		rc = rs_restore_tprctl(c);
-	/* ids that changed (root restarting a user's process) made the process
-	   non-dumpable (suid_dumpable): its own user could no longer read or
-	   checkpoint it. The image's setting again, after them. */
-	if (!rc && need_creds && p->dumpable <= 1)
+	/* The image's dumpable setting, after everything that reads or writes
+	   the process's memory (0 closes /proc/PID/mem and process_vm_writev
+	   to a restarter without CAP_SYS_PTRACE), and after ids that changed
+	   (root restarting a user's process) made it non-dumpable
+	   (suid_dumpable): its own user could no longer read or checkpoint it. */
+	if (!rc && p->dumpable <= 1 && (need_creds || p->dumpable != 1))
 		rc = rs_sys(c, c->pid, "prctl(PR_SET_DUMPABLE)", 1, NULL, SYS_prctl,
 			    PR_SET_DUMPABLE, p->dumpable, 0, 0, 0, 0);
 	for (uint32_t i = 0; i < c->nr_threads && !rc && p->no_new_privs; i++)

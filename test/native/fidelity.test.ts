@@ -190,3 +190,37 @@ test.serial(
     t.notRegex(readFileSync(target.out, 'utf8'), /PASS|FAIL/, 'nothing of it ran again');
   },
 );
+
+test.serial(
+  "nodump: a user restarts their own non-dumpable process (root's checkpoint)",
+  async (t) => {
+    const [uid, gid] = [idOf('-u', USER), idOf('-g', USER)];
+    const target = await launch(t, 'nodump', [
+      'setpriv',
+      `--reuid=${uid}`,
+      `--regid=${gid}`,
+      '--clear-groups',
+      join(PROGS, 'fidelity'),
+      'nodump',
+    ]);
+    chmodSync(scratch, 0o777);
+    chmodSync(target.out, 0o666);
+    const image = join(scratch, 'nodump.img');
+    await checkpoint(target.pid, image, { after: AFTER.kill });
+    await until('killed', () => gone(target.pid));
+    chmodSync(image, 0o644);
+    const pidFile = join(scratch, 'nodump.pid');
+    const rs = runCli('ckpt', ['restart', '--no-restore-pid', '--pid-file', pidFile, image], {
+      asUser: USER,
+      cwd: '/',
+    });
+    const pid = await until('restored (its pid file)', () =>
+      existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) || false : false,
+    );
+    t.true(readFileSync(`/proc/${pid}/status`, 'utf8').includes(`Uid:\t${uid}\t`));
+    process.kill(pid, 'SIGUSR1');
+    const r = await rs;
+    t.is(r.code, 0, `${r.stderr}${readFileSync(target.out, 'utf8')}`);
+    t.regex(readFileSync(target.out, 'utf8'), /^PASS$/m);
+  },
+);

@@ -15,7 +15,8 @@
  *     other values must not pass them on);
  *   bounding UID GID (as root): CAP_SYS_BOOT (or another it has) dropped
  *     from the bounding set, then ids to UID and GID with no capabilities;
- *   bounding-child UID GID: the same in a child only, both under UID/GID.
+ *   bounding-child UID GID: the same in a child only, both under UID/GID;
+ *   nodump: PR_SET_DUMPABLE 0 (as ssh-agent and gpg-agent do).
  * After SIGUSR1 the process compares what it has with what it set.
  */
 #include "zdtm.h"
@@ -207,6 +208,17 @@ static int bounding(uid_t uid, gid_t gid, int in_child)
 	return 0;
 }
 
+static int nodump(void)
+{
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		perror("PR_SET_DUMPABLE");
+	zdtm_ready();
+	zdtm_wait();
+	CHECK(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0, "dumpable %d, was 0",
+	      prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
+	return 0;
+}
+
 /* ---- capabilities of one thread only ---- */
 
 static pthread_barrier_t bar;
@@ -326,6 +338,8 @@ int main(int argc, char **argv)
 		rc = threadcaps();
 	else if (!strcmp(mode, "prctl") || !strcmp(mode, "prctl-none"))
 		rc = prctls(!strcmp(mode, "prctl"));
+	else if (!strcmp(mode, "nodump"))
+		rc = nodump();
 	else if ((!strcmp(mode, "bounding") || !strcmp(mode, "bounding-child")) && argc > 3)
 		rc = bounding((uid_t)atoi(argv[2]), (gid_t)atoi(argv[3]), !strcmp(mode, "bounding-child"));
 	else {
