@@ -87,14 +87,8 @@ static int read_stat(pid_t pid, struct member *m)
 {
 	char p[64], buf[1024];
 	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (ckpt_read_small(p, buf, sizeof(buf)) < 0)
 		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	char *r = strrchr(buf, ')');
 	if (!r || r[1] != ' ')
 		return 0;

@@ -936,17 +936,24 @@ int ckpt_heal_disarm(struct ckpt_heal *h, struct ckpt_err *e)
 	return rc;
 }
 
+ssize_t ckpt_read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
 static char stat_state(const char *p)
 {
 	char buf[512];
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (ckpt_read_small(p, buf, sizeof(buf)) < 0)
 		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	const char *r = strrchr(buf, ')');
 	return r && r[1] == ' ' ? r[2] : 0;
 }

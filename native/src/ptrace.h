@@ -52,6 +52,10 @@ int ckpt_wait_stopped(pid_t tid, int *status, struct ckpt_err *e);
 char ckpt_proc_state(pid_t pid);
 char ckpt_task_state(pid_t pid, pid_t tid); /* of thread tid of pid; 0 if gone */
 
+/* The start of a small file (a /proc one) into buf, NUL-terminated: its
+   length, or -1 if it cannot be opened or is empty. */
+ssize_t ckpt_read_small(const char *path, char *buf, size_t len);
+
 /* Address of a `syscall` (0f 05) instruction in the target's [vdso]. */
 int ckpt_find_syscall_insn(pid_t pid, uint64_t *addr, struct ckpt_err *e);
 

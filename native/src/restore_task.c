@@ -474,15 +474,7 @@ static unsigned long long run_ns(pid_t pid, pid_t tid)
 {
 	char p[64], b[96];
 	snprintf(p, sizeof(p), "/proc/%d/task/%d/schedstat", pid, tid);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, b, sizeof(b) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	b[n] = '\0';
-	return strtoull(b, NULL, 10);
+	return ckpt_read_small(p, b, sizeof(b)) < 0 ? 0 : strtoull(b, NULL, 10);
 }
 
 /* Is thread t past its restart window: not runnable (asleep in its call
