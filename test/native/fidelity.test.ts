@@ -18,15 +18,46 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { AFTER, checkpoint, restart, SCOPE } from '../../src/engine/libckpt.js';
 import { BIN, runCli } from '../cli/run-cli.js';
 import { idOf, useTestUser } from '../helpers/users.js';
-import { gone, launcher, PROGS, passes, until } from './harness.js';
+import { gone, launcher, PROGS, passes, pidIn, until } from './harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ckpt-fidelity-'));
 const launch = launcher(scratch, { closeFds: true });
 const USER = useTestUser(test, 'ckptf');
+
+/** progs/fidelity MODE told to become USER (its uid and gid as arguments). */
+const asUserArgv = (mode: string) => [
+  join(PROGS, 'fidelity'),
+  mode,
+  String(idOf('-u', USER)),
+  String(idOf('-g', USER)),
+];
+
+/**
+ * A process of USER's started by argv, checkpointed by root with --kill into
+ * NAME.img: the image and the output file readable and writable by USER.
+ */
+async function checkpointedForUser(
+  t: ExecutionContext,
+  name: string,
+  argv: string[],
+  scope: (typeof SCOPE)[keyof typeof SCOPE] = SCOPE.pid,
+) {
+  const target = await launch(t, name, argv);
+  chmodSync(scratch, 0o755);
+  chmodSync(target.out, 0o666);
+  const image = join(scratch, `${name}.img`);
+  await checkpoint(target.pid, image, { after: AFTER.kill, scope });
+  await until('killed', () => gone(target.pid));
+  chmodSync(image, 0o644);
+  return { target, image };
+}
+
+const userRestart = (image: string) =>
+  runCli('cr_restart', ['--no-restore-pid', image], { asUser: USER, cwd: '/' });
 
 for (const [mode, what] of [
   ['sigio-file', /fidelity-sigio/],
@@ -82,20 +113,8 @@ for (const mode of ['caps', 'prctl']) {
 }
 
 test.serial('caps: its own user, without those capabilities, is refused the restart', async (t) => {
-  const [uid, gid] = [idOf('-u', USER), idOf('-g', USER)];
-  const target = await launch(t, 'caps-user', [
-    join(PROGS, 'fidelity'),
-    'caps',
-    String(uid),
-    String(gid),
-  ]);
-  chmodSync(scratch, 0o755);
-  chmodSync(target.out, 0o666);
-  const image = join(scratch, 'caps-user.img');
-  await checkpoint(target.pid, image, { after: AFTER.kill });
-  await until('killed', () => gone(target.pid));
-  chmodSync(image, 0o644);
-  const rs = await runCli('cr_restart', ['--no-restore-pid', image], { asUser: USER, cwd: '/' });
+  const { target, image } = await checkpointedForUser(t, 'caps-user', asUserArgv('caps'));
+  const rs = await userRestart(image);
   t.not(rs.code, 0, rs.stderr);
   t.regex(rs.stderr, /permitted capabilities 2420 are not all the restarting user's \(0\)/);
   t.notRegex(readFileSync(target.out, 'utf8'), /PASS|FAIL/, 'nothing of it ran again');
@@ -139,20 +158,8 @@ test.serial("prctl-none: a restarter's PR_MCE_KILL is not passed on", async (t) 
 test.serial(
   "bounding: a user's restart of a smaller bounding set is refused; root's drops to it",
   async (t) => {
-    const [uid, gid] = [idOf('-u', USER), idOf('-g', USER)];
-    const target = await launch(t, 'bounding', [
-      join(PROGS, 'fidelity'),
-      'bounding',
-      String(uid),
-      String(gid),
-    ]);
-    chmodSync(scratch, 0o755);
-    chmodSync(target.out, 0o666);
-    const image = join(scratch, 'bounding.img');
-    await checkpoint(target.pid, image, { after: AFTER.kill });
-    await until('killed', () => gone(target.pid));
-    chmodSync(image, 0o644);
-    const rs = await runCli('cr_restart', ['--no-restore-pid', image], { asUser: USER, cwd: '/' });
+    const { target, image } = await checkpointedForUser(t, 'bounding', asUserArgv('bounding'));
+    const rs = await userRestart(image);
     t.not(rs.code, 0, rs.stderr);
     t.regex(
       rs.stderr,
@@ -169,20 +176,13 @@ test.serial(
 test.serial(
   "bounding-child: a user's restart of a job whose child has a smaller bounding set is refused before anything is made",
   async (t) => {
-    const [uid, gid] = [idOf('-u', USER), idOf('-g', USER)];
-    const target = await launch(t, 'bounding-child', [
-      join(PROGS, 'fidelity'),
+    const { target, image } = await checkpointedForUser(
+      t,
       'bounding-child',
-      String(uid),
-      String(gid),
-    ]);
-    chmodSync(scratch, 0o755);
-    chmodSync(target.out, 0o666);
-    const image = join(scratch, 'bounding-child.img');
-    await checkpoint(target.pid, image, { after: AFTER.kill, scope: SCOPE.tree });
-    await until('killed', () => gone(target.pid));
-    chmodSync(image, 0o644);
-    const rs = await runCli('cr_restart', ['--no-restore-pid', image], { asUser: USER, cwd: '/' });
+      asUserArgv('bounding-child'),
+      SCOPE.tree,
+    );
+    const rs = await userRestart(image);
     t.not(rs.code, 0, rs.stderr);
     t.regex(rs.stderr, /capability bounding set [0-9a-f]+ lacks capabilities this restart's/);
     // refused up front: not by capset in a half-made process
@@ -195,7 +195,7 @@ test.serial(
   "nodump: a user restarts their own non-dumpable process (root's checkpoint)",
   async (t) => {
     const [uid, gid] = [idOf('-u', USER), idOf('-g', USER)];
-    const target = await launch(t, 'nodump', [
+    const { target, image } = await checkpointedForUser(t, 'nodump', [
       'setpriv',
       `--reuid=${uid}`,
       `--regid=${gid}`,
@@ -203,20 +203,13 @@ test.serial(
       join(PROGS, 'fidelity'),
       'nodump',
     ]);
-    chmodSync(scratch, 0o777);
-    chmodSync(target.out, 0o666);
-    const image = join(scratch, 'nodump.img');
-    await checkpoint(target.pid, image, { after: AFTER.kill });
-    await until('killed', () => gone(target.pid));
-    chmodSync(image, 0o644);
+    chmodSync(scratch, 0o777); // USER's restart writes its pid file here
     const pidFile = join(scratch, 'nodump.pid');
     const rs = runCli('ckpt', ['restart', '--no-restore-pid', '--pid-file', pidFile, image], {
       asUser: USER,
       cwd: '/',
     });
-    const pid = await until('restored (its pid file)', () =>
-      existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) || false : false,
-    );
+    const pid = await until('restored (its pid file)', () => pidIn(pidFile));
     t.true(readFileSync(`/proc/${pid}/status`, 'utf8').includes(`Uid:\t${uid}\t`));
     process.kill(pid, 'SIGUSR1');
     const r = await rs;

@@ -22,6 +22,10 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** No such process (any more): exited and reaped. */
 export const gone = (pid: number) => !existsSync(`/proc/${pid}`);
 
+/** The PID a pid file holds, or false while it is missing or empty. */
+export const pidIn = (file: string): number | false =>
+  existsSync(file) ? Number(readFileSync(file, 'utf8')) || false : false;
+
 /** Poll fn every 20 ms until it returns something truthy; fail naming `what` after ms. */
 export async function until<T>(
   what: string,
@@ -107,9 +111,7 @@ export function launcher(dir: string, defaults: LaunchOptions = {}) {
     let pid: number;
     const pidFile = o.pidFile;
     if (pidFile) {
-      pid = await until(`${name} started (its pid in ${pidFile})`, () =>
-        existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) || false : false,
-      );
+      pid = await until(`${name} started (its pid in ${pidFile})`, () => pidIn(pidFile));
     } else {
       const re = o.ready ?? /READY (\d+)/;
       ready = await until(`${name} READY`, () => re.exec(readFileSync(out, 'utf8')) ?? false);
